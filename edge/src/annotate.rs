@@ -1,0 +1,111 @@
+//! `facecam detect`: run the detector over image files, write annotated PNGs and one
+//! JSON line per image. Unreadable images are reported and skipped.
+
+use crate::atomic;
+use crate::detector::Detector;
+use crate::model::Detection;
+use crate::overlay::{draw_detections, ImageTarget};
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Extensions picked up when a directory is given.
+const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "webp"];
+
+/// One JSON line of `detections.jsonl`.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ImageResult {
+    /// The input file as given.
+    pub file: String,
+    pub width: u32,
+    pub height: u32,
+    /// Faces in image pixels.
+    pub faces: Vec<Detection>,
+}
+
+/// What a run over files did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub images: usize,
+    pub faces: usize,
+    /// Files that could not be read or decoded, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Expand files and directories (not recursive) into a sorted list of image files.
+pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = fs::read_dir(input)
+                .with_context(|| format!("{}: cannot list directory", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if input.exists() {
+            files.push(input.clone());
+        } else {
+            bail!("{}: no such file or directory", input.display());
+        }
+    }
+    Ok(files)
+}
+
+/// Output PNG name for an input file: its stem, made unique by index when needed.
+fn output_name(file: &Path, index: usize, taken: &mut std::collections::HashSet<String>) -> String {
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
+    let mut name = format!("{stem}.png");
+    if !taken.insert(name.clone()) {
+        name = format!("{stem}-{index}.png");
+        taken.insert(name.clone());
+    }
+    name
+}
+
+/// Detect faces in every image, writing `OUT/NAME.png` (boxes drawn) and
+/// `OUT/detections.jsonl`. Progress and skips go to stderr when `verbose`.
+pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Path, verbose: bool) -> Result<Summary> {
+    let files = collect_images(inputs)?;
+    fs::create_dir_all(out_dir).with_context(|| format!("{}: cannot create output directory", out_dir.display()))?;
+    let mut summary = Summary::default();
+    let mut lines = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for (i, file) in files.iter().enumerate() {
+        let img = match image::open(file) {
+            Ok(img) => img.to_rgb8(),
+            Err(e) => {
+                if verbose {
+                    eprintln!("skipping {}: {e}", file.display());
+                }
+                summary.skipped.push((file.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let faces = detector.detect(&img).with_context(|| format!("{}: detection failed", file.display()))?;
+        let mut canvas = img.clone();
+        draw_detections(&mut ImageTarget(&mut canvas), &faces).expect("drawing into memory cannot fail");
+        let mut png = Vec::new();
+        canvas
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .context("PNG encoding failed")?;
+        atomic::write(&out_dir.join(output_name(file, i, &mut taken)), &png)?;
+        if verbose {
+            eprintln!("{}: {} face(s)", file.display(), faces.len());
+        }
+        summary.images += 1;
+        summary.faces += faces.len();
+        let result = ImageResult { file: file.display().to_string(), width: img.width(), height: img.height(), faces };
+        serde_json::to_writer(&mut lines, &result)?;
+        lines.write_all(b"\n")?;
+    }
+    atomic::write(&out_dir.join("detections.jsonl"), &lines)?;
+    Ok(summary)
+}

@@ -1,0 +1,182 @@
+//! The detector: an exported ONNX model run by tract, with the card's pre- and
+//! post-processing around it.
+//!
+//! `Detector::load` follows tract's chain — parse the proto, read the card from its
+//! metadata, fix the input size, optimise, make runnable — and `detect` turns one RGB
+//! frame into face boxes in frame pixels.
+
+use crate::model::{decode, nms, BBox, CardError, Detection, ModelCard, Prior, CARD_KEY};
+use crate::preprocess::{normalize_into, resize_to_input};
+use anyhow::{bail, Context, Result};
+use image::RgbImage;
+use std::path::Path;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// Post-processing knobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectOptions {
+    /// Minimum face probability.
+    pub score_threshold: f32,
+    /// NMS overlap above which the weaker box is dropped.
+    pub nms_iou: f32,
+    /// At most this many faces per frame.
+    pub top_k: usize,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200 }
+    }
+}
+
+/// Raw network outputs for one frame, before decoding.
+#[derive(Debug, Clone)]
+pub struct RawOutput {
+    /// `[priors, classes]` probabilities, row-major.
+    pub scores: Vec<f32>,
+    /// `[priors, 4]` encoded offsets, row-major.
+    pub boxes: Vec<f32>,
+}
+
+/// A loaded, optimised model ready to run frames of one input size.
+pub struct Detector {
+    card: ModelCard,
+    width: u32,
+    height: u32,
+    priors: Vec<Prior>,
+    state: TypedSimpleState,
+    /// Reused from frame to frame: the normalised input tensor.
+    input: Tensor,
+    /// Post-processing options; change them freely between frames.
+    pub options: DetectOptions,
+}
+
+/// Read the card stored in an ONNX model proto.
+pub fn read_card(proto: &ModelProto) -> Result<ModelCard, CardError> {
+    let entry = proto.metadata_props.iter().find(|e| e.key == CARD_KEY).ok_or(CardError::Missing)?;
+    ModelCard::from_json(&entry.value)
+}
+
+impl Detector {
+    /// Load a model at the input size its card names.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_sized(path, None)
+    }
+
+    /// Load a model, optionally at another input size than the card's default.
+    pub fn load_sized(path: impl AsRef<Path>, size: Option<(u32, u32)>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
+        let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
+            .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+        let card = read_card(&proto).with_context(|| format!("{}: refused", path.display()))?;
+        let (width, height) = size.unwrap_or((card.input.width, card.input.height));
+        if width == 0 || height == 0 {
+            bail!("{}: input size {width}x{height} is empty", path.display());
+        }
+        let plan = tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .and_then(|m| {
+                m.with_input_fact(0, f32::fact([1, 3, height as usize, width as usize]).into())?
+                    .into_optimized()?
+                    .into_runnable()
+            })
+            .with_context(|| format!("{}: tract cannot prepare the model", path.display()))?;
+        let priors = card.priors.priors(width, height);
+        let state = plan.spawn()?;
+        let input = Tensor::zero::<f32>(&[1, 3, height as usize, width as usize])?;
+        let mut det = Self { card, width, height, priors, state, input, options: DetectOptions::default() };
+        // One dry run proves the graph and the card agree on the prior count.
+        det.run_input().with_context(|| format!("{}: model and card disagree", path.display()))?;
+        Ok(det)
+    }
+
+    /// The model's card.
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// The input size this detector runs at.
+    pub fn input_size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Run the network on an already normalised CHW tensor (`3 * width * height` values).
+    pub fn forward_tensor(&mut self, chw: &[f32]) -> Result<RawOutput> {
+        {
+            let mut view = self.input.try_as_plain_ram_mut()?;
+            let buf = view.as_slice_mut::<f32>()?;
+            if chw.len() != buf.len() {
+                bail!("input has {} values, the model takes {}", chw.len(), buf.len());
+            }
+            buf.copy_from_slice(chw);
+        }
+        self.run_input()
+    }
+
+    /// Preprocess a frame and run the network.
+    pub fn forward(&mut self, frame: &RgbImage) -> Result<RawOutput> {
+        let resized = resize_to_input(frame, self.width, self.height);
+        normalize_into(&resized, &self.card.input, self.input.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+        self.run_input()
+    }
+
+    fn run_input(&mut self) -> Result<RawOutput> {
+        let out = self.state.run(tvec!(self.input.clone().into()))?;
+        if out.len() != 2 {
+            bail!("the model has {} outputs, the card expects scores and boxes", out.len());
+        }
+        let scores = out[0].try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+        let boxes = out[1].try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+        let classes = self.card.classes.len();
+        let n = self.priors.len();
+        if scores.len() != n * classes || boxes.len() != n * 4 {
+            bail!(
+                "the model emits {} scores and {} boxes; {} priors at {}x{} need {} and {}",
+                scores.len(),
+                boxes.len(),
+                n,
+                self.width,
+                self.height,
+                n * classes,
+                n * 4
+            );
+        }
+        Ok(RawOutput { scores, boxes })
+    }
+
+    /// Decode raw outputs into face boxes in the pixels of a `frame_w` x `frame_h` frame.
+    pub fn decode(&self, raw: &RawOutput, frame_w: u32, frame_h: u32) -> Vec<Detection> {
+        let classes = self.card.classes.len();
+        let var = self.card.priors.variances;
+        let (sx, sy) = (frame_w as f32, frame_h as f32);
+        let mut cands: Vec<Detection> = Vec::new();
+        for (i, prior) in self.priors.iter().enumerate() {
+            // Class 1 is "face"; background is class 0.
+            let score = raw.scores[i * classes + 1];
+            if score < self.options.score_threshold {
+                continue;
+            }
+            let t = [raw.boxes[i * 4], raw.boxes[i * 4 + 1], raw.boxes[i * 4 + 2], raw.boxes[i * 4 + 3]];
+            let b = decode(t, prior, var);
+            let clipped = BBox::new(b.x0.max(0.0), b.y0.max(0.0), b.x1.min(1.0), b.y1.min(1.0));
+            if clipped.area() > 0.0 {
+                cands.push(Detection { bbox: clipped.scale(sx, sy), score });
+            }
+        }
+        // Bound NMS work on noisy frames: only the strongest candidates can survive anyway.
+        const MAX_CANDIDATES: usize = 1000;
+        if cands.len() > MAX_CANDIDATES {
+            cands.select_nth_unstable_by(MAX_CANDIDATES, |a, b| b.score.total_cmp(&a.score));
+            cands.truncate(MAX_CANDIDATES);
+        }
+        nms(cands, self.options.nms_iou, self.options.top_k)
+    }
+
+    /// Detect faces in an RGB frame; boxes are in the frame's pixels.
+    pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Detection>> {
+        let raw = self.forward(frame)?;
+        Ok(self.decode(&raw, frame.width(), frame.height()))
+    }
+}

@@ -1,0 +1,32 @@
+//! # facecam edge
+//!
+//! The device side of facecam: load an exported face detector, run it on frames, draw
+//! what it finds. The same [`model`] contract is used by the trainer (`host-train`), so a
+//! model trained there decodes here without any shared state but the ONNX file.
+//!
+//! ```no_run
+//! use edge::{detector::Detector, overlay::{draw_detections, ImageTarget}};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let mut detector = Detector::load("models/facecam.onnx")?;   // card read from the file
+//! let mut frame = image::open("samples/astronaut.png")?.to_rgb8();
+//! let faces = detector.detect(&frame)?;                          // boxes in frame pixels
+//! draw_detections(&mut ImageTarget(&mut frame), &faces).unwrap(); // any DrawTarget works
+//! frame.save("annotated.png")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Layers, data flowing down:
+//! - [`model`]: the contract — card, priors, box codec, IoU, NMS.
+//! - [`preprocess`]: resize and normalise a frame exactly as the trainer did.
+//! - [`detector`]: tract runs the ONNX graph; the card decodes its outputs.
+//! - [`overlay`]: boxes and scores drawn into an embedded-graphics `DrawTarget`.
+//! - [`annotate`]: the `facecam detect` job over image files.
+//! - [`atomic`]: outputs written whole or not at all.
+
+pub mod annotate;
+pub mod atomic;
+pub mod detector;
+pub mod model;
+pub mod overlay;
+pub mod preprocess;

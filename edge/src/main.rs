@@ -1,0 +1,69 @@
+//! `facecam`: the face-detector camera's command line.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use edge::{annotate::annotate_files, detector::Detector};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "facecam", version, about = "A standalone face-detector camera")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect faces in image files or directories; write annotated PNGs and detections.jsonl.
+    Detect {
+        /// Image files or directories of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "out/detect")]
+        out: PathBuf,
+        /// The exported ONNX model (its card says how to run it).
+        #[arg(long, default_value = "models/facecam.onnx")]
+        model: PathBuf,
+        /// Minimum face probability.
+        #[arg(long, default_value_t = 0.6)]
+        threshold: f32,
+        /// Run at this input size instead of the card's, e.g. 640x480.
+        #[arg(long, value_parser = parse_size)]
+        input_size: Option<(u32, u32)>,
+    },
+    /// Print a model's card.
+    Card {
+        #[arg(default_value = "models/facecam.onnx")]
+        model: PathBuf,
+    },
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
+    let w = w.parse().map_err(|_| format!("bad width in `{s}`"))?;
+    let h = h.parse().map_err(|_| format!("bad height in `{s}`"))?;
+    Ok((w, h))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Detect { inputs, out, model, threshold, input_size } => {
+            let mut detector = Detector::load_sized(&model, input_size)?;
+            detector.options.score_threshold = threshold;
+            let summary = annotate_files(&mut detector, &inputs, &out, true)?;
+            eprintln!(
+                "{} image(s), {} face(s), {} skipped; results in {}",
+                summary.images,
+                summary.faces,
+                summary.skipped.len(),
+                out.display()
+            );
+        }
+        Command::Card { model } => {
+            let detector = Detector::load(&model)?;
+            println!("{}", serde_json::to_string_pretty(detector.card())?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Axis-aligned boxes, their overlap, and scored detections.
+
+use serde::{Deserialize, Serialize};
+
+/// A box by its corners; `x0 <= x1`, `y0 <= y1`. Units are the caller's: normalised
+/// `[0, 1]` image coordinates inside the codec, pixels in detector output.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+impl BBox {
+    /// A box from its corners.
+    pub fn new(x0: f32, y0: f32, x1: f32, y1: f32) -> Self {
+        Self { x0, y0, x1, y1 }
+    }
+
+    /// Width (never negative).
+    pub fn width(&self) -> f32 {
+        (self.x1 - self.x0).max(0.0)
+    }
+
+    /// Height (never negative).
+    pub fn height(&self) -> f32 {
+        (self.y1 - self.y0).max(0.0)
+    }
+
+    /// Area (zero for degenerate boxes).
+    pub fn area(&self) -> f32 {
+        self.width() * self.height()
+    }
+
+    /// The box scaled by `sx` horizontally and `sy` vertically.
+    pub fn scale(&self, sx: f32, sy: f32) -> Self {
+        Self::new(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy)
+    }
+
+    /// Centre point.
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x0 + self.x1) * 0.5, (self.y0 + self.y1) * 0.5)
+    }
+}
+
+/// Intersection over union of two boxes; 0 when either is degenerate.
+pub fn iou(a: &BBox, b: &BBox) -> f32 {
+    let iw = (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0);
+    let ih = (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0);
+    let inter = iw * ih;
+    let union = a.area() + b.area() - inter;
+    if union <= 0.0 {
+        0.0
+    } else {
+        inter / union
+    }
+}
+
+/// A detected face: its box and its face probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    #[serde(flatten)]
+    pub bbox: BBox,
+    pub score: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_identical_disjoint_and_half_overlapping_boxes() {
+        let a = BBox::new(0.0, 0.0, 2.0, 2.0);
+        assert_eq!(iou(&a, &a), 1.0);
+        assert_eq!(iou(&a, &BBox::new(3.0, 3.0, 4.0, 4.0)), 0.0);
+        // Overlap 2x1 = 2, union 4 + 4 - 2 = 6.
+        let b = BBox::new(0.0, 1.0, 2.0, 3.0);
+        assert!((iou(&a, &b) - 2.0 / 6.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn degenerate_boxes_have_zero_iou() {
+        let z = BBox::new(1.0, 1.0, 1.0, 1.0);
+        assert_eq!(iou(&z, &z), 0.0);
+    }
+}

@@ -1,0 +1,210 @@
+//! The model card: what a model file must say about itself for the device to run it.
+
+use serde::{Deserialize, Serialize};
+
+/// The ONNX `metadata_props` key under which the card's JSON is stored.
+pub const CARD_KEY: &str = "facecam.card";
+
+/// Card format version this build writes and reads.
+const CARD_FORMAT: u32 = 1;
+
+/// Why a card was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    /// The model file has no `facecam.card` metadata entry.
+    #[error("the model has no `{CARD_KEY}` metadata entry: it was not exported by facecam-train (or the card was stripped)")]
+    Missing,
+    /// The card is not valid JSON for this format.
+    #[error("the model card is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The card parsed but a field makes no sense.
+    #[error("the model card field `{field}` is invalid: {why}")]
+    Invalid { field: &'static str, why: String },
+}
+
+/// Input tensor layout and normalisation: `x = (pixel - mean) / std`, NCHW, RGB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// ONNX input name.
+    pub name: String,
+    /// Default input width (the model runs at other sizes too).
+    pub width: u32,
+    /// Default input height.
+    pub height: u32,
+    /// Channel order of the input tensor, e.g. `"RGB"`.
+    pub channels: String,
+    /// Per-channel mean subtracted from 0..255 pixel values.
+    pub mean: [f32; 3],
+    /// Per-channel divisor applied after the mean.
+    pub std: [f32; 3],
+}
+
+/// Prior layout: one entry per detection level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorConfig {
+    /// Prior sizes in input pixels, per level.
+    pub min_sizes: Vec<Vec<f32>>,
+    /// Stride of each level in input pixels.
+    pub steps: Vec<u32>,
+    /// Codec variances (centre, size).
+    pub variances: [f32; 2],
+    /// Clamp prior centres and sizes to `[0, 1]`.
+    pub clip: bool,
+}
+
+impl Default for PriorConfig {
+    /// The seed design: four levels at strides 8/16/32/64, as in ULFGFD (Linzaer, 2019).
+    fn default() -> Self {
+        Self {
+            min_sizes: vec![
+                vec![10.0, 16.0, 24.0],
+                vec![32.0, 48.0],
+                vec![64.0, 96.0],
+                vec![128.0, 192.0, 256.0],
+            ],
+            steps: vec![8, 16, 32, 64],
+            variances: [0.1, 0.2],
+            clip: true,
+        }
+    }
+}
+
+/// ONNX output names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// `[N, priors, classes]` class probabilities (softmax applied in the graph).
+    pub scores: String,
+    /// `[N, priors, 4]` encoded box offsets.
+    pub boxes: String,
+}
+
+/// Where a model came from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Training data, as given to the trainer.
+    pub data: String,
+    /// Network architecture and width.
+    pub architecture: String,
+    /// Epochs trained.
+    pub epochs: u32,
+    /// Export date (UTC, RFC 3339).
+    pub date: String,
+    /// Git commit of the trainer, or `"unknown"`.
+    pub git_commit: String,
+}
+
+/// Everything the device needs to know to run a model, stored inside the model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCard {
+    /// Card format version.
+    pub format: u32,
+    pub input: InputSpec,
+    pub priors: PriorConfig,
+    /// Class names; index 0 is background.
+    pub classes: Vec<String>,
+    pub outputs: OutputSpec,
+    pub provenance: Provenance,
+}
+
+impl ModelCard {
+    /// A card for the seed design at `width` x `height`, with ULFGFD's normalisation.
+    pub fn new(width: u32, height: u32, provenance: Provenance) -> Self {
+        Self {
+            format: CARD_FORMAT,
+            input: InputSpec {
+                name: "input".into(),
+                width,
+                height,
+                channels: "RGB".into(),
+                mean: [127.0; 3],
+                std: [128.0; 3],
+            },
+            priors: PriorConfig::default(),
+            classes: vec!["background".into(), "face".into()],
+            outputs: OutputSpec { scores: "scores".into(), boxes: "boxes".into() },
+            provenance,
+        }
+    }
+
+    /// The card as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a card always serialises")
+    }
+
+    /// Parse and validate a card.
+    pub fn from_json(json: &str) -> Result<Self, CardError> {
+        let card: Self = serde_json::from_str(json)?;
+        card.validate()?;
+        Ok(card)
+    }
+
+    /// Check the fields a model cannot run without.
+    pub fn validate(&self) -> Result<(), CardError> {
+        let bad = |field, why: &str| Err(CardError::Invalid { field, why: why.into() });
+        if self.format != CARD_FORMAT {
+            return Err(CardError::Invalid {
+                field: "format",
+                why: format!("version {} is not {CARD_FORMAT}, the one this build reads", self.format),
+            });
+        }
+        if self.input.width == 0 || self.input.height == 0 {
+            return bad("input.width/height", "must be positive");
+        }
+        if self.input.channels != "RGB" {
+            return bad("input.channels", "only \"RGB\" is supported");
+        }
+        if self.input.std.iter().any(|s| !s.is_finite() || *s == 0.0) {
+            return bad("input.std", "must be finite and non-zero");
+        }
+        let p = &self.priors;
+        if p.min_sizes.is_empty() || p.min_sizes.len() != p.steps.len() {
+            return bad("priors", "min_sizes and steps need one non-empty entry per level");
+        }
+        if p.min_sizes.iter().any(|l| l.is_empty() || l.iter().any(|s| !(*s > 0.0)))
+            || p.steps.contains(&0)
+        {
+            return bad("priors", "every level needs positive sizes and a positive step");
+        }
+        if p.variances.iter().any(|v| !(*v > 0.0)) {
+            return bad("priors.variances", "must be positive");
+        }
+        if self.classes.len() < 2 {
+            return bad("classes", "needs background plus at least one class");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_round_trips_through_json() {
+        let card = ModelCard::new(320, 240, Provenance { epochs: 3, ..Default::default() });
+        assert_eq!(ModelCard::from_json(&card.to_json()).unwrap(), card);
+    }
+
+    #[test]
+    fn garbage_and_bad_fields_are_refused() {
+        assert!(matches!(ModelCard::from_json("{not json"), Err(CardError::Json(_))));
+        let mut card = ModelCard::new(320, 240, Provenance::default());
+        card.priors.steps.pop();
+        let err = ModelCard::from_json(&card.to_json()).unwrap_err();
+        assert!(err.to_string().contains("priors"), "{err}");
+        let mut card = ModelCard::new(320, 240, Provenance::default());
+        card.input.std[1] = 0.0;
+        assert!(ModelCard::from_json(&card.to_json()).unwrap_err().to_string().contains("std"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = ModelCard::new(8, 8, Provenance::default()).to_json().replacen('{', "{\"extra\":1,", 1);
+        assert!(ModelCard::from_json(&json).is_err());
+    }
+}

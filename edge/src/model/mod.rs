@@ -1,0 +1,22 @@
+//! The model contract: everything both the trainer and the device must agree on.
+//!
+//! - [`ModelCard`]: input size, normalisation, prior layout, classes, output names and
+//!   provenance, stored as JSON inside the ONNX file (`metadata_props`).
+//! - [`PriorConfig::priors`]: the prior (anchor) boxes for any input size.
+//! - [`encode`] / [`decode`]: the centre-size box codec with variances.
+//! - [`iou`] and [`nms`]: overlap and greedy non-maximum suppression.
+//!
+//! The ONNX graph itself only computes class scores and box offsets per prior; all
+//! geometry lives here, so one exported file runs at any input size.
+
+mod bbox;
+mod card;
+mod codec;
+mod nms;
+mod priors;
+
+pub use bbox::{iou, BBox, Detection};
+pub use card::{CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, CARD_KEY};
+pub use codec::{decode, encode};
+pub use nms::nms;
+pub use priors::Prior;

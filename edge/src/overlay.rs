@@ -1,0 +1,85 @@
+//! Drawing on frames: an embedded-graphics [`DrawTarget`] over an in-memory RGB image,
+//! and the box-and-score overlay that draws into any `DrawTarget`.
+
+use crate::model::Detection;
+use embedded_graphics::{
+    mono_font::{ascii::FONT_6X10, ascii::FONT_10X20, MonoTextStyle},
+    pixelcolor::Rgb888,
+    prelude::*,
+    primitives::{PrimitiveStyle, Rectangle},
+    text::{Baseline, Text},
+};
+use image::RgbImage;
+use std::convert::Infallible;
+
+/// An RGB image seen as an embedded-graphics display. Pixels outside it are ignored.
+pub struct ImageTarget<'a>(pub &'a mut RgbImage);
+
+impl OriginDimensions for ImageTarget<'_> {
+    fn size(&self) -> Size {
+        Size::new(self.0.width(), self.0.height())
+    }
+}
+
+impl DrawTarget for ImageTarget<'_> {
+    type Color = Rgb888;
+    type Error = Infallible;
+
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Infallible> {
+        let (w, h) = self.0.dimensions();
+        for Pixel(p, c) in pixels {
+            if p.x >= 0 && p.y >= 0 && (p.x as u32) < w && (p.y as u32) < h {
+                self.0.put_pixel(p.x as u32, p.y as u32, image::Rgb([c.r(), c.g(), c.b()]));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Draw each detection as a box with its score above it. Line width and font grow with
+/// the target so labels stay readable on large photos.
+pub fn draw_detections<D: DrawTarget<Color = Rgb888>>(target: &mut D, dets: &[Detection]) -> Result<(), D::Error> {
+    let size = target.bounding_box().size;
+    let large = size.width.max(size.height) >= 800;
+    let stroke = (size.width.max(size.height) / 320).clamp(1, 6);
+    let color = Rgb888::new(0, 255, 64);
+    let font = if large { &FONT_10X20 } else { &FONT_6X10 };
+    let text_style = MonoTextStyle::new(font, Rgb888::BLACK);
+    for d in dets {
+        let b = d.bbox;
+        let top_left = Point::new(b.x0.round() as i32, b.y0.round() as i32);
+        let extent = Size::new(b.width().round().max(1.0) as u32, b.height().round().max(1.0) as u32);
+        Rectangle::new(top_left, extent).into_styled(PrimitiveStyle::with_stroke(color, stroke)).draw(target)?;
+        let label = format!("{:.2}", d.score);
+        let ch = font.character_size;
+        let label_size = Size::new(ch.width * label.len() as u32 + 2, ch.height + 2);
+        let label_y = (top_left.y - label_size.height as i32).max(0);
+        let label_at = Point::new(top_left.x, label_y);
+        Rectangle::new(label_at, label_size).into_styled(PrimitiveStyle::with_fill(color)).draw(target)?;
+        Text::with_baseline(&label, label_at + Point::new(1, 1), text_style, Baseline::Top).draw(target)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BBox;
+
+    #[test]
+    fn draws_the_box_outline_and_leaves_the_inside() {
+        let mut img = RgbImage::new(100, 80);
+        let det = Detection { bbox: BBox::new(20.0, 30.0, 60.0, 70.0), score: 0.9 };
+        draw_detections(&mut ImageTarget(&mut img), &[det]).unwrap();
+        assert_eq!(img.get_pixel(20, 50).0, [0, 255, 64], "left edge");
+        assert_eq!(img.get_pixel(40, 69).0, [0, 255, 64], "bottom edge");
+        assert_eq!(img.get_pixel(40, 50).0, [0, 0, 0], "inside untouched");
+    }
+
+    #[test]
+    fn boxes_past_the_edge_are_clipped_not_a_panic() {
+        let mut img = RgbImage::new(10, 10);
+        let det = Detection { bbox: BBox::new(-5.0, -5.0, 50.0, 50.0), score: 1.0 };
+        draw_detections(&mut ImageTarget(&mut img), &[det]).unwrap();
+    }
+}

@@ -1,0 +1,49 @@
+//! Frame preparation shared by the trainer and the device, so both see the same pixels.
+
+use crate::model::InputSpec;
+use image::{imageops, RgbImage};
+
+/// Resize a frame to the model input, stretching it (no letterbox), with a triangle
+/// filter so large downscales do not alias.
+pub fn resize_to_input(frame: &RgbImage, width: u32, height: u32) -> RgbImage {
+    if frame.dimensions() == (width, height) {
+        return frame.clone();
+    }
+    imageops::resize(frame, width, height, imageops::FilterType::Triangle)
+}
+
+/// Write `image` as a normalised planar (CHW) tensor into `out`, which must hold
+/// exactly `3 * width * height` values.
+pub fn normalize_into(image: &RgbImage, spec: &InputSpec, out: &mut [f32]) {
+    let plane = (image.width() * image.height()) as usize;
+    assert_eq!(out.len(), 3 * plane, "tensor buffer does not match the image size");
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    let inv = spec.std.map(|s| 1.0 / s);
+    for (i, px) in image.pixels().enumerate() {
+        r[i] = (px[0] as f32 - spec.mean[0]) * inv[0];
+        g[i] = (px[1] as f32 - spec.mean[1]) * inv[1];
+        b[i] = (px[2] as f32 - spec.mean[2]) * inv[2];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelCard, Provenance};
+
+    #[test]
+    fn normalises_planar_rgb() {
+        let spec = ModelCard::new(2, 1, Provenance::default()).input;
+        let img = RgbImage::from_raw(2, 1, vec![255, 127, 0, 127, 127, 255]).unwrap();
+        let mut out = vec![0.0; 6];
+        normalize_into(&img, &spec, &mut out);
+        assert_eq!(out, vec![1.0, 0.0, 0.0, 0.0, -127.0 / 128.0, 1.0]);
+    }
+
+    #[test]
+    fn resizes_to_the_requested_size() {
+        let img = RgbImage::new(64, 48);
+        assert_eq!(resize_to_input(&img, 32, 20).dimensions(), (32, 20));
+    }
+}

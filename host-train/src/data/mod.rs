@@ -1,0 +1,135 @@
+//! Labelled photos from the formats people actually have, in one shape: a list of
+//! [`Sample`]s, each an image path and its face boxes in pixels.
+//!
+//! Importers refuse malformed files with an error naming the file and the line or field.
+
+mod labelme;
+mod synth;
+mod voc;
+mod wider;
+
+pub use labelme::{load_labelme, write_labelme};
+pub use synth::{generate as generate_synthetic, SynthOptions};
+pub use voc::load_voc;
+pub use wider::load_wider;
+
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+/// A face box in image pixels. `ignore` marks regions that are neither positives nor
+/// negatives (too small, or flagged invalid in the source).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+    pub ignore: bool,
+}
+
+impl FaceBox {
+    /// Width in pixels.
+    pub fn width(&self) -> f32 {
+        self.x1 - self.x0
+    }
+    /// Height in pixels.
+    pub fn height(&self) -> f32 {
+        self.y1 - self.y0
+    }
+}
+
+/// One labelled image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub image: PathBuf,
+    pub boxes: Vec<FaceBox>,
+}
+
+/// A source of labelled photos, written `KIND:PATH` on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// WIDER FACE layout at a root, one split (`train` or `val`).
+    Wider { root: PathBuf, split: String },
+    /// A directory of labelme JSON files.
+    Labelme(PathBuf),
+    /// A directory with `annotations/*.xml` (Pascal VOC) and their images; objects of
+    /// these class names are faces.
+    Voc { root: PathBuf, classes: Vec<String> },
+}
+
+impl Source {
+    /// Parse `wider:ROOT[@split]`, `labelme:DIR` or `voc:DIR[@class,class…]`.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let Some((kind, rest)) = spec.split_once(':') else {
+            bail!("data source `{spec}` is not KIND:PATH (kinds: wider, labelme, voc)");
+        };
+        let (path, option) = match rest.rsplit_once('@') {
+            Some((p, o)) => (p, Some(o)),
+            None => (rest, None),
+        };
+        Ok(match kind {
+            "wider" => Source::Wider { root: path.into(), split: option.unwrap_or("train").to_string() },
+            "labelme" => Source::Labelme(path.into()),
+            "voc" => Source::Voc {
+                root: path.into(),
+                classes: option
+                    .map(|o| o.split(',').map(str::to_string).collect())
+                    .unwrap_or_else(voc::default_classes),
+            },
+            other => bail!("unknown data source kind `{other}` in `{spec}` (kinds: wider, labelme, voc)"),
+        })
+    }
+
+    /// Load every sample of this source.
+    pub fn load(&self) -> Result<Vec<Sample>> {
+        match self {
+            Source::Wider { root, split } => load_wider(root, split),
+            Source::Labelme(dir) => load_labelme(dir),
+            Source::Voc { root, classes } => load_voc(root, classes),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Wider { root, split } => write!(f, "wider:{}@{split}", root.display()),
+            Source::Labelme(dir) => write!(f, "labelme:{}", dir.display()),
+            Source::Voc { root, classes } => write!(f, "voc:{}@{}", root.display(), classes.join(",")),
+        }
+    }
+}
+
+/// Mark faces smaller than `min_px` (shorter side) as ignore regions.
+pub fn ignore_small(samples: &mut [Sample], min_px: f32) {
+    for b in samples.iter_mut().flat_map(|s| s.boxes.iter_mut()) {
+        if b.width().min(b.height()) < min_px {
+            b.ignore = true;
+        }
+    }
+}
+
+/// Resolve `rel` against the directory holding `file`.
+fn beside(file: &Path, rel: &str) -> PathBuf {
+    file.parent().unwrap_or(Path::new(".")).join(rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_source_specs() {
+        assert_eq!(
+            Source::parse("wider:/d@val").unwrap(),
+            Source::Wider { root: "/d".into(), split: "val".into() }
+        );
+        assert_eq!(Source::parse("labelme:x").unwrap(), Source::Labelme("x".into()));
+        assert_eq!(
+            Source::parse("voc:v@a,b").unwrap(),
+            Source::Voc { root: "v".into(), classes: vec!["a".into(), "b".into()] }
+        );
+        assert!(Source::parse("coco:x").unwrap_err().to_string().contains("unknown"));
+        assert!(Source::parse("nothing").is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! A minimal ONNX graph builder over tract-onnx's prost types: just the operators the
+//! detector needs, each a small method, so the exporter reads like the network.
+
+use tract_onnx::pb::{
+    self, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension::Value as Dim,
+    type_proto, AttributeProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+/// A graph under construction: nodes in topological order plus initialisers.
+#[derive(Default)]
+pub struct GraphBuilder {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    count: usize,
+}
+
+fn attr_int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: AttributeType::Int as i32, i, ..Default::default() }
+}
+
+fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints: ints.to_vec(), ..Default::default() }
+}
+
+/// A float tensor value-info with named (`Err`) or fixed (`Ok`) dimensions.
+pub fn tensor_info(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| pb::tensor_shape_proto::Dimension {
+            value: Some(match d {
+                Ok(v) => Dim::DimValue(*v),
+                Err(p) => Dim::DimParam(p.to_string()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: DataType::Float as i32,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+impl GraphBuilder {
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.count += 1;
+        format!("{prefix}_{}", self.count)
+    }
+
+    fn node(&mut self, op: &str, inputs: Vec<String>, attribute: Vec<AttributeProto>, output: Option<&str>) -> String {
+        let out = output.map(str::to_string).unwrap_or_else(|| self.fresh(&op.to_lowercase()));
+        let name = self.fresh(op);
+        self.nodes.push(NodeProto { input: inputs, output: vec![out.clone()], name, op_type: op.into(), attribute, ..Default::default() });
+        out
+    }
+
+    /// Add a float initialiser and return its name.
+    pub fn float_const(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
+        assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "{name}: shape does not match data");
+        let raw_data = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.initializers.push(TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: DataType::Float as i32,
+            raw_data,
+            ..Default::default()
+        });
+        name.into()
+    }
+
+    fn int64_const(&mut self, prefix: &str, data: &[i64]) -> String {
+        let name = self.fresh(prefix);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims: vec![data.len() as i64],
+            data_type: DataType::Int64 as i32,
+            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name
+    }
+
+    /// `Conv` with square kernel `k`, padding `k / 2`, and a bias.
+    pub fn conv(&mut self, x: &str, w: String, b: String, k: i64, stride: i64, groups: i64) -> String {
+        let p = k / 2;
+        let attrs = vec![
+            attr_ints("kernel_shape", &[k, k]),
+            attr_ints("strides", &[stride, stride]),
+            attr_ints("pads", &[p, p, p, p]),
+            attr_ints("dilations", &[1, 1]),
+            attr_int("group", groups),
+        ];
+        self.node("Conv", vec![x.into(), w, b], attrs, None)
+    }
+
+    /// `Relu`.
+    pub fn relu(&mut self, x: &str) -> String {
+        self.node("Relu", vec![x.into()], vec![], None)
+    }
+
+    /// `[N, A*k, H, W]` head output to `[N, H*W*A, k]` (channels-last, then flatten).
+    pub fn to_priors(&mut self, x: &str, k: i64) -> String {
+        let t = self.node("Transpose", vec![x.into()], vec![attr_ints("perm", &[0, 2, 3, 1])], None);
+        let shape = self.int64_const("shape", &[0, -1, k]);
+        self.node("Reshape", vec![t, shape], vec![], None)
+    }
+
+    /// `Concat` along `axis`, optionally naming the output.
+    pub fn concat(&mut self, xs: Vec<String>, axis: i64, output: Option<&str>) -> String {
+        self.node("Concat", xs, vec![attr_int("axis", axis)], output)
+    }
+
+    /// `Softmax` along `axis` (opset 13 semantics), optionally naming the output.
+    pub fn softmax(&mut self, x: &str, axis: i64, output: Option<&str>) -> String {
+        self.node("Softmax", vec![x.into()], vec![attr_int("axis", axis)], output)
+    }
+
+    /// The finished graph.
+    pub fn finish(self, name: &str, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueInfoProto>) -> pb::GraphProto {
+        pb::GraphProto {
+            node: self.nodes,
+            name: name.into(),
+            initializer: self.initializers,
+            input: inputs,
+            output: outputs,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Export a trained network to ONNX: BatchNorm folded into the convolutions, the
+//! model card in `metadata_props`, opset 13, dynamic batch and input size.
+
+mod graph;
+
+use crate::net::{backbone_path, head_path, ConvSpec, NetSpec};
+use anyhow::{Context, Result};
+use edge::model::{ModelCard, CARD_KEY};
+use graph::{tensor_info, GraphBuilder};
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{Kind, Tensor};
+use tract_onnx::pb::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
+
+/// The ONNX operator set the exporter writes.
+pub const OPSET: i64 = 13;
+/// BatchNorm epsilon used by tch's `batch_norm2d` default config.
+const BN_EPS: f64 = 1e-5;
+
+fn var<'a>(vars: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
+    vars.get(name).with_context(|| format!("checkpoint has no variable `{name}`"))
+}
+
+fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))?)
+}
+
+/// A convolution's weight and bias with its BatchNorm (if any) folded in:
+/// `w' = w * g / sqrt(v + eps)`, `b' = beta - m * g / sqrt(v + eps)`.
+pub fn folded_conv(vars: &HashMap<String, Tensor>, path: &str, spec: &ConvSpec) -> Result<(Tensor, Tensor)> {
+    let w = var(vars, &format!("{path}.conv.weight"))?.to_kind(Kind::Double);
+    if !spec.bn {
+        let b = var(vars, &format!("{path}.conv.bias"))?.to_kind(Kind::Double);
+        return Ok((w, b));
+    }
+    let bn = |n: &str| var(vars, &format!("{path}.bn.{n}")).map(|t| t.to_kind(Kind::Double));
+    let scale = bn("weight")? / (bn("running_var")? + BN_EPS).sqrt();
+    let bias = bn("bias")? - bn("running_mean")? * &scale;
+    Ok((w * scale.view([-1, 1, 1, 1]), bias))
+}
+
+fn add_conv(g: &mut GraphBuilder, vars: &HashMap<String, Tensor>, x: &str, path: &str, s: &ConvSpec) -> Result<String> {
+    let (w, b) = folded_conv(vars, path, s)?;
+    let wn = g.float_const(&format!("{path}.weight"), &w.size(), &to_vec(&w)?);
+    let bn = g.float_const(&format!("{path}.bias"), &b.size(), &to_vec(&b)?);
+    let y = g.conv(x, wn, bn, s.k, s.stride, s.groups);
+    Ok(if s.relu { g.relu(&y) } else { y })
+}
+
+/// Build the ONNX model for `spec` with the weights in `vars` (a tch VarStore's
+/// `variables()`), carrying `card`.
+pub fn build_model(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelCard) -> Result<ModelProto> {
+    let mut g = GraphBuilder::default();
+    let vars: HashMap<String, Tensor> = vars.iter().map(|(k, v)| (k.clone(), v.to_device(tch::Device::Cpu))).collect();
+    let mut feats = Vec::new();
+    let mut x = card.input.name.clone();
+    for (i, s) in spec.backbone.iter().enumerate() {
+        x = add_conv(&mut g, &vars, &x, &backbone_path(i), s)?;
+        feats.push(x.clone());
+    }
+    let (mut cls, mut reg) = (Vec::new(), Vec::new());
+    for (l, h) in spec.heads.iter().enumerate() {
+        for (branch, layers, k, outs) in [("cls", &h.cls, spec.classes, &mut cls), ("reg", &h.reg, 4, &mut reg)] {
+            let mut y = feats[h.tap].clone();
+            for (j, s) in layers.iter().enumerate() {
+                y = add_conv(&mut g, &vars, &y, &head_path(l, branch, j), s)?;
+            }
+            outs.push(g.to_priors(&y, k));
+        }
+    }
+    let logits = g.concat(cls, 1, None);
+    g.softmax(&logits, 2, Some(&card.outputs.scores));
+    g.concat(reg, 1, Some(&card.outputs.boxes));
+    let graph = g.finish(
+        &spec.name,
+        vec![tensor_info(&card.input.name, &[Err("N"), Ok(3), Err("H"), Err("W")])],
+        vec![
+            tensor_info(&card.outputs.scores, &[Err("N"), Err("P"), Ok(spec.classes)]),
+            tensor_info(&card.outputs.boxes, &[Err("N"), Err("P"), Ok(4)]),
+        ],
+    );
+    Ok(ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        producer_name: "facecam-train".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: format!("facecam face detector {}", spec.name),
+        graph: Some(graph),
+        metadata_props: vec![StringStringEntryProto { key: CARD_KEY.into(), value: card.to_json() }],
+        ..Default::default()
+    })
+}
+
+/// Build and write the model to `path` atomically.
+pub fn export_onnx(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelCard, path: &Path) -> Result<()> {
+    let model = build_model(spec, vars, card)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    edge::atomic::write(path, &prost::Message::encode_to_vec(&model))
+}
+
+/// The git commit of the working directory, or `"unknown"`.
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Export a checkpoint directory to an ONNX file carrying a card with its provenance.
+pub fn export_checkpoint(checkpoint: &Path, out: &Path) -> Result<ModelCard> {
+    let (vs, net, meta) = crate::checkpoint::load(checkpoint, tch::Device::Cpu)?;
+    let provenance = edge::model::Provenance {
+        data: meta.data.clone(),
+        architecture: net.spec().name.clone(),
+        epochs: meta.epochs,
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        git_commit: git_commit(),
+    };
+    let card = ModelCard::new(meta.width, meta.height, provenance);
+    export_onnx(net.spec(), &vs.variables(), &card, out)?;
+    Ok(card)
+}

@@ -1,0 +1,38 @@
+//! # facecam host-train
+//!
+//! The workstation side of facecam: import labelled photos, train the slim SSD-style
+//! face detector with libtorch (CUDA or CPU), export it to ONNX with its model card, and
+//! evaluate the exported file through the same detector the board runs.
+//!
+//! ```no_run
+//! use host_train::{data, eval, export, train};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let dir = std::path::Path::new("out/synth");
+//! let samples = data::generate_synthetic(dir, &data::SynthOptions::default())?;
+//! let cfg = train::TrainConfig { epochs: 5, ..Default::default() };
+//! train::train(&samples, "synthetic", &cfg, "out/ckpt".as_ref())?;     // checkpoint per epoch
+//! export::export_checkpoint("out/ckpt".as_ref(), "out/model.onnx".as_ref())?; // card inside
+//! let mut detector = edge::detector::Detector::load("out/model.onnx")?;
+//! println!("recall {:.3}", eval::evaluate(&mut detector, &samples)?.recall());
+//! # Ok(()) }
+//! ```
+//!
+//! Layers, data flowing down:
+//! - [`data`]: WIDER FACE, labelme and Pascal VOC importers, and synthetic faces.
+//! - [`loader`]: decode, resize, augment and batch; [`target`] matches faces to priors
+//!   with the shared `edge::model` codec.
+//! - [`net`]: the network as a spec and as tch layers; [`loss`]: the multibox loss.
+//! - [`train`]: the loop, with [`checkpoint`]s written atomically.
+//! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
+//! - [`eval`]: recall and false positives of an exported file via `edge::detector`.
+
+pub mod checkpoint;
+pub mod data;
+pub mod eval;
+pub mod export;
+pub mod loader;
+pub mod loss;
+pub mod net;
+pub mod target;
+pub mod train;

@@ -1,0 +1,177 @@
+//! `facecam-train`: import, train, export and evaluate facecam's face detector.
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use host_train::data::{self, Sample, Source, SynthOptions};
+use host_train::train::{DeviceChoice, OptimizerKind, TrainConfig};
+use host_train::{eval, export, train};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "facecam-train", version, about = "Train and export facecam's face detector")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic labelled face set (JPEG + labelme JSON).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Image size, WIDTHxHEIGHT.
+        #[arg(long, default_value = "320x240", value_parser = parse_size)]
+        size: (u32, u32),
+    },
+    /// Check data sources and print what they hold.
+    Import {
+        /// `wider:ROOT[@split]`, `labelme:DIR`, or `voc:DIR[@class,…]`.
+        #[arg(long = "data", required = true)]
+        data: Vec<String>,
+    },
+    /// Train a detector; a checkpoint is written after every epoch.
+    Train {
+        #[arg(long = "data", required = true)]
+        data: Vec<String>,
+        /// Checkpoint directory.
+        #[arg(long, default_value = "out/checkpoint")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        epochs: u32,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+        optimizer: OptimizerKind,
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+        device: DeviceChoice,
+        /// Model input size, WIDTHxHEIGHT.
+        #[arg(long, default_value = "320x240", value_parser = parse_size)]
+        input: (u32, u32),
+        /// Channel multiplier of the slim network.
+        #[arg(long, default_value_t = 1.0)]
+        width: f64,
+        /// Use at most this many images (for quick runs).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also export the final checkpoint to this ONNX file.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Export a checkpoint to ONNX (BatchNorm folded, model card embedded).
+    Export {
+        #[arg(long, default_value = "out/checkpoint")]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "out/model.onnx")]
+        out: PathBuf,
+    },
+    /// Recall and false positives per image of an exported model at IoU 0.5.
+    Eval {
+        #[arg(long, default_value = "out/model.onnx")]
+        model: PathBuf,
+        #[arg(long = "data", required = true)]
+        data: Vec<String>,
+        #[arg(long, default_value_t = 0.6)]
+        threshold: f32,
+    },
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
+    match (w.parse(), h.parse()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!("`{s}` is not WIDTHxHEIGHT with positive numbers")),
+    }
+}
+
+fn load_all(specs: &[String]) -> Result<Vec<Sample>> {
+    let mut all = Vec::new();
+    for spec in specs {
+        let samples = Source::parse(spec)?.load()?;
+        if samples.is_empty() {
+            bail!("{spec}: no images");
+        }
+        all.extend(samples);
+    }
+    Ok(all)
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Synth { out, count, seed, size } => {
+            let opts = SynthOptions { count, seed, width: size.0, height: size.1, ..Default::default() };
+            let samples = data::generate_synthetic(&out, &opts)?;
+            let faces: usize = samples.iter().map(|s| s.boxes.len()).sum();
+            println!("wrote {} images with {faces} faces to {}", samples.len(), out.display());
+        }
+        Command::Import { data } => {
+            for spec in &data {
+                let samples = Source::parse(spec)?.load()?;
+                let faces: usize = samples.iter().map(|s| s.boxes.iter().filter(|b| !b.ignore).count()).sum();
+                let ignored: usize = samples.iter().map(|s| s.boxes.iter().filter(|b| b.ignore).count()).sum();
+                let missing = samples.iter().filter(|s| !s.image.exists()).count();
+                println!("{spec}: {} images, {faces} faces, {ignored} ignore regions, {missing} missing image files", samples.len());
+            }
+        }
+        Command::Train { data, out, epochs, batch_size, lr, optimizer, device, input, width, limit, seed, export, quiet } => {
+            let mut samples = load_all(&data)?;
+            if let Some(n) = limit {
+                samples.truncate(n);
+            }
+            let cfg = TrainConfig {
+                epochs,
+                batch_size,
+                lr,
+                optimizer,
+                device,
+                width: input.0,
+                height: input.1,
+                net_width: width,
+                seed,
+                progress: !quiet,
+                ..Default::default()
+            };
+            let report = train::train(&samples, &data.join(" "), &cfg, &out)?;
+            println!(
+                "trained {} epochs at {:.1} images/s; final loss {:.4}; checkpoint in {}",
+                report.epoch_loss.len(),
+                report.images_per_second,
+                report.epoch_loss.last().copied().unwrap_or(f64::NAN),
+                report.checkpoint.display()
+            );
+            if let Some(path) = export {
+                export::export_checkpoint(&out, &path)?;
+                println!("exported {}", path.display());
+            }
+        }
+        Command::Export { checkpoint, out } => {
+            let card = export::export_checkpoint(&checkpoint, &out)?;
+            println!("exported {} ({}, {} epochs) to {}", card.provenance.architecture, card.provenance.data, card.provenance.epochs, out.display());
+        }
+        Command::Eval { model, data, threshold } => {
+            let samples = load_all(&data)?;
+            let mut detector = edge::detector::Detector::load(&model)?;
+            detector.options.score_threshold = threshold;
+            let s = eval::evaluate(&mut detector, &samples)?;
+            println!(
+                "{} images, {} faces: recall {:.3} at IoU 0.5, {:.2} false positives per image",
+                s.images,
+                s.faces,
+                s.recall(),
+                s.fp_per_image()
+            );
+        }
+    }
+    Ok(())
+}

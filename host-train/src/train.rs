@@ -1,0 +1,216 @@
+//! The training loop: batches from the loader, the multibox loss, an optimiser with
+//! warm-up and cosine decay, a progress bar, and a checkpoint after every epoch.
+
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::data::Sample;
+use crate::loader::{prepare, BatchMaker};
+use crate::loss::multibox_loss;
+use crate::net::{Net, NetSpec};
+use anyhow::{bail, Context, Result};
+use edge::model::{ModelCard, Provenance};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{nn, nn::OptimizerConfig, Device};
+
+/// Where to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// CUDA when available, else CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// The tch device, or an error when CUDA is asked for and absent.
+    pub fn resolve(self) -> Result<Device> {
+        match self {
+            DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceChoice::Cuda => bail!("--device cuda: libtorch sees no CUDA device (is this a CUDA build of torch, and a GPU present?)"),
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+/// Everything that decides a training run.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub optimizer: OptimizerKind,
+    pub weight_decay: f64,
+    /// Model input size.
+    pub width: u32,
+    pub height: u32,
+    /// Channel multiplier of the slim network.
+    pub net_width: f64,
+    pub match_iou: f32,
+    pub neg_ratio: i64,
+    /// Faces under this many input pixels are ignore regions.
+    pub min_face_px: f32,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 16,
+            lr: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 5e-4,
+            width: 320,
+            height: 240,
+            net_width: 1.0,
+            match_iou: 0.35,
+            neg_ratio: 3,
+            min_face_px: 10.0,
+            seed: 1,
+            device: DeviceChoice::Auto,
+            progress: true,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct TrainReport {
+    pub checkpoint: PathBuf,
+    /// Mean loss per epoch.
+    pub epoch_loss: Vec<f64>,
+    pub images_per_second: f64,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Learning rate at `step` of `total`: linear warm-up, then cosine decay to 2%.
+pub fn learning_rate(base: f64, step: usize, total: usize) -> f64 {
+    let warm = (total / 20).clamp(1, 200);
+    if step < warm {
+        return base * (step + 1) as f64 / warm as f64;
+    }
+    let t = (step - warm) as f64 / (total - warm).max(1) as f64;
+    base * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
+/// Train a fresh slim network on `samples`, checkpointing into `out` after each epoch.
+pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> Result<TrainReport> {
+    if samples.is_empty() {
+        bail!("no training samples");
+    }
+    let device = cfg.device.resolve()?;
+    tch::manual_seed(cfg.seed as i64);
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let card = ModelCard::new(cfg.width, cfg.height, Provenance::default());
+    let spec = NetSpec::slim(cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
+    let vs = nn::VarStore::new(device);
+    let net = Net::new(&vs.root(), spec.clone());
+    let mut opt = match cfg.optimizer {
+        OptimizerKind::Adam => nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?,
+        OptimizerKind::Sgd => nn::Sgd { momentum: 0.9, wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?,
+    };
+
+    let (prepared, skipped) = prepare(samples, cfg.width, cfg.height);
+    for (path, why) in &skipped {
+        eprintln!("warning: skipping {}: {why}", path.display());
+    }
+    if prepared.is_empty() {
+        bail!("none of the {} training images could be read", samples.len());
+    }
+    let maker = BatchMaker::new(card, cfg.match_iou, cfg.min_face_px);
+    let batch = cfg.batch_size.max(1).min(prepared.len());
+    let steps_per_epoch = prepared.len().div_ceil(batch);
+    let total = steps_per_epoch * cfg.epochs as usize;
+    let bar = if cfg.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    eprintln!(
+        "training {} ({} parameters) on {} images at {}x{}, {} epochs, device {:?}",
+        spec.name,
+        spec.parameters(),
+        prepared.len(),
+        cfg.width,
+        cfg.height,
+        cfg.epochs,
+        device
+    );
+    let mut order: Vec<usize> = (0..prepared.len()).collect();
+    let mut epoch_loss = Vec::new();
+    let mut step = 0;
+    let started = Instant::now();
+    for epoch in 1..=cfg.epochs {
+        order.shuffle(&mut rng);
+        let (mut sum, mut count) = (0.0, 0);
+        for chunk in order.chunks(batch) {
+            let lr = learning_rate(cfg.lr, step, total);
+            opt.set_lr(lr);
+            let items: Vec<_> = chunk.iter().map(|&i| &prepared[i]).collect();
+            let b = maker.make(&items, &mut rng, true, device);
+            let (conf, loc) = net.forward_t(&b.images, true);
+            let loss = multibox_loss(&conf, &loc, &b.labels, &b.loc_t, cfg.neg_ratio);
+            let total_loss = &loss.class + &loss.boxes;
+            opt.backward_step(&total_loss);
+            let v = total_loss.double_value(&[]);
+            if !v.is_finite() {
+                bail!("training diverged at epoch {epoch}, step {step} (loss {v}); try a lower --lr");
+            }
+            sum += v;
+            count += 1;
+            step += 1;
+            let ips = (step * batch) as f64 / started.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "epoch {epoch}/{}  loss {:.3} (cls {:.3} box {:.3})  lr {lr:.2e}  {ips:.1} img/s",
+                cfg.epochs,
+                v,
+                loss.class.double_value(&[]),
+                loss.boxes.double_value(&[])
+            ));
+            bar.inc(1);
+        }
+        let mean = sum / count as f64;
+        epoch_loss.push(mean);
+        let meta = CheckpointMeta {
+            spec: spec.clone(),
+            width: cfg.width,
+            height: cfg.height,
+            epochs: epoch,
+            data: data.to_string(),
+            last_loss: mean,
+        };
+        checkpoint::save(out, &vs, &meta).context("saving checkpoint")?;
+        bar.println(format!("epoch {epoch}: mean loss {mean:.4}"));
+    }
+    bar.finish_and_clear();
+    let images_per_second = (step * batch) as f64 / started.elapsed().as_secs_f64();
+    Ok(TrainReport { checkpoint: out.to_path_buf(), epoch_loss, images_per_second, skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rate_warms_up_then_decays() {
+        let lr = |s| learning_rate(1.0, s, 1000);
+        assert!(lr(0) < lr(40));
+        assert!((lr(50) - 1.0).abs() < 1e-3);
+        assert!(lr(500) < lr(100));
+        assert!((lr(999) - 0.02).abs() < 1e-3);
+    }
+}

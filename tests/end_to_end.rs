@@ -1,0 +1,100 @@
+//! The whole product on a fresh clone: synthetic faces → `facecam-train` (CPU) → ONNX →
+//! `facecam detect` → scored against held-out ground truth. With `../shared/data`, also
+//! a brief training on real WIDER FACE photos and detection on real val photos.
+
+use edge::annotate::ImageResult;
+use facecam_tests::{bin, run, scratch, shared_data};
+use host_train::data::load_labelme;
+use host_train::eval::{score_image, Score};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn read_results(path: &Path) -> Vec<ImageResult> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn synthetic_faces_train_export_detect() {
+    let dir = scratch("e2e-synthetic");
+    let (train_dir, test_dir) = (dir.join("train"), dir.join("test"));
+    run(Command::new(bin("facecam-train")).args(["synth", "--count", "400", "--seed", "1", "--out"]).arg(&train_dir));
+    run(Command::new(bin("facecam-train")).args(["synth", "--count", "40", "--seed", "99", "--out"]).arg(&test_dir));
+
+    let model = dir.join("model.onnx");
+    let started = Instant::now();
+    let out = run(Command::new(bin("facecam-train"))
+        .args(["train", "--device", "cpu", "--input", "160x120", "--epochs", "12", "--batch-size", "16", "--quiet"])
+        .arg("--data")
+        .arg(format!("labelme:{}", train_dir.display()))
+        .arg("--out")
+        .arg(dir.join("ckpt"))
+        .arg("--export")
+        .arg(&model));
+    let took = started.elapsed();
+    eprintln!("{out}training + export took {:.0} s", took.as_secs_f64());
+    assert!(took < Duration::from_secs(180), "CPU training took {took:?}, the budget is 3 minutes");
+
+    // A corrupt file among the inputs is reported and skipped; the run goes on.
+    std::fs::write(test_dir.join("corrupt.jpg"), b"not a jpeg").unwrap();
+    let det_dir = dir.join("detect");
+    run(Command::new(bin("facecam")).arg("detect").arg(&test_dir).arg("--out").arg(&det_dir).arg("--model").arg(&model));
+
+    let truth: HashMap<String, _> =
+        load_labelme(&test_dir).unwrap().into_iter().map(|s| (s.image.display().to_string(), s.boxes)).collect();
+    let results = read_results(&det_dir.join("detections.jsonl"));
+    assert_eq!(results.len(), 40, "every readable image has a line; the corrupt one none");
+    let mut score = Score::default();
+    for r in &results {
+        let boxes = truth.get(&r.file).unwrap_or_else(|| panic!("no ground truth for {}", r.file));
+        score.add(score_image(&r.faces, boxes, 0.5));
+        let png = det_dir.join(Path::new(&r.file).with_extension("png").file_name().unwrap());
+        assert!(png.exists(), "{} missing", png.display());
+    }
+    eprintln!(
+        "held-out synthetic: {} faces, recall {:.3}, {:.2} false positives per image",
+        score.faces,
+        score.recall(),
+        score.fp_per_image()
+    );
+    assert!(score.faces >= 40, "the held-out set should hold faces");
+    assert!(score.recall() >= 0.9, "recall {:.3} < 0.9", score.recall());
+    assert!(score.fp_per_image() <= 1.0, "{:.2} false positives per image > 1", score.fp_per_image());
+}
+
+#[test]
+fn real_photos_train_briefly_and_detect() {
+    let Some(data) = shared_data() else {
+        eprintln!("NOTE: ../shared/data is absent; the real-photo check is not run");
+        return;
+    };
+    let dir = scratch("e2e-wider");
+    let model = dir.join("model.onnx");
+    let wider = data.join("widerface-subset");
+    run(Command::new(bin("facecam-train"))
+        .args(["train", "--device", "cpu", "--epochs", "1", "--limit", "48", "--batch-size", "8", "--quiet"])
+        .arg("--data")
+        .arg(format!("wider:{}@train", wider.display()))
+        .arg("--out")
+        .arg(dir.join("ckpt"))
+        .arg("--export")
+        .arg(&model));
+    let card = run(Command::new(bin("facecam")).arg("card").arg(&model));
+    assert!(card.contains("widerface-subset") && card.contains("\"epochs\": 1"), "{card}");
+
+    let val = wider.join("WIDER_val/images");
+    let event = std::fs::read_dir(&val).unwrap().next().unwrap().unwrap().path();
+    let det_dir = dir.join("detect");
+    run(Command::new(bin("facecam")).arg("detect").arg(&event).arg("--out").arg(&det_dir).arg("--model").arg(&model).args(["--threshold", "0.3"]));
+    let results = read_results(&det_dir.join("detections.jsonl"));
+    let images = std::fs::read_dir(&event).unwrap().count();
+    assert_eq!(results.len(), images, "one line per real photo");
+    for r in &results {
+        assert!(r.width > 0 && r.height > 0);
+        for f in &r.faces {
+            assert!(f.bbox.x0 >= 0.0 && f.bbox.x1 <= r.width as f32 && f.score >= 0.3, "{f:?}");
+        }
+    }
+}
