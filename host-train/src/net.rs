@@ -121,6 +121,13 @@ pub fn head_path(level: usize, branch: &str, j: usize) -> String {
     format!("heads.{level}.{branch}.{j}")
 }
 
+/// The variable-store sub-path for a dotted name (tch forbids dots within one component).
+fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
+    let mut parts = dotted.split('.');
+    let first = root.sub(parts.next().unwrap_or_default());
+    parts.fold(first, |p, part| p.sub(part))
+}
+
 struct Layer {
     conv: nn::Conv2D,
     bn: Option<nn::BatchNorm>,
@@ -158,14 +165,14 @@ pub struct Net {
 impl Net {
     /// Create the layers (fresh weights) under `root`.
     pub fn new(root: &nn::Path, spec: NetSpec) -> Self {
-        let backbone = spec.backbone.iter().enumerate().map(|(i, s)| Layer::new(root / backbone_path(i), s)).collect();
+        let backbone = spec.backbone.iter().enumerate().map(|(i, s)| Layer::new(sub_path(root, &backbone_path(i)), s)).collect();
         let heads = spec
             .heads
             .iter()
             .enumerate()
             .map(|(l, h)| {
                 let branch = |name: &str, layers: &[ConvSpec]| {
-                    layers.iter().enumerate().map(|(j, s)| Layer::new(root / head_path(l, name, j), s)).collect()
+                    layers.iter().enumerate().map(|(j, s)| Layer::new(sub_path(root, &head_path(l, name, j)), s)).collect()
                 };
                 (branch("cls", &h.cls), branch("reg", &h.reg))
             })

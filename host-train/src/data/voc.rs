@@ -29,11 +29,15 @@ pub fn load_voc(root: &Path, classes: &[String]) -> Result<Vec<Sample>> {
         .collect()
 }
 
+/// The first child element of `n` named `tag`.
+fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, tag: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children().find(|c| c.has_tag_name(tag))
+}
+
 /// Parse one VOC annotation; `images` is where its `<filename>` lives.
 pub fn parse(text: &str, images: &Path, classes: &[String]) -> Result<Sample> {
     let doc = roxmltree::Document::parse(text)?;
     let root = doc.root_element();
-    let child = |n: roxmltree::Node, tag: &str| n.children().find(|c| c.has_tag_name(tag));
     let filename = child(root, "filename").and_then(|n| n.text()).context("element <filename> is missing")?;
     let mut boxes = Vec::new();
     for (i, obj) in root.children().filter(|c| c.has_tag_name("object")).enumerate() {
