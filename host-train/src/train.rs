@@ -194,7 +194,14 @@ pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> R
             last_loss: mean,
         };
         checkpoint::save(out, &vs, &meta).context("saving checkpoint")?;
-        bar.println(format!("epoch {epoch}: mean loss {mean:.4}"));
+        let line = format!("epoch {epoch}/{}: mean loss {mean:.4}", cfg.epochs);
+        if bar.is_hidden() {
+            if cfg.progress {
+                eprintln!("{line}");
+            }
+        } else {
+            bar.println(line);
+        }
     }
     bar.finish_and_clear();
     let images_per_second = (step * batch) as f64 / started.elapsed().as_secs_f64();
