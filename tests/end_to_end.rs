@@ -32,7 +32,20 @@ fn synthetic_faces_train_export_detect() {
     let model = dir.join("model.onnx");
     let started = Instant::now();
     let out = run(Command::new(bin("facecam-train"))
-        .args(["train", "--device", "cpu", "--input", "160x120", "--epochs", "48", "--lr", "3e-3", "--batch-size", "16", "--quiet"])
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--input",
+            "160x120",
+            "--epochs",
+            "48",
+            "--lr",
+            "3e-3",
+            "--batch-size",
+            "16",
+            "--quiet",
+        ])
         .arg("--data")
         .arg(format!("labelme:{}", train_dir.display()))
         .arg("--out")
@@ -46,7 +59,13 @@ fn synthetic_faces_train_export_detect() {
     // A corrupt file among the inputs is reported and skipped; the run goes on.
     std::fs::write(test_dir.join("corrupt.jpg"), b"not a jpeg").unwrap();
     let det_dir = dir.join("detect");
-    run(Command::new(bin("facecam")).arg("detect").arg(&test_dir).arg("--out").arg(&det_dir).arg("--model").arg(&model));
+    run(Command::new(bin("facecam"))
+        .arg("detect")
+        .arg(&test_dir)
+        .arg("--out")
+        .arg(&det_dir)
+        .arg("--model")
+        .arg(&model));
 
     let truth: HashMap<String, _> =
         load_labelme(&test_dir).unwrap().into_iter().map(|s| (s.image.display().to_string(), s.boxes)).collect();
@@ -94,7 +113,14 @@ fn real_photos_train_briefly_and_detect() {
     let val = wider.join("WIDER_val/images");
     let event = std::fs::read_dir(&val).unwrap().next().unwrap().unwrap().path();
     let det_dir = dir.join("detect");
-    run(Command::new(bin("facecam")).arg("detect").arg(&event).arg("--out").arg(&det_dir).arg("--model").arg(&model).args(["--threshold", "0.3"]));
+    run(Command::new(bin("facecam"))
+        .arg("detect")
+        .arg(&event)
+        .arg("--out")
+        .arg(&det_dir)
+        .arg("--model")
+        .arg(&model)
+        .args(["--threshold", "0.3"]));
     let results = read_results(&det_dir.join("detections.jsonl"));
     let images = std::fs::read_dir(&event).unwrap().count();
     assert_eq!(results.len(), images, "one line per real photo");

@@ -15,7 +15,11 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target/PROFILE");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built: run `cargo build --workspace --bins` first (make test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
     path
 }
 
@@ -43,10 +47,7 @@ pub fn shared_data() -> Option<PathBuf> {
 /// their absence a failure.
 pub fn python_peer() -> Option<PathBuf> {
     let py = std::env::var_os("FACECAM_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import onnx, onnxruntime"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new(&py).args(["-c", "import onnx, onnxruntime"]).output().is_ok_and(|o| o.status.success());
     let required = std::env::var("FACECAM_REQUIRE_PEER").is_ok_and(|v| v == "1");
     assert!(ok || !required, "{} lacks onnx/onnxruntime and FACECAM_REQUIRE_PEER=1", py.display());
     if !ok {

@@ -67,7 +67,14 @@ fn tch_tract_and_onnxruntime_agree() {
             write_f32(&input_path, &input);
             let prefix = dir.join(format!("ort-{w}x{h}"));
             let script = facecam_tests::repo_root().join("tests/peer/onnx_peer.py");
-            let out = run(Command::new(py).arg(&script).arg(&model).arg(&input_path).args(["1", "3"]).arg(h.to_string()).arg(w.to_string()).arg(&prefix));
+            let out = run(Command::new(py)
+                .arg(&script)
+                .arg(&model)
+                .arg(&input_path)
+                .args(["1", "3"])
+                .arg(h.to_string())
+                .arg(w.to_string())
+                .arg(&prefix));
             assert!(out.starts_with("ok scores,boxes"), "{out}");
             let os = read_f32(&prefix.with_extension("scores.f32"));
             let ob = read_f32(&prefix.with_extension("boxes.f32"));
@@ -96,7 +103,9 @@ fn card_round_trips_and_bad_cards_are_refused() {
     let err = format!("{:#}", Detector::load(&cardless).err().unwrap());
     assert!(err.contains("cardless.onnx") && err.contains("no `facecam.card`"), "{err}");
 
-    proto.metadata_props.push(tract_onnx::pb::StringStringEntryProto { key: CARD_KEY.into(), value: "{\"format\":1".into() });
+    proto
+        .metadata_props
+        .push(tract_onnx::pb::StringStringEntryProto { key: CARD_KEY.into(), value: "{\"format\":1".into() });
     let broken = dir.join("broken.onnx");
     std::fs::write(&broken, prost::Message::encode_to_vec(&proto)).unwrap();
     let err = format!("{:#}", Detector::load(&broken).err().unwrap());

@@ -93,9 +93,7 @@ pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Pat
         let mut canvas = img.clone();
         draw_detections(&mut ImageTarget(&mut canvas), &faces).expect("drawing into memory cannot fail");
         let mut png = Vec::new();
-        canvas
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .context("PNG encoding failed")?;
+        canvas.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).context("PNG encoding failed")?;
         atomic::write(&out_dir.join(output_name(file, i, &mut taken)), &png)?;
         if verbose {
             eprintln!("{}: {} face(s)", file.display(), faces.len());

@@ -3,7 +3,7 @@
 
 use crate::model::Detection;
 use embedded_graphics::{
-    mono_font::{ascii::FONT_6X10, ascii::FONT_10X20, MonoTextStyle},
+    mono_font::{ascii::FONT_10X20, ascii::FONT_6X10, MonoTextStyle},
     pixelcolor::Rgb888,
     prelude::*,
     primitives::{PrimitiveStyle, Rectangle},

@@ -41,7 +41,8 @@ pub fn save(dir: &Path, vs: &nn::VarStore, meta: &CheckpointMeta) -> Result<()> 
 /// Read a checkpoint's metadata.
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
     let path = dir.join(META);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read checkpoint metadata", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read checkpoint metadata", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: malformed checkpoint metadata", path.display()))
 }
 

@@ -93,7 +93,10 @@ impl BatchMaker {
                 .map(|b| {
                     let (x0, x1) = if flip { (w as f32 - b.x1, w as f32 - b.x0) } else { (b.x0, b.x1) };
                     let small = b.width().min(b.height()) < self.min_face_px;
-                    Truth { bbox: BBox::new(x0 / w as f32, b.y0 / h as f32, x1 / w as f32, b.y1 / h as f32), ignore: b.ignore || small }
+                    Truth {
+                        bbox: BBox::new(x0 / w as f32, b.y0 / h as f32, x1 / w as f32, b.y1 / h as f32),
+                        ignore: b.ignore || small,
+                    }
                 })
                 .collect();
             let (l, t) = match_priors(&self.priors, &truths, self.match_iou, self.card.priors.variances);

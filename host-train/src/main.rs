@@ -121,10 +121,27 @@ fn main() -> Result<()> {
                 let faces: usize = samples.iter().map(|s| s.boxes.iter().filter(|b| !b.ignore).count()).sum();
                 let ignored: usize = samples.iter().map(|s| s.boxes.iter().filter(|b| b.ignore).count()).sum();
                 let missing = samples.iter().filter(|s| !s.image.exists()).count();
-                println!("{spec}: {} images, {faces} faces, {ignored} ignore regions, {missing} missing image files", samples.len());
+                println!(
+                    "{spec}: {} images, {faces} faces, {ignored} ignore regions, {missing} missing image files",
+                    samples.len()
+                );
             }
         }
-        Command::Train { data, out, epochs, batch_size, lr, optimizer, device, input, width, limit, seed, export, quiet } => {
+        Command::Train {
+            data,
+            out,
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            device,
+            input,
+            width,
+            limit,
+            seed,
+            export,
+            quiet,
+        } => {
             let mut samples = load_all(&data)?;
             if let Some(n) = limit {
                 samples.truncate(n);
@@ -157,7 +174,13 @@ fn main() -> Result<()> {
         }
         Command::Export { checkpoint, out } => {
             let card = export::export_checkpoint(&checkpoint, &out)?;
-            println!("exported {} ({}, {} epochs) to {}", card.provenance.architecture, card.provenance.data, card.provenance.epochs, out.display());
+            println!(
+                "exported {} ({}, {} epochs) to {}",
+                card.provenance.architecture,
+                card.provenance.data,
+                card.provenance.epochs,
+                out.display()
+            );
         }
         Command::Eval { model, data, threshold } => {
             let samples = load_all(&data)?;

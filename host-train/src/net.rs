@@ -54,7 +54,9 @@ impl NetSpec {
         assert_eq!(anchors.len(), 4, "the slim network has four detection levels");
         let c = |m: i64| (((16 * m) as f64 * width).round() as i64).max(4);
         let cbr = |cin, cout, s| ConvSpec::new(cin, cout, 3, s, 1, true, true);
-        let dw = |cin, cout, s| [ConvSpec::new(cin, cin, 3, s, cin, true, true), ConvSpec::new(cin, cout, 1, 1, 1, true, true)];
+        let dw = |cin, cout, s| {
+            [ConvSpec::new(cin, cin, 3, s, cin, true, true), ConvSpec::new(cin, cout, 1, 1, 1, true, true)]
+        };
         let mut backbone = vec![cbr(3, c(1), 2)];
         let blocks: [(i64, i64, i64); 13] = [
             (c(1), c(2), 1),
@@ -94,7 +96,10 @@ impl NetSpec {
                 let a = a as i64;
                 let head = |out: i64| {
                     if level < 3 {
-                        vec![ConvSpec::new(ch, ch, 3, 1, ch, false, true), ConvSpec::new(ch, a * out, 1, 1, 1, false, false)]
+                        vec![
+                            ConvSpec::new(ch, ch, 3, 1, ch, false, true),
+                            ConvSpec::new(ch, a * out, 1, 1, 1, false, false),
+                        ]
                     } else {
                         vec![ConvSpec::new(ch, a * out, 3, 1, 1, false, false)]
                     }
@@ -136,7 +141,8 @@ struct Layer {
 
 impl Layer {
     fn new(p: nn::Path, s: &ConvSpec) -> Self {
-        let cfg = nn::ConvConfig { stride: s.stride, padding: s.k / 2, groups: s.groups, bias: !s.bn, ..Default::default() };
+        let cfg =
+            nn::ConvConfig { stride: s.stride, padding: s.k / 2, groups: s.groups, bias: !s.bn, ..Default::default() };
         let conv = nn::conv2d(&p / "conv", s.cin, s.cout, s.k, cfg);
         let bn = s.bn.then(|| nn::batch_norm2d(&p / "bn", s.cout, Default::default()));
         Self { conv, bn, relu: s.relu }
@@ -165,14 +171,19 @@ pub struct Net {
 impl Net {
     /// Create the layers (fresh weights) under `root`.
     pub fn new(root: &nn::Path, spec: NetSpec) -> Self {
-        let backbone = spec.backbone.iter().enumerate().map(|(i, s)| Layer::new(sub_path(root, &backbone_path(i)), s)).collect();
+        let backbone =
+            spec.backbone.iter().enumerate().map(|(i, s)| Layer::new(sub_path(root, &backbone_path(i)), s)).collect();
         let heads = spec
             .heads
             .iter()
             .enumerate()
             .map(|(l, h)| {
                 let branch = |name: &str, layers: &[ConvSpec]| {
-                    layers.iter().enumerate().map(|(j, s)| Layer::new(sub_path(root, &head_path(l, name, j)), s)).collect()
+                    layers
+                        .iter()
+                        .enumerate()
+                        .map(|(j, s)| Layer::new(sub_path(root, &head_path(l, name, j)), s))
+                        .collect()
                 };
                 (branch("cls", &h.cls), branch("reg", &h.reg))
             })

@@ -30,7 +30,9 @@ impl DeviceChoice {
             DeviceChoice::Auto => Ok(Device::cuda_if_available()),
             DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
-            DeviceChoice::Cuda => bail!("--device cuda: libtorch sees no CUDA device (is this a CUDA build of torch, and a GPU present?)"),
+            DeviceChoice::Cuda => {
+                bail!("--device cuda: libtorch sees no CUDA device (is this a CUDA build of torch, and a GPU present?)")
+            }
         }
     }
 }
@@ -120,7 +122,9 @@ pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> R
     let net = Net::new(&vs.root(), spec.clone());
     let mut opt = match cfg.optimizer {
         OptimizerKind::Adam => nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?,
-        OptimizerKind::Sgd => nn::Sgd { momentum: 0.9, wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?,
+        OptimizerKind::Sgd => {
+            nn::Sgd { momentum: 0.9, wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?
+        }
     };
 
     let (prepared, skipped) = prepare(samples, cfg.width, cfg.height);

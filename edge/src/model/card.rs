@@ -12,7 +12,9 @@ const CARD_FORMAT: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum CardError {
     /// The model file has no `facecam.card` metadata entry.
-    #[error("the model has no `{CARD_KEY}` metadata entry: it was not exported by facecam-train (or the card was stripped)")]
+    #[error(
+        "the model has no `{CARD_KEY}` metadata entry: it was not exported by facecam-train (or the card was stripped)"
+    )]
     Missing,
     /// The card is not valid JSON for this format.
     #[error("the model card is unreadable: {0}")]
@@ -58,12 +60,7 @@ impl Default for PriorConfig {
     /// The seed design: four levels at strides 8/16/32/64, as in ULFGFD (Linzaer, 2019).
     fn default() -> Self {
         Self {
-            min_sizes: vec![
-                vec![10.0, 16.0, 24.0],
-                vec![32.0, 48.0],
-                vec![64.0, 96.0],
-                vec![128.0, 192.0, 256.0],
-            ],
+            min_sizes: vec![vec![10.0, 16.0, 24.0], vec![32.0, 48.0], vec![64.0, 96.0], vec![128.0, 192.0, 256.0]],
             steps: vec![8, 16, 32, 64],
             variances: [0.1, 0.2],
             clip: true,
@@ -165,9 +162,7 @@ impl ModelCard {
         if p.min_sizes.is_empty() || p.min_sizes.len() != p.steps.len() {
             return bad("priors", "min_sizes and steps need one non-empty entry per level");
         }
-        if p.min_sizes.iter().any(|l| l.is_empty() || l.iter().any(|s| !(*s > 0.0)))
-            || p.steps.contains(&0)
-        {
+        if p.min_sizes.iter().any(|l| l.is_empty() || l.iter().any(|s| !(*s > 0.0))) || p.steps.contains(&0) {
             return bad("priors", "every level needs positive sizes and a positive step");
         }
         if p.variances.iter().any(|v| !(*v > 0.0)) {

@@ -114,7 +114,8 @@ mod tests {
     fn errors_name_the_field() {
         let err = parse(r#"{"shapes": []}"#, Path::new("a.json")).unwrap_err();
         assert!(err.to_string().contains("imagePath"), "{err}");
-        let doc = r#"{"imagePath": "a.jpg", "shapes": [{"label": "face", "shape_type": "rectangle", "points": [[1, 2]]}]}"#;
+        let doc =
+            r#"{"imagePath": "a.jpg", "shapes": [{"label": "face", "shape_type": "rectangle", "points": [[1, 2]]}]}"#;
         let err = parse(doc, Path::new("a.json")).unwrap_err();
         assert!(err.to_string().contains("shapes[0].points"), "{err}");
     }

@@ -120,10 +120,7 @@ mod tests {
 
     #[test]
     fn parses_source_specs() {
-        assert_eq!(
-            Source::parse("wider:/d@val").unwrap(),
-            Source::Wider { root: "/d".into(), split: "val".into() }
-        );
+        assert_eq!(Source::parse("wider:/d@val").unwrap(), Source::Wider { root: "/d".into(), split: "val".into() });
         assert_eq!(Source::parse("labelme:x").unwrap(), Source::Labelme("x".into()));
         assert_eq!(
             Source::parse("voc:v@a,b").unwrap(),

@@ -6,9 +6,17 @@ use std::path::Path;
 
 /// The face-mask set's classes: every one of them is a face.
 pub fn default_classes() -> Vec<String> {
-    ["face", "con_mascarilla", "sin_mascarilla", "mascarilla_incorrecta", "with_mask", "without_mask", "mask_weared_incorrect"]
-        .map(String::from)
-        .to_vec()
+    [
+        "face",
+        "con_mascarilla",
+        "sin_mascarilla",
+        "mascarilla_incorrecta",
+        "with_mask",
+        "without_mask",
+        "mask_weared_incorrect",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Load `root/annotations/*.xml`; images are looked up in `root/images` by `<filename>`.

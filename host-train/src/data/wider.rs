@@ -12,7 +12,8 @@ use std::path::Path;
 /// Load one split. Zero-size boxes are dropped; invalid-flagged ones become ignore regions.
 pub fn load_wider(root: &Path, split: &str) -> Result<Vec<Sample>> {
     let gt = root.join("wider_face_split").join(format!("wider_face_{split}_bbx_gt.txt"));
-    let text = std::fs::read_to_string(&gt).with_context(|| format!("{}: cannot read WIDER ground truth", gt.display()))?;
+    let text =
+        std::fs::read_to_string(&gt).with_context(|| format!("{}: cannot read WIDER ground truth", gt.display()))?;
     let images = root.join(format!("WIDER_{split}")).join("images");
     parse(&text, &images).with_context(|| format!("{}: malformed", gt.display()))
 }
@@ -33,7 +34,8 @@ pub fn parse(text: &str, images: &Path) -> Result<Vec<Sample>> {
         let mut boxes = Vec::new();
         // Zero faces are still followed by one placeholder line.
         for _ in 0..count.max(1) {
-            let (no, line) = lines.next().with_context(|| format!("line {no}: `{name}` ends before its {count} faces"))?;
+            let (no, line) =
+                lines.next().with_context(|| format!("line {no}: `{name}` ends before its {count} faces"))?;
             let v: Vec<f32> = line
                 .split_whitespace()
                 .map(|t| t.parse::<f32>().with_context(|| format!("line {no}: `{t}` is not a number")))

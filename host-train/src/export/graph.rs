@@ -56,7 +56,14 @@ impl GraphBuilder {
     fn node(&mut self, op: &str, inputs: Vec<String>, attribute: Vec<AttributeProto>, output: Option<&str>) -> String {
         let out = output.map(str::to_string).unwrap_or_else(|| self.fresh(&op.to_lowercase()));
         let name = self.fresh(op);
-        self.nodes.push(NodeProto { input: inputs, output: vec![out.clone()], name, op_type: op.into(), attribute, ..Default::default() });
+        self.nodes.push(NodeProto {
+            input: inputs,
+            output: vec![out.clone()],
+            name,
+            op_type: op.into(),
+            attribute,
+            ..Default::default()
+        });
         out
     }
 
