@@ -1,7 +1,8 @@
 //! `facecam`: the face-detector camera's command line.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use edge::preprocess::parse_size;
 use edge::{annotate::annotate_files, detector::Detector};
 use std::path::PathBuf;
 
@@ -39,16 +40,26 @@ enum Command {
     },
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once('x').ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
-    let w = w.parse().map_err(|_| format!("bad width in `{s}`"))?;
-    let h = h.parse().map_err(|_| format!("bad height in `{s}`"))?;
-    Ok((w, h))
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Detect { inputs, out, model, threshold, input_size } => {
+            if !model.exists() {
+                bail!(
+                    "{}: no such model; export one with `facecam-train export`, or run `make demo` and pass \
+                     --model out/demo/model.onnx",
+                    model.display()
+                );
+            }
             let mut detector = Detector::load_sized(&model, input_size)?;
             detector.options.score_threshold = threshold;
             let summary = annotate_files(&mut detector, &inputs, &out, true)?;

@@ -27,6 +27,15 @@ pub fn normalize_into(image: &RgbImage, spec: &InputSpec, out: &mut [f32]) {
     }
 }
 
+/// Parse an input size written `WIDTHxHEIGHT` (both positive), as the command lines take it.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
+    match (w.parse(), h.parse()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!("`{s}` is not WIDTHxHEIGHT with positive numbers")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +48,14 @@ mod tests {
         let mut out = vec![0.0; 6];
         normalize_into(&img, &spec, &mut out);
         assert_eq!(out, vec![1.0, 0.0, 0.0, 0.0, -127.0 / 128.0, 1.0]);
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("320x240"), Ok((320, 240)));
+        assert!(parse_size("320").is_err());
+        assert!(parse_size("0x240").is_err());
+        assert!(parse_size("axb").is_err());
     }
 
     #[test]

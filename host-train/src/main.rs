@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use edge::preprocess::parse_size;
 use host_train::data::{self, Sample, Source, SynthOptions};
 use host_train::train::{DeviceChoice, OptimizerKind, TrainConfig};
 use host_train::{eval, export, train};
@@ -87,14 +88,6 @@ enum Command {
     },
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once('x').ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
-    match (w.parse(), h.parse()) {
-        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
-        _ => Err(format!("`{s}` is not WIDTHxHEIGHT with positive numbers")),
-    }
-}
-
 fn load_all(specs: &[String]) -> Result<Vec<Sample>> {
     let mut all = Vec::new();
     for spec in specs {
@@ -107,8 +100,18 @@ fn load_all(specs: &[String]) -> Result<Vec<Sample>> {
     Ok(all)
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Synth { out, count, seed, size } => {
             let opts = SynthOptions { count, seed, width: size.0, height: size.1, ..Default::default() };
             let samples = data::generate_synthetic(&out, &opts)?;
