@@ -20,13 +20,16 @@
 //!
 //! Layers, data flowing down:
 //! - [`data`]: WIDER FACE, labelme and Pascal VOC importers, and synthetic faces.
-//! - [`loader`]: decode, resize, augment and batch; [`target`] matches faces to priors
+//! - [`augment`]: box-aware crops, zoom-out, flips and colour changes.
+//! - [`loader`]: decode, cache, augment, resize and batch; [`target`] matches faces to priors
 //!   with the shared `edge::model` codec.
 //! - [`net`]: the network as a spec and as tch layers; [`loss`]: the multibox loss.
 //! - [`train`]: the loop, with [`checkpoint`]s written atomically.
 //! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
-//! - [`eval`]: recall and false positives of an exported file via `edge::detector`.
+//! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
+//!   exported file run through `edge::detector`; [`plot`] draws the curves.
 
+pub mod augment;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
@@ -34,5 +37,6 @@ pub mod export;
 pub mod loader;
 pub mod loss;
 pub mod net;
+pub mod plot;
 pub mod target;
 pub mod train;

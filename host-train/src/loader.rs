@@ -1,37 +1,46 @@
-//! From samples to training batches: decode and resize once (in parallel, cached in
-//! memory), then per batch augment, normalise exactly as the device does, and match
-//! faces to priors.
+//! From samples to training batches. Images are decoded once, in parallel, and cached in
+//! memory at (up to) full resolution; each batch is then augmented, resized and
+//! normalised exactly as the device does, and its faces matched to priors — per image
+//! in parallel, with a seed per image so runs repeat.
 
+use crate::augment::{augment, AugmentConfig};
 use crate::data::{FaceBox, Sample};
 use crate::target::{match_priors, Truth};
 use edge::model::{BBox, ModelCard, Prior};
 use edge::preprocess::{normalize_into, resize_to_input};
 use image::RgbImage;
-use rand::{rngs::StdRng, Rng};
+use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use tch::{Device, Tensor};
 
-/// An image decoded and resized to the model input, with its boxes in input pixels.
+/// A decoded image and its boxes, both in the cached image's pixels.
 pub struct Prepared {
     pub image: RgbImage,
     pub boxes: Vec<FaceBox>,
 }
 
-/// Decode and resize every sample to `width` x `height`. Unreadable images are
-/// returned separately (path, reason) rather than failing the whole set.
-pub fn prepare(samples: &[Sample], width: u32, height: u32) -> (Vec<Prepared>, Vec<(PathBuf, String)>) {
+/// Decode every sample, shrinking images whose long side exceeds `max_side` (boxes
+/// scaled alike) to bound memory. Unreadable images are returned separately
+/// (path, reason) rather than failing the whole set.
+pub fn prepare(samples: &[Sample], max_side: u32) -> (Vec<Prepared>, Vec<(PathBuf, String)>) {
     let results: Vec<Result<Prepared, (PathBuf, String)>> = samples
         .par_iter()
         .map(|s| {
             let img = image::open(&s.image).map_err(|e| (s.image.clone(), e.to_string()))?.to_rgb8();
-            let (sx, sy) = (width as f32 / img.width() as f32, height as f32 / img.height() as f32);
+            let long = img.width().max(img.height());
+            if long <= max_side {
+                return Ok(Prepared { image: img, boxes: s.boxes.clone() });
+            }
+            let k = max_side as f32 / long as f32;
+            let (w, h) =
+                (((img.width() as f32 * k).round() as u32).max(1), ((img.height() as f32 * k).round() as u32).max(1));
             let boxes = s
                 .boxes
                 .iter()
-                .map(|b| FaceBox { x0: b.x0 * sx, y0: b.y0 * sy, x1: b.x1 * sx, y1: b.y1 * sy, ignore: b.ignore })
+                .map(|b| FaceBox { x0: b.x0 * k, y0: b.y0 * k, x1: b.x1 * k, y1: b.y1 * k, ..*b })
                 .collect();
-            Ok(Prepared { image: resize_to_input(&img, width, height), boxes })
+            Ok(Prepared { image: resize_to_input(&img, w, h), boxes })
         })
         .collect();
     let mut ok = Vec::new();
@@ -65,6 +74,13 @@ pub struct BatchMaker {
     pub min_face_px: f32,
 }
 
+/// One image ready for the network: its normalised pixels, labels and targets.
+struct Item {
+    pixels: Vec<f32>,
+    labels: Vec<i64>,
+    targets: Vec<f32>,
+}
+
 impl BatchMaker {
     /// A batch maker for the card's input size.
     pub fn new(card: ModelCard, match_iou: f32, min_face_px: f32) -> Self {
@@ -72,52 +88,56 @@ impl BatchMaker {
         Self { card, priors, match_iou, min_face_px }
     }
 
-    /// Build a batch; with `augment`, each image is randomly mirrored and its brightness
-    /// and contrast jittered.
-    pub fn make(&self, items: &[&Prepared], rng: &mut StdRng, augment: bool, device: Device) -> Batch {
+    /// Resize one (possibly augmented) image to the input, normalise, match its faces.
+    fn item(&self, img: &RgbImage, boxes: &[FaceBox]) -> Item {
         let (w, h) = (self.card.input.width, self.card.input.height);
-        let plane = (w * h) as usize;
-        let mut pixels = vec![0f32; items.len() * 3 * plane];
-        let mut labels = Vec::with_capacity(items.len() * self.priors.len());
-        let mut targets = Vec::with_capacity(items.len() * self.priors.len() * 4);
-        for (item, chunk) in items.iter().zip(pixels.chunks_mut(3 * plane)) {
-            let flip = augment && rng.random_bool(0.5);
-            let mut img = if flip { image::imageops::flip_horizontal(&item.image) } else { item.image.clone() };
-            if augment {
-                jitter(&mut img, rng);
-            }
-            normalize_into(&img, &self.card.input, chunk);
-            let truths: Vec<Truth> = item
-                .boxes
-                .iter()
-                .map(|b| {
-                    let (x0, x1) = if flip { (w as f32 - b.x1, w as f32 - b.x0) } else { (b.x0, b.x1) };
-                    let small = b.width().min(b.height()) < self.min_face_px;
-                    Truth {
-                        bbox: BBox::new(x0 / w as f32, b.y0 / h as f32, x1 / w as f32, b.y1 / h as f32),
-                        ignore: b.ignore || small,
-                    }
-                })
-                .collect();
-            let (l, t) = match_priors(&self.priors, &truths, self.match_iou, self.card.priors.variances);
-            labels.extend(l);
-            targets.extend(t);
-        }
+        let resized = resize_to_input(img, w, h);
+        let mut pixels = vec![0f32; (3 * w * h) as usize];
+        normalize_into(&resized, &self.card.input, &mut pixels);
+        let (sx, sy) = (1.0 / img.width() as f32, 1.0 / img.height() as f32);
+        let truths: Vec<Truth> = boxes
+            .iter()
+            .filter(|b| b.width() > 0.0 && b.height() > 0.0)
+            .map(|b| {
+                let small = (b.width() * sx * w as f32).min(b.height() * sy * h as f32) < self.min_face_px;
+                Truth { bbox: BBox::new(b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy), ignore: b.ignore || small }
+            })
+            .collect();
+        let (labels, targets) = match_priors(&self.priors, &truths, self.match_iou, self.card.priors.variances);
+        Item { pixels, labels, targets }
+    }
+
+    /// Build a batch, augmenting each image with `augment` when given.
+    pub fn make(
+        &self,
+        items: &[&Prepared],
+        rng: &mut StdRng,
+        augment_cfg: Option<&AugmentConfig>,
+        device: Device,
+    ) -> Batch {
+        let seeds: Vec<u64> = items.iter().map(|_| rng.random()).collect();
+        let fill = self.card.input.mean.map(|m| m.round().clamp(0.0, 255.0) as u8);
+        let built: Vec<Item> = items
+            .par_iter()
+            .zip(seeds)
+            .map(|(p, seed)| match augment_cfg {
+                Some(cfg) => {
+                    let (img, boxes) = augment(&p.image, &p.boxes, cfg, fill, &mut StdRng::seed_from_u64(seed));
+                    self.item(&img, &boxes)
+                }
+                None => self.item(&p.image, &p.boxes),
+            })
+            .collect();
+        let (w, h) = (self.card.input.width as i64, self.card.input.height as i64);
         let (b, p) = (items.len() as i64, self.priors.len() as i64);
+        let pixels: Vec<f32> = built.iter().flat_map(|i| i.pixels.iter().copied()).collect();
+        let labels: Vec<i64> = built.iter().flat_map(|i| i.labels.iter().copied()).collect();
+        let targets: Vec<f32> = built.iter().flat_map(|i| i.targets.iter().copied()).collect();
         Batch {
-            images: Tensor::from_slice(&pixels).view([b, 3, h as i64, w as i64]).to_device(device),
+            images: Tensor::from_slice(&pixels).view([b, 3, h, w]).to_device(device),
             labels: Tensor::from_slice(&labels).view([b, p]).to_device(device),
             loc_t: Tensor::from_slice(&targets).view([b, p, 4]).to_device(device),
         }
-    }
-}
-
-/// Random brightness and contrast, applied in place.
-fn jitter(img: &mut RgbImage, rng: &mut StdRng) {
-    let contrast = rng.random_range(0.7..1.3f32);
-    let brightness = rng.random_range(-32.0..32.0f32);
-    for v in img.iter_mut() {
-        *v = ((*v as f32 - 128.0) * contrast + 128.0 + brightness).clamp(0.0, 255.0) as u8;
     }
 }
 
@@ -126,22 +146,39 @@ mod tests {
     use super::*;
     use crate::target::FACE;
     use edge::model::Provenance;
-    use rand::SeedableRng;
 
     #[test]
-    fn mirrored_batches_keep_faces_matched() {
+    fn augmented_batches_keep_faces_matched_and_repeat_with_the_seed() {
         let card = ModelCard::new(64, 48, Provenance::default());
         let maker = BatchMaker::new(card, 0.35, 2.0);
         let item = Prepared {
-            image: RgbImage::new(64, 48),
-            boxes: vec![FaceBox { x0: 4.0, y0: 8.0, x1: 20.0, y1: 28.0, ignore: false }],
+            image: RgbImage::from_fn(128, 96, |x, y| image::Rgb([x as u8, y as u8, 0])),
+            boxes: vec![FaceBox { x0: 8.0, y0: 16.0, x1: 40.0, y1: 56.0, ignore: false }],
         };
-        let mut rng = StdRng::seed_from_u64(0);
-        for _ in 0..4 {
-            let b = maker.make(&[&item, &item], &mut rng, true, Device::Cpu);
+        let cfg = AugmentConfig::default();
+        let make = |seed| maker.make(&[&item, &item], &mut StdRng::seed_from_u64(seed), Some(&cfg), Device::Cpu);
+        for seed in 0..4 {
+            let b = make(seed);
             assert_eq!(b.images.size(), vec![2, 3, 48, 64]);
             let positives = b.labels.eq(FACE).sum(tch::Kind::Int64).int64_value(&[]);
             assert!(positives >= 2, "each image keeps its face");
         }
+        assert!(make(5).images.equal(&make(5).images), "same seed, same batch");
+    }
+
+    #[test]
+    fn large_images_are_shrunk_with_their_boxes() {
+        let dir = std::env::temp_dir().join(format!("facecam-prepare-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big.png");
+        RgbImage::new(400, 200).save(&path).unwrap();
+        let sample =
+            Sample { image: path, boxes: vec![FaceBox { x0: 100.0, y0: 50.0, x1: 200.0, y1: 150.0, ignore: false }] };
+        let missing = Sample { image: dir.join("missing.png"), boxes: vec![] };
+        let (ok, bad) = prepare(&[sample, missing], 200);
+        assert_eq!(ok[0].image.dimensions(), (200, 100));
+        assert_eq!(ok[0].boxes[0].x1, 100.0);
+        assert_eq!(bad.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,9 +1,14 @@
 //! `facecam-train`: import, train, export and evaluate facecam's face detector.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use edge::preprocess::parse_size;
 use host_train::data::{self, Sample, Source, SynthOptions};
+use host_train::eval::{
+    run_wider::{self, EvalSize},
+    wider,
+};
+use host_train::plot::{self, Series};
 use host_train::train::{DeviceChoice, OptimizerKind, TrainConfig};
 use host_train::{eval, export, train};
 use std::path::PathBuf;
@@ -75,6 +80,23 @@ enum Command {
         #[arg(long, default_value = "out/checkpoint")]
         checkpoint: PathBuf,
         #[arg(long, default_value = "out/model.onnx")]
+        out: PathBuf,
+    },
+    /// Official WIDER FACE val AP (easy/medium/hard) of an exported model, with a PR-curve PNG.
+    WiderEval {
+        #[arg(long, default_value = "out/model.onnx")]
+        model: PathBuf,
+        /// Folder with the official `wider_face_val.mat` and `wider_{easy,medium,hard}_val.mat`.
+        #[arg(long, default_value = "../shared/data/widerface-val-gt/ground_truth")]
+        gt: PathBuf,
+        /// The val images folder (`EVENT/NAME.jpg`).
+        #[arg(long)]
+        images: PathBuf,
+        /// Feed images at the model's input size or at their own.
+        #[arg(long, value_enum, default_value_t = EvalSize::Input)]
+        size: EvalSize,
+        /// Where to write the PR curves, the predictions and `ap.json`.
+        #[arg(long, default_value = "out/wider-eval")]
         out: PathBuf,
     },
     /// Recall and false positives per image of an exported model at IoU 0.5.
@@ -183,6 +205,32 @@ fn run(cli: Cli) -> Result<()> {
                 card.provenance.data,
                 card.provenance.epochs,
                 out.display()
+            );
+        }
+        Command::WiderEval { model, gt, images, size, out } => {
+            let (result, preds) = run_wider::run(&model, &gt, &images, size, true)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+            run_wider::write_submission(&preds, &out.join("predictions"))?;
+            let series: Vec<Series> = (0..3)
+                .map(|s| Series {
+                    label: format!("{} AP {:.3}", wider::SETTINGS[s], result.ap[s]),
+                    points: &result.curves[s],
+                })
+                .collect();
+            let title = format!("WIDER FACE val: {}", model.display());
+            plot::unit_chart(&out.join("pr-curve.png"), &title, "recall", "precision", &series)?;
+            let summary = serde_json::json!({
+                "model": model.display().to_string(), "size": format!("{size:?}").to_lowercase(),
+                "images": preds.len(), "easy": result.ap[0], "medium": result.ap[1], "hard": result.ap[2],
+            });
+            edge::atomic::write(&out.join("ap.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+            println!(
+                "WIDER val ({} images, {size:?} size): AP easy {:.4}  medium {:.4}  hard {:.4}; curves in {}",
+                preds.len(),
+                result.ap[0],
+                result.ap[1],
+                result.ap[2],
+                out.join("pr-curve.png").display()
             );
         }
         Command::Eval { model, data, threshold } => {

@@ -1,6 +1,7 @@
 //! The training loop: batches from the loader, the multibox loss, an optimiser with
 //! warm-up and cosine decay, a progress bar, and a checkpoint after every epoch.
 
+use crate::augment::AugmentConfig;
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::data::Sample;
 use crate::loader::{prepare, BatchMaker};
@@ -65,6 +66,8 @@ pub struct TrainConfig {
     pub device: DeviceChoice,
     /// Show a progress bar.
     pub progress: bool,
+    /// Training-time augmentation.
+    pub augment: AugmentConfig,
 }
 
 impl Default for TrainConfig {
@@ -84,6 +87,7 @@ impl Default for TrainConfig {
             seed: 1,
             device: DeviceChoice::Auto,
             progress: true,
+            augment: AugmentConfig::default(),
         }
     }
 }
@@ -127,7 +131,8 @@ pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> R
         }
     };
 
-    let (prepared, skipped) = prepare(samples, cfg.width, cfg.height);
+    // Keep enough resolution for crops to zoom in on faces.
+    let (prepared, skipped) = prepare(samples, 4 * cfg.width.max(cfg.height));
     for (path, why) in &skipped {
         eprintln!("warning: skipping {}: {why}", path.display());
     }
@@ -165,7 +170,7 @@ pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> R
             let lr = learning_rate(cfg.lr, step, total);
             opt.set_lr(lr);
             let items: Vec<_> = chunk.iter().map(|&i| &prepared[i]).collect();
-            let b = maker.make(&items, &mut rng, true, device);
+            let b = maker.make(&items, &mut rng, Some(&cfg.augment), device);
             let (conf, loc) = net.forward_t(&b.images, true);
             let loss = multibox_loss(&conf, &loc, &b.labels, &b.loc_t, cfg.neg_ratio);
             let total_loss = &loss.class + &loss.boxes;

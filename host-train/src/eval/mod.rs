@@ -1,5 +1,10 @@
 //! Detection quality of an exported model, measured through the edge detector (the
-//! same code the board runs): recall at IoU 0.5 and false positives per image.
+//! same code the board runs): recall at IoU 0.5 and false positives per image here, and
+//! the official WIDER FACE protocol in [`wider`] (ground truth read by [`mat`]).
+
+pub mod mat;
+pub mod run_wider;
+pub mod wider;
 
 use crate::data::{FaceBox, Sample};
 use anyhow::{Context, Result};

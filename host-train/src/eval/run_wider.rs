@@ -1,0 +1,94 @@
+//! Run an exported model over the WIDER FACE val images through the edge detector and
+//! score it with the official protocol; optionally write the predictions in the official
+//! submission layout (`EVENT/NAME.txt`) for the official tools.
+
+use super::wider::{evaluate, Predictions, WiderGt, WiderResult};
+use anyhow::{Context, Result};
+use edge::detector::{DetectOptions, Detector};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// At what size images are fed to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSize {
+    /// Resized to the model's input (how ULFGFD reports its 320x240 numbers).
+    Input,
+    /// At each image's own size (one optimised plan per distinct size).
+    Original,
+}
+
+/// Post-processing for AP: a low threshold so the whole PR curve is seen.
+pub fn eval_options() -> DetectOptions {
+    DetectOptions { score_threshold: 0.05, nms_iou: 0.3, top_k: 750 }
+}
+
+/// Detect faces in every val image listed in `gt` under `images` (`EVENT/NAME.jpg`).
+pub fn predict(model: &Path, gt: &WiderGt, images: &Path, size: EvalSize, progress: bool) -> Result<Predictions> {
+    let mut detectors: HashMap<(u32, u32), Detector> = HashMap::new();
+    let bar = if progress { ProgressBar::new(gt.image_count() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")
+            .expect("template"),
+    );
+    let mut preds = Predictions::new();
+    for event in &gt.events {
+        for img in &event.images {
+            let path = images.join(&event.name).join(format!("{}.jpg", img.name));
+            let frame =
+                image::open(&path).with_context(|| format!("{}: cannot read val image", path.display()))?.to_rgb8();
+            let key = match size {
+                EvalSize::Input => (0, 0),
+                EvalSize::Original => frame.dimensions(),
+            };
+            let det = match detectors.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let mut d = Detector::load_sized(model, (key != (0, 0)).then_some(key))?;
+                    d.options = eval_options();
+                    v.insert(d)
+                }
+            };
+            let faces = det.detect(&frame)?;
+            let boxes = faces
+                .iter()
+                .map(|f| {
+                    let b = f.bbox;
+                    [b.x0 as f64, b.y0 as f64, (b.x1 - b.x0) as f64, (b.y1 - b.y0) as f64, f.score as f64]
+                })
+                .collect();
+            preds.insert((event.name.clone(), img.name.clone()), boxes);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(preds)
+}
+
+/// Write predictions as the official evaluation reads them: `DIR/EVENT/NAME.txt` with
+/// the name, the count, then `x y w h score` lines.
+pub fn write_submission(preds: &Predictions, dir: &Path) -> Result<()> {
+    for ((event, name), boxes) in preds {
+        let d = dir.join(event);
+        std::fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
+        let mut text = format!("{name}\n{}\n", boxes.len());
+        for b in boxes {
+            text.push_str(&format!("{:.1} {:.1} {:.1} {:.1} {:.5}\n", b[0], b[1], b[2], b[3], b[4]));
+        }
+        edge::atomic::write(&d.join(format!("{name}.txt")), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Predict and evaluate in one go.
+pub fn run(
+    model: &Path,
+    gt_dir: &Path,
+    images: &Path,
+    size: EvalSize,
+    progress: bool,
+) -> Result<(WiderResult, Predictions)> {
+    let gt = WiderGt::load(gt_dir)?;
+    let preds = predict(model, &gt, images, size, progress)?;
+    Ok((evaluate(&gt, &preds), preds))
+}
