@@ -1,7 +1,7 @@
 //! Drawing on frames: an embedded-graphics [`DrawTarget`] over an in-memory RGB image,
 //! and the box-and-score overlay that draws into any `DrawTarget`.
 
-use crate::model::Detection;
+use crate::model::{BBox, Detection};
 use embedded_graphics::{
     mono_font::{ascii::FONT_10X20, ascii::FONT_6X10, MonoTextStyle},
     pixelcolor::Rgb888,
@@ -36,6 +36,19 @@ impl DrawTarget for ImageTarget<'_> {
     }
 }
 
+/// Draw a box outline; returns its top-left corner.
+pub fn draw_box<D: DrawTarget<Color = Rgb888>>(
+    target: &mut D,
+    b: &BBox,
+    color: Rgb888,
+    stroke: u32,
+) -> Result<Point, D::Error> {
+    let top_left = Point::new(b.x0.round() as i32, b.y0.round() as i32);
+    let extent = Size::new(b.width().round().max(1.0) as u32, b.height().round().max(1.0) as u32);
+    Rectangle::new(top_left, extent).into_styled(PrimitiveStyle::with_stroke(color, stroke)).draw(target)?;
+    Ok(top_left)
+}
+
 /// Draw each detection as a box with its score above it. Line width and font grow with
 /// the target so labels stay readable on large photos.
 pub fn draw_detections<D: DrawTarget<Color = Rgb888>>(target: &mut D, dets: &[Detection]) -> Result<(), D::Error> {
@@ -46,10 +59,7 @@ pub fn draw_detections<D: DrawTarget<Color = Rgb888>>(target: &mut D, dets: &[De
     let font = if large { &FONT_10X20 } else { &FONT_6X10 };
     let text_style = MonoTextStyle::new(font, Rgb888::BLACK);
     for d in dets {
-        let b = d.bbox;
-        let top_left = Point::new(b.x0.round() as i32, b.y0.round() as i32);
-        let extent = Size::new(b.width().round().max(1.0) as u32, b.height().round().max(1.0) as u32);
-        Rectangle::new(top_left, extent).into_styled(PrimitiveStyle::with_stroke(color, stroke)).draw(target)?;
+        let top_left = draw_box(target, &d.bbox, color, stroke)?;
         let label = format!("{:.2}", d.score);
         let ch = font.character_size;
         let label_size = Size::new(ch.width * label.len() as u32 + 2, ch.height + 2);
@@ -64,7 +74,6 @@ pub fn draw_detections<D: DrawTarget<Color = Rgb888>>(target: &mut D, dets: &[De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::BBox;
 
     #[test]
     fn draws_the_box_outline_and_leaves_the_inside() {

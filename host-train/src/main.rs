@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use edge::preprocess::parse_size;
+use host_train::augment::{self, AugmentConfig};
 use host_train::data::{self, Sample, Source, SynthOptions};
 use host_train::eval::{
     run_wider::{self, EvalSize},
@@ -10,7 +11,8 @@ use host_train::eval::{
 };
 use host_train::plot::{self, Series};
 use host_train::train::{DeviceChoice, OptimizerKind, TrainConfig};
-use host_train::{eval, export, train};
+use host_train::{eval, export, loader, train};
+use rand::SeedableRng;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -39,6 +41,20 @@ enum Command {
         /// `wider:ROOT[@split]`, `labelme:DIR`, or `voc:DIR[@class,…]`.
         #[arg(long = "data", required = true)]
         data: Vec<String>,
+    },
+    /// Preview training augmentation: a PNG grid of augmented samples with their boxes.
+    Augment {
+        #[arg(long = "data", required = true)]
+        data: Vec<String>,
+        /// Write the grid here.
+        #[arg(long, default_value = "out/augment-preview.png")]
+        preview: PathBuf,
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        #[arg(long, default_value = "320x240", value_parser = parse_size)]
+        input: (u32, u32),
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Train a detector; a checkpoint is written after every epoch.
     Train {
@@ -151,6 +167,29 @@ fn run(cli: Cli) -> Result<()> {
                     samples.len()
                 );
             }
+        }
+        Command::Augment { data, preview, count, input, seed } => {
+            let samples = load_all(&data)?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            // Only the images that are shown need decoding.
+            let picked: Vec<Sample> = (0..count.min(samples.len()).max(1))
+                .map(|_| samples[rand::Rng::random_range(&mut rng, 0..samples.len())].clone())
+                .collect();
+            let (prepared, skipped) = loader::prepare(&picked, 4 * input.0.max(input.1));
+            for (p, why) in &skipped {
+                eprintln!("warning: skipping {}: {why}", p.display());
+            }
+            if prepared.is_empty() {
+                bail!("none of the picked images could be read");
+            }
+            let grid = augment::preview(&prepared, &AugmentConfig::default(), input, count, &mut rng);
+            if let Some(dir) = preview.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+            }
+            let mut png = Vec::new();
+            grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            edge::atomic::write(&preview, &png)?;
+            println!("wrote {} augmented samples to {}", count, preview.display());
         }
         Command::Train {
             data,
