@@ -11,7 +11,7 @@
 //! let dir = std::path::Path::new("out/synth");
 //! let samples = data::generate_synthetic(dir, &data::SynthOptions::default())?;
 //! let cfg = train::TrainConfig { epochs: 5, ..Default::default() };
-//! train::train(&samples, "synthetic", &cfg, "out/ckpt".as_ref())?;     // checkpoint per epoch
+//! train::train(&samples, "synthetic", &cfg, "out/ckpt".as_ref(), false)?;     // checkpoint per epoch
 //! export::export_checkpoint("out/ckpt".as_ref(), "out/model.onnx".as_ref())?; // card inside
 //! let mut detector = edge::detector::Detector::load("out/model.onnx")?;
 //! println!("recall {:.3}", eval::evaluate(&mut detector, &samples)?.recall());
@@ -24,7 +24,8 @@
 //! - [`loader`]: decode, cache, augment, resize and batch; [`target`] matches faces to priors
 //!   with the shared `edge::model` codec.
 //! - [`net`]: the network as a spec and as tch layers; [`loss`]: the multibox loss.
-//! - [`train`]: the loop, with [`checkpoint`]s written atomically.
+//! - [`train`]: the loop, with [`optim`]isers whose state is saved in [`checkpoint`]s
+//!   (written atomically), so runs resume exactly.
 //! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
 //!   exported file run through `edge::detector`; [`plot`] draws the curves.
@@ -37,6 +38,7 @@ pub mod export;
 pub mod loader;
 pub mod loss;
 pub mod net;
+pub mod optim;
 pub mod plot;
 pub mod target;
 pub mod train;

@@ -56,38 +56,51 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Train a detector; a checkpoint is written after every epoch.
+    /// Train a detector; a checkpoint is written after every epoch. Settings come from
+    /// `--config FILE.toml` (see `TrainConfig`), then the flags given here.
     Train {
         #[arg(long = "data", required = true)]
         data: Vec<String>,
         /// Checkpoint directory.
         #[arg(long, default_value = "out/checkpoint")]
         out: PathBuf,
-        #[arg(long, default_value_t = 30)]
-        epochs: u32,
-        #[arg(long, default_value_t = 16)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
-        optimizer: OptimizerKind,
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-        device: DeviceChoice,
+        /// A TOML training config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        epochs: Option<u32>,
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[arg(long)]
+        lr: Option<f64>,
+        #[arg(long, value_enum)]
+        optimizer: Option<OptimizerKind>,
+        #[arg(long, value_enum)]
+        device: Option<DeviceChoice>,
         /// Model input size, WIDTHxHEIGHT.
-        #[arg(long, default_value = "320x240", value_parser = parse_size)]
-        input: (u32, u32),
+        #[arg(long, value_parser = parse_size)]
+        input: Option<(u32, u32)>,
         /// Channel multiplier of the slim network.
-        #[arg(long, default_value_t = 1.0)]
-        width: f64,
+        #[arg(long)]
+        width: Option<f64>,
+        /// Stop after this epoch (the schedule still spans --epochs); continue with --resume.
+        #[arg(long)]
+        stop_after: Option<u32>,
+        /// Continue the run in `--out` from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Turn training augmentation off (it is on by default).
+        #[arg(long)]
+        no_augment: bool,
         /// Use at most this many images (for quick runs).
         #[arg(long)]
         limit: Option<usize>,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[arg(long)]
+        seed: Option<u64>,
         /// Also export the final checkpoint to this ONNX file.
         #[arg(long)]
         export: Option<PathBuf>,
-        /// No progress bar.
+        /// No progress output.
         #[arg(long)]
         quiet: bool,
     },
@@ -194,6 +207,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train {
             data,
             out,
+            config,
             epochs,
             batch_size,
             lr,
@@ -201,6 +215,9 @@ fn run(cli: Cli) -> Result<()> {
             device,
             input,
             width,
+            no_augment,
+            resume,
+            stop_after,
             limit,
             seed,
             export,
@@ -210,20 +227,24 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(n) = limit {
                 samples.truncate(n);
             }
-            let cfg = TrainConfig {
-                epochs,
-                batch_size,
-                lr,
-                optimizer,
-                device,
-                width: input.0,
-                height: input.1,
-                net_width: width,
-                seed,
-                progress: !quiet,
-                ..Default::default()
+            let mut cfg = match &config {
+                Some(path) => TrainConfig::from_toml_file(path)?,
+                None => TrainConfig::default(),
             };
-            let report = train::train(&samples, &data.join(" "), &cfg, &out)?;
+            cfg.epochs = epochs.unwrap_or(cfg.epochs);
+            cfg.batch_size = batch_size.unwrap_or(cfg.batch_size);
+            cfg.lr = lr.unwrap_or(cfg.lr);
+            cfg.optimizer = optimizer.unwrap_or(cfg.optimizer);
+            cfg.device = device.unwrap_or(cfg.device);
+            (cfg.width, cfg.height) = input.unwrap_or((cfg.width, cfg.height));
+            cfg.net_width = width.unwrap_or(cfg.net_width);
+            cfg.seed = seed.unwrap_or(cfg.seed);
+            cfg.progress = !quiet;
+            cfg.stop_after = stop_after;
+            if no_augment {
+                cfg.augment = AugmentConfig::none();
+            }
+            let report = train::train(&samples, &data.join(" "), &cfg, &out, resume)?;
             println!(
                 "trained {} epochs at {:.1} images/s; final loss {:.4}; checkpoint in {}",
                 report.epoch_loss.len(),

@@ -7,16 +7,18 @@ use crate::data::Sample;
 use crate::loader::{prepare, BatchMaker};
 use crate::loss::multibox_loss;
 use crate::net::{Net, NetSpec};
+use crate::optim::Optimizer;
 use anyhow::{bail, Context, Result};
 use edge::model::{ModelCard, Provenance};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{nn, nn::OptimizerConfig, Device};
+use tch::{nn, Device};
 
 /// Where to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// CUDA when available, else CPU.
     Auto,
@@ -40,13 +42,25 @@ impl DeviceChoice {
 
 /// The optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     Adam,
     Sgd,
 }
 
-/// Everything that decides a training run.
-#[derive(Debug, Clone)]
+/// Everything that decides a training run; readable from TOML (every key optional,
+/// unknown keys refused), e.g.
+///
+/// ```toml
+/// epochs = 40
+/// lr = 2e-3
+/// width = 320
+/// height = 240
+/// [augment]
+/// crop = 0.8
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub epochs: u32,
     pub batch_size: usize,
@@ -65,9 +79,14 @@ pub struct TrainConfig {
     pub seed: u64,
     pub device: DeviceChoice,
     /// Show a progress bar.
+    #[serde(skip)]
     pub progress: bool,
     /// Training-time augmentation.
     pub augment: AugmentConfig,
+    /// Stop after this epoch, as if interrupted (the schedule still spans `epochs`);
+    /// continue later with `resume`.
+    #[serde(skip)]
+    pub stop_after: Option<u32>,
 }
 
 impl Default for TrainConfig {
@@ -88,7 +107,18 @@ impl Default for TrainConfig {
             device: DeviceChoice::Auto,
             progress: true,
             augment: AugmentConfig::default(),
+            stop_after: None,
         }
+    }
+}
+
+impl TrainConfig {
+    /// Read a TOML training config; errors name the file and the offending key.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let cfg: Self =
+            toml::from_str(&text).with_context(|| format!("{}: invalid training config", path.display()))?;
+        Ok(Self { progress: true, ..cfg })
     }
 }
 
@@ -112,24 +142,48 @@ pub fn learning_rate(base: f64, step: usize, total: usize) -> f64 {
     base * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
-/// Train a fresh slim network on `samples`, checkpointing into `out` after each epoch.
-pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> Result<TrainReport> {
+/// The RNG of one epoch: derived from the seed and the epoch alone, so a run resumed at
+/// an epoch boundary draws exactly what the uninterrupted run drew.
+fn epoch_rng(seed: u64, epoch: u32) -> StdRng {
+    StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64))
+}
+
+/// Train the slim network on `samples`, checkpointing into `out` after each epoch. With
+/// `resume`, continue from the checkpoint in `out` (weights, optimiser state, epoch and
+/// step), which must come from the same configuration.
+pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path, resume: bool) -> Result<TrainReport> {
     if samples.is_empty() {
         bail!("no training samples");
     }
     let device = cfg.device.resolve()?;
     tch::manual_seed(cfg.seed as i64);
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
     let card = ModelCard::new(cfg.width, cfg.height, Provenance::default());
     let spec = NetSpec::slim(cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
-    let vs = nn::VarStore::new(device);
+    let mut vs = nn::VarStore::new(device);
     let net = Net::new(&vs.root(), spec.clone());
-    let mut opt = match cfg.optimizer {
-        OptimizerKind::Adam => nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?,
-        OptimizerKind::Sgd => {
-            nn::Sgd { momentum: 0.9, wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr)?
+    let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.weight_decay);
+    let mut done = 0;
+    if resume {
+        let meta = checkpoint::resume(out, &mut vs, &mut opt)?;
+        if meta.spec != spec || (meta.width, meta.height) != (cfg.width, cfg.height) {
+            bail!(
+                "{}: the checkpoint is for {} at {}x{}, not this configuration",
+                out.display(),
+                meta.spec.name,
+                meta.width,
+                meta.height
+            );
         }
-    };
+        if meta
+            .config
+            .as_ref()
+            .is_some_and(|c| TrainConfig { stop_after: None, progress: c.progress, ..cfg.clone() } != *c)
+        {
+            eprintln!("warning: resuming with settings that differ from the checkpoint's");
+        }
+        done = meta.epochs;
+        eprintln!("resuming after epoch {done} (step {})", opt.steps());
+    }
 
     // Keep enough resolution for crops to zoom in on faces.
     let (prepared, skipped) = prepare(samples, 4 * cfg.width.max(cfg.height));
@@ -143,56 +197,62 @@ pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> R
     let batch = cfg.batch_size.max(1).min(prepared.len());
     let steps_per_epoch = prepared.len().div_ceil(batch);
     let total = steps_per_epoch * cfg.epochs as usize;
+    let mut step = steps_per_epoch * done as usize;
     let bar = if cfg.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    eprintln!(
-        "training {} ({} parameters) on {} images at {}x{}, {} epochs, device {:?}",
-        spec.name,
-        spec.parameters(),
-        prepared.len(),
-        cfg.width,
-        cfg.height,
-        cfg.epochs,
-        device
-    );
-    let mut order: Vec<usize> = (0..prepared.len()).collect();
+    bar.set_position(step as u64);
+    if cfg.progress {
+        eprintln!(
+            "training {} ({} parameters) on {} images at {}x{}, {} epochs, device {:?}",
+            spec.name,
+            spec.parameters(),
+            prepared.len(),
+            cfg.width,
+            cfg.height,
+            cfg.epochs,
+            device
+        );
+    }
     let mut epoch_loss = Vec::new();
-    let mut step = 0;
     let started = Instant::now();
-    for epoch in 1..=cfg.epochs {
+    let mut seen = 0usize;
+    let last = cfg.stop_after.map_or(cfg.epochs, |s| s.min(cfg.epochs));
+    for epoch in done + 1..=last {
+        let mut rng = epoch_rng(cfg.seed, epoch);
+        let mut order: Vec<usize> = (0..prepared.len()).collect();
         order.shuffle(&mut rng);
-        let (mut sum, mut count) = (0.0, 0);
+        let (mut sum, mut cls_sum, mut box_sum, mut count) = (0.0, 0.0, 0.0, 0);
+        let epoch_started = Instant::now();
+        let mut lr = cfg.lr;
         for chunk in order.chunks(batch) {
-            let lr = learning_rate(cfg.lr, step, total);
-            opt.set_lr(lr);
+            lr = learning_rate(cfg.lr, step, total);
             let items: Vec<_> = chunk.iter().map(|&i| &prepared[i]).collect();
             let b = maker.make(&items, &mut rng, Some(&cfg.augment), device);
             let (conf, loc) = net.forward_t(&b.images, true);
             let loss = multibox_loss(&conf, &loc, &b.labels, &b.loc_t, cfg.neg_ratio);
             let total_loss = &loss.class + &loss.boxes;
-            opt.backward_step(&total_loss);
+            opt.backward_step(&total_loss, lr);
             let v = total_loss.double_value(&[]);
             if !v.is_finite() {
                 bail!("training diverged at epoch {epoch}, step {step} (loss {v}); try a lower --lr");
             }
-            sum += v;
-            count += 1;
+            let (c, x) = (loss.class.double_value(&[]), loss.boxes.double_value(&[]));
+            (sum, cls_sum, box_sum, count) = (sum + v, cls_sum + c, box_sum + x, count + 1);
             step += 1;
-            let ips = (step * batch) as f64 / started.elapsed().as_secs_f64();
+            seen += chunk.len();
+            let ips = seen as f64 / started.elapsed().as_secs_f64();
             bar.set_message(format!(
-                "epoch {epoch}/{}  loss {:.3} (cls {:.3} box {:.3})  lr {lr:.2e}  {ips:.1} img/s",
-                cfg.epochs,
-                v,
-                loss.class.double_value(&[]),
-                loss.boxes.double_value(&[])
+                "epoch {epoch}/{}  loss {v:.3} (cls {c:.3} box {x:.3})  lr {lr:.2e}  {ips:.1} img/s",
+                cfg.epochs
             ));
             bar.inc(1);
         }
-        let mean = sum / count as f64;
+        let n = count as f64;
+        let mean = sum / n;
         epoch_loss.push(mean);
         let meta = CheckpointMeta {
             spec: spec.clone(),
@@ -201,8 +261,11 @@ pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> R
             epochs: epoch,
             data: data.to_string(),
             last_loss: mean,
+            config: Some(TrainConfig { stop_after: None, ..cfg.clone() }),
         };
-        checkpoint::save(out, &vs, &meta).context("saving checkpoint")?;
+        checkpoint::save(out, &vs, &opt, &meta).context("saving checkpoint")?;
+        let ips = prepared.len() as f64 / epoch_started.elapsed().as_secs_f64();
+        checkpoint::append_metrics(out, epoch, mean, cls_sum / n, box_sum / n, lr, ips)?;
         let line = format!("epoch {epoch}/{}: mean loss {mean:.4}", cfg.epochs);
         if bar.is_hidden() {
             if cfg.progress {
@@ -213,13 +276,29 @@ pub fn train(samples: &[Sample], data: &str, cfg: &TrainConfig, out: &Path) -> R
         }
     }
     bar.finish_and_clear();
-    let images_per_second = (step * batch) as f64 / started.elapsed().as_secs_f64();
+    let images_per_second = seen as f64 / started.elapsed().as_secs_f64();
     Ok(TrainReport { checkpoint: out.to_path_buf(), epoch_loss, images_per_second, skipped })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toml_configs_read_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("facecam-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "epochs = 7\noptimizer = \"sgd\"\n[augment]\ncrop = 0.0\n").unwrap();
+        let cfg = TrainConfig::from_toml_file(&good).unwrap();
+        assert_eq!((cfg.epochs, cfg.optimizer, cfg.augment.crop), (7, OptimizerKind::Sgd, 0.0));
+        assert_eq!(cfg.lr, TrainConfig::default().lr);
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "epochs = 7\nlearning_rate = 1\n").unwrap();
+        let err = format!("{:#}", TrainConfig::from_toml_file(&bad).unwrap_err());
+        assert!(err.contains("bad.toml") && err.contains("learning_rate"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn learning_rate_warms_up_then_decays() {
