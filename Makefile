@@ -45,7 +45,7 @@ _demo:
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-train --count 400 --seed 1
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-test --count 6 --seed 99
 	$(BIN)/facecam-train train --data labelme:$(DEMO)/synth-train --input 160x120 --epochs 48 --lr 3e-3 \
-	    --device auto --out $(DEMO)/checkpoint --export $(DEMO)/model.onnx
+	    --no-augment --device auto --out $(DEMO)/checkpoint --export $(DEMO)/model.onnx
 	$(BIN)/facecam detect samples $(DEMO)/synth-test --model $(DEMO)/model.onnx --out $(DEMO)/detect
 	@echo "annotated images and detections.jsonl are in $(DEMO)/detect"
 
