@@ -29,8 +29,10 @@
 //! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
 //!   exported file run through `edge::detector`; [`plot`] draws the curves.
+//! - [`bench`]: training throughput against an equivalent PyTorch-Python loop.
 
 pub mod augment;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;

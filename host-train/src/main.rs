@@ -11,7 +11,7 @@ use host_train::eval::{
 };
 use host_train::plot::{self, Series};
 use host_train::train::{DeviceChoice, OptimizerKind, TrainConfig};
-use host_train::{eval, export, loader, train};
+use host_train::{bench, eval, export, loader, train};
 use rand::SeedableRng;
 use std::path::PathBuf;
 
@@ -103,6 +103,25 @@ enum Command {
         /// No progress output.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Training images/s of this trainer next to an equivalent PyTorch-Python loop.
+    Bench {
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value = "320x240", value_parser = parse_size)]
+        input: (u32, u32),
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
+        /// Python with torch for the baseline (`FACECAM_PYTHON` or python3 by default).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Skip the Python baseline.
+        #[arg(long)]
+        no_python: bool,
+        #[arg(long, default_value = "out/bench")]
+        out: PathBuf,
     },
     /// Export a checkpoint to ONNX (BatchNorm folded, model card embedded).
     Export {
@@ -256,6 +275,34 @@ fn run(cli: Cli) -> Result<()> {
                 export::export_checkpoint(&out, &path)?;
                 println!("exported {}", path.display());
             }
+        }
+        Command::Bench { batch_size, input, steps, device, python, no_python, out } => {
+            let python = (!no_python).then(|| {
+                python
+                    .or_else(|| std::env::var_os("FACECAM_PYTHON").map(PathBuf::from))
+                    .unwrap_or_else(|| "python3".into())
+            });
+            let opts = bench::BenchOptions {
+                batch: batch_size,
+                width: input.0,
+                height: input.1,
+                steps,
+                device: device.resolve()?,
+                python,
+                dir: out.clone(),
+            };
+            let r = bench::run(&opts)?;
+            edge::atomic::write(&out.join("train-step.json"), serde_json::to_string_pretty(&r)?.as_bytes())?;
+            println!("training step, batch {} at {}, {} threads, {:?}:", r.batch, r.input, r.threads, opts.device);
+            println!("  facecam-train (Rust, tch) {:8.1} images/s", r.facecam_step);
+            if let Some(py) = r.python_step {
+                println!(
+                    "  PyTorch-Python loop       {:8.1} images/s  (facecam/python = {:.2}x)",
+                    py,
+                    r.facecam_step / py
+                );
+            }
+            println!("  input pipeline alone      {:8.1} images/s (augment, resize, normalise, match)", r.loader);
         }
         Command::Export { checkpoint, out } => {
             let card = export::export_checkpoint(&checkpoint, &out)?;

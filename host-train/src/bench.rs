@@ -1,0 +1,163 @@
+//! `facecam-train bench`: training throughput of this trainer next to an equivalent
+//! PyTorch-Python loop (`bench/train_step.py`: same network built from the same spec,
+//! same batch, same loss, Adam), run one after the other in the same session with the
+//! same thread count; and the input pipeline alone, to see whether it can keep up.
+
+use crate::augment::AugmentConfig;
+use crate::data::{generate_synthetic, SynthOptions};
+use crate::loader::{prepare, BatchMaker};
+use crate::loss::multibox_loss;
+use crate::net::{Net, NetSpec};
+use crate::optim::Optimizer;
+use crate::train::OptimizerKind;
+use anyhow::{bail, Context, Result};
+use edge::model::{ModelCard, Provenance};
+use rand::{rngs::StdRng, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use tch::{nn, Device};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub batch: usize,
+    pub width: u32,
+    pub height: u32,
+    pub steps: usize,
+    pub device: Device,
+    /// Python with torch for the baseline; `None` skips it.
+    pub python: Option<PathBuf>,
+    /// Scratch directory for the generated images and the shared batch.
+    pub dir: PathBuf,
+}
+
+/// Images per second of each contender.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    pub threads: i32,
+    pub batch: usize,
+    pub input: String,
+    /// Full training step (forward, loss, backward, Adam) in this trainer.
+    pub facecam_step: f64,
+    /// The same step in PyTorch-Python, when run.
+    pub python_step: Option<f64>,
+    /// Decode-free batch preparation (augment, resize, normalise, match) alone.
+    pub loader: f64,
+}
+
+fn write_raw<T: Copy>(path: &Path, t: &tch::Tensor, kind: tch::Kind) -> Result<()>
+where
+    Vec<T>: TryFrom<tch::Tensor, Error = tch::TchError>,
+    T: ToLe,
+{
+    let v: Vec<T> = Vec::<T>::try_from(t.to_kind(kind).to_device(Device::Cpu).flatten(0, -1))?;
+    std::fs::write(path, v.iter().flat_map(|x| x.to_le()).collect::<Vec<u8>>())
+        .with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Little-endian bytes of a number.
+trait ToLe {
+    fn to_le(&self) -> Vec<u8>;
+}
+impl ToLe for f32 {
+    fn to_le(&self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+}
+impl ToLe for i64 {
+    fn to_le(&self) -> Vec<u8> {
+        self.to_le_bytes().to_vec()
+    }
+}
+
+/// Run the benchmark.
+pub fn run(o: &BenchOptions) -> Result<BenchReport> {
+    let synth =
+        SynthOptions { count: o.batch.max(32), width: 640, height: 480, face_px: (20, 220), ..Default::default() };
+    let samples = generate_synthetic(&o.dir.join("images"), &synth)?;
+    let (prepared, _) = prepare(&samples, 4 * o.width.max(o.height));
+    let card = ModelCard::new(o.width, o.height, Provenance::default());
+    let spec = NetSpec::slim(1.0, &card.priors.anchors_per_cell(), 2);
+    let maker = BatchMaker::new(card, 0.35, 10.0);
+    let items: Vec<_> = prepared.iter().cycle().take(o.batch).collect();
+    let mut rng = StdRng::seed_from_u64(1);
+    let aug = AugmentConfig::default();
+
+    // The input pipeline alone.
+    let rounds = 4;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let _ = maker.make(&items, &mut rng, Some(&aug), Device::Cpu);
+    }
+    let loader = (rounds * o.batch) as f64 / start.elapsed().as_secs_f64();
+
+    // One fixed batch, shared with the Python side.
+    let batch = maker.make(&items, &mut rng, Some(&aug), o.device);
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(o.device);
+    let net = Net::new(&vs.root(), spec.clone());
+    let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 5e-4);
+    let mut step = || {
+        let (conf, loc) = net.forward_t(&batch.images, true);
+        let loss = multibox_loss(&conf, &loc, &batch.labels, &batch.loc_t, 3);
+        opt.backward_step(&(&loss.class + &loss.boxes), 1e-3);
+    };
+    for _ in 0..2 {
+        step();
+    }
+    if o.device.is_cuda() {
+        tch::Cuda::synchronize(0);
+    }
+    let start = Instant::now();
+    for _ in 0..o.steps {
+        step();
+    }
+    if o.device.is_cuda() {
+        tch::Cuda::synchronize(0);
+    }
+    let facecam_step = (o.steps * o.batch) as f64 / start.elapsed().as_secs_f64();
+    let threads = tch::get_num_threads();
+
+    let python_step = match &o.python {
+        None => None,
+        Some(py) if o.device.is_cuda() => {
+            let _ = py;
+            eprintln!("note: the Python baseline runs on CPU only; skipped for a CUDA run");
+            None
+        }
+        Some(py) => {
+            let bdir = o.dir.join("batch");
+            std::fs::create_dir_all(&bdir)?;
+            write_raw::<f32>(&bdir.join("images.f32"), &batch.images, tch::Kind::Float)?;
+            write_raw::<i64>(&bdir.join("labels.i64"), &batch.labels, tch::Kind::Int64)?;
+            write_raw::<f32>(&bdir.join("loc_t.f32"), &batch.loc_t, tch::Kind::Float)?;
+            let shape = serde_json::json!({"batch": o.batch, "height": o.height, "width": o.width, "priors": maker.priors.len()});
+            std::fs::write(bdir.join("shape.json"), shape.to_string())?;
+            let spec_path = o.dir.join("spec.json");
+            std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/train_step.py");
+            let out = Command::new(py)
+                .arg(&script)
+                .arg(&spec_path)
+                .arg(&bdir)
+                .arg(o.steps.to_string())
+                .arg(threads.to_string())
+                .output()
+                .with_context(|| format!("cannot run {}", py.display()))?;
+            if !out.status.success() {
+                bail!("{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("unreadable Python bench output")?;
+            v["images_per_second"].as_f64()
+        }
+    };
+    Ok(BenchReport {
+        threads,
+        batch: o.batch,
+        input: format!("{}x{}", o.width, o.height),
+        facecam_step,
+        python_step,
+        loader,
+    })
+}
