@@ -86,7 +86,11 @@ impl Detector {
         let priors = card.priors.priors(width, height);
         let state = plan.spawn()?;
         let input = Tensor::zero::<f32>(&[1, 3, height as usize, width as usize])?;
-        let mut det = Self { card, width, height, priors, state, input, options: DetectOptions::default() };
+        let mut options = DetectOptions::default();
+        if let Some(t) = card.score_threshold {
+            options.score_threshold = t;
+        }
+        let mut det = Self { card, width, height, priors, state, input, options };
         // One dry run proves the graph and the card agree on the prior count.
         det.run_input().with_context(|| format!("{}: model and card disagree", path.display()))?;
         Ok(det)

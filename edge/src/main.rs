@@ -26,9 +26,9 @@ enum Command {
         /// The exported ONNX model (its card says how to run it).
         #[arg(long, default_value = "models/facecam.onnx")]
         model: PathBuf,
-        /// Minimum face probability.
-        #[arg(long, default_value_t = 0.6)]
-        threshold: f32,
+        /// Minimum face probability (default: the model card's, else 0.6).
+        #[arg(long)]
+        threshold: Option<f32>,
         /// Run at this input size instead of the card's, e.g. 640x480.
         #[arg(long, value_parser = parse_size)]
         input_size: Option<(u32, u32)>,
@@ -61,7 +61,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let mut detector = Detector::load_sized(&model, input_size)?;
-            detector.options.score_threshold = threshold;
+            if let Some(t) = threshold {
+                detector.options.score_threshold = t;
+            }
             let summary = annotate_files(&mut detector, &inputs, &out, true)?;
             eprintln!(
                 "{} image(s), {} face(s), {} skipped; results in {}",

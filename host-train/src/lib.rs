@@ -12,7 +12,7 @@
 //! let samples = data::generate_synthetic(dir, &data::SynthOptions::default())?;
 //! let cfg = train::TrainConfig { epochs: 5, ..Default::default() };
 //! train::train(&samples, "synthetic", &cfg, "out/ckpt".as_ref(), false)?;     // checkpoint per epoch
-//! export::export_checkpoint("out/ckpt".as_ref(), "out/model.onnx".as_ref())?; // card inside
+//! export::export_checkpoint("out/ckpt".as_ref(), "out/model.onnx".as_ref(), None)?; // card inside
 //! let mut detector = edge::detector::Detector::load("out/model.onnx")?;
 //! println!("recall {:.3}", eval::evaluate(&mut detector, &samples)?.recall());
 //! # Ok(()) }

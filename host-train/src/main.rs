@@ -129,6 +129,9 @@ enum Command {
         checkpoint: PathBuf,
         #[arg(long, default_value = "out/model.onnx")]
         out: PathBuf,
+        /// Recommended face threshold to store in the card (e.g. chosen on validation data).
+        #[arg(long)]
+        score_threshold: Option<f32>,
     },
     /// Official WIDER FACE val AP (easy/medium/hard) of an exported model, with a PR-curve PNG.
     WiderEval {
@@ -272,7 +275,7 @@ fn run(cli: Cli) -> Result<()> {
                 report.checkpoint.display()
             );
             if let Some(path) = export {
-                export::export_checkpoint(&out, &path)?;
+                export::export_checkpoint(&out, &path, None)?;
                 println!("exported {}", path.display());
             }
         }
@@ -304,8 +307,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("  input pipeline alone      {:8.1} images/s (augment, resize, normalise, match)", r.loader);
         }
-        Command::Export { checkpoint, out } => {
-            let card = export::export_checkpoint(&checkpoint, &out)?;
+        Command::Export { checkpoint, out, score_threshold } => {
+            let card = export::export_checkpoint(&checkpoint, &out, score_threshold)?;
             println!(
                 "exported {} ({}, {} epochs) to {}",
                 card.provenance.architecture,

@@ -106,6 +106,10 @@ pub struct ModelCard {
     pub classes: Vec<String>,
     pub outputs: OutputSpec,
     pub provenance: Provenance,
+    /// Face probability above which the trainer recommends reporting a face (chosen on
+    /// validation data); absent means the detector's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f32>,
 }
 
 impl ModelCard {
@@ -125,6 +129,7 @@ impl ModelCard {
             classes: vec!["background".into(), "face".into()],
             outputs: OutputSpec { scores: "scores".into(), boxes: "boxes".into() },
             provenance,
+            score_threshold: None,
         }
     }
 
@@ -168,6 +173,9 @@ impl ModelCard {
         if p.variances.iter().any(|v| !(*v > 0.0)) {
             return bad("priors.variances", "must be positive");
         }
+        if self.score_threshold.is_some_and(|t| !(t > 0.0 && t < 1.0)) {
+            return bad("score_threshold", "must lie strictly between 0 and 1");
+        }
         if self.classes.len() < 2 {
             return bad("classes", "needs background plus at least one class");
         }
@@ -195,6 +203,10 @@ mod tests {
         let mut card = ModelCard::new(320, 240, Provenance::default());
         card.input.std[1] = 0.0;
         assert!(ModelCard::from_json(&card.to_json()).unwrap_err().to_string().contains("std"));
+        let card = ModelCard { score_threshold: Some(1.5), ..ModelCard::new(320, 240, Provenance::default()) };
+        assert!(ModelCard::from_json(&card.to_json()).unwrap_err().to_string().contains("score_threshold"));
+        let card = ModelCard { score_threshold: Some(0.4), ..ModelCard::new(320, 240, Provenance::default()) };
+        assert_eq!(ModelCard::from_json(&card.to_json()).unwrap(), card);
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn git_commit() -> String {
 }
 
 /// Export a checkpoint directory to an ONNX file carrying a card with its provenance.
-pub fn export_checkpoint(checkpoint: &Path, out: &Path) -> Result<ModelCard> {
+pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<f32>) -> Result<ModelCard> {
     let (vs, net, meta) = crate::checkpoint::load(checkpoint, tch::Device::Cpu)?;
     let provenance = edge::model::Provenance {
         data: meta.data.clone(),
@@ -121,7 +121,8 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path) -> Result<ModelCard> {
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         git_commit: git_commit(),
     };
-    let card = ModelCard::new(meta.width, meta.height, provenance);
+    let card = ModelCard { score_threshold, ..ModelCard::new(meta.width, meta.height, provenance) };
+    card.validate()?;
     export_onnx(net.spec(), &vs.variables(), &card, out)?;
     Ok(card)
 }
