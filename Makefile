@@ -11,14 +11,16 @@ STAMP := $(VENV)/.facecam-torch-$(TORCH_VERSION)
 # tch 0.24 builds against the torch wheel's libtorch; binaries find it at run time here.
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(VENV)/bin:$(PATH)
-export LD_LIBRARY_PATH := $(shell ls -d $(VENV)/lib/python3*/site-packages/torch/lib 2>/dev/null):$(LD_LIBRARY_PATH)
+# Expanded when each recipe runs, so it sees a virtualenv created earlier in this make.
+ENV_LD_LIBRARY_PATH := $(LD_LIBRARY_PATH)
+export LD_LIBRARY_PATH = $(shell ls -d $(VENV)/lib/python3*/site-packages/torch/lib 2>/dev/null):$(ENV_LD_LIBRARY_PATH)
 export FACECAM_PYTHON := $(PY)
 
 CARGO_TARGET_DIR ?= target
 BIN := $(CARGO_TARGET_DIR)/debug
 DEMO := out/demo
 
-.PHONY: setup build demo test check clean
+.PHONY: setup build demo demo-synthetic bench wider-eval test check clean
 
 setup: $(STAMP)
 
@@ -35,19 +37,34 @@ build: setup
 _build:
 	cargo build --workspace --bins
 
-# The main job on a built-in default: until a trained default model ships, train one on
-# synthetic faces (about two minutes on two CPU cores), then detect faces in the sample
-# photos that ship with the repository and in held-out synthetic images.
+# The main job on a built-in default: the shipped model (models/facecam.onnx) finds the
+# faces in the sample photos that ship with the repository.
 demo: build
 	$(MAKE) --no-print-directory _demo
 
 _demo:
+	$(BIN)/facecam card models/facecam.onnx
+	$(BIN)/facecam detect samples --model models/facecam.onnx --out $(DEMO)/detect
+	@echo "annotated images and detections.jsonl are in $(DEMO)/detect"
+
+# The whole path on made-up data, no photos needed: synthetic faces, a two-minute CPU
+# training, export, detection.
+demo-synthetic: build
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-train --count 400 --seed 1
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-test --count 6 --seed 99
 	$(BIN)/facecam-train train --data labelme:$(DEMO)/synth-train --input 160x120 --epochs 48 --lr 3e-3 \
-	    --no-augment --device auto --out $(DEMO)/checkpoint --export $(DEMO)/model.onnx
-	$(BIN)/facecam detect samples $(DEMO)/synth-test --model $(DEMO)/model.onnx --out $(DEMO)/detect
-	@echo "annotated images and detections.jsonl are in $(DEMO)/detect"
+	    --no-augment --device auto --out $(DEMO)/synth-checkpoint --export $(DEMO)/synth-model.onnx
+	$(BIN)/facecam detect $(DEMO)/synth-test --model $(DEMO)/synth-model.onnx --out $(DEMO)/synth-detect
+
+# Benchmarks (numbers in docs/BENCHMARKS.md).
+bench: build
+	$(BIN)/facecam-train bench --batch-size 32 --input 320x240 --steps 10
+
+# Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
+# (3,226 images; see ../shared/data/README.md for where they are).
+WIDER_VAL ?= $(HOME)/.cache/facecam/wider-val/WIDER_val/images
+wider-eval: build
+	$(BIN)/facecam-train wider-eval --model models/facecam.onnx --images $(WIDER_VAL) --out out/wider-eval
 
 test: build
 	$(MAKE) --no-print-directory _test

@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use edge::preprocess::parse_size;
 use edge::{annotate::annotate_files, detector::Detector};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -75,7 +76,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Card { model } => {
             let detector = Detector::load(&model)?;
-            println!("{}", serde_json::to_string_pretty(detector.card())?);
+            // A closed pipe (`facecam card | head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(detector.card())?);
         }
     }
     Ok(())

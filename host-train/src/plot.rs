@@ -49,7 +49,7 @@ pub fn unit_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
         .draw(&mut t)?;
     Text::new(title, Point::new(left, 16), text).draw(&mut t)?;
     Text::new(x_label, Point::new(left + pw / 2 - 3 * x_label.len() as i32, h as i32 - 8), text).draw(&mut t)?;
-    Text::new(y_label, Point::new(4, 16), text).draw(&mut t)?;
+    Text::new(y_label, Point::new(left + 4, top + 12), text).draw(&mut t)?;
     for (k, s) in series.iter().enumerate() {
         let style = PrimitiveStyle::with_stroke(COLORS[k % COLORS.len()], 2);
         for pair in s.points.windows(2) {
