@@ -4,15 +4,17 @@
 //! what it finds. The same [`model`] contract is used by the trainer (`host-train`), so a
 //! model trained there decodes here without any shared state but the ONNX file.
 //!
-//! ```no_run
+//! ```
 //! use edge::{detector::Detector, overlay::{draw_detections, ImageTarget}};
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let mut detector = Detector::load("models/facecam.onnx")?;   // card read from the file
-//! let mut frame = image::open("samples/astronaut.png")?.to_rgb8();
-//! let faces = detector.detect(&frame)?;                          // boxes in frame pixels
+//! # let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+//! let mut detector = Detector::load(format!("{root}/models/facecam.onnx"))?; // card read from the file
+//! let mut frame = image::open(format!("{root}/samples/astronaut.png"))?.to_rgb8();
+//! let faces = detector.detect(&frame)?;                           // boxes in frame pixels
+//! assert!(!faces.is_empty());
 //! draw_detections(&mut ImageTarget(&mut frame), &faces).unwrap(); // any DrawTarget works
-//! frame.save("annotated.png")?;
+//! frame.save(std::env::temp_dir().join("annotated.png"))?;
 //! # Ok(()) }
 //! ```
 //!
