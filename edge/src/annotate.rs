@@ -92,9 +92,7 @@ pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Pat
         let faces = detector.detect(&img).with_context(|| format!("{}: detection failed", file.display()))?;
         let mut canvas = img.clone();
         draw_detections(&mut ImageTarget(&mut canvas), &faces).expect("drawing into memory cannot fail");
-        let mut png = Vec::new();
-        canvas.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).context("PNG encoding failed")?;
-        atomic::write(&out_dir.join(output_name(file, i, &mut taken)), &png)?;
+        atomic::write_png(&out_dir.join(output_name(file, i, &mut taken)), &canvas)?;
         if verbose {
             eprintln!("{}: {} face(s)", file.display(), faces.len());
         }

@@ -1,4 +1,5 @@
 //! Files written whole or not at all: write a temporary sibling, then rename over.
+//! Also how the binaries end, so a failed write reads the same everywhere.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,27 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+}
+
+/// Encode `image` as PNG and write it atomically.
+pub fn write_png(path: &Path, image: &image::RgbImage) -> Result<()> {
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .with_context(|| format!("{}: PNG encoding failed", path.display()))?;
+    write(path, &png)
+}
+
+/// End a binary: `Ok` exits 0, an error prints as one chained line (`error: a: b: c`)
+/// and exits 1, so users see the file and the reason, not a debug dump.
+pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -42,13 +42,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    edge::atomic::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {

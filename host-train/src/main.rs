@@ -174,13 +174,7 @@ fn load_all(specs: &[String]) -> Result<Vec<Sample>> {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    edge::atomic::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -221,9 +215,7 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(dir) = preview.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
             }
-            let mut png = Vec::new();
-            grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-            edge::atomic::write(&preview, &png)?;
+            edge::atomic::write_png(&preview, &grid)?;
             println!("wrote {} augmented samples to {}", count, preview.display());
         }
         Command::Train {

@@ -59,9 +59,7 @@ pub fn unit_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
         Line::new(at + Point::new(0, -3), at + Point::new(14, -3)).into_styled(style).draw(&mut t)?;
         Text::new(&s.label, at + Point::new(18, 0), text).draw(&mut t)?;
     }
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    edge::atomic::write(path, &png)
+    edge::atomic::write_png(path, &img)
 }
 
 #[cfg(test)]
