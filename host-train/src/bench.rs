@@ -46,29 +46,15 @@ pub struct BenchReport {
     pub loader: f64,
 }
 
-fn write_raw<T: Copy>(path: &Path, t: &tch::Tensor, kind: tch::Kind) -> Result<()>
-where
-    Vec<T>: TryFrom<tch::Tensor, Error = tch::TchError>,
-    T: ToLe,
-{
-    let v: Vec<T> = Vec::<T>::try_from(t.to_kind(kind).to_device(Device::Cpu).flatten(0, -1))?;
-    std::fs::write(path, v.iter().flat_map(|x| x.to_le()).collect::<Vec<u8>>())
-        .with_context(|| format!("{}: cannot write", path.display()))
-}
-
-/// Little-endian bytes of a number.
-trait ToLe {
-    fn to_le(&self) -> Vec<u8>;
-}
-impl ToLe for f32 {
-    fn to_le(&self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
-    }
-}
-impl ToLe for i64 {
-    fn to_le(&self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
-    }
+/// Write a tensor's values as little-endian f32 (`int = false`) or i64 (`int = true`).
+fn write_raw(path: &Path, t: &tch::Tensor, int: bool) -> Result<()> {
+    let flat = t.to_device(Device::Cpu).flatten(0, -1);
+    let bytes: Vec<u8> = if int {
+        Vec::<i64>::try_from(flat.to_kind(tch::Kind::Int64))?.iter().flat_map(|v| v.to_le_bytes()).collect()
+    } else {
+        Vec::<f32>::try_from(flat.to_kind(tch::Kind::Float))?.iter().flat_map(|v| v.to_le_bytes()).collect()
+    };
+    std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// Run the benchmark.
@@ -121,17 +107,16 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
 
     let python_step = match &o.python {
         None => None,
-        Some(py) if o.device.is_cuda() => {
-            let _ = py;
+        Some(_) if o.device.is_cuda() => {
             eprintln!("note: the Python baseline runs on CPU only; skipped for a CUDA run");
             None
         }
         Some(py) => {
             let bdir = o.dir.join("batch");
             std::fs::create_dir_all(&bdir)?;
-            write_raw::<f32>(&bdir.join("images.f32"), &batch.images, tch::Kind::Float)?;
-            write_raw::<i64>(&bdir.join("labels.i64"), &batch.labels, tch::Kind::Int64)?;
-            write_raw::<f32>(&bdir.join("loc_t.f32"), &batch.loc_t, tch::Kind::Float)?;
+            write_raw(&bdir.join("images.f32"), &batch.images, false)?;
+            write_raw(&bdir.join("labels.i64"), &batch.labels, true)?;
+            write_raw(&bdir.join("loc_t.f32"), &batch.loc_t, false)?;
             let shape = serde_json::json!({"batch": o.batch, "height": o.height, "width": o.width, "priors": maker.priors.len()});
             std::fs::write(bdir.join("shape.json"), shape.to_string())?;
             let spec_path = o.dir.join("spec.json");
