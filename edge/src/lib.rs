@@ -32,3 +32,6 @@ pub mod detector;
 pub mod model;
 pub mod overlay;
 pub mod preprocess;
+pub mod sink;
+pub mod source;
+pub mod track;

@@ -1,0 +1,1 @@
+//! Linux framebuffer. (placeholder — being written)

@@ -1,0 +1,1 @@
+//! PNG and JSON-lines sinks. (placeholder — being written)

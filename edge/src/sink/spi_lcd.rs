@@ -1,0 +1,1 @@
+//! SPI LCD. (placeholder — being written)

@@ -1,0 +1,1 @@
+//! Camera pixel formats to RGB. (placeholder — being written)
