@@ -1,23 +1,91 @@
-//! Image files as a frame source. (placeholder — being written)
-use super::{Frame, FrameSource, SourceError};
-use anyhow::Result;
-use std::path::Path;
+//! Image files played as a stream of frames: one file, or every image in a folder in
+//! name order. An unreadable file is a counted corrupt frame, not the end of the run.
 
-/// Image files played as frames.
-pub struct ImageFiles;
+use super::{Frame, FrameSource, SourceError};
+use crate::annotate::collect_images;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Image files played as frames, each once (or `repeat` times, to hold a picture on a screen).
+pub struct ImageFiles {
+    files: Vec<PathBuf>,
+    next: usize,
+    seq: u64,
+    /// Frames emitted per file (default 1).
+    pub repeat: u32,
+    current: Option<image::RgbImage>,
+    shown: u32,
+    name: String,
+}
 
 impl ImageFiles {
-    /// An image file or folder of images.
-    pub fn open(_path: &Path) -> Result<Self> {
-        anyhow::bail!("not written yet")
+    /// An image file or a folder of images (not recursive).
+    pub fn open(path: &Path) -> Result<Self> {
+        let files = collect_images(&[path.to_path_buf()])?;
+        if files.is_empty() {
+            bail!("{}: no images (.jpg, .jpeg, .png, .bmp, .webp) in this folder", path.display());
+        }
+        Ok(Self { files, next: 0, seq: 0, repeat: 1, current: None, shown: 0, name: path.display().to_string() })
     }
 }
 
 impl FrameSource for ImageFiles {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        Ok(None)
+        if self.current.is_none() || self.shown >= self.repeat.max(1) {
+            let Some(file) = self.files.get(self.next) else { return Ok(None) };
+            self.next += 1;
+            self.shown = 0;
+            self.current = None;
+            match image::open(file) {
+                Ok(img) => self.current = Some(img.to_rgb8()),
+                Err(e) => {
+                    self.seq += 1;
+                    return Err(SourceError::Corrupt(format!("{}: {e}", file.display())));
+                }
+            }
+        }
+        self.shown += 1;
+        let image = self.current.clone().expect("loaded above");
+        let frame = Frame { image, seq: self.seq, captured: Instant::now() };
+        self.seq += 1;
+        Ok(Some(frame))
     }
+
     fn describe(&self) -> String {
-        "images".into()
+        format!("images {} ({} file(s))", self.name, self.files.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plays_a_folder_in_order_and_counts_a_broken_file() {
+        let dir = std::env::temp_dir().join(format!("facecam-files-src-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        image::RgbImage::new(8, 4).save(dir.join("a.png")).unwrap();
+        std::fs::write(dir.join("b.jpg"), b"not a jpeg").unwrap();
+        image::RgbImage::new(2, 2).save(dir.join("c.png")).unwrap();
+        let mut src = ImageFiles::open(&dir).unwrap();
+        src.repeat = 2;
+        let mut sizes = Vec::new();
+        let mut corrupt = 0;
+        loop {
+            match src.next_frame() {
+                Ok(Some(f)) => sizes.push((f.seq, f.image.width())),
+                Ok(None) => break,
+                Err(SourceError::Corrupt(msg)) => {
+                    assert!(msg.contains("b.jpg"), "{msg}");
+                    corrupt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(sizes, vec![(0, 8), (1, 8), (3, 2), (4, 2)]);
+        assert_eq!(corrupt, 1);
+        assert!(ImageFiles::open(&dir.join("missing")).err().unwrap().to_string().contains("missing"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,13 @@
 //! Drawing on frames: an embedded-graphics [`DrawTarget`] over an in-memory RGB image,
-//! and the box-and-score overlay that draws into any `DrawTarget`.
+//! boxes with labels (into any `DrawTarget`), and the camera's overlays composed in
+//! order by [`compose`]: privacy first, then stickers, boxes, and the HUD on top.
+
+mod compose;
+pub mod hud;
+pub mod privacy;
+pub mod sticker;
+
+pub use compose::{compose, Style};
 
 use crate::model::{BBox, Detection};
 use embedded_graphics::{
@@ -52,24 +60,30 @@ pub fn draw_box<D: DrawTarget<Color = Rgb888>>(
 /// Draw each detection as a box with its score above it. Line width and font grow with
 /// the target so labels stay readable on large photos.
 pub fn draw_detections<D: DrawTarget<Color = Rgb888>>(target: &mut D, dets: &[Detection]) -> Result<(), D::Error> {
-    let size = target.bounding_box().size;
-    let large = size.width.max(size.height) >= 800;
-    let stroke = (size.width.max(size.height) / 320).clamp(1, 6);
-    let color = Rgb888::new(0, 255, 64);
-    let font = if large { &FONT_10X20 } else { &FONT_6X10 };
-    let text_style = MonoTextStyle::new(font, Rgb888::BLACK);
     for d in dets {
-        let top_left = draw_box(target, &d.bbox, color, stroke)?;
-        let label = format!("{:.2}", d.score);
-        let ch = font.character_size;
-        let label_size = Size::new(ch.width * label.len() as u32 + 2, ch.height + 2);
-        let label_y = (top_left.y - label_size.height as i32).max(0);
-        let label_at = Point::new(top_left.x, label_y);
-        Rectangle::new(label_at, label_size).into_styled(PrimitiveStyle::with_fill(color)).draw(target)?;
-        Text::with_baseline(&label, label_at + Point::new(1, 1), text_style, Baseline::Top).draw(target)?;
+        draw_labelled_box(target, &d.bbox, &format!("{:.2}", d.score))?;
     }
     Ok(())
 }
+
+/// Draw one box with a label on a filled tab above it, sized for the target.
+pub fn draw_labelled_box<D: DrawTarget<Color = Rgb888>>(target: &mut D, b: &BBox, label: &str) -> Result<(), D::Error> {
+    let size = target.bounding_box().size;
+    let large = size.width.max(size.height) >= 800;
+    let stroke = (size.width.max(size.height) / 320).clamp(1, 6);
+    let font = if large { &FONT_10X20 } else { &FONT_6X10 };
+    let top_left = draw_box(target, b, BOX_COLOR, stroke)?;
+    let ch = font.character_size;
+    let label_size = Size::new(ch.width * label.len() as u32 + 2, ch.height + 2);
+    let label_at = Point::new(top_left.x, (top_left.y - label_size.height as i32).max(0));
+    Rectangle::new(label_at, label_size).into_styled(PrimitiveStyle::with_fill(BOX_COLOR)).draw(target)?;
+    let text_style = MonoTextStyle::new(font, Rgb888::BLACK);
+    Text::with_baseline(label, label_at + Point::new(1, 1), text_style, Baseline::Top).draw(target)?;
+    Ok(())
+}
+
+/// The colour of face boxes and their labels.
+pub const BOX_COLOR: Rgb888 = Rgb888::new(0, 255, 64);
 
 #[cfg(test)]
 mod tests {
