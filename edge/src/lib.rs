@@ -28,9 +28,14 @@
 
 pub mod annotate;
 pub mod atomic;
+pub mod bench;
+pub mod board;
+pub mod button;
+pub mod capture;
 pub mod detector;
 pub mod model;
 pub mod overlay;
+pub mod pipeline;
 pub mod preprocess;
 pub mod sink;
 pub mod source;

@@ -7,6 +7,8 @@ use edge::{annotate::annotate_files, detector::Detector};
 use std::io::Write;
 use std::path::PathBuf;
 
+mod cli;
+
 #[derive(Parser)]
 #[command(name = "facecam", version, about = "A standalone face-detector camera")]
 struct Cli {
@@ -39,6 +41,79 @@ enum Command {
         #[arg(default_value = "models/facecam.onnx")]
         model: PathBuf,
     },
+    /// The camera: capture → detect → track → draw → display, until Ctrl-C.
+    Run(RunArgs),
+    /// Save pictures from the camera for a dataset (JPEG + labelme JSON).
+    Capture(CaptureArgs),
+    /// List V4L2 cameras with their formats and sizes.
+    Devices,
+    /// Save what a framebuffer shows as a PNG.
+    Screenshot {
+        /// The framebuffer, as a sink spec: fb:/dev/fb0, fbfile:…, xvfb:….
+        #[arg(long, default_value = "fb:/dev/fb0")]
+        sink: String,
+        /// The PNG to write.
+        out: PathBuf,
+    },
+    /// Per-stage latency, end-to-end FPS, model load time and peak memory.
+    Bench(cli::BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: cli::Common,
+    /// Where frames go (repeatable): fb:/dev/fb0, fbfile:…, xvfb:…, spi:…, png:DIR, json, none.
+    #[arg(long = "sink")]
+    sinks: Vec<String>,
+    /// Put a sticker on every face: a name from assets/stickers (sunglasses, party-hat, smiley) or a PNG path.
+    #[arg(long)]
+    sticker: Option<String>,
+    /// Hide every face: pixelate or blur.
+    #[arg(long)]
+    privacy: Option<edge::overlay::privacy::Privacy>,
+    /// Do not draw face boxes.
+    #[arg(long)]
+    no_boxes: bool,
+    /// Do not draw the frame-rate/latency display.
+    #[arg(long)]
+    no_hud: bool,
+    /// Stop after this many frames.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Process every frame in order, never dropping stale ones (default for file sources).
+    #[arg(long)]
+    every_frame: bool,
+    /// Leave the last frame on the display at exit instead of restoring what was there.
+    #[arg(long)]
+    keep_screen: bool,
+    /// Tracker smoothing: weight of a new detection, 1 = off.
+    #[arg(long, default_value_t = 0.3)]
+    smoothing: f32,
+}
+
+#[derive(clap::Args)]
+struct CaptureArgs {
+    #[command(flatten)]
+    common: cli::Common,
+    /// Folder for the pictures and their labelme JSON.
+    #[arg(long, default_value = "captures")]
+    out: PathBuf,
+    /// Save a picture every SECONDS (default when no other trigger is given: 2).
+    #[arg(long, conflicts_with_all = ["key", "button"])]
+    every: Option<f64>,
+    /// Save a picture each time Enter is pressed.
+    #[arg(long, conflicts_with = "button")]
+    key: bool,
+    /// Save a picture on a GPIO button press: CHIP:LINE, e.g. /dev/gpiochip0:17 (active low).
+    #[arg(long)]
+    button: Option<String>,
+    /// Stop after this many pictures.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Pre-label each picture with the model's faces.
+    #[arg(long)]
+    label: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +148,84 @@ fn run(cli: Cli) -> Result<()> {
             // A closed pipe (`facecam card | head`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(detector.card())?);
         }
+        Command::Run(args) => run_camera(args)?,
+        Command::Capture(args) => capture(args)?,
+        Command::Devices => cli::devices()?,
+        Command::Screenshot { sink, out } => {
+            let fb = edge::sink::fbdev::open_spec(&sink)?;
+            edge::atomic::write_png(&out, &fb.snapshot()?)?;
+            eprintln!("{} ({}x{}) saved to {}", fb.name(), fb.dimensions().0, fb.dimensions().1, out.display());
+        }
+        Command::Bench(args) => cli::bench(args)?,
     }
+    Ok(())
+}
+
+fn run_camera(args: RunArgs) -> Result<()> {
+    use edge::overlay::{sticker::Sticker, Style};
+    let stop = cli::stop_on_signals()?;
+    let (source, every_frame) = args.common.open_source()?;
+    let detector = args.common.load_detector()?;
+    let sinks = match (args.sinks.is_empty(), args.common.board()?) {
+        (false, _) => args.sinks,
+        (true, Some(board)) => vec![board.sink],
+        (true, None) => vec!["fb:/dev/fb0".to_string()],
+    };
+    let mut opened: Vec<Box<dyn edge::sink::Sink>> =
+        sinks.iter().map(|s| edge::sink::open(s)).collect::<Result<_>>()?;
+    if args.keep_screen {
+        opened =
+            opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
+    }
+    let mut sink = edge::sink::Tee(opened);
+    let sticker = args.sticker.as_deref().map(|s| cli::find_sticker(s).and_then(|p| Sticker::load(&p))).transpose()?;
+    let mut style = Style { boxes: !args.no_boxes, sticker, privacy: args.privacy, hud: !args.no_hud };
+    let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
+    let options = edge::pipeline::RunOptions {
+        every_frame: args.every_frame || every_frame,
+        max_frames: args.frames,
+        ..Default::default()
+    };
+    eprintln!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
+    let stats = edge::pipeline::run(
+        source,
+        detector,
+        edge::track::Tracker::new(config),
+        &mut style,
+        &mut sink,
+        &options,
+        stop,
+    )?;
+    eprintln!(
+        "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces",
+        stats.shown, stats.seconds, stats.fps, stats.latency_ms, stats.dropped, stats.corrupt, stats.faces
+    );
+    if let Some(e) = stats.source_error {
+        bail!("the source failed: {e}");
+    }
+    Ok(())
+}
+
+fn capture(args: CaptureArgs) -> Result<()> {
+    use edge::capture::{Every, KeyPress, Trigger};
+    let stop = cli::stop_on_signals()?;
+    let (mut source, _) = args.common.open_source()?;
+    let mut trigger: Box<dyn Trigger> = if args.key {
+        eprintln!("press Enter to take a picture, Ctrl-C to stop");
+        Box::new(KeyPress::new(std::io::BufReader::new(std::io::stdin())))
+    } else if let Some(button) = &args.button {
+        cli::button_trigger(button)?
+    } else {
+        Box::new(Every::new(std::time::Duration::from_secs_f64(args.every.unwrap_or(2.0).max(0.0))))
+    };
+    let mut detector = if args.label { Some(args.common.load_detector()?) } else { None };
+    let summary =
+        edge::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, args.count, detector.as_mut(), &stop)?;
+    eprintln!(
+        "{} picture(s) in {} ({} face(s) pre-labelled); open the folder in labelme to check the boxes",
+        summary.saved.len(),
+        args.out.display(),
+        summary.faces
+    );
     Ok(())
 }

@@ -47,6 +47,48 @@ pub trait Sink: Send {
     }
 }
 
+/// Open the sink a spec names (see the module docs).
+pub fn open(spec: &str) -> Result<Box<dyn Sink>> {
+    let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    Ok(match kind {
+        "fb" | "fbfile" | "xvfb" => Box::new(fbdev::open_spec(spec)?),
+        #[cfg(all(target_os = "linux", feature = "board"))]
+        "spi" => Box::new(spi_lcd::open(&spi_lcd::parse_spec(spec)?)?),
+        "png" if !rest.is_empty() => Box::new(files::PngSink::new(rest)?),
+        "json" => Box::new(files::JsonLines::stdout()),
+        "none" => Box::new(NullSink),
+        _ => anyhow::bail!(
+            "sink `{spec}`: expected fb:/dev/fbN, fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]], xvfb:SCREEN_FILE, \
+             spi:CONTROLLER@WxH,dc=N[,rst=N][,bl=N], png:DIR, json or none"
+        ),
+    })
+}
+
+/// Several sinks fed the same frames (e.g. the screen and JSON lines).
+pub struct Tee(pub Vec<Box<dyn Sink>>);
+
+impl Sink for Tee {
+    fn show(&mut self, frame: &RgbImage, report: &FrameReport) -> Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.show(frame, report))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        // Close them all even if one fails; report the first failure.
+        let results: Vec<Result<()>> = self.0.iter_mut().map(|s| s.close()).collect();
+        results.into_iter().collect()
+    }
+}
+
+/// A sink whose `close` leaves the last frame on the display instead of restoring it
+/// (a kiosk that should freeze on its last picture, or a screenshot after the run).
+pub struct KeepOnClose(pub Box<dyn Sink>);
+
+impl Sink for KeepOnClose {
+    fn show(&mut self, frame: &RgbImage, report: &FrameReport) -> Result<()> {
+        self.0.show(frame, report)
+    }
+}
+
 /// A sink that discards everything.
 pub struct NullSink;
 

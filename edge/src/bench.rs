@@ -1,0 +1,216 @@
+//! `facecam bench`: what the camera loop costs on this machine, stage by stage, on a
+//! 640x480 MJPEG stream made from the sample photos, plus model load time and peak
+//! memory. One thread per stage, tract single-threaded, as on the device.
+
+use crate::detector::Detector;
+use crate::overlay::{compose, hud::HudInfo, Style};
+use crate::pipeline::{self, RunOptions};
+use crate::preprocess::{normalize_into, resize_to_input};
+use crate::sink::{fbdev, FrameReport, Sink};
+use crate::source::{decode::decode_jpeg, mjpeg::MjpegSource};
+use crate::track::{Tracker, TrackerConfig};
+use anyhow::{Context, Result};
+use image::RgbImage;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{atomic::AtomicBool, Arc};
+use std::time::{Duration, Instant};
+
+/// Width and height of the benchmark stream (a common webcam mode).
+pub const STREAM_SIZE: (u32, u32) = (640, 480);
+
+/// One stage's mean latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    /// What the stage does.
+    pub name: &'static str,
+    /// Mean milliseconds per frame.
+    pub mean_ms: f64,
+    /// 95th-percentile milliseconds per frame.
+    pub p95_ms: f64,
+}
+
+/// Everything `facecam bench` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// The model file.
+    pub model: String,
+    /// Its input size.
+    pub input: (u32, u32),
+    /// Frames in the stream.
+    pub frames: u32,
+    /// Mean size of one JPEG frame, bytes.
+    pub jpeg_bytes: usize,
+    /// Seconds to load and optimise the model.
+    pub model_load_s: f64,
+    /// Stages run one after another on one thread.
+    pub stages: Vec<Stage>,
+    /// Sum of the stage means: one frame's latency with no pipelining.
+    pub serial_ms: f64,
+    /// Frames per second of the threaded run loop, every frame processed.
+    pub pipeline_fps: f64,
+    /// Peak resident memory of the process, MiB (VmHWM).
+    pub peak_rss_mib: f64,
+}
+
+impl BenchReport {
+    /// A Markdown table of the results.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "model {} at {}x{}; {} frames of {}x{} MJPEG ({} KiB each)\n\n| stage | mean ms | p95 ms |\n|---|---|---|\n",
+            self.model,
+            self.input.0,
+            self.input.1,
+            self.frames,
+            STREAM_SIZE.0,
+            STREAM_SIZE.1,
+            self.jpeg_bytes / 1024
+        );
+        for st in &self.stages {
+            s += &format!("| {} | {:.2} | {:.2} |\n", st.name, st.mean_ms, st.p95_ms);
+        }
+        s += &format!("| **all stages, one after another** | {:.2} | |\n\n", self.serial_ms);
+        s += &format!(
+            "threaded run loop: {:.1} fps; model load {:.3} s; peak RSS {:.1} MiB\n",
+            self.pipeline_fps, self.model_load_s, self.peak_rss_mib
+        );
+        s
+    }
+}
+
+/// The process's peak resident set size in MiB, from /proc (0 where there is none).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(String::from))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// A 640x480 MJPEG stream of `frames` frames: a slow pan across the sample photos (or
+/// the test pattern when they are missing), JPEG quality 85 like a webcam.
+pub fn make_stream(samples: &Path, frames: u32) -> Result<Vec<Vec<u8>>> {
+    let mut photos: Vec<RgbImage> = crate::annotate::collect_images(&[samples.to_path_buf()])
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))
+        .collect();
+    if photos.is_empty() {
+        photos.push(crate::source::pattern::Pattern::new(800, 600).render(0));
+    }
+    let (w, h) = STREAM_SIZE;
+    (0..frames)
+        .map(|i| {
+            let photo = &photos[(i as usize / 50) % photos.len()];
+            // Zoom so the photo covers the frame with room to pan, then pan sideways.
+            let scale = (w as f32 * 1.25 / photo.width() as f32).max(h as f32 / photo.height() as f32);
+            let big = image::imageops::resize(
+                photo,
+                (photo.width() as f32 * scale) as u32,
+                (photo.height() as f32 * scale) as u32,
+                image::imageops::FilterType::Triangle,
+            );
+            let room = big.width().saturating_sub(w);
+            let x = (room as f32 * (i % 50) as f32 / 49.0) as u32;
+            let frame = image::imageops::crop_imm(&big, x, 0, w, h.min(big.height())).to_image();
+            let mut jpeg = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85).encode_image(&frame)?;
+            Ok(jpeg)
+        })
+        .collect()
+}
+
+fn stage(name: &'static str, mut times: Vec<Duration>) -> Stage {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mean_ms = times.iter().map(|d| ms(*d)).sum::<f64>() / times.len().max(1) as f64;
+    let p95_ms = times.get(times.len() * 95 / 100).map_or(0.0, |d| ms(*d));
+    Stage { name, mean_ms, p95_ms }
+}
+
+/// Run the benchmark; sample photos are read from `samples/` beside the model's folder
+/// or the working directory.
+pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
+    let frames = frames.max(10);
+    let t0 = Instant::now();
+    let mut detector = Detector::load(model)?;
+    let model_load_s = t0.elapsed().as_secs_f64();
+    let input = detector.input_size();
+    let samples = ["samples".into(), model.parent().unwrap_or(Path::new(".")).join("../samples")]
+        .into_iter()
+        .find(|p: &std::path::PathBuf| p.is_dir())
+        .unwrap_or_else(|| "samples".into());
+    let stream = make_stream(&samples, frames)?;
+    let jpeg_bytes = stream.iter().map(Vec::len).sum::<usize>() / stream.len();
+
+    let screen_file = std::env::temp_dir().join(format!("facecam-bench-fb-{}", std::process::id()));
+    let geometry = fbdev::Geometry::xrgb8888(STREAM_SIZE.0, STREAM_SIZE.1);
+    std::fs::write(&screen_file, vec![0u8; geometry.required_len().context("framebuffer size")?])?;
+    let mut screen = fbdev::Framebuffer::open_file(&screen_file, geometry)?;
+
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut style = Style { boxes: true, hud: true, ..Default::default() };
+    let mut chw = vec![0f32; (3 * input.0 * input.1) as usize];
+    let names = [
+        "decode JPEG",
+        "resize + normalise",
+        "network (tract)",
+        "decode boxes + NMS",
+        "track",
+        "draw overlays",
+        "display (framebuffer)",
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    for jpeg in &stream {
+        let mut lap = Instant::now();
+        let mut mark = |i: usize, times: &mut Vec<Vec<Duration>>| {
+            let now = Instant::now();
+            times[i].push(now - lap);
+            lap = now;
+        };
+        let mut frame = decode_jpeg(jpeg)?;
+        mark(0, &mut times);
+        normalize_into(&resize_to_input(&frame, input.0, input.1), &detector.card().input, &mut chw);
+        mark(1, &mut times);
+        let raw = detector.forward_tensor(&chw)?;
+        mark(2, &mut times);
+        let dets = detector.decode(&raw, frame.width(), frame.height());
+        mark(3, &mut times);
+        let faces = tracker.update(&dets);
+        mark(4, &mut times);
+        compose(&mut frame, &faces, &mut style, &HudInfo::default());
+        mark(5, &mut times);
+        let report = FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces };
+        screen.show(&frame, &report)?;
+        mark(6, &mut times);
+    }
+    let stages: Vec<Stage> = names.iter().zip(times).map(|(n, t)| stage(n, t)).collect();
+    let serial_ms = stages.iter().map(|s| s.mean_ms).sum();
+
+    // The same stream through the threaded loop, every frame processed.
+    let bytes: Vec<u8> = stream.concat();
+    let source = MjpegSource::from_reader(Box::new(std::io::Cursor::new(bytes)), "bench stream")?;
+    let options = RunOptions { every_frame: true, max_frames: None, report_every: None };
+    let stats = pipeline::run(
+        Box::new(source),
+        detector,
+        Tracker::new(TrackerConfig::default()),
+        &mut style,
+        &mut screen,
+        &options,
+        Arc::new(AtomicBool::new(false)),
+    )?;
+    drop(screen);
+    let _ = std::fs::remove_file(&screen_file);
+    Ok(BenchReport {
+        model: model.display().to_string(),
+        input,
+        frames,
+        jpeg_bytes,
+        model_load_s,
+        stages,
+        serial_ms,
+        pipeline_fps: stats.fps,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}

@@ -1,0 +1,134 @@
+//! Board profiles (`boards/NAME.toml`): what `facecam run --board NAME` and the
+//! Makefile's cross-build and packaging read about one supported board.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// One board's profile. Unknown keys are errors, so a typo never passes silently.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    /// What the board is and which OS it runs.
+    pub description: String,
+    /// Rust target triple to cross-build for.
+    pub target: String,
+    /// The oldest glibc the board's OS ships; the binary may need no newer symbol.
+    pub min_glibc: String,
+    /// The camera, as a source spec.
+    pub source: String,
+    /// The CSI camera module through its MJPEG pipe, as an alternative source spec.
+    #[serde(default)]
+    pub csi_source: Option<String>,
+    /// The display, as a sink spec.
+    pub sink: String,
+    /// Threads for inference.
+    pub threads: usize,
+    /// Model input size, `WxH`.
+    pub input: String,
+    /// Groups the service user needs (camera, GPIO, SPI).
+    pub groups: Vec<String>,
+}
+
+/// Folders searched for profiles, in order: `$FACECAM_BOARDS`, `./boards`, and the
+/// packaged `/usr/share/facecam/boards`.
+pub fn search_path() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("FACECAM_BOARDS") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push("boards".into());
+    dirs.push("/usr/share/facecam/boards".into());
+    dirs
+}
+
+/// The names of every profile found in `dirs`.
+pub fn known(dirs: &[PathBuf]) -> Vec<String> {
+    let mut names: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+impl Board {
+    /// Load the profile `name` from the first folder of `dirs` that has it.
+    pub fn find(name: &str, dirs: &[PathBuf]) -> Result<Self> {
+        match dirs.iter().map(|d| d.join(format!("{name}.toml"))).find(|p| p.is_file()) {
+            Some(path) => Self::load(&path),
+            None => bail!("unknown board `{name}`; known boards: {}", known(dirs).join(", ")),
+        }
+    }
+
+    /// Load and check one profile file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let board: Board = toml::from_str(&text).with_context(|| format!("{}: bad board profile", path.display()))?;
+        board.check().with_context(|| format!("{}: bad board profile", path.display()))?;
+        Ok(board)
+    }
+
+    /// The input size as numbers.
+    pub fn input_size(&self) -> Result<(u32, u32)> {
+        crate::preprocess::parse_size(&self.input).map_err(|e| anyhow::anyhow!("field `input`: {e}"))
+    }
+
+    fn check(&self) -> Result<()> {
+        self.input_size()?;
+        self.source.parse::<crate::source::SourceSpec>().context("field `source`")?;
+        if let Some(csi) = &self.csi_source {
+            csi.parse::<crate::source::SourceSpec>().context("field `csi_source`")?;
+        }
+        if self.threads == 0 {
+            bail!("field `threads`: must be at least 1");
+        }
+        const TARGETS: [&str; 2] = ["aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf"];
+        if !TARGETS.contains(&self.target.as_str()) {
+            bail!("field `target`: `{}` is not one of {}", self.target, TARGETS.join(", "));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boards_dir() -> Vec<PathBuf> {
+        vec![PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../boards"))]
+    }
+
+    #[test]
+    fn every_shipped_profile_loads() {
+        let names = known(&boards_dir());
+        assert_eq!(names, ["jetson-nano", "jetson-orin-nano", "rpi-zero2w", "rpi4", "rpi5"]);
+        for name in names {
+            let b = Board::find(&name, &boards_dir()).unwrap();
+            assert!(b.groups.contains(&"video".to_string()), "{name}");
+        }
+        assert_eq!(Board::find("jetson-nano", &boards_dir()).unwrap().min_glibc, "2.27");
+    }
+
+    #[test]
+    fn unknown_boards_and_keys_list_the_valid_ones() {
+        let e = Board::find("rpi3", &boards_dir()).unwrap_err().to_string();
+        assert!(e.contains("rpi3") && e.contains("rpi4") && e.contains("jetson-nano"), "{e}");
+        let dir = std::env::temp_dir().join(format!("facecam-board-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = std::fs::read_to_string(boards_dir()[0].join("rpi4.toml")).unwrap();
+        std::fs::write(dir.join("typo.toml"), good.replace("threads", "thread")).unwrap();
+        let e = format!("{:#}", Board::find("typo", &[dir.clone()]).unwrap_err());
+        assert!(e.contains("typo.toml") && e.contains("thread") && e.contains("threads"), "{e}");
+        std::fs::write(dir.join("bad.toml"), good.replace("320x240", "big")).unwrap();
+        let e = format!("{:#}", Board::find("bad", &[dir.clone()]).unwrap_err());
+        assert!(e.contains("input"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

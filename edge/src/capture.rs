@@ -1,0 +1,222 @@
+//! `facecam capture`: collect a dataset with the device camera. Frames stream
+//! continuously (so exposure keeps adapting); a trigger — a timer, the Enter key, or a
+//! GPIO button — saves the newest one as `UUID.jpg` with a labelme `UUID.json` beside
+//! it, pre-labelled with the current model's faces when one is given, ready to correct
+//! in labelme and train on with `facecam-train train --data labelme:DIR`.
+
+use crate::atomic;
+use crate::detector::Detector;
+use crate::model::Detection;
+use crate::source::{FrameSource, SourceError};
+use anyhow::{Context, Result};
+use image::RgbImage;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Something that says "take a picture now".
+pub trait Trigger: Send {
+    /// Whether to save the current frame; polled once per frame.
+    fn fired(&mut self, now: Instant) -> Result<bool>;
+}
+
+/// Fires every `interval` (zero: every frame).
+pub struct Every {
+    interval: Duration,
+    last: Option<Instant>,
+}
+
+impl Every {
+    /// A timer trigger.
+    pub fn new(interval: Duration) -> Self {
+        Self { interval, last: None }
+    }
+}
+
+impl Trigger for Every {
+    fn fired(&mut self, now: Instant) -> Result<bool> {
+        if self.last.is_none_or(|t| now.duration_since(t) >= self.interval) {
+            self.last = Some(now);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// Fires once per line read from a reader: Enter on the terminal (stdin).
+pub struct KeyPress {
+    lines: mpsc::Receiver<()>,
+}
+
+impl KeyPress {
+    /// Read lines from `input` on a background thread.
+    pub fn new(input: impl std::io::BufRead + Send + 'static) -> Self {
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in input.lines() {
+                if line.is_err() || tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { lines }
+    }
+}
+
+impl Trigger for KeyPress {
+    fn fired(&mut self, _now: Instant) -> Result<bool> {
+        Ok(self.lines.try_recv().is_ok())
+    }
+}
+
+#[cfg(all(target_os = "linux", feature = "board"))]
+impl<P: embedded_hal::digital::InputPin + Send> Trigger for crate::button::Button<P> {
+    fn fired(&mut self, now: Instant) -> Result<bool> {
+        self.poll(now)
+    }
+}
+
+/// What a capture session saved.
+#[derive(Debug, Default)]
+pub struct CaptureSummary {
+    /// Pictures saved.
+    pub saved: Vec<PathBuf>,
+    /// Faces pre-labelled, summed.
+    pub faces: usize,
+    /// Frames the source could not decode.
+    pub corrupt: u64,
+}
+
+/// Capture until `count` pictures are saved, the source ends, or `stop` is set.
+pub fn capture(
+    source: &mut dyn FrameSource,
+    trigger: &mut dyn Trigger,
+    out: &Path,
+    count: Option<usize>,
+    mut labeller: Option<&mut Detector>,
+    stop: &AtomicBool,
+) -> Result<CaptureSummary> {
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create folder", out.display()))?;
+    let mut summary = CaptureSummary::default();
+    while !stop.load(Ordering::Relaxed) && count.is_none_or(|c| summary.saved.len() < c) {
+        let frame = match source.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(SourceError::Corrupt(_)) => {
+                summary.corrupt += 1;
+                continue;
+            }
+            Err(SourceError::Timeout(_)) => continue,
+            Err(SourceError::Fatal(e)) => return Err(e.context(format!("capture from {}", source.describe()))),
+        };
+        if !trigger.fired(Instant::now())? {
+            continue;
+        }
+        let faces = match labeller.as_deref_mut() {
+            Some(detector) => detector.detect(&frame.image)?,
+            None => Vec::new(),
+        };
+        let name = uuid::Uuid::new_v4().to_string();
+        let jpg = out.join(format!("{name}.jpg"));
+        save(&frame.image, &faces, &jpg)?;
+        summary.faces += faces.len();
+        eprintln!("saved {} ({} face(s) pre-labelled)", jpg.display(), faces.len());
+        summary.saved.push(jpg);
+    }
+    Ok(summary)
+}
+
+/// Write the picture as JPEG and its labelme JSON beside it, each atomically, the JSON
+/// last so a labelme folder never lists a picture that is not there.
+pub fn save(image: &RgbImage, faces: &[Detection], jpg: &Path) -> Result<()> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
+        .encode_image(image)
+        .with_context(|| format!("{}: JPEG encoding failed", jpg.display()))?;
+    atomic::write(jpg, &bytes)?;
+    let json =
+        labelme_json(jpg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), image, faces);
+    atomic::write(&jpg.with_extension("json"), serde_json::to_string_pretty(&json)?.as_bytes())
+}
+
+/// A labelme document with one `face` rectangle per detection.
+pub fn labelme_json(image_path: String, image: &RgbImage, faces: &[Detection]) -> serde_json::Value {
+    let shapes: Vec<_> = faces
+        .iter()
+        .map(|d| {
+            let b = &d.bbox;
+            json!({
+                "label": "face",
+                "points": [[b.x0, b.y0], [b.x1, b.y1]],
+                "group_id": null,
+                "description": format!("pre-labelled by facecam, score {:.2}", d.score),
+                "shape_type": "rectangle",
+                "flags": {},
+            })
+        })
+        .collect();
+    json!({
+        "version": "5.5.0",
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": image_path,
+        "imageData": null,
+        "imageHeight": image.height(),
+        "imageWidth": image.width(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BBox;
+    use crate::source::pattern::Pattern;
+
+    #[test]
+    fn timer_fires_at_its_interval() {
+        let mut every = Every::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        assert!(every.fired(t0).unwrap());
+        assert!(!every.fired(t0 + Duration::from_secs(1)).unwrap());
+        assert!(every.fired(t0 + Duration::from_secs(2)).unwrap());
+    }
+
+    #[test]
+    fn key_trigger_fires_once_per_line() {
+        let mut key = KeyPress::new(std::io::Cursor::new(b"\n\n".to_vec()));
+        std::thread::sleep(Duration::from_millis(50));
+        let now = Instant::now();
+        let fired: Vec<bool> = (0..3).map(|_| key.fired(now).unwrap()).collect();
+        assert_eq!(fired, vec![true, true, false]);
+    }
+
+    #[test]
+    fn saves_jpeg_and_labelme_pairs() {
+        let dir = std::env::temp_dir().join(format!("facecam-capture-{}", std::process::id()));
+        let mut src = Pattern::new(64, 48);
+        let stop = AtomicBool::new(false);
+        let got = capture(&mut src, &mut Every::new(Duration::ZERO), &dir, Some(3), None, &stop).unwrap();
+        assert_eq!(got.saved.len(), 3);
+        for jpg in &got.saved {
+            let stem = jpg.file_stem().unwrap().to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(stem).is_ok(), "{stem}");
+            assert_eq!(image::open(jpg).unwrap().width(), 64);
+            let doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(jpg.with_extension("json")).unwrap()).unwrap();
+            assert_eq!(doc["imagePath"], format!("{stem}.jpg"));
+            assert_eq!(doc["shapes"].as_array().unwrap().len(), 0);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn labelme_rectangles_carry_the_boxes() {
+        let face = Detection { bbox: BBox::new(1.0, 2.0, 30.0, 40.0), score: 0.8 };
+        let doc = labelme_json("a.jpg".into(), &RgbImage::new(50, 60), &[face]);
+        assert_eq!(doc["shapes"][0]["points"][1][1], 40.0);
+        assert_eq!(doc["shapes"][0]["shape_type"], "rectangle");
+        assert_eq!((doc["imageWidth"].clone(), doc["imageHeight"].clone()), (json!(50), json!(60)));
+    }
+}

@@ -1,0 +1,188 @@
+//! The parts of the command line shared by several subcommands: opening the source and
+//! the model, signals, finding stickers, and the bench and devices reports.
+
+use anyhow::{bail, Context, Result};
+use edge::board::Board;
+use edge::detector::Detector;
+use edge::source::{FrameSource, SourceSpec};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Options every camera command takes.
+#[derive(clap::Args)]
+pub struct Common {
+    /// Frames from: v4l2:/dev/video0[@WxH[@FPS]][:mjpeg|yuyv], mjpeg:FILE (- = stdin), pipe:COMMAND,
+    /// images:FILE_OR_DIR, pattern[:WxH]. Default: the board's, else v4l2:/dev/video0.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// A board profile (boards/NAME.toml) giving the default source, display, input size and threads.
+    #[arg(long)]
+    pub board: Option<String>,
+    /// Use the board's CSI camera pipe instead of its USB camera.
+    #[arg(long, requires = "board")]
+    pub csi: bool,
+    /// The exported ONNX model.
+    #[arg(long, default_value = "models/facecam.onnx")]
+    pub model: PathBuf,
+    /// Minimum face probability (default: the model card's).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Run the model at this input size instead of the card's, e.g. 640x480.
+    #[arg(long, value_parser = edge::preprocess::parse_size)]
+    pub input_size: Option<(u32, u32)>,
+}
+
+impl Common {
+    /// The board profile, when one was named.
+    pub fn board(&self) -> Result<Option<Board>> {
+        self.board.as_deref().map(|name| Board::find(name, &edge::board::search_path())).transpose()
+    }
+
+    /// The source spec: the flag, else the board's, else the first camera.
+    pub fn source_spec(&self) -> Result<String> {
+        if let Some(s) = &self.source {
+            return Ok(s.clone());
+        }
+        Ok(match self.board()? {
+            Some(b) if self.csi => b.csi_source.with_context(|| format!("board {:?} has no CSI camera", self.board))?,
+            Some(b) => b.source,
+            None => "v4l2:/dev/video0".into(),
+        })
+    }
+
+    /// Open the source; the flag says whether it is a file (process every frame).
+    pub fn open_source(&self) -> Result<(Box<dyn FrameSource>, bool)> {
+        let spec: SourceSpec = self.source_spec()?.parse()?;
+        let is_file = match &spec {
+            SourceSpec::Images(_) => true,
+            SourceSpec::Mjpeg(p) => p.is_file(),
+            _ => false,
+        };
+        Ok((spec.open()?, is_file))
+    }
+
+    /// Load the model with the threshold override applied.
+    pub fn load_detector(&self) -> Result<Detector> {
+        if !self.model.exists() {
+            bail!("{}: no such model; export one with `facecam-train export` or pass --model", self.model.display());
+        }
+        let board = self.board()?;
+        let input = match (self.input_size, &board) {
+            (Some(size), _) => Some(size),
+            (None, Some(b)) => Some(b.input_size()?),
+            (None, None) => None,
+        };
+        let mut detector = Detector::load_sized(&self.model, input)?;
+        if let Some(t) = self.threshold {
+            detector.options.score_threshold = t;
+        }
+        Ok(detector)
+    }
+}
+
+/// A flag set by SIGINT or SIGTERM; a second signal exits at once.
+pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Order matters: the conditional exit sees the flag set by the first signal.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+/// Where stickers are looked for, in order.
+fn sticker_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("FACECAM_ASSETS") {
+        dirs.push(PathBuf::from(d).join("stickers"));
+    }
+    dirs.push(PathBuf::from("assets/stickers"));
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir.join("../share/facecam/stickers"));
+    }
+    dirs.push(PathBuf::from("/usr/share/facecam/stickers"));
+    dirs
+}
+
+/// A sticker path: an existing file as given, else `NAME.png` in the sticker folders.
+pub fn find_sticker(name: &str) -> Result<PathBuf> {
+    let given = Path::new(name);
+    if given.is_file() {
+        return Ok(given.to_path_buf());
+    }
+    let dirs = sticker_dirs();
+    if let Some(found) = dirs.iter().map(|d| d.join(format!("{name}.png"))).find(|p| p.is_file()) {
+        return Ok(found);
+    }
+    let mut known: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(String::from))
+        .collect();
+    known.sort();
+    known.dedup();
+    bail!(
+        "sticker `{name}`: not a file, and no {name}.png in {}; known stickers: {}",
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+        if known.is_empty() { "none".into() } else { known.join(", ") }
+    )
+}
+
+/// A GPIO button trigger from `CHIP:LINE`.
+#[cfg(feature = "board")]
+pub fn button_trigger(spec: &str) -> Result<Box<dyn edge::capture::Trigger>> {
+    let (chip, line) = spec.rsplit_once(':').with_context(|| format!("--button `{spec}`: expected CHIP:LINE"))?;
+    let line: u32 = line.parse().with_context(|| format!("--button `{spec}`: line `{line}` is not a number"))?;
+    Ok(Box::new(edge::button::open_cdev(Path::new(chip), line, true)?))
+}
+
+/// No GPIO in this build.
+#[cfg(not(feature = "board"))]
+pub fn button_trigger(_spec: &str) -> Result<Box<dyn edge::capture::Trigger>> {
+    bail!("this build of facecam has no GPIO support (feature `board`)")
+}
+
+/// Print the V4L2 cameras.
+pub fn devices() -> Result<()> {
+    #[cfg(all(target_os = "linux", feature = "v4l2"))]
+    {
+        let found = edge::source::v4l2::list_devices();
+        if found.is_empty() {
+            println!("no V4L2 capture devices (/dev/video*) found");
+        }
+        for d in found {
+            println!("{d}");
+        }
+        Ok(())
+    }
+    #[cfg(not(all(target_os = "linux", feature = "v4l2")))]
+    bail!("this build of facecam has no V4L2 support (feature `v4l2`)")
+}
+
+/// Options of `facecam bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The exported ONNX model.
+    #[arg(long, default_value = "models/facecam.onnx")]
+    pub model: PathBuf,
+    /// Frames in the synthetic 640x480 MJPEG stream.
+    #[arg(long, default_value_t = 200)]
+    pub frames: u32,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Run `facecam bench` and print its table.
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let report = edge::bench::run(&args.model, args.frames)?;
+    println!("{}", report.table());
+    if let Some(path) = &args.json {
+        edge::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! The camera's run loop: capture → detect + track → compose + display, each stage on
+//! its own thread so the slowest stage alone bounds the frame rate.
+//!
+//! Stages hand frames over through one-frame [`Slot`]s. On a live source a new frame
+//! replaces one still waiting (it is counted as dropped): the screen shows the newest
+//! picture, never a queue of old ones. On files every frame is processed in order.
+//! Setting the stop flag (SIGINT/SIGTERM in `facecam run`) ends all stages and the
+//! sink is closed, which puts the display back as it was.
+
+use crate::detector::Detector;
+use crate::overlay::{compose, hud::HudInfo, Style};
+use crate::sink::{FrameReport, Sink};
+use crate::source::{Frame, FrameSource, SourceError};
+use crate::track::{Track, Tracker};
+use anyhow::Result;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A hand-over point between two stages holding at most one item.
+pub struct Slot<T> {
+    state: Mutex<(Option<T>, bool)>,
+    changed: Condvar,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self { state: Mutex::new((None, false)), changed: Condvar::new() }
+    }
+}
+
+impl<T> Slot<T> {
+    /// Offer an item. With `wait`, block until the slot is free (lossless); without,
+    /// replace what is waiting and return `true` if something was dropped.
+    pub fn put(&self, item: T, wait: bool) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while wait && s.0.is_some() && !s.1 {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        let dropped = s.0.replace(item).is_some();
+        self.changed.notify_all();
+        dropped
+    }
+
+    /// Take the waiting item, blocking until there is one; `None` once the slot is
+    /// closed and empty.
+    pub fn take(&self) -> Option<T> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(item) = s.0.take() {
+                self.changed.notify_all();
+                return Some(item);
+            }
+            if s.1 {
+                return None;
+            }
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// No more items will come; wakes every waiter.
+    pub fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Run-loop settings.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Process every frame in order (files) instead of always the newest (cameras).
+    pub every_frame: bool,
+    /// Stop after showing this many frames.
+    pub max_frames: Option<u64>,
+    /// Print a stats line to stderr this often (`None`: quiet).
+    pub report_every: Option<Duration>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { every_frame: false, max_frames: None, report_every: Some(Duration::from_secs(5)) }
+    }
+}
+
+/// Mean time per frame of one stage.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTime {
+    /// Frames timed.
+    pub frames: u64,
+    /// Mean milliseconds per frame.
+    pub mean_ms: f64,
+}
+
+impl StageTime {
+    fn add(&mut self, d: Duration) {
+        self.frames += 1;
+        self.mean_ms += (d.as_secs_f64() * 1e3 - self.mean_ms) / self.frames as f64;
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunStats {
+    /// Frames the source delivered.
+    pub captured: u64,
+    /// Frames the source could not decode (skipped).
+    pub corrupt: u64,
+    /// Waits on the source that timed out.
+    pub timeouts: u64,
+    /// Frames replaced by newer ones before a stage got to them.
+    pub dropped: u64,
+    /// Frames shown.
+    pub shown: u64,
+    /// Faces shown, summed over frames.
+    pub faces: u64,
+    /// Wall time of the run, seconds.
+    pub seconds: f64,
+    /// Frames shown per second.
+    pub fps: f64,
+    /// Mean capture-to-shown latency, milliseconds.
+    pub latency_ms: f64,
+    /// Detector (preprocess, network, decode, NMS) time per frame.
+    pub detect: StageTime,
+    /// Tracker time per frame.
+    pub track: StageTime,
+    /// Overlay composition time per frame.
+    pub compose: StageTime,
+    /// Sink (display) time per frame.
+    pub display: StageTime,
+    /// Why the source ended early, if it failed.
+    pub source_error: Option<String>,
+}
+
+struct Detected {
+    frame: Frame,
+    faces: Vec<Track>,
+    detect: Duration,
+    track: Duration,
+}
+
+/// Run the camera loop until the source ends, `max_frames` are shown, or `stop` is set.
+/// The sink is closed before returning, also after an error.
+pub fn run(
+    mut source: Box<dyn FrameSource>,
+    mut detector: Detector,
+    mut tracker: Tracker,
+    style: &mut Style,
+    sink: &mut dyn Sink,
+    options: &RunOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<RunStats> {
+    let frames: Arc<Slot<Frame>> = Arc::default();
+    let detected: Arc<Slot<Detected>> = Arc::default();
+    let counters = Arc::new([(); 4].map(|_| AtomicU64::new(0))); // captured, corrupt, timeouts, dropped
+    let source_error: Arc<Mutex<Option<String>>> = Arc::default();
+    let wait = options.every_frame;
+
+    // Capture: not joined at the end, since a source may block in a read (a quiet pipe);
+    // it notices the stop flag at its next frame and exits.
+    {
+        let (frames, stop, counters, source_error) =
+            (frames.clone(), stop.clone(), counters.clone(), source_error.clone());
+        std::thread::Builder::new().name("capture".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match source.next_frame() {
+                    Ok(Some(frame)) => {
+                        counters[0].fetch_add(1, Ordering::Relaxed);
+                        if frames.put(frame, wait) {
+                            counters[3].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(SourceError::Corrupt(why)) => {
+                        counters[1].fetch_add(1, Ordering::Relaxed);
+                        eprintln!("skipped a frame: {why}");
+                    }
+                    Err(SourceError::Timeout(_)) => {
+                        counters[2].fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(SourceError::Fatal(e)) => {
+                        *source_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+                        break;
+                    }
+                }
+            }
+            frames.close();
+        })?;
+    }
+
+    // Detect + track.
+    let detect_thread = {
+        let (frames, detected, stop, counters) = (frames.clone(), detected.clone(), stop.clone(), counters.clone());
+        std::thread::Builder::new().name("detect".into()).spawn(move || -> Result<()> {
+            let result = (|| {
+                while let Some(frame) = frames.take() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let t0 = Instant::now();
+                    let dets = detector.detect(&frame.image)?;
+                    let t1 = Instant::now();
+                    let faces = tracker.update(&dets);
+                    let item = Detected { frame, faces, detect: t1 - t0, track: t1.elapsed() };
+                    if detected.put(item, wait) {
+                        counters[3].fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            })();
+            detected.close();
+            frames.close();
+            result
+        })?
+    };
+
+    // Compose + display, here.
+    let started = Instant::now();
+    let mut stats = RunStats::default();
+    let mut last_report = Instant::now();
+    let mut hud = HudInfo::default();
+    let mut shown_at: Vec<Instant> = Vec::new();
+    let mut display_result = Ok(());
+    while let Some(Detected { mut frame, faces, detect, track }) = detected.take() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        stats.detect.add(detect);
+        stats.track.add(track);
+        let t0 = Instant::now();
+        let latency = frame.captured.elapsed();
+        hud.faces = faces.len();
+        compose(&mut frame.image, &faces, style, &hud);
+        let t1 = Instant::now();
+        stats.compose.add(t1 - t0);
+        let report = FrameReport {
+            seq: frame.seq,
+            time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            latency_ms: latency.as_secs_f64() * 1e3,
+            faces,
+        };
+        if let Err(e) = sink.show(&frame.image, &report) {
+            display_result = Err(e);
+            break;
+        }
+        let now = Instant::now();
+        stats.display.add(now - t1);
+        stats.shown += 1;
+        stats.faces += report.faces.len() as u64;
+        stats.latency_ms += (report.latency_ms - stats.latency_ms) / stats.shown as f64;
+        // HUD numbers: over the last second or so of frames.
+        shown_at.push(now);
+        shown_at.retain(|t| now - *t <= Duration::from_secs(2));
+        if shown_at.len() > 1 {
+            hud.fps = (shown_at.len() - 1) as f32 / (now - shown_at[0]).as_secs_f32().max(1e-3);
+        }
+        hud.latency_ms = hud.latency_ms * 0.9 + report.latency_ms as f32 * 0.1;
+        if options.max_frames.is_some_and(|m| stats.shown >= m) {
+            break;
+        }
+        if let Some(every) = options.report_every {
+            if last_report.elapsed() >= every {
+                last_report = Instant::now();
+                eprintln!(
+                    "{} shown, {:.1} fps, {:.0} ms latency, {} dropped, {} corrupt",
+                    stats.shown,
+                    hud.fps,
+                    hud.latency_ms,
+                    counters[3].load(Ordering::Relaxed),
+                    counters[1].load(Ordering::Relaxed)
+                );
+            }
+        }
+    }
+    // Wind down: tell the other stages, let the detector finish its frame, restore the screen.
+    stop.store(true, Ordering::Relaxed);
+    detected.close();
+    frames.close();
+    let detect_result = detect_thread.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the detector thread panicked")));
+    let close_result = sink.close();
+    stats.seconds = started.elapsed().as_secs_f64();
+    stats.fps = stats.shown as f64 / stats.seconds.max(1e-9);
+    stats.captured = counters[0].load(Ordering::Relaxed);
+    stats.corrupt = counters[1].load(Ordering::Relaxed);
+    stats.timeouts = counters[2].load(Ordering::Relaxed);
+    stats.dropped = counters[3].load(Ordering::Relaxed);
+    stats.source_error = source_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    display_result?;
+    detect_result?;
+    close_result?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_keeps_only_the_newest_unless_asked_to_wait() {
+        let slot = Slot::default();
+        assert!(!slot.put(1, false));
+        assert!(slot.put(2, false), "1 was dropped");
+        assert_eq!(slot.take(), Some(2));
+        slot.close();
+        assert_eq!(slot.take(), None);
+    }
+
+    #[test]
+    fn a_waiting_put_blocks_until_taken() {
+        let slot: Arc<Slot<u32>> = Arc::default();
+        let producer = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    assert!(!slot.put(i, true), "nothing is ever dropped");
+                }
+                slot.close();
+            })
+        };
+        let got: Vec<u32> = std::iter::from_fn(|| slot.take()).collect();
+        producer.join().unwrap();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,165 @@
+//! The `facecam` binary end to end on this machine's stand-ins for a camera and a
+//! screen: an MJPEG file made from the sample photos as the source, a file laid out
+//! like a framebuffer as the display. The shipped model does the detecting.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("facecam-camera-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Run `facecam` from the repository root; returns (success, stdout, stderr).
+fn facecam(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_facecam")).args(args).current_dir(root()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A 640x480 MJPEG file panning across the sample photos.
+fn stream(dir: &Path, frames: u32) -> PathBuf {
+    let jpegs = edge::bench::make_stream(&root().join("samples"), frames).unwrap();
+    let path = dir.join("stream.mjpeg");
+    std::fs::write(&path, jpegs.concat()).unwrap();
+    path
+}
+
+#[test]
+fn run_from_an_mjpeg_file_to_a_framebuffer_file_tracks_the_face() {
+    let dir = scratch("run");
+    let mjpeg = stream(&dir, 30);
+    let fb = dir.join("fb0");
+    std::fs::write(&fb, vec![0u8; 960 * 540 * 4]).unwrap();
+    let source = format!("mjpeg:{}", mjpeg.display());
+    let screen = format!("fbfile:{}@960x540@32", fb.display());
+    let (ok, stdout, stderr) = facecam(&[
+        "run",
+        "--source",
+        &source,
+        "--sink",
+        &screen,
+        "--sink",
+        "json",
+        "--sticker",
+        "sunglasses",
+        "--keep-screen",
+    ]);
+    assert!(ok, "{stderr}");
+    let frames: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(frames.len(), 30, "a file source loses no frame");
+    // The astronaut is in every frame: one face, one track id all along.
+    let ids: Vec<u64> = frames.iter().filter_map(|f| f["faces"].get(0)?["id"].as_u64()).collect();
+    assert!(ids.len() >= 27, "face found in {} of 30 frames", ids.len());
+    assert!(ids.iter().all(|&id| id == ids[0]), "one identity: {ids:?}");
+    // The screen shows the last 4:3 frame pillarboxed into 16:9: bars black, picture not.
+    let (ok, _, stderr) = facecam(&["screenshot", "--sink", &screen, dir.join("shot.png").to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let shot = image::open(dir.join("shot.png")).unwrap().to_rgb8();
+    assert_eq!(shot.dimensions(), (960, 540));
+    assert_eq!(shot.get_pixel(10, 270).0, [0, 0, 0], "pillarbox bar");
+    let lit = shot.pixels().filter(|p| p.0.iter().any(|&c| c > 40)).count();
+    assert!(lit > 720 * 540 / 2, "picture shown: {lit} lit pixels");
+    // Without --keep-screen the display is given back as it was found (here: black).
+    let (ok, _, stderr) = facecam(&["run", "--source", &source, "--sink", &screen, "--frames", "3"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = facecam(&["screenshot", "--sink", &screen, dir.join("after.png").to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let after = image::open(dir.join("after.png")).unwrap().to_rgb8();
+    assert_eq!(after, shot, "restored to what the previous run left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn privacy_blur_hides_the_face_and_keeps_the_rest() {
+    let dir = scratch("privacy");
+    let out = dir.join("frames");
+    let sink = format!("png:{}", out.display());
+    let (ok, stdout, stderr) = facecam(&[
+        "run",
+        "--source",
+        "images:samples/astronaut.png",
+        "--sink",
+        &sink,
+        "--sink",
+        "json",
+        "--privacy",
+        "blur",
+        "--no-boxes",
+        "--no-hud",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let b = &report["faces"][0]["box"];
+    let (x0, y0, x1, y1) =
+        (b["x0"].as_f64().unwrap(), b["y0"].as_f64().unwrap(), b["x1"].as_f64().unwrap(), b["y1"].as_f64().unwrap());
+    let original = image::open(root().join("samples/astronaut.png")).unwrap().to_rgb8();
+    let shown = image::open(out.join("frame-000000.png")).unwrap().to_rgb8();
+    // Detail (neighbour differences) inside the face box collapses; far away nothing changes.
+    let detail = |img: &image::RgbImage, xa: u32, ya: u32, xb: u32, yb: u32| {
+        let mut sum = 0.0;
+        for y in ya..yb {
+            for x in xa..xb - 1 {
+                sum += (img.get_pixel(x, y).0[1] as f64 - img.get_pixel(x + 1, y).0[1] as f64).abs();
+            }
+        }
+        sum / ((xb - xa - 1) * (yb - ya)) as f64
+    };
+    let (xa, ya, xb, yb) = (
+        (x0 + 0.2 * (x1 - x0)) as u32,
+        (y0 + 0.2 * (y1 - y0)) as u32,
+        (x1 - 0.2 * (x1 - x0)) as u32,
+        (y1 - 0.2 * (y1 - y0)) as u32,
+    );
+    let (before, after) = (detail(&original, xa, ya, xb, yb), detail(&shown, xa, ya, xb, yb));
+    assert!(after < before * 0.3, "face detail {before:.2} → {after:.2}");
+    assert_eq!(original.get_pixel(5, 500), shown.get_pixel(5, 500), "far from the face: untouched");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn capture_writes_pictures_with_prelabelled_labelme_json() {
+    let dir = scratch("capture");
+    let out = dir.join("captures");
+    let (ok, _, stderr) =
+        facecam(&["capture", "--source", "images:samples", "--out", out.to_str().unwrap(), "--every", "0", "--label"]);
+    assert!(ok, "{stderr}");
+    let mut jsons: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    jsons.sort();
+    assert_eq!(jsons.len(), 2, "one per sample photo");
+    let mut faces = 0;
+    for j in &jsons {
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(j).unwrap()).unwrap();
+        assert!(j.with_extension("jpg").is_file());
+        assert_eq!(doc["imagePath"].as_str().unwrap(), j.with_extension("jpg").file_name().unwrap().to_str().unwrap());
+        faces += doc["shapes"].as_array().unwrap().len();
+    }
+    assert!(faces >= 1, "the astronaut's face is pre-labelled");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_not_a_panic() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["run", "--source", "mjpeg:/nonexistent/cam.mjpeg", "--sink", "none"], "/nonexistent/cam.mjpeg"),
+        (&["run", "--source", "webcam", "--sink", "none"], "expected v4l2:"),
+        (&["run", "--source", "pattern", "--sink", "fbfile:/nonexistent/fb@10x10@32"], "/nonexistent/fb"),
+        (&["run", "--source", "pattern", "--sink", "tv"], "expected fb:"),
+        (&["run", "--source", "pattern", "--sink", "none", "--sticker", "moustache"], "sunglasses"),
+    ];
+    for (args, needle) in cases {
+        let (ok, _, stderr) = facecam(args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
