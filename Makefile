@@ -20,9 +20,23 @@ CARGO_TARGET_DIR ?= target
 BIN := $(CARGO_TARGET_DIR)/debug
 DEMO := out/demo
 
-.PHONY: setup build demo demo-synthetic bench wider-eval test check clean
+include packaging/packaging.mk
 
-setup: $(STAMP)
+.PHONY: system-packages setup build demo demo-synthetic bench wider-eval test check clean
+
+setup: system-packages $(STAMP)
+
+# Debian packages the build and tests use: libclang (the v4l crate generates its
+# bindings at build time), Xvfb + xwd (a real X framebuffer for the display tests).
+# Installed only when missing, and only where apt-get can (root on Debian/Ubuntu).
+DEBS := libclang-dev xvfb x11-apps
+system-packages:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $$missing"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install: $$missing (Debian/Ubuntu package names)"; exit 1; fi; \
+	fi
 
 $(STAMP):
 	python3 -m venv $(VENV)

@@ -105,7 +105,7 @@ fn main() -> anyhow::Result<()> {
     // (name, picture, placement: scale, centre x, centre y in face-box units)
     let stickers = [
         ("sunglasses", sunglasses(), (1.0, 0.5, 0.40)),
-        ("party-hat", party_hat(), (0.8, 0.5, -0.45)),
+        ("party-hat", party_hat(), (0.9, 0.5, -0.3)),
         ("smiley", smiley(), (1.25, 0.5, 0.5)),
     ];
     for (name, picture, (scale, cx, cy)) in stickers {

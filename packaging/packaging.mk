@@ -1,0 +1,1 @@
+# Packaging and flashing: .deb per architecture, systemd unit, `make flash`, `make deploy`.
