@@ -21,12 +21,121 @@ pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, SourceError> {
     if end < 4 || bytes[end - 2] != 0xFF || bytes[end - 1] != 0xD9 {
         return Err(SourceError::Corrupt(format!("truncated JPEG: no EOI marker ({} bytes)", bytes.len())));
     }
+    let bytes = &bytes[..end];
+    // UVC cameras often leave out the Huffman tables (MJPEG as in AVI), expecting the decoder
+    // to use the standard ones; the decoder only does that when an `AVI1` APP0 says so.
+    let patched;
+    let bytes = match sos_without_dht(bytes) {
+        Some(sos) => {
+            patched = [&bytes[..sos], standard_dht(), &bytes[sos..]].concat();
+            &patched[..]
+        }
+        None => bytes,
+    };
     // `ImageReader` applies the default allocation limits, so a forged header claiming a huge
     // picture is refused instead of allocating gigabytes.
-    let image = ImageReader::with_format(Cursor::new(&bytes[..end]), ImageFormat::Jpeg)
+    let image = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg)
         .decode()
         .map_err(|e| SourceError::Corrupt(format!("JPEG ({} bytes): {e}", bytes.len())))?;
     Ok(image.into_rgb8())
+}
+
+/// Offset of the first SOS marker when no DHT segment comes before it; `None` when the tables
+/// are there or the headers cannot be walked (the decoder then reports the damage).
+fn sos_without_dht(bytes: &[u8]) -> Option<usize> {
+    let mut pos = 2;
+    loop {
+        if *bytes.get(pos)? != 0xFF {
+            return None;
+        }
+        match *bytes.get(pos + 1)? {
+            0xFF => pos += 1,
+            0xC4 => return None,
+            0xDA => return Some(pos),
+            0xD0..=0xD7 | 0x01 => pos += 2,
+            _ => pos += 2 + u16::from_be_bytes([*bytes.get(pos + 2)?, *bytes.get(pos + 3)?]) as usize,
+        }
+    }
+}
+
+/// A DHT segment with the four "typical" Huffman tables of the JPEG standard (ITU T.81,
+/// annex K.3), which table-less MJPEG frames are coded with.
+fn standard_dht() -> &'static [u8] {
+    static DHT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    DHT.get_or_init(|| {
+        // AC values: a listed head, then runs of `row << 4 | size` for the longer codes.
+        let ac = |head: &[u8], tails: &[(u8, u8, u8)]| {
+            let mut v = head.to_vec();
+            for &(row, from, to) in tails {
+                v.extend((from..=to).map(|size| row << 4 | size));
+            }
+            v
+        };
+        let dc_values: Vec<u8> = (0..12).collect();
+        let luma_ac = ac(
+            &[
+                0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07, 0x22,
+                0x71, 0x14, 0x32, 0x81, 0x91, 0xA1, 0x08, 0x23, 0x42, 0xB1, 0xC1, 0x15, 0x52, 0xD1, 0xF0, 0x24, 0x33,
+                0x62, 0x72, 0x82, 0x09, 0x0A, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A,
+            ],
+            &[
+                (3, 4, 10),
+                (4, 3, 10),
+                (5, 3, 10),
+                (6, 3, 10),
+                (7, 3, 10),
+                (8, 3, 10),
+                (9, 2, 10),
+                (10, 2, 10),
+                (11, 2, 10),
+                (12, 2, 10),
+                (13, 2, 10),
+                (14, 1, 10),
+                (15, 1, 10),
+            ],
+        );
+        let chroma_ac = ac(
+            &[
+                0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61, 0x71, 0x13,
+                0x22, 0x32, 0x81, 0x08, 0x14, 0x42, 0x91, 0xA1, 0xB1, 0xC1, 0x09, 0x23, 0x33, 0x52, 0xF0, 0x15, 0x62,
+                0x72, 0xD1, 0x0A, 0x16, 0x24, 0x34, 0xE1, 0x25, 0xF1, 0x17, 0x18, 0x19, 0x1A, 0x26, 0x27, 0x28, 0x29,
+                0x2A,
+            ],
+            &[
+                (3, 5, 10),
+                (4, 3, 10),
+                (5, 3, 10),
+                (6, 3, 10),
+                (7, 3, 10),
+                (8, 2, 10),
+                (9, 2, 10),
+                (10, 2, 10),
+                (11, 2, 10),
+                (12, 2, 10),
+                (13, 2, 10),
+                (14, 2, 10),
+                (15, 2, 10),
+            ],
+        );
+        // (class << 4 | id, code counts per length 1..=16, values)
+        let tables: [(u8, [u8; 16], &[u8]); 4] = [
+            (0x00, [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0], &dc_values),
+            (0x10, [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D], &luma_ac),
+            (0x01, [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0], &dc_values),
+            (0x11, [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77], &chroma_ac),
+        ];
+        let mut body = Vec::new();
+        for (id, counts, values) in tables {
+            debug_assert_eq!(counts.iter().map(|&c| c as usize).sum::<usize>(), values.len());
+            body.push(id);
+            body.extend_from_slice(&counts);
+            body.extend_from_slice(values);
+        }
+        let mut segment = vec![0xFF, 0xC4];
+        segment.extend_from_slice(&(body.len() as u16 + 2).to_be_bytes());
+        segment.extend_from_slice(&body);
+        segment
+    })
 }
 
 // BT.601 limited range ("studio swing": Y in 16..=235, Cb/Cr in 16..=240) to full-range RGB,
@@ -82,7 +191,7 @@ pub fn yuyv_to_rgb(
             "YUYV stride {stride_bytes} is shorter than a {width}-pixel row ({row_bytes} bytes)"
         )));
     }
-    let needed = stride_bytes.checked_mul(h).unwrap_or(usize::MAX);
+    let needed = stride_bytes.saturating_mul(h);
     if data.len() < needed {
         return Err(SourceError::Corrupt(format!(
             "YUYV {width}x{height}: {} bytes, expected {needed} (stride {stride_bytes})",

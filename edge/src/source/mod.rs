@@ -94,7 +94,9 @@ impl std::str::FromStr for SourceSpec {
                 let mut parts = device.split('@');
                 let device = PathBuf::from(parts.next().filter(|d| !d.is_empty()).unwrap_or("/dev/video0"));
                 let (width, height) = match parts.next() {
-                    Some(size) => crate::preprocess::parse_size(size).map_err(anyhow::Error::msg)?,
+                    Some(size) => {
+                        crate::preprocess::parse_size(size).map_err(|e| anyhow::anyhow!("source `{s}`: {e}"))?
+                    }
                     None => (640, 480),
                 };
                 let fps = match parts.next() {

@@ -1,0 +1,62 @@
+//! The shipped model on the sample photos gives the same faces on every architecture.
+//!
+//! The expected detections were produced on x86-64 (`FACECAM_UPDATE_FIXTURES=1 cargo test
+//! -p facecam-edge --test reference_detection` rewrites them); `make cross-test` runs this
+//! same test for aarch64 and armv7 under qemu-user, where tract uses other SIMD kernels,
+//! so agreement here means the board computes what the workstation computed.
+
+use edge::detector::Detector;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Detections and a summary of the raw outputs for each sample photo.
+fn measure() -> Value {
+    let mut detector = Detector::load(root().join("models/facecam.onnx")).unwrap();
+    detector.options.score_threshold = 0.3;
+    let mut photos = serde_json::Map::new();
+    for name in ["astronaut.png", "chelsea.png"] {
+        let img = image::open(root().join("samples").join(name)).unwrap().to_rgb8();
+        let raw = detector.forward(&img).unwrap();
+        let faces: Vec<Value> = detector
+            .decode(&raw, img.width(), img.height())
+            .iter()
+            .map(|d| json!([d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1, d.score]))
+            .collect();
+        let face_scores: f64 = raw.scores.iter().skip(1).step_by(2).map(|&s| s as f64).sum();
+        let box_sum: f64 = raw.boxes.iter().map(|&b| b.abs() as f64).sum();
+        photos.insert(name.into(), json!({ "faces": faces, "face_score_sum": face_scores, "box_abs_sum": box_sum }));
+    }
+    Value::Object(photos)
+}
+
+#[test]
+fn detections_match_the_x86_reference() {
+    let fixture = root().join("edge/tests/fixtures/reference-detections.json");
+    let got = measure();
+    if std::env::var_os("FACECAM_UPDATE_FIXTURES").is_some() {
+        std::fs::write(&fixture, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+    }
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    for (photo, w) in want.as_object().unwrap() {
+        let g = &got[photo];
+        let (wf, gf) = (w["faces"].as_array().unwrap(), g["faces"].as_array().unwrap());
+        assert_eq!(gf.len(), wf.len(), "{photo}: number of faces");
+        for (a, b) in gf.iter().zip(wf) {
+            for i in 0..4 {
+                let (x, y) = (a[i].as_f64().unwrap(), b[i].as_f64().unwrap());
+                assert!((x - y).abs() < 0.5, "{photo}: box coordinate {x} vs {y}");
+            }
+            let (s, t) = (a[4].as_f64().unwrap(), b[4].as_f64().unwrap());
+            assert!((s - t).abs() < 1e-3, "{photo}: score {s} vs {t}");
+        }
+        for key in ["face_score_sum", "box_abs_sum"] {
+            let (x, y) = (g[key].as_f64().unwrap(), w[key].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{photo}: {key} {x} vs {y}");
+        }
+    }
+    assert!(!want["astronaut.png"]["faces"].as_array().unwrap().is_empty(), "the reference finds the astronaut");
+}
