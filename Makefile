@@ -21,6 +21,7 @@ BIN := $(CARGO_TARGET_DIR)/debug
 DEMO := out/demo
 
 include packaging/packaging.mk
+include boards/boards.mk
 
 .PHONY: system-packages setup build demo demo-synthetic bench wider-eval test check clean
 

@@ -3,18 +3,22 @@
 //! memory. One thread per stage, tract single-threaded, as on the device.
 
 use crate::detector::Detector;
+use crate::model::{iou, BBox};
 use crate::overlay::{compose, hud::HudInfo, Style};
 use crate::pipeline::{self, RunOptions};
 use crate::preprocess::{normalize_into, resize_to_input};
 use crate::sink::{fbdev, FrameReport, Sink};
 use crate::source::{decode::decode_jpeg, mjpeg::MjpegSource};
-use crate::track::{Tracker, TrackerConfig};
+use crate::track::{jitter_px, Tracker, TrackerConfig};
 use anyhow::{Context, Result};
 use image::RgbImage;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::{atomic::AtomicBool, Arc};
 use std::time::{Duration, Instant};
+
+/// Frames per pan across one photo in the benchmark stream.
+pub const PAN_FRAMES: u32 = 50;
 
 /// Width and height of the benchmark stream (a common webcam mode).
 pub const STREAM_SIZE: (u32, u32) = (640, 480);
@@ -51,6 +55,10 @@ pub struct BenchReport {
     pub pipeline_fps: f64,
     /// Peak resident memory of the process, MiB (VmHWM).
     pub peak_rss_mib: f64,
+    /// Jitter of the largest face's box as detected, pixels (see [`crate::track::jitter_px`]).
+    pub jitter_raw_px: f64,
+    /// The same face's box after the tracker.
+    pub jitter_tracked_px: f64,
 }
 
 impl BenchReport {
@@ -73,6 +81,12 @@ impl BenchReport {
         s += &format!(
             "threaded run loop: {:.1} fps; model load {:.3} s; peak RSS {:.1} MiB\n",
             self.pipeline_fps, self.model_load_s, self.peak_rss_mib
+        );
+        s += &format!(
+            "box jitter on the panning stream: {:.2} px detected, {:.2} px tracked ({:.2}x)\n",
+            self.jitter_raw_px,
+            self.jitter_tracked_px,
+            self.jitter_tracked_px / self.jitter_raw_px.max(1e-9)
         );
         s
     }
@@ -101,7 +115,7 @@ pub fn make_stream(samples: &Path, frames: u32) -> Result<Vec<Vec<u8>>> {
     let (w, h) = STREAM_SIZE;
     (0..frames)
         .map(|i| {
-            let photo = &photos[(i as usize / 50) % photos.len()];
+            let photo = &photos[(i / PAN_FRAMES) as usize % photos.len()];
             // Zoom so the photo covers the frame with room to pan, then pan sideways.
             let scale = (w as f32 * 1.25 / photo.width() as f32).max(h as f32 / photo.height() as f32);
             let big = image::imageops::resize(
@@ -111,7 +125,7 @@ pub fn make_stream(samples: &Path, frames: u32) -> Result<Vec<Vec<u8>>> {
                 image::imageops::FilterType::Triangle,
             );
             let room = big.width().saturating_sub(w);
-            let x = (room as f32 * (i % 50) as f32 / 49.0) as u32;
+            let x = (room as f32 * (i % PAN_FRAMES) as f32 / (PAN_FRAMES - 1) as f32) as u32;
             let frame = image::imageops::crop_imm(&big, x, 0, w, h.min(big.height())).to_image();
             let mut jpeg = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85).encode_image(&frame)?;
@@ -161,6 +175,8 @@ pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
         "display (framebuffer)",
     ];
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    // The largest face per frame, as detected and as tracked, for the jitter measure.
+    let mut followed: Vec<Option<(BBox, BBox)>> = Vec::new();
     for jpeg in &stream {
         let mut lap = Instant::now();
         let mut mark = |i: usize, times: &mut Vec<Vec<Duration>>| {
@@ -178,6 +194,10 @@ pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
         mark(3, &mut times);
         let faces = tracker.update(&dets);
         mark(4, &mut times);
+        followed.push(dets.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area())).and_then(|d| {
+            let t = faces.iter().max_by(|a, b| iou(&a.bbox, &d.bbox).total_cmp(&iou(&b.bbox, &d.bbox)))?;
+            Some((d.bbox, t.bbox))
+        }));
         compose(&mut frame, &faces, &mut style, &HudInfo::default());
         mark(5, &mut times);
         let report = FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces };
@@ -185,6 +205,7 @@ pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
         mark(6, &mut times);
     }
     let stages: Vec<Stage> = names.iter().zip(times).map(|(n, t)| stage(n, t)).collect();
+    let (jitter_raw_px, jitter_tracked_px) = jitter(&followed);
     let serial_ms = stages.iter().map(|s| s.mean_ms).sum();
 
     // The same stream through the threaded loop, every frame processed.
@@ -212,5 +233,23 @@ pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
         serial_ms,
         pipeline_fps: stats.fps,
         peak_rss_mib: peak_rss_mib(),
+        jitter_raw_px,
+        jitter_tracked_px,
     })
+}
+
+/// Mean jitter of the detected and the tracked box over every run of consecutive frames
+/// with a face inside one pan (the stream moves at constant speed within a pan, so any
+/// second difference is wobble, not motion).
+fn jitter(followed: &[Option<(BBox, BBox)>]) -> (f64, f64) {
+    let (mut raw, mut tracked, mut runs) = (0.0, 0.0, 0);
+    for pan in followed.chunks(PAN_FRAMES as usize) {
+        for run in pan.split(Option::is_none).filter(|r| r.len() >= 3) {
+            let (r, t): (Vec<BBox>, Vec<BBox>) = run.iter().map(|x| x.expect("split on None")).unzip();
+            raw += jitter_px(&r) as f64;
+            tracked += jitter_px(&t) as f64;
+            runs += 1;
+        }
+    }
+    (raw / runs.max(1) as f64, tracked / runs.max(1) as f64)
 }

@@ -67,6 +67,11 @@ impl Xvfb {
     /// Start a `320x240xDEPTH` server on a free display, derived from the process id so
     /// parallel test runs (and the two depths of this one) do not collide.
     fn start(depth: u32) -> Xvfb {
+        Self::start_sized(SCREEN, depth)
+    }
+
+    /// Start a `WxHxDEPTH` server.
+    fn start_sized(screen: (u32, u32), depth: u32) -> Xvfb {
         let base = 300 + (std::process::id() % 2000) * 4 + if depth == 16 { 0 } else { 1 };
         for attempt in 0..16 {
             let display = base + 2 * attempt;
@@ -79,7 +84,7 @@ impl Xvfb {
             let log = File::create(dir.join("log")).unwrap();
             let child = Command::new("Xvfb")
                 .arg(format!(":{display}"))
-                .args(["-screen", "0", &format!("{}x{}x{depth}", SCREEN.0, SCREEN.1)])
+                .args(["-screen", "0", &format!("{}x{}x{depth}", screen.0, screen.1)])
                 .arg("-fbdir")
                 .arg(&dir)
                 // No cursor: a software cursor would be painted into (and restored over) the picture.
@@ -207,4 +212,72 @@ fn xvfb_depth_16_shows_the_letterboxed_picture() {
 #[test]
 fn xvfb_depth_24_shows_the_letterboxed_picture() {
     shows_the_letterboxed_picture(24, 0);
+}
+
+/// `facecam run` end to end onto the X server: an MJPEG file panning across the
+/// astronaut photo, through the detector and tracker, with each overlay style; what the
+/// server then shows is checked (and, with FACECAM_WRITE_SCREENSHOTS, saved for the docs).
+#[test]
+fn facecam_run_draws_each_overlay_on_the_x_server() {
+    if !tools_present() {
+        return;
+    }
+    let server = Xvfb::start_sized((640, 480), 24);
+    let jpegs = edge::bench::make_stream(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples")), 30).unwrap();
+    let stream = server.dir.join("pan.mjpeg");
+    std::fs::write(&stream, jpegs.concat()).unwrap();
+    let source = format!("mjpeg:{}", stream.display());
+    let sink = format!("xvfb:{}", server.dir.display());
+    let styles: [(&str, &[&str]); 5] = [
+        ("boxes", &[]),
+        ("sunglasses", &["--sticker", "sunglasses", "--no-hud"]),
+        ("party-hat", &["--sticker", "party-hat", "--no-hud"]),
+        ("blur", &["--privacy", "blur", "--no-boxes", "--no-hud"]),
+        ("pixelate", &["--privacy", "pixelate", "--no-boxes", "--no-hud"]),
+    ];
+    let mut shots = std::collections::HashMap::new();
+    for (name, extra) in styles {
+        let out = Command::new(env!("CARGO_BIN_EXE_facecam"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args(["run", "--source", &source, "--sink", &sink, "--sink", "json", "--keep-screen"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let last: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+        let face = &last["faces"][0]["box"];
+        let shown = server.grab().unwrap();
+        if std::env::var_os("FACECAM_WRITE_SCREENSHOTS").is_some() {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+            std::fs::create_dir_all(&dir).unwrap();
+            shown.save(dir.join(format!("run-{name}.png"))).unwrap();
+        }
+        let f = |k: &str| face[k].as_f64().unwrap() as u32;
+        shots.insert(name, (shown, (f("x0"), f("y0"), f("x1"), f("y1"))));
+    }
+    let count = |img: &RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32), want: [u8; 3], tol: u8| {
+        (y0..y1.min(img.height()))
+            .flat_map(|y| (x0..x1.min(img.width())).map(move |x| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= tol))
+            .count()
+    };
+    let (boxes, face) = &shots["boxes"];
+    let whole = (0, 0, 640, 480);
+    assert!(count(boxes, whole, [0, 255, 64], 0) > 200, "green face box drawn");
+    assert!(count(boxes, (0, 0, 200, 16), [255, 255, 255], 0) > 30, "HUD text drawn");
+    let (glasses, face_g) = &shots["sunglasses"];
+    assert!(count(glasses, *face_g, [40, 45, 60], 12) > 100, "dark lenses over the face");
+    assert!(count(boxes, *face, [40, 45, 60], 12) < count(glasses, *face_g, [40, 45, 60], 12) / 4);
+    for hidden in ["blur", "pixelate"] {
+        let (img, (x0, y0, x1, y1)) = &shots[hidden];
+        let mut detail = 0.0;
+        for y in *y0..*y1 {
+            for x in *x0..x1 - 1 {
+                detail += (img.get_pixel(x, y).0[1] as f64 - img.get_pixel(x + 1, y).0[1] as f64).abs();
+            }
+        }
+        let detail = detail / ((x1 - x0 - 1) * (y1 - y0)) as f64;
+        assert!(detail < 3.0, "{hidden}: mean neighbour difference {detail:.2} inside the face");
+    }
 }

@@ -9,17 +9,20 @@ use std::time::Instant;
 const BARS: [[u8; 3]; 8] =
     [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255], [0, 0, 0]];
 
-/// An endless test pattern of a given size.
+/// An endless test pattern of a given size, paced like a 30 fps camera.
 pub struct Pattern {
     width: u32,
     height: u32,
     seq: u64,
+    /// Frames per second it is delivered at (0: as fast as asked).
+    pub fps: u32,
+    started: Option<Instant>,
 }
 
 impl Pattern {
     /// A pattern of this size.
     pub fn new(width: u32, height: u32) -> Self {
-        Self { width: width.max(8), height: height.max(2), seq: 0 }
+        Self { width: width.max(8), height: height.max(2), seq: 0, fps: 30, started: None }
     }
 
     /// Frame `seq` of the pattern: bars on top, a grey ramp below, and a white column
@@ -42,6 +45,13 @@ impl Pattern {
 
 impl FrameSource for Pattern {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        // A camera delivers at its frame rate; so does the pattern, or the run loop would
+        // spend a core drawing frames only to drop them.
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if self.fps > 0 {
+            let due = started + std::time::Duration::from_secs_f64(self.seq as f64 / self.fps as f64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let image = self.render(self.seq);
         let frame = Frame { image, seq: self.seq, captured: Instant::now() };
         self.seq += 1;
@@ -49,7 +59,7 @@ impl FrameSource for Pattern {
     }
 
     fn describe(&self) -> String {
-        format!("test pattern {}x{}", self.width, self.height)
+        format!("test pattern {}x{} at {} fps", self.width, self.height, self.fps)
     }
 }
 
@@ -60,6 +70,7 @@ mod tests {
     #[test]
     fn bars_and_a_sweep_that_moves() {
         let mut p = Pattern::new(64, 48);
+        p.fps = 0;
         let a = p.next_frame().unwrap().unwrap();
         let b = p.next_frame().unwrap().unwrap();
         assert_eq!(a.image.dimensions(), (64, 48));

@@ -1,0 +1,53 @@
+# Cross-building the edge binary for a board and testing it under qemu-user.
+#   make cross BOARD=rpi4          → $(CARGO_TARGET_DIR)/<triple>/board/facecam, glibc checked
+#   make cross-test                → the edge tests for aarch64 and armv7 under qemu-user
+# Boards whose glibc is older than Debian 12's cross libc needs (JetPack 4: 2.27) are
+# linked by cargo-zigbuild against that glibc version instead.
+
+BOARD ?= rpi4
+BOARD_FILE = boards/$(BOARD).toml
+board_field = $(shell sed -n 's/^$(1) = "\(.*\)"/\1/p' $(BOARD_FILE))
+CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
+CROSS_DEBS := gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user
+# Debian 12's cross toolchain links against glibc 2.36 and needs at most this much.
+NATIVE_GLIBC_FLOOR := 2.34
+# zig-linked builds get their own target dir: zig and gcc builds of the same triple
+# would otherwise invalidate each other's artifacts.
+CROSS_DIR = $(CARGO_TARGET_DIR)
+ZIG_DIR = $(CARGO_TARGET_DIR)/zig
+
+.PHONY: cross cross-tools cross-test
+
+cross-tools: system-packages
+	@missing=$$(for p in $(CROSS_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add $(CROSS_TARGETS)
+	rustup target list --installed | grep -q armv7-unknown-linux-gnueabihf || rustup target add $(CROSS_TARGETS)
+
+cross: cross-tools
+	@test -f $(BOARD_FILE) || { echo "unknown board '$(BOARD)'; known: $$(ls boards/*.toml | xargs -n1 basename | sed 's/.toml//' | tr '\n' ' ')"; exit 1; }
+	@target=$(call board_field,target); glibc=$(call board_field,min_glibc); \
+	if [ "$$(printf '%s\n%s\n' "$$glibc" "$(NATIVE_GLIBC_FLOOR)" | sort -V | head -1)" != "$(NATIVE_GLIBC_FLOOR)" ]; then \
+	  $(MAKE) --no-print-directory zig-tools; \
+	  echo "building for $(BOARD): $$target against glibc $$glibc (cargo-zigbuild)"; \
+	  CARGO_TARGET_DIR=$(ZIG_DIR) cargo zigbuild --profile board -p facecam-edge --target $$target.$$glibc || exit 1; \
+	  bin=$(ZIG_DIR)/$$target/board/facecam; \
+	else \
+	  echo "building for $(BOARD): $$target"; \
+	  CARGO_TARGET_DIR=$(CROSS_DIR) cargo build --profile board -p facecam-edge --target $$target || exit 1; \
+	  bin=$(CROSS_DIR)/$$target/board/facecam; \
+	fi; \
+	boards/check-glibc.sh $$bin $$glibc && mkdir -p out/boards/$(BOARD) && cp $$bin out/boards/$(BOARD)/facecam && \
+	echo "out/boards/$(BOARD)/facecam ($$(du -h $$bin | cut -f1)) for $(BOARD)"
+
+zig-tools: setup
+	@command -v cargo-zigbuild >/dev/null || $(VENV)/bin/pip install -q cargo-zigbuild ziglang
+
+# The edge crate's unit tests and the cross-architecture reference detection, run by
+# qemu-user (the runners in .cargo/config.toml). Tests that start the `facecam` binary
+# as a child process are x86-only: qemu-user does not follow a child's exec here.
+cross-test: cross-tools
+	@for t in $(CROSS_TARGETS); do \
+	  echo "== edge tests for $$t under qemu-user"; \
+	  CARGO_TARGET_DIR=$(CROSS_DIR) cargo test --profile board -p facecam-edge --target $$t --lib --test reference_detection || exit 1; \
+	done
