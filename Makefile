@@ -28,9 +28,10 @@ include boards/boards.mk
 setup: system-packages $(STAMP)
 
 # Debian packages the build and tests use: libclang (the v4l crate generates its
-# bindings at build time), Xvfb + xwd (a real X framebuffer for the display tests).
+# bindings at build time), Xvfb + xwd (a real X framebuffer for the display tests),
+# sshd + rsync + systemd-analyze (the packaging and flashing tests over loopback ssh).
 # Installed only when missing, and only where apt-get can (root on Debian/Ubuntu).
-DEBS := libclang-dev xvfb x11-apps
+DEBS := libclang-dev xvfb x11-apps openssh-server openssh-client rsync systemd binutils
 system-packages:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -74,6 +75,7 @@ demo-synthetic: build
 # Benchmarks (numbers in docs/BENCHMARKS.md).
 bench: build
 	$(BIN)/facecam-train bench --batch-size 32 --input 320x240 --steps 10
+	$(BIN)/facecam bench --frames 200
 
 # Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
 # (3,226 images; see ../shared/data/README.md for where they are).
@@ -81,11 +83,16 @@ WIDER_VAL ?= $(HOME)/.cache/facecam/wider-val/WIDER_val/images
 wider-eval: build
 	$(BIN)/facecam-train wider-eval --model models/facecam.onnx --images $(WIDER_VAL) --out out/wider-eval
 
-test: build
+# Everything: the workspace's tests (the Python peer, Xvfb and the packaging tools are
+# required, not skipped), then the edge tests for aarch64 and armv7 under qemu-user and
+# the JetPack 4 (glibc 2.27) build with its symbol-version check.
+test: build packaging-tools cross-tools
 	$(MAKE) --no-print-directory _test
 
 _test:
-	FACECAM_REQUIRE_PEER=1 cargo test --workspace
+	FACECAM_REQUIRE_PEER=1 FACECAM_REQUIRE_XVFB=1 FACECAM_REQUIRE_PACKAGING=1 cargo test --workspace
+	$(MAKE) --no-print-directory cross-test
+	$(MAKE) --no-print-directory cross BOARD=jetson-nano
 
 check:
 	cargo fmt --all --check
