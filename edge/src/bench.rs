@@ -165,6 +165,14 @@ pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
     let mut tracker = Tracker::new(TrackerConfig::default());
     let mut style = Style { boxes: true, hud: true, ..Default::default() };
     let mut chw = vec![0f32; (3 * input.0 * input.1) as usize];
+    // The baseline our resize replaced: the image crate's triangle filter, same output.
+    let mut baseline = Vec::new();
+    for jpeg in stream.iter().take(50) {
+        let frame = decode_jpeg(jpeg)?;
+        let t = Instant::now();
+        let _ = image::imageops::resize(&frame, input.0, input.1, image::imageops::FilterType::Triangle);
+        baseline.push(t.elapsed());
+    }
     let names = [
         "decode JPEG",
         "resize + normalise",
@@ -204,9 +212,10 @@ pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
         screen.show(&frame, &report)?;
         mark(6, &mut times);
     }
-    let stages: Vec<Stage> = names.iter().zip(times).map(|(n, t)| stage(n, t)).collect();
-    let (jitter_raw_px, jitter_tracked_px) = jitter(&followed);
+    let mut stages: Vec<Stage> = names.iter().zip(times).map(|(n, t)| stage(n, t)).collect();
     let serial_ms = stages.iter().map(|s| s.mean_ms).sum();
+    stages.push(stage("(baseline: image crate resize alone)", baseline));
+    let (jitter_raw_px, jitter_tracked_px) = jitter(&followed);
 
     // The same stream through the threaded loop, every frame processed.
     let bytes: Vec<u8> = stream.concat();

@@ -5,11 +5,82 @@ use image::{imageops, RgbImage};
 
 /// Resize a frame to the model input, stretching it (no letterbox), with a triangle
 /// filter so large downscales do not alias.
+///
+/// The result equals `image::imageops::resize` with `FilterType::Triangle` (the filter
+/// the shipped models were trained with), computed the same way — the same weights,
+/// summed in the same order, vertical pass first — but on packed RGB rows with the
+/// weights computed once per call, which makes it several times faster.
 pub fn resize_to_input(frame: &RgbImage, width: u32, height: u32) -> RgbImage {
-    if frame.dimensions() == (width, height) {
-        return frame.clone();
+    let (sw, sh) = frame.dimensions();
+    if (sw, sh) == (width, height) || sw == 0 || sh == 0 || width == 0 || height == 0 {
+        return if (sw, sh) == (width, height) { frame.clone() } else { RgbImage::new(width, height) };
     }
-    imageops::resize(frame, width, height, imageops::FilterType::Triangle)
+    let src = frame.as_raw();
+    // Vertical pass: (sw, sh) → (sw, height), kept in f32 like the reference.
+    let rows = triangle_taps(sh, height);
+    let mut mid = vec![0f32; (sw * height * 3) as usize];
+    let stride = (sw * 3) as usize;
+    for (out_row, taps) in mid.chunks_exact_mut(stride).zip(&rows) {
+        for (k, &w) in taps.weights.iter().enumerate() {
+            let line = &src[(taps.first + k) * stride..][..stride];
+            for (o, &v) in out_row.iter_mut().zip(line) {
+                *o += v as f32 * w;
+            }
+        }
+    }
+    // Horizontal pass: (sw, height) → (width, height), rounded to the nearest level.
+    let cols = triangle_taps(sw, width);
+    let mut out = RgbImage::new(width, height);
+    for (out_row, mid_row) in out.chunks_exact_mut((width * 3) as usize).zip(mid.chunks_exact(stride)) {
+        for (px, taps) in out_row.chunks_exact_mut(3).zip(&cols) {
+            let mut t = [0f32; 3];
+            for (k, &w) in taps.weights.iter().enumerate() {
+                let p = &mid_row[(taps.first + k) * 3..][..3];
+                t[0] += p[0] * w;
+                t[1] += p[1] * w;
+                t[2] += p[2] * w;
+            }
+            for c in 0..3 {
+                px[c] = t[c].clamp(0.0, 255.0).round() as u8;
+            }
+        }
+    }
+    out
+}
+
+/// The source pixels and normalised weights of one output pixel along one axis.
+struct Taps {
+    first: usize,
+    weights: Vec<f32>,
+}
+
+/// Triangle-filter taps for resampling `src` pixels to `dst` along one axis, computed
+/// exactly as `image`'s resampler does (support widened by the downscale ratio).
+fn triangle_taps(src: u32, dst: u32) -> Vec<Taps> {
+    let ratio = src as f32 / dst as f32;
+    let sratio = if ratio < 1.0 { 1.0 } else { ratio };
+    let support = sratio;
+    (0..dst)
+        .map(|o| {
+            let centre = (o as f32 + 0.5) * ratio;
+            let left = ((centre - support).floor() as i64).clamp(0, src as i64 - 1);
+            let right = ((centre + support).ceil() as i64).clamp(left + 1, src as i64);
+            let centre = centre - 0.5;
+            let mut weights: Vec<f32> = (left..right)
+                .map(|i| {
+                    let x = (i as f32 - centre) / sratio;
+                    if x.abs() < 1.0 {
+                        1.0 - x.abs()
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let sum: f32 = weights.iter().sum();
+            weights.iter_mut().for_each(|w| *w /= sum);
+            Taps { first: left as usize, weights }
+        })
+        .collect()
 }
 
 /// Write `image` as a normalised planar (CHW) tensor into `out`, which must hold
@@ -40,6 +111,22 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
 mod tests {
     use super::*;
     use crate::model::{ModelCard, Provenance};
+
+    #[test]
+    fn resize_matches_the_image_crates_triangle_filter() {
+        let mut seed = 7u32;
+        let frame = RgbImage::from_fn(640, 480, |x, y| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            image::Rgb([(x * 255 / 639) as u8, (y * 255 / 479) as u8, (seed >> 24) as u8])
+        });
+        for (w, h) in [(320, 240), (160, 120), (300, 200), (641, 333), (640, 481), (1, 1)] {
+            let ours = resize_to_input(&frame, w, h);
+            let theirs = imageops::resize(&frame, w, h, imageops::FilterType::Triangle);
+            assert_eq!(ours.dimensions(), theirs.dimensions());
+            let differ = ours.as_raw().iter().zip(theirs.as_raw()).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "{w}x{h}: {differ} values differ");
+        }
+    }
 
     #[test]
     fn normalises_planar_rgb() {
