@@ -22,8 +22,6 @@ pub struct Board {
     pub csi_source: Option<String>,
     /// The display, as a sink spec.
     pub sink: String,
-    /// Threads for inference.
-    pub threads: usize,
     /// Model input size, `WxH`.
     pub input: String,
     /// Groups the service user needs (camera, GPIO, SPI).
@@ -86,9 +84,6 @@ impl Board {
         if let Some(csi) = &self.csi_source {
             csi.parse::<crate::source::SourceSpec>().context("field `csi_source`")?;
         }
-        if self.threads == 0 {
-            bail!("field `threads`: must be at least 1");
-        }
         const TARGETS: [&str; 2] = ["aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf"];
         if !TARGETS.contains(&self.target.as_str()) {
             bail!("field `target`: `{}` is not one of {}", self.target, TARGETS.join(", "));
@@ -123,9 +118,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("facecam-board-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = std::fs::read_to_string(boards_dir()[0].join("rpi4.toml")).unwrap();
-        std::fs::write(dir.join("typo.toml"), good.replace("threads", "thread")).unwrap();
+        std::fs::write(dir.join("typo.toml"), good.replace("groups", "group")).unwrap();
         let e = format!("{:#}", Board::find("typo", &[dir.clone()]).unwrap_err());
-        assert!(e.contains("typo.toml") && e.contains("thread") && e.contains("threads"), "{e}");
+        assert!(e.contains("typo.toml") && e.contains("group") && e.contains("groups"), "{e}");
         std::fs::write(dir.join("bad.toml"), good.replace("320x240", "big")).unwrap();
         let e = format!("{:#}", Board::find("bad", &[dir.clone()]).unwrap_err());
         assert!(e.contains("input"), "{e}");
