@@ -1,30 +1,40 @@
 //! # facecam edge
 //!
-//! The device side of facecam: load an exported face detector, run it on frames, draw
-//! what it finds. The same [`model`] contract is used by the trainer (`host-train`), so a
-//! model trained there decodes here without any shared state but the ONNX file.
+//! The device side of facecam: frames in from a camera, faces found by an exported
+//! detector, followed from frame to frame, drawn, and shown. The same [`model`] contract
+//! is used by the trainer (`host-train`), so a model trained there decodes here without
+//! any shared state but the ONNX file.
 //!
 //! ```
-//! use edge::{detector::Detector, overlay::{draw_detections, ImageTarget}};
+//! use edge::{detector::Detector, source::SourceSpec, track::{Tracker, TrackerConfig}};
+//! use edge::overlay::{compose, hud::HudInfo, Style};
 //!
 //! # fn main() -> anyhow::Result<()> {
 //! # let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 //! let mut detector = Detector::load(format!("{root}/models/facecam.onnx"))?; // card read from the file
-//! let mut frame = image::open(format!("{root}/samples/astronaut.png"))?.to_rgb8();
-//! let faces = detector.detect(&frame)?;                           // boxes in frame pixels
-//! assert!(!faces.is_empty());
-//! draw_detections(&mut ImageTarget(&mut frame), &faces).unwrap(); // any DrawTarget works
-//! frame.save(std::env::temp_dir().join("annotated.png"))?;
+//! let mut source = format!("images:{root}/samples/astronaut.png").parse::<SourceSpec>()?.open()?;
+//! let mut tracker = Tracker::new(TrackerConfig::default());
+//! let mut style = Style { boxes: true, ..Default::default() };
+//! let mut frame = source.next_frame()?.expect("one picture").image;
+//! let faces = tracker.update(&detector.detect(&frame)?);          // boxes in frame pixels, with ids
+//! assert_eq!(faces.len(), 1);
+//! compose(&mut frame, &faces, &mut style, &HudInfo::default());  // drawn through embedded-graphics
+//! frame.save(std::env::temp_dir().join("annotated.png"))?;     // or any sink: framebuffer, LCD, …
 //! # Ok(()) }
 //! ```
 //!
 //! Layers, data flowing down:
 //! - [`model`]: the contract — card, priors, box codec, IoU, NMS.
+//! - [`source`]: frames from V4L2 cameras, MJPEG files and pipes, images, a test pattern.
 //! - [`preprocess`]: resize and normalise a frame exactly as the trainer did.
 //! - [`detector`]: tract runs the ONNX graph; the card decodes its outputs.
-//! - [`overlay`]: boxes and scores drawn into an embedded-graphics `DrawTarget`.
-//! - [`annotate`]: the `facecam detect` job over image files.
-//! - [`atomic`]: outputs written whole or not at all.
+//! - [`track`]: faces matched across frames and smoothed, so boxes hold still.
+//! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
+//! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines.
+//! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
+//! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
+//! - [`board`]: board profiles; [`bench`]: `facecam bench`.
+//! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes.
 
 pub mod annotate;
 pub mod atomic;
