@@ -46,8 +46,17 @@ zig-tools: setup
 # The edge crate's unit tests and the cross-architecture reference detection, run by
 # qemu-user (the runners in .cargo/config.toml). Tests that start the `facecam` binary
 # as a child process are x86-only: qemu-user does not follow a child's exec here.
-cross-test: cross-tools
+# Then each architecture's .deb is built from that binary, unpacked, and its packaged
+# binary finds the astronaut's face with the packaged model, under qemu-user.
+cross-test: cross-tools packaging-tools
 	@for t in $(CROSS_TARGETS); do \
 	  echo "== edge tests for $$t under qemu-user"; \
 	  CARGO_TARGET_DIR=$(CROSS_DIR) cargo test --profile board -p facecam-edge --target $$t --lib --test reference_detection || exit 1; \
+	  out=$(CROSS_DIR)/cross-deb/$$t; rm -rf $$out; \
+	  $(MAKE) --no-print-directory deb TARGET=$$t DEB_OUT=$$out/deb DEB_FAST=1 || exit 1; \
+	  dpkg-deb -x $$out/deb/*.deb $$out/root || exit 1; \
+	  runner=$$(case $$t in aarch64-*) echo "qemu-aarch64 -L /usr/aarch64-linux-gnu";; *) echo "qemu-arm -L /usr/arm-linux-gnueabihf";; esac); \
+	  $$runner $$out/root/usr/bin/facecam detect samples/astronaut.png --model $$out/root/usr/share/facecam/models/facecam.onnx \
+	    --out $$out/detect 2>&1 | tee $$out/detect.log | tail -1; \
+	  grep -q "1 face(s)" $$out/detect.log || { echo "the $$t package did not find the face" >&2; exit 1; }; \
 	done

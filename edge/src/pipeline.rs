@@ -200,6 +200,9 @@ pub fn run(
                     let t0 = Instant::now();
                     let dets = detector.detect(&frame.image)?;
                     let t1 = Instant::now();
+                    if frame.cut {
+                        tracker.reset();
+                    }
                     let faces = tracker.update(&dets);
                     let item = Detected { frame, faces, detect: t1 - t0, track: t1.elapsed() };
                     if detected.put(item, wait) {

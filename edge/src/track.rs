@@ -58,6 +58,11 @@ impl Tracker {
         Self { config, live: Vec::new(), next_id: 1 }
     }
 
+    /// Forget every face (the scene changed); ids keep counting up.
+    pub fn reset(&mut self) {
+        self.live.clear();
+    }
+
     /// Feed one frame's detections; returns the faces to show on it.
     pub fn update(&mut self, detections: &[Detection]) -> Vec<Track> {
         // Every (track, detection) pair above the IoU bar, best first.
@@ -189,6 +194,9 @@ mod tests {
         let two = tracker.update(&[det(10.0, 10.0, 40.0), det(200.0, 10.0, 40.0)]);
         let ids: Vec<u64> = two.iter().map(|t| t.id).collect();
         assert_eq!(ids, vec![2, 3]);
+        tracker.reset();
+        assert_eq!(tracker.update(&[]).len(), 0, "a scene cut forgets faces at once");
+        assert_eq!(tracker.update(&[det(10.0, 10.0, 40.0)])[0].id, 4);
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! - [`train`]: the loop, with [`optim`]isers whose state is saved in [`checkpoint`]s
 //!   (written atomically), so runs resume exactly.
 //! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
+//! - [`quantize`]: int8 QDQ post-processing of an exported file, calibrated on real images.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
 //!   exported file run through `edge::detector`; [`plot`] draws the curves.
 //! - [`bench`]: training throughput against an equivalent PyTorch-Python loop.
@@ -42,5 +43,6 @@ pub mod loss;
 pub mod net;
 pub mod optim;
 pub mod plot;
+pub mod quantize;
 pub mod target;
 pub mod train;

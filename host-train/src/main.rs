@@ -11,7 +11,7 @@ use host_train::eval::{
 };
 use host_train::plot::{self, Series};
 use host_train::train::{DeviceChoice, OptimizerKind, TrainConfig};
-use host_train::{bench, eval, export, loader, train};
+use host_train::{bench, eval, export, loader, quantize, train};
 use rand::SeedableRng;
 use std::path::PathBuf;
 
@@ -150,6 +150,35 @@ enum Command {
         #[arg(long, default_value = "out/wider-eval")]
         out: PathBuf,
     },
+    /// Quantize an exported model to int8 QDQ, calibrating activations on real images.
+    Quantize {
+        /// The fp32 model exported by `export`.
+        #[arg(long, default_value = "out/model.onnx")]
+        model: PathBuf,
+        /// Calibration images: `wider:ROOT[@split]`, `labelme:DIR`, or `voc:DIR[@class,…]`.
+        #[arg(long = "data", required = true)]
+        data: Vec<String>,
+        /// Calibration images to use, spread evenly over the data.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// How activation ranges are chosen from the calibration values.
+        #[arg(long, value_enum, default_value_t = CalibrationKind::Percentile)]
+        calibration: CalibrationKind,
+        /// Percentile for `--calibration percentile`.
+        #[arg(long, default_value_t = 99.999)]
+        percentile: f64,
+        /// Layers to keep in fp32: `first` (the RGB input conv), `last` (the head convs).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        keep_fp32: Vec<KeepFp32>,
+        /// Skip cross-layer equalization (on by default; it is exact in fp32).
+        #[arg(long)]
+        no_equalize: bool,
+        /// Calibration input size, WIDTHxHEIGHT (default: the card's).
+        #[arg(long, value_parser = parse_size)]
+        input: Option<(u32, u32)>,
+        #[arg(long, default_value = "out/model-int8.onnx")]
+        out: PathBuf,
+    },
     /// Recall and false positives per image of an exported model at IoU 0.5.
     Eval {
         #[arg(long, default_value = "out/model.onnx")]
@@ -159,6 +188,20 @@ enum Command {
         #[arg(long, default_value_t = 0.6)]
         threshold: f32,
     },
+}
+
+/// Activation calibration methods of `quantize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CalibrationKind {
+    Minmax,
+    Percentile,
+}
+
+/// Layers `quantize` can leave in fp32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeepFp32 {
+    First,
+    Last,
 }
 
 fn load_all(specs: &[String]) -> Result<Vec<Sample>> {
@@ -333,6 +376,36 @@ fn run(cli: Cli) -> Result<()> {
                 result.ap[1],
                 result.ap[2],
                 out.join("pr-curve.png").display()
+            );
+        }
+        Command::Quantize { model, data, count, calibration, percentile, keep_fp32, no_equalize, input, out } => {
+            let samples = load_all(&data)?;
+            let images: Vec<PathBuf> =
+                quantize::pick_evenly(samples.len(), count).into_iter().map(|i| samples[i].image.clone()).collect();
+            let opts = quantize::QuantizeOptions {
+                method: match calibration {
+                    CalibrationKind::Minmax => quantize::Method::MinMax,
+                    CalibrationKind::Percentile => quantize::Method::Percentile(percentile),
+                },
+                keep_first: keep_fp32.contains(&KeepFp32::First),
+                keep_last: keep_fp32.contains(&KeepFp32::Last),
+                equalize: !no_equalize,
+                size: input,
+                data: data.join(" "),
+                progress: true,
+            };
+            eprintln!("calibrating {} on {} images ({})", model.display(), images.len(), opts.method);
+            let r = quantize::quantize_file(&model, &images, &opts, &out)?;
+            println!(
+                "wrote {}: {} convs int8, {} fp32, {} activations quantized, {} conv pairs equalized; {} -> {} bytes ({:.3}x)",
+                out.display(),
+                r.quantized_convs,
+                r.fp32_layers.len(),
+                r.activations,
+                r.equalized_pairs,
+                r.fp32_bytes,
+                r.int8_bytes,
+                r.int8_bytes as f64 / r.fp32_bytes as f64
             );
         }
         Command::Eval { model, data, threshold } => {

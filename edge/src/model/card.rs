@@ -94,6 +94,28 @@ pub struct Provenance {
     pub git_commit: String,
 }
 
+/// How a model was quantized (by `facecam-train quantize`); absent for fp32 models.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quantization {
+    /// `"qdq-int8"`: per-channel symmetric int8 weights and per-tensor uint8 activations
+    /// as ONNX QuantizeLinear/DequantizeLinear pairs.
+    pub format: String,
+    /// Activation calibration method, e.g. `"minmax"` or `"percentile 99.99"`.
+    pub calibration: String,
+    /// Calibration data, as given to the quantizer.
+    pub data: String,
+    /// Calibration images used.
+    pub images: usize,
+    /// Convolutions left in fp32 (weight initializer names).
+    pub fp32_layers: Vec<String>,
+    /// Channel ranges were equalized across consecutive convolutions before calibration.
+    #[serde(default)]
+    pub equalized: bool,
+    /// Quantization date (UTC, RFC 3339).
+    pub date: String,
+}
+
 /// Everything the device needs to know to run a model, stored inside the model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +132,9 @@ pub struct ModelCard {
     /// validation data); absent means the detector's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_threshold: Option<f32>,
+    /// Set when the weights and activations were quantized after export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
 }
 
 impl ModelCard {
@@ -130,6 +155,7 @@ impl ModelCard {
             outputs: OutputSpec { scores: "scores".into(), boxes: "boxes".into() },
             provenance,
             score_threshold: None,
+            quantization: None,
         }
     }
 

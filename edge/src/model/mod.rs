@@ -16,7 +16,7 @@ mod nms;
 mod priors;
 
 pub use bbox::{iou, BBox, Detection};
-pub use card::{CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, CARD_KEY};
+pub use card::{CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY};
 pub use codec::{decode, encode};
 pub use nms::nms;
 pub use priors::Prior;

@@ -47,7 +47,7 @@ impl FrameSource for ImageFiles {
         }
         self.shown += 1;
         let image = self.current.clone().expect("loaded above");
-        let frame = Frame { image, seq: self.seq, captured: Instant::now() };
+        let frame = Frame { image, seq: self.seq, captured: Instant::now(), cut: self.shown == 1 };
         self.seq += 1;
         Ok(Some(frame))
     }
@@ -74,7 +74,7 @@ mod tests {
         let mut corrupt = 0;
         loop {
             match src.next_frame() {
-                Ok(Some(f)) => sizes.push((f.seq, f.image.width())),
+                Ok(Some(f)) => sizes.push((f.seq, f.image.width(), f.cut)),
                 Ok(None) => break,
                 Err(SourceError::Corrupt(msg)) => {
                     assert!(msg.contains("b.jpg"), "{msg}");
@@ -83,7 +83,7 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
-        assert_eq!(sizes, vec![(0, 8), (1, 8), (3, 2), (4, 2)]);
+        assert_eq!(sizes, vec![(0, 8, true), (1, 8, false), (3, 2, true), (4, 2, false)]);
         assert_eq!(corrupt, 1);
         assert!(ImageFiles::open(&dir.join("missing")).err().unwrap().to_string().contains("missing"));
         std::fs::remove_dir_all(&dir).unwrap();

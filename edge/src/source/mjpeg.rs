@@ -196,7 +196,7 @@ impl FrameSource for MjpegSource {
                     return match decoded {
                         Ok(image) => {
                             self.stats.frames += 1;
-                            Ok(Some(Frame { image, seq, captured: Instant::now() }))
+                            Ok(Some(Frame { image, seq, captured: Instant::now(), cut: false }))
                         }
                         Err(SourceError::Corrupt(msg)) => Err(self.corrupt(msg)),
                         Err(e) => Err(e),

@@ -32,6 +32,9 @@ pub struct Frame {
     pub seq: u64,
     /// When the source handed it over (latency is measured from here).
     pub captured: Instant,
+    /// The picture is unrelated to the previous frame (the next file of a folder):
+    /// faces tracked so far do not carry over to it.
+    pub cut: bool,
 }
 
 /// Why a source gave no frame this time.

@@ -590,7 +590,7 @@ impl FrameSource for V4l2Source {
         match result {
             Ok(image) => {
                 self.stats.frames += 1;
-                Ok(Some(Frame { image, seq, captured }))
+                Ok(Some(Frame { image, seq, captured, cut: false }))
             }
             Err(SourceError::Corrupt(msg)) => Err(self.corrupt(msg)),
             Err(e) => Err(e),

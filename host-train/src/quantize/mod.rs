@@ -1,0 +1,201 @@
+//! Post-training int8 quantization of an exported fp32 model into ONNX QDQ form:
+//! per-channel symmetric int8 Conv weights, per-tensor uint8 activations whose ranges are
+//! calibrated by running the fp32 model in tract on real images, preprocessed exactly as
+//! the detector does. The first and last convolutions can stay fp32. The card is kept,
+//! with a [`Quantization`] entry saying how the file was made.
+//!
+//! - [`equalize`]: cross-layer equalization (exact in fp32) so that one scale per
+//!   activation tensor suits all its channels.
+//! - [`calibrate`]: activation ranges by min/max or by percentile.
+//! - [`qdq`]: the graph rewrite.
+
+pub mod calibrate;
+pub mod equalize;
+pub mod qdq;
+
+use anyhow::{bail, Context, Result};
+pub use calibrate::Method;
+use edge::detector::read_card;
+use edge::model::{InputSpec, Quantization, CARD_KEY};
+use edge::preprocess::{normalize_into, resize_to_input};
+use qdq::ActParams;
+use std::path::{Path, PathBuf};
+use tract_onnx::pb::ModelProto;
+
+/// The `format` written into the card's quantization entry.
+pub const FORMAT: &str = "qdq-int8";
+
+/// How to quantize.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizeOptions {
+    /// Activation calibration method.
+    pub method: Method,
+    /// Keep the convolution reading the RGB input in fp32.
+    pub keep_first: bool,
+    /// Keep the head convolutions producing scores and boxes in fp32.
+    pub keep_last: bool,
+    /// Equalize channel ranges across consecutive convs first (recommended).
+    pub equalize: bool,
+    /// Calibration input size; the card's default when `None`.
+    pub size: Option<(u32, u32)>,
+    /// Calibration data as the user named it, for the card.
+    pub data: String,
+    /// Progress bars on stderr.
+    pub progress: bool,
+}
+
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        Self {
+            method: Method::Percentile(99.999),
+            keep_first: false,
+            keep_last: false,
+            equalize: true,
+            size: None,
+            data: String::new(),
+            progress: false,
+        }
+    }
+}
+
+/// What a quantization did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizeReport {
+    /// Convolutions now int8.
+    pub quantized_convs: usize,
+    /// Convolutions left fp32 (weight names).
+    pub fp32_layers: Vec<String>,
+    /// Conv pairs equalized.
+    pub equalized_pairs: usize,
+    /// Activation tensors with a Q/DQ pair.
+    pub activations: usize,
+    /// Calibration images used.
+    pub images: usize,
+    /// Encoded size of the input and output models in bytes.
+    pub fp32_bytes: usize,
+    pub int8_bytes: usize,
+}
+
+/// `count` indices spread evenly over `0..len` (all of them when `count >= len`), so a
+/// sorted data set (WIDER is grouped by event) is sampled across its whole range.
+pub fn pick_evenly(len: usize, count: usize) -> Vec<usize> {
+    let count = count.min(len);
+    (0..count).map(|i| i * len / count).collect()
+}
+
+/// Calibration images from files, decoded, resized and normalised like the detector does.
+pub struct ImageInputs {
+    paths: Vec<PathBuf>,
+    spec: InputSpec,
+    size: (u32, u32),
+}
+
+impl ImageInputs {
+    /// Images at `paths`, normalised by `spec` at `size`.
+    pub fn new(paths: Vec<PathBuf>, spec: InputSpec, size: (u32, u32)) -> Self {
+        Self { paths, spec, size }
+    }
+}
+
+impl calibrate::Inputs for ImageInputs {
+    fn count(&self) -> usize {
+        self.paths.len()
+    }
+
+    fn fill(&mut self, i: usize, out: &mut [f32]) -> Result<()> {
+        let path = &self.paths[i];
+        let img = image::open(path).with_context(|| format!("{}: cannot read calibration image", path.display()))?;
+        normalize_into(&resize_to_input(&img.to_rgb8(), self.size.0, self.size.1), &self.spec, out);
+        Ok(())
+    }
+}
+
+/// Quantize a model proto with the calibration `images`; the proto must carry a card.
+pub fn quantize_proto(
+    proto: &ModelProto,
+    images: &[PathBuf],
+    opts: &QuantizeOptions,
+) -> Result<(ModelProto, QuantizeReport)> {
+    let mut card = read_card(proto)?;
+    if card.quantization.is_some() {
+        bail!("the model is already quantized (its card has a quantization entry)");
+    }
+    if proto.opset_import.iter().any(|o| o.domain.is_empty() && o.version < 13) {
+        bail!("the model's opset is below 13, which per-channel DequantizeLinear needs; re-export it");
+    }
+    let size = opts.size.unwrap_or((card.input.width, card.input.height));
+    if size.0 == 0 || size.1 == 0 {
+        bail!("calibration size {}x{} is empty", size.0, size.1);
+    }
+    let mut inputs = ImageInputs::new(images.to_vec(), card.input.clone(), size);
+    if images.is_empty() {
+        bail!("no calibration images");
+    }
+    let mut fp32 = proto.clone();
+    let graph = fp32.graph.as_mut().context("the model has no graph")?;
+    qdq::plan(graph, opts.keep_first, opts.keep_last)?; // refuse unquantizable graphs before any work
+    let mut equalized_pairs = 0;
+    if opts.equalize {
+        let pairs = equalize::pairs(graph);
+        let acts: Vec<String> = pairs.iter().map(|p| p.act.clone()).collect();
+        let maxima = calibrate::channel_max(proto, &acts, size, &mut inputs, opts.progress)?;
+        equalized_pairs = equalize::equalize(graph, &pairs, &maxima)?;
+    }
+    let graph = fp32.graph.as_ref().context("the model has no graph")?;
+    let plan = qdq::plan(graph, opts.keep_first, opts.keep_last)?;
+    let ranges = calibrate::calibrate(&fp32, &plan.activations, size, &mut inputs, opts.method, opts.progress)?;
+    let params = ranges.iter().map(|(t, (lo, hi))| (t.clone(), ActParams::from_range(*lo, *hi))).collect();
+    let new_graph = qdq::rewrite(graph, &plan, &params)?;
+    card.quantization = Some(Quantization {
+        format: FORMAT.into(),
+        calibration: opts.method.to_string(),
+        data: opts.data.clone(),
+        images: images.len(),
+        fp32_layers: plan.fp32_layers.clone(),
+        equalized: opts.equalize,
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    });
+    let mut out = proto.clone();
+    out.graph = Some(new_graph);
+    out.producer_name = "facecam-train quantize".into();
+    out.producer_version = env!("CARGO_PKG_VERSION").into();
+    for e in out.metadata_props.iter_mut().filter(|e| e.key == CARD_KEY) {
+        e.value = card.to_json();
+    }
+    let report = QuantizeReport {
+        quantized_convs: plan.convs.len(),
+        fp32_layers: plan.fp32_layers,
+        equalized_pairs,
+        activations: plan.activations.len(),
+        images: images.len(),
+        fp32_bytes: prost::Message::encoded_len(proto),
+        int8_bytes: prost::Message::encoded_len(&out),
+    };
+    Ok((out, report))
+}
+
+/// Quantize the model file `model` into `out` (written atomically), calibrating on `images`.
+pub fn quantize_file(model: &Path, images: &[PathBuf], opts: &QuantizeOptions, out: &Path) -> Result<QuantizeReport> {
+    let bytes = std::fs::read(model).with_context(|| format!("{}: cannot read model", model.display()))?;
+    let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
+        .with_context(|| format!("{}: not an ONNX model", model.display()))?;
+    let (q, report) =
+        quantize_proto(&proto, images, opts).with_context(|| format!("{}: cannot quantize", model.display()))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    edge::atomic::write(out, &prost::Message::encode_to_vec(&q))?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_spread_over_the_set() {
+        assert_eq!(pick_evenly(10, 3), vec![0, 3, 6]);
+        assert_eq!(pick_evenly(2, 5), vec![0, 1]);
+        assert!(pick_evenly(0, 5).is_empty());
+    }
+}

@@ -1,0 +1,190 @@
+//! int8 QDQ post-processing of the shipped model: the file shrinks, still carries its
+//! card (now saying how it was quantized), loads in tract and in onnxruntime (after
+//! `onnx.checker`), stays close to the fp32 model on real images, and the two runtimes
+//! agree on it. Bad inputs are refused with errors naming the file.
+
+use edge::detector::{read_card, Detector, RawOutput};
+use edge::model::{iou, CARD_KEY};
+use edge::preprocess::{normalize_into, resize_to_input};
+use facecam_tests::{max_abs_diff, python_peer, read_f32, repo_root, run, scratch, shared_data, write_f32};
+use host_train::quantize::{self, Method, QuantizeOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tract_onnx::pb::ModelProto;
+
+/// Calibration images: the WIDER subset when present, else the repo's samples plus
+/// synthetic faces.
+fn calibration_images(dir: &Path, count: usize) -> (Vec<PathBuf>, String) {
+    if let Some(shared) = shared_data() {
+        let spec = format!("wider:{}@train", shared.join("widerface-subset").display());
+        let samples = host_train::data::Source::parse(&spec).unwrap().load().unwrap();
+        let picked = quantize::pick_evenly(samples.len(), count).into_iter().map(|i| samples[i].image.clone());
+        return (picked.collect(), spec);
+    }
+    let mut images: Vec<PathBuf> = ["astronaut.png", "chelsea.png"].iter().map(|n| sample(n)).collect();
+    let opts = host_train::data::SynthOptions { count: count.saturating_sub(2), ..Default::default() };
+    images
+        .extend(host_train::data::generate_synthetic(&dir.join("synth"), &opts).unwrap().into_iter().map(|s| s.image));
+    (images, "samples + synthetic".into())
+}
+
+fn sample(name: &str) -> PathBuf {
+    repo_root().join("samples").join(name)
+}
+
+fn shipped() -> PathBuf {
+    repo_root().join("models/facecam.onnx")
+}
+
+/// The detector's normalised input for an image file at the card size.
+fn chw(det: &Detector, path: &Path) -> Vec<f32> {
+    let (w, h) = det.input_size();
+    let frame = image::open(path).unwrap().to_rgb8();
+    let mut out = vec![0f32; (3 * w * h) as usize];
+    normalize_into(&resize_to_input(&frame, w, h), &det.card().input, &mut out);
+    out
+}
+
+/// Face-class probabilities of a raw output.
+fn face_scores(raw: &RawOutput) -> Vec<f32> {
+    raw.scores.chunks_exact(2).map(|c| c[1]).collect()
+}
+
+/// Quantize the shipped model and check it against the fp32 one; returns the int8 path.
+fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_score_diff: f32) -> PathBuf {
+    let dir = scratch(name);
+    let (images, data) = calibration_images(&dir, 40);
+    let out = dir.join("int8.onnx");
+    let opts = QuantizeOptions { data, ..opts };
+    let report = quantize::quantize_file(&shipped(), &images, &opts, &out).unwrap();
+    let (fp32_len, int8_len) = (std::fs::metadata(shipped()).unwrap().len(), std::fs::metadata(&out).unwrap().len());
+    let ratio = int8_len as f64 / fp32_len as f64;
+    eprintln!("{name}: {report:?}; file {fp32_len} -> {int8_len} bytes ({ratio:.3}x)");
+    assert_eq!(report.int8_bytes as u64, int8_len);
+    assert!(ratio <= max_size, "{name}: int8 file is {ratio:.3}x the fp32 one");
+
+    let mut fp32 = Detector::load(shipped()).unwrap();
+    let mut int8 = Detector::load(&out).unwrap();
+    // The card is kept, plus how the model was quantized.
+    let q = int8.card().quantization.clone().expect("the int8 card says it is quantized");
+    assert_eq!((q.format.as_str(), q.images), (quantize::FORMAT, images.len()));
+    assert_eq!(q.calibration, opts.method.to_string());
+    assert_eq!(&edge::model::ModelCard { quantization: None, ..int8.card().clone() }, fp32.card());
+    assert_eq!(q.fp32_layers.len(), report.fp32_layers.len());
+
+    for path in [sample("astronaut.png"), sample("chelsea.png"), images[images.len() / 2].clone()] {
+        let x = chw(&fp32, &path);
+        // Kept for inspecting a failure layer by layer.
+        write_f32(&dir.join(format!("{}.f32", path.file_name().unwrap().to_string_lossy())), &x);
+        let (a, b) = (fp32.forward_tensor(&x).unwrap(), int8.forward_tensor(&x).unwrap());
+        let (fa, fb) = (face_scores(&a), face_scores(&b));
+        let ds = max_abs_diff(&fa, &fb);
+        let mean = fa.iter().zip(&fb).map(|(x, y)| (x - y).abs()).sum::<f32>() / fa.len() as f32;
+        let db = max_abs_diff(&a.boxes, &b.boxes);
+        eprintln!(
+            "{name}: {}: int8 vs fp32 |face score diff| max {ds:.4} mean {mean:.5}, max |box offset diff| {db:.4}",
+            path.display()
+        );
+        assert!(ds <= max_score_diff, "{name}: {}: face scores differ by {ds}", path.display());
+        assert!(mean <= 0.005, "{name}: {}: face scores differ by {mean} on average", path.display());
+    }
+    // The faces found on the astronaut photo are the same ones.
+    let frame = image::open(sample("astronaut.png")).unwrap().to_rgb8();
+    let (a, b) = (fp32.detect(&frame).unwrap(), int8.detect(&frame).unwrap());
+    assert!(!a.is_empty(), "fp32 finds the astronaut's face");
+    assert_eq!(a.len(), b.len(), "{name}: fp32 {a:?}\nint8 {b:?}");
+    for d in &a {
+        let best = b.iter().map(|e| iou(&d.bbox, &e.bbox)).fold(0.0, f32::max);
+        assert!(best >= 0.8, "{name}: fp32 face {d:?} has no int8 match (best IoU {best:.3})");
+    }
+    out
+}
+
+/// onnxruntime (through the Python peer, after `onnx.checker`) runs the int8 file and
+/// agrees with tract on it.
+fn onnxruntime_agrees(model: &Path, bound: f32) {
+    let Some(py) = python_peer() else { return };
+    let dir = model.parent().unwrap();
+    let mut det = Detector::load(model).unwrap();
+    let (w, h) = det.input_size();
+    for name in ["astronaut.png", "chelsea.png"] {
+        let x = chw(&det, &sample(name));
+        let raw = det.forward_tensor(&x).unwrap();
+        let input = dir.join(format!("{name}.f32"));
+        write_f32(&input, &x);
+        let prefix = dir.join(format!("ort-{name}"));
+        let out = run(Command::new(&py)
+            .arg(repo_root().join("tests/peer/onnx_peer.py"))
+            .arg(model)
+            .arg(&input)
+            .args(["1", "3", &h.to_string(), &w.to_string()])
+            .arg(&prefix));
+        assert!(out.starts_with("ok scores,boxes"), "{out}");
+        let scores = read_f32(&prefix.with_extension("png.scores.f32"));
+        let boxes = read_f32(&prefix.with_extension("png.boxes.f32"));
+        let (ds, db) = (max_abs_diff(&scores, &raw.scores), max_abs_diff(&boxes, &raw.boxes));
+        eprintln!("{}: {name}: onnxruntime vs tract max |diff| scores {ds:.2e} boxes {db:.2e}", model.display());
+        assert!(ds <= bound && db <= bound, "onnxruntime and tract differ on {name}: {ds} / {db}");
+    }
+}
+
+#[test]
+fn percentile_int8_is_small_and_close_to_fp32() {
+    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.05);
+    onnxruntime_agrees(&model, 1e-3);
+}
+
+#[test]
+fn minmax_int8_with_fp32_ends_is_close_to_fp32() {
+    let opts = QuantizeOptions { method: Method::MinMax, keep_first: true, keep_last: true, ..Default::default() };
+    let model = quantize_and_compare("quantize-minmax-ends", opts, 0.5, 0.05);
+    let proto = decode(&model);
+    let graph = proto.graph.unwrap();
+    // The kept layers read fp32 weights straight from their initializers.
+    let first = graph.node.iter().find(|n| n.op_type == "Conv").unwrap();
+    assert_eq!((first.input[0].as_str(), first.input[1].as_str()), ("input", "backbone.0.weight"));
+    onnxruntime_agrees(&model, 1e-3);
+}
+
+fn decode(path: &Path) -> ModelProto {
+    prost::Message::decode(std::fs::read(path).unwrap().as_slice()).unwrap()
+}
+
+#[test]
+fn bad_inputs_are_refused_naming_the_file() {
+    let dir = scratch("quantize-bad");
+    let images = vec![sample("astronaut.png")];
+    let opts = QuantizeOptions::default();
+    let err = |model: &Path, images: &[PathBuf]| {
+        let out = dir.join("out.onnx");
+        let e = quantize::quantize_file(model, images, &opts, &out).expect_err("must fail");
+        assert!(!out.exists(), "nothing is written on failure");
+        format!("{e:#}")
+    };
+
+    let missing = dir.join("missing.onnx");
+    let e = err(&missing, &images);
+    assert!(e.contains("missing.onnx") && e.contains("cannot read"), "{e}");
+
+    let junk = dir.join("junk.onnx");
+    std::fs::write(&junk, b"not protobuf").unwrap();
+    assert!(err(&junk, &images).contains("junk.onnx"));
+
+    let mut proto = decode(&shipped());
+    assert!(read_card(&proto).is_ok());
+    proto.metadata_props.retain(|e| e.key != CARD_KEY);
+    let cardless = dir.join("cardless.onnx");
+    std::fs::write(&cardless, prost::Message::encode_to_vec(&proto)).unwrap();
+    let e = err(&cardless, &images);
+    assert!(e.contains("cardless.onnx") && e.contains("facecam.card"), "{e}");
+
+    let e = err(&shipped(), &[dir.join("no-such-image.jpg")]);
+    assert!(e.contains("facecam.onnx") && e.contains("no-such-image.jpg"), "{e}");
+    assert!(err(&shipped(), &[]).contains("no calibration images"));
+
+    // A quantized file is not quantized twice.
+    let once = dir.join("once.onnx");
+    quantize::quantize_file(&shipped(), &images, &opts, &once).unwrap();
+    let e = err(&once, &images);
+    assert!(e.contains("once.onnx") && e.contains("already quantized"), "{e}");
+}
