@@ -70,7 +70,7 @@ fn sunglasses() -> RgbaImage {
 fn party_hat() -> RgbaImage {
     let cone: Shape = Box::new(|u, v| {
         let half = 0.42 * (v - 0.12) / 0.86;
-        if v < 0.12 || v > 0.98 || (u - 0.5).abs() > half {
+        if !(0.12..=0.98).contains(&v) || (u - 0.5).abs() > half {
             return None;
         }
         Some(if ((v * 7.0 + u * 2.0) as i32) % 2 == 0 { [230, 60, 120, 255] } else { [255, 210, 40, 255] })

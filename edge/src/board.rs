@@ -119,10 +119,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let good = std::fs::read_to_string(boards_dir()[0].join("rpi4.toml")).unwrap();
         std::fs::write(dir.join("typo.toml"), good.replace("groups", "group")).unwrap();
-        let e = format!("{:#}", Board::find("typo", &[dir.clone()]).unwrap_err());
+        let e = format!("{:#}", Board::find("typo", std::slice::from_ref(&dir)).unwrap_err());
         assert!(e.contains("typo.toml") && e.contains("group") && e.contains("groups"), "{e}");
         std::fs::write(dir.join("bad.toml"), good.replace("320x240", "big")).unwrap();
-        let e = format!("{:#}", Board::find("bad", &[dir.clone()]).unwrap_err());
+        let e = format!("{:#}", Board::find("bad", std::slice::from_ref(&dir)).unwrap_err());
         assert!(e.contains("input"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,7 +1,7 @@
 //! Frame preparation shared by the trainer and the device, so both see the same pixels.
 
 use crate::model::InputSpec;
-use image::{imageops, RgbImage};
+use image::RgbImage;
 
 /// Resize a frame to the model input, stretching it (no letterbox), with a triangle
 /// filter so large downscales do not alias.
@@ -121,7 +121,7 @@ mod tests {
         });
         for (w, h) in [(320, 240), (160, 120), (300, 200), (641, 333), (640, 481), (1, 1)] {
             let ours = resize_to_input(&frame, w, h);
-            let theirs = imageops::resize(&frame, w, h, imageops::FilterType::Triangle);
+            let theirs = image::imageops::resize(&frame, w, h, image::imageops::FilterType::Triangle);
             assert_eq!(ours.dimensions(), theirs.dimensions());
             let differ = ours.as_raw().iter().zip(theirs.as_raw()).filter(|(a, b)| a != b).count();
             assert_eq!(differ, 0, "{w}x{h}: {differ} values differ");

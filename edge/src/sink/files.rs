@@ -27,7 +27,7 @@ impl PngSink {
 impl Sink for PngSink {
     fn show(&mut self, frame: &RgbImage, report: &FrameReport) -> Result<()> {
         self.shown += 1;
-        if (self.shown - 1) % self.every.max(1) == 0 {
+        if (self.shown - 1).is_multiple_of(self.every.max(1)) {
             atomic::write_png(&self.dir.join(format!("frame-{:06}.png", report.seq)), frame)?;
         }
         Ok(())
