@@ -193,7 +193,8 @@ impl ModelCard {
         if p.min_sizes.is_empty() || p.min_sizes.len() != p.steps.len() {
             return bad("priors", "min_sizes and steps need one non-empty entry per level");
         }
-        if p.min_sizes.iter().any(|l| l.is_empty() || l.iter().any(|s| s.is_nan() || *s <= 0.0)) || p.steps.contains(&0) {
+        if p.min_sizes.iter().any(|l| l.is_empty() || l.iter().any(|s| s.is_nan() || *s <= 0.0)) || p.steps.contains(&0)
+        {
             return bad("priors", "every level needs positive sizes and a positive step");
         }
         if p.variances.iter().any(|v| v.is_nan() || *v <= 0.0) {
