@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build demo demo-synthetic bench wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench wider-eval test check clean
 
 setup: system-packages $(STAMP)
 
@@ -76,6 +76,11 @@ demo-synthetic: build
 bench: build
 	$(BIN)/facecam-train bench --batch-size 32 --input 320x240 --steps 10
 	$(BIN)/facecam bench --frames 200
+
+# The int8 (QDQ) model beside the fp32 one, calibrated on the WIDER train subset.
+quantize: build
+	$(BIN)/facecam-train quantize --model models/facecam.onnx --data wider:../shared/data/widerface-subset@train \
+	    --count 100 --calibration percentile --out models/facecam-int8.onnx
 
 # Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
 # (3,226 images; see ../shared/data/README.md for where they are).
