@@ -232,7 +232,7 @@ pub fn preview(
         let (sx, sy) = (input.0 as f32 / img.width() as f32, input.1 as f32 / img.height() as f32);
         for b in &boxes {
             let color = if b.ignore { Rgb888::new(160, 160, 160) } else { Rgb888::new(0, 255, 64) };
-            let bb = edge::model::BBox::new(b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy);
+            let bb = b.bbox(sx, sy);
             draw_box(&mut ImageTarget(&mut tile), &bb, color, 1).expect("drawing into memory cannot fail");
         }
         let (c, r) = (i as u32 % cols, i as u32 / cols);

@@ -6,7 +6,7 @@
 use crate::augment::{augment, AugmentConfig};
 use crate::data::{FaceBox, Sample};
 use crate::target::{match_priors, Truth};
-use edge::model::{BBox, ModelCard, Prior};
+use edge::model::{ModelCard, Prior};
 use edge::preprocess::{normalize_into, resize_to_input};
 use image::RgbImage;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -100,7 +100,7 @@ impl BatchMaker {
             .filter(|b| b.width() > 0.0 && b.height() > 0.0)
             .map(|b| {
                 let small = (b.width() * sx * w as f32).min(b.height() * sy * h as f32) < self.min_face_px;
-                Truth { bbox: BBox::new(b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy), ignore: b.ignore || small }
+                Truth { bbox: b.bbox(sx, sy), ignore: b.ignore || small }
             })
             .collect();
         let (labels, targets) = match_priors(&self.priors, &truths, self.match_iou, self.card.priors.variances);

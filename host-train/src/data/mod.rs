@@ -36,6 +36,11 @@ impl FaceBox {
     pub fn height(&self) -> f32 {
         self.y1 - self.y0
     }
+    /// The box as the model contract's [`BBox`](edge::model::BBox), scaled by `(sx, sy)`
+    /// (1, 1 for image pixels).
+    pub fn bbox(&self, sx: f32, sy: f32) -> edge::model::BBox {
+        edge::model::BBox::new(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy)
+    }
 }
 
 /// One labelled image.

@@ -42,7 +42,7 @@ impl Score {
 /// Score one image: detections in descending score order each take the best unmatched
 /// face at IoU ≥ `threshold`; one that only hits an ignore region is neither TP nor FP.
 pub fn score_image(dets: &[Detection], truth: &[FaceBox], threshold: f32) -> Score {
-    let boxes: Vec<BBox> = truth.iter().map(|b| BBox::new(b.x0, b.y0, b.x1, b.y1)).collect();
+    let boxes: Vec<BBox> = truth.iter().map(|b| b.bbox(1.0, 1.0)).collect();
     let mut taken = vec![false; truth.len()];
     let mut order: Vec<&Detection> = dets.iter().collect();
     order.sort_by(|a, b| b.score.total_cmp(&a.score));
