@@ -47,6 +47,7 @@ pub mod model;
 pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;
+pub mod race;
 pub mod sink;
 pub mod source;
 pub mod track;

@@ -57,6 +57,39 @@ enum Command {
     },
     /// Per-stage latency, end-to-end FPS, model load time and peak memory.
     Bench(cli::BenchArgs),
+    /// Time `detect` (preprocess + network + decode + NMS) on one fixed frame; see bench/race.py.
+    Race(RaceArgs),
+}
+
+#[derive(clap::Args)]
+struct RaceArgs {
+    /// The exported ONNX model.
+    #[arg(long, default_value = "models/facecam.onnx")]
+    model: PathBuf,
+    /// The photo the frame is made from (stretched to --size).
+    #[arg(long, default_value = "samples/astronaut.png")]
+    image: PathBuf,
+    /// Frame and input size.
+    #[arg(long, value_parser = parse_size, default_value = "320x240")]
+    size: (u32, u32),
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 200)]
+    iterations: usize,
+    /// Also time preprocess, network and decode + NMS separately.
+    #[arg(long)]
+    stages: bool,
+    /// Also profile the network per operator over this many runs.
+    #[arg(long, default_value_t = 0)]
+    profile: usize,
+    /// Write the frame as a PPM here (so other engines can run the same pixels).
+    #[arg(long)]
+    dump_frame: Option<PathBuf>,
+    /// Print one JSON line instead of a summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -168,7 +201,27 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("{} ({}x{}) saved to {}", fb.name(), fb.dimensions().0, fb.dimensions().1, out.display());
         }
         Command::Bench(args) => cli::bench(args)?,
+        Command::Race(args) => race(args)?,
     }
+    Ok(())
+}
+
+fn race(args: RaceArgs) -> Result<()> {
+    if let Some(path) = &args.dump_frame {
+        edge::race::write_ppm(&edge::race::make_frame(&args.image, args.size)?, path)?;
+    }
+    let opts = edge::race::RaceOptions {
+        model: args.model,
+        image: args.image,
+        size: args.size,
+        warmup: args.warmup,
+        iterations: args.iterations,
+        stages: args.stages,
+        profile_runs: args.profile,
+    };
+    let report = edge::race::run(&opts)?;
+    let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
+    let _ = writeln!(std::io::stdout(), "{text}");
     Ok(())
 }
 

@@ -1,0 +1,295 @@
+//! `facecam race`: the detector's latency on one fixed frame, as one machine-readable
+//! record, for `bench/race.py` to set against other face detectors run in onnxruntime.
+//!
+//! The frame is a sample photo resized once to the input size (320x240 by default), so
+//! every contender sees the same pixels (`--dump-frame` writes them as a PPM). Each timed
+//! iteration is one [`Detector::detect`]: preprocessing, the network, decoding and NMS.
+//! tract runs single-threaded, as on the device. Optional extras: the time split into
+//! preprocess / network / decode+NMS, and a per-operator profile of the network.
+
+use crate::detector::{read_card, Detector};
+use crate::model::Detection;
+use crate::preprocess::{normalize_into, resize_to_input};
+use anyhow::{bail, Context, Result};
+use image::RgbImage;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// What to race.
+#[derive(Debug, Clone)]
+pub struct RaceOptions {
+    /// The exported ONNX model.
+    pub model: PathBuf,
+    /// The photo the frame is made from.
+    pub image: PathBuf,
+    /// Frame and network input size.
+    pub size: (u32, u32),
+    /// Untimed runs before timing.
+    pub warmup: usize,
+    /// Timed runs of `detect`.
+    pub iterations: usize,
+    /// Also time the stages separately (preprocess, network, decode + NMS).
+    pub stages: bool,
+    /// Also profile the network operator by operator (this many extra runs; 0 = off).
+    pub profile_runs: usize,
+}
+
+/// Latency statistics of a set of runs, milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub median_ms: f64,
+    pub p90_ms: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+}
+
+impl Latency {
+    /// Statistics of `times`; all zero when there are none.
+    pub fn of(times: &[Duration]) -> Self {
+        if times.is_empty() {
+            return Self { median_ms: 0.0, p90_ms: 0.0, mean_ms: 0.0, min_ms: 0.0 };
+        }
+        let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        Self {
+            median_ms: quantile(&ms, 0.5),
+            p90_ms: quantile(&ms, 0.9),
+            mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
+            min_ms: ms[0],
+        }
+    }
+}
+
+/// Linear-interpolated quantile of sorted values.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Median time of each stage of `detect`, run one after another.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stages {
+    /// Resize (a copy when the frame already has the input size) and normalise.
+    pub preprocess_ms: f64,
+    /// tract running the graph, with the copy of its input and outputs.
+    pub network_ms: f64,
+    /// Prior decoding, score threshold and NMS.
+    pub decode_nms_ms: f64,
+}
+
+/// One operator kind's share of the network's time.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpTime {
+    /// tract's name for the operator (after optimisation).
+    pub op: String,
+    /// Nodes of this kind in the optimised graph.
+    pub nodes: usize,
+    /// Mean milliseconds per run, all nodes of this kind together.
+    pub ms: f64,
+    /// Fraction of the profiled network time.
+    pub share: f64,
+}
+
+/// Everything `facecam race` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RaceReport {
+    pub engine: &'static str,
+    pub model: String,
+    pub model_bytes: u64,
+    /// Quantisation format from the card, if any.
+    pub quantization: Option<String>,
+    pub input: (u32, u32),
+    pub threads: usize,
+    pub warmup: usize,
+    pub iterations: usize,
+    /// Seconds to read, parse, optimise and dry-run the model (`Detector::load_sized`).
+    pub model_load_s: f64,
+    /// Per-iteration `detect` latency: preprocess + network + decode + NMS.
+    pub latency: Latency,
+    /// Every timed iteration, milliseconds, in order.
+    pub samples_ms: Vec<f64>,
+    pub stages: Option<Stages>,
+    /// Operator kinds by time, most expensive first.
+    pub profile: Option<Vec<OpTime>>,
+    /// Faces found in the frame (frame pixels), for sanity checks.
+    pub faces: Vec<Detection>,
+    /// Peak resident memory of this process, MiB (VmHWM), after the runs.
+    pub peak_rss_mib: f64,
+}
+
+/// The race frame: `image` stretched to `size` with the detector's own resampler.
+pub fn make_frame(image: &Path, size: (u32, u32)) -> Result<RgbImage> {
+    let photo = image::open(image).with_context(|| format!("{}: cannot open the race photo", image.display()))?;
+    Ok(resize_to_input(&photo.to_rgb8(), size.0, size.1))
+}
+
+/// Write a frame as a binary PPM (P6), which any tool can read without an image library.
+pub fn write_ppm(frame: &RgbImage, path: &Path) -> Result<()> {
+    let mut bytes = format!("P6\n{} {}\n255\n", frame.width(), frame.height()).into_bytes();
+    bytes.extend_from_slice(frame.as_raw());
+    crate::atomic::write(path, &bytes).with_context(|| format!("{}: cannot write the frame", path.display()))
+}
+
+/// Load the model, time `detect` on the frame, and report.
+pub fn run(opts: &RaceOptions) -> Result<RaceReport> {
+    if opts.iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let frame = make_frame(&opts.image, opts.size)?;
+    let model_bytes =
+        std::fs::metadata(&opts.model).with_context(|| format!("{}: no such model", opts.model.display()))?.len();
+
+    let t0 = Instant::now();
+    let mut det = Detector::load_sized(&opts.model, Some(opts.size))?;
+    let model_load_s = t0.elapsed().as_secs_f64();
+
+    let mut faces = Vec::new();
+    for _ in 0..opts.warmup {
+        faces = det.detect(&frame)?;
+    }
+    let mut times = Vec::with_capacity(opts.iterations);
+    for _ in 0..opts.iterations {
+        let t = Instant::now();
+        faces = std::hint::black_box(det.detect(std::hint::black_box(&frame))?);
+        times.push(t.elapsed());
+    }
+
+    let stages = if opts.stages { Some(time_stages(&mut det, &frame, opts.iterations)?) } else { None };
+    let profile =
+        if opts.profile_runs > 0 { Some(profile_ops(&opts.model, &det, &frame, opts.profile_runs)?) } else { None };
+
+    Ok(RaceReport {
+        engine: "tract",
+        model: opts.model.display().to_string(),
+        model_bytes,
+        quantization: det.card().quantization.as_ref().map(|q| q.format.clone()),
+        input: opts.size,
+        threads: 1,
+        warmup: opts.warmup,
+        iterations: opts.iterations,
+        model_load_s,
+        latency: Latency::of(&times),
+        samples_ms: times.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+        stages,
+        profile,
+        faces,
+        peak_rss_mib: crate::bench::peak_rss_mib(),
+    })
+}
+
+/// Median time of each stage of `detect`, run separately `iterations` times.
+fn time_stages(det: &mut Detector, frame: &RgbImage, iterations: usize) -> Result<Stages> {
+    let (w, h) = det.input_size();
+    let spec = det.card().input.clone();
+    let mut chw = vec![0f32; 3 * (w * h) as usize];
+    let (mut pre, mut net, mut post) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..iterations {
+        let t = Instant::now();
+        let resized = resize_to_input(std::hint::black_box(frame), w, h);
+        normalize_into(&resized, &spec, &mut chw);
+        pre.push(t.elapsed());
+        let t = Instant::now();
+        let raw = det.forward_tensor(&chw)?;
+        net.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(det.decode(&raw, frame.width(), frame.height()));
+        post.push(t.elapsed());
+    }
+    Ok(Stages {
+        preprocess_ms: Latency::of(&pre).median_ms,
+        network_ms: Latency::of(&net).median_ms,
+        decode_nms_ms: Latency::of(&post).median_ms,
+    })
+}
+
+/// Time every node of the optimised network over `runs` runs, grouped by operator.
+///
+/// `Detector` keeps its plan private, so the model is prepared again here the same way
+/// (`model_for_proto_model` → input fact → `into_optimized` → `into_runnable`) and run
+/// through `SimpleState::run_plan_with_eval`, with a stopwatch around tract's own `eval`.
+fn profile_ops(path: &Path, det: &Detector, frame: &RgbImage, runs: usize) -> Result<Vec<OpTime>> {
+    let (w, h) = det.input_size();
+    let bytes = std::fs::read(path)?;
+    let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())?;
+    read_card(&proto)?;
+    let plan = tract_onnx::onnx()
+        .model_for_proto_model(&proto)?
+        .with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into())?
+        .into_optimized()?
+        .into_runnable()?;
+    let mut state = plan.spawn()?;
+    let mut input = Tensor::zero::<f32>(&[1, 3, h as usize, w as usize])?;
+    let resized = resize_to_input(frame, w, h);
+    normalize_into(&resized, &det.card().input, input.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+    let input: TValue = input.into();
+
+    let mut per_node: BTreeMap<usize, (String, Duration)> = BTreeMap::new();
+    state.run(tvec!(input.clone()))?; // warm-up
+    for _ in 0..runs {
+        state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
+            let t = Instant::now();
+            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+            let entry = per_node.entry(node.id).or_insert_with(|| (node.op().name().to_string(), Duration::ZERO));
+            entry.1 += t.elapsed();
+            out
+        })?;
+    }
+    let mut by_op: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
+    for (op, d) in per_node.into_values() {
+        let e = by_op.entry(op).or_default();
+        e.0 += 1;
+        e.1 += d;
+    }
+    let total: f64 = by_op.values().map(|(_, d)| d.as_secs_f64()).sum::<f64>().max(f64::MIN_POSITIVE);
+    let mut ops: Vec<OpTime> = by_op
+        .into_iter()
+        .map(|(op, (nodes, d))| OpTime {
+            op,
+            nodes,
+            ms: d.as_secs_f64() * 1e3 / runs as f64,
+            share: d.as_secs_f64() / total,
+        })
+        .collect();
+    ops.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    Ok(ops)
+}
+
+impl RaceReport {
+    /// A short human-readable summary.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} ({} bytes{}) at {}x{}, {} thread: load {:.3} s; detect median {:.3} ms, p90 {:.3} ms over {} runs; \
+             {} face(s); peak RSS {:.1} MiB",
+            self.model,
+            self.model_bytes,
+            self.quantization.as_deref().map(|q| format!(", {q}")).unwrap_or_default(),
+            self.input.0,
+            self.input.1,
+            self.threads,
+            self.model_load_s,
+            self.latency.median_ms,
+            self.latency.p90_ms,
+            self.iterations,
+            self.faces.len(),
+            self.peak_rss_mib
+        );
+        if let Some(st) = &self.stages {
+            s += &format!(
+                "\nstages (median ms): preprocess {:.3}, network {:.3}, decode+NMS {:.3}",
+                st.preprocess_ms, st.network_ms, st.decode_nms_ms
+            );
+        }
+        if let Some(ops) = &self.profile {
+            s += "\noperator             nodes   ms/run  share";
+            for o in ops {
+                s += &format!("\n{:<20} {:>5} {:>8.3} {:>5.1}%", o.op, o.nodes, o.ms, o.share * 100.0);
+            }
+        }
+        s
+    }
+}
