@@ -38,7 +38,7 @@ impl Mat {
         match self {
             Mat::Num { dims, data } => {
                 let rows = dims.first().copied().unwrap_or(0);
-                let cols = if rows == 0 { 0 } else { data.len() / rows };
+                let cols = data.len().checked_div(rows).unwrap_or(0);
                 Ok((0..rows).map(|r| (0..cols).map(|c| data[c * rows + r]).collect()).collect())
             }
             other => bail!("expected a numeric array, found {}", other.kind()),

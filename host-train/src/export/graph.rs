@@ -112,7 +112,7 @@ impl GraphBuilder {
     }
 
     /// `[N, A*k, H, W]` head output to `[N, H*W*A, k]` (channels-last, then flatten).
-    pub fn to_priors(&mut self, x: &str, k: i64) -> String {
+    pub fn head_to_priors(&mut self, x: &str, k: i64) -> String {
         let t = self.node("Transpose", vec![x.into()], vec![attr_ints("perm", &[0, 2, 3, 1])], None);
         let shape = self.int64_const("shape", &[0, -1, k]);
         self.node("Reshape", vec![t, shape], vec![], None)

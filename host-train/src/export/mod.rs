@@ -65,7 +65,7 @@ pub fn build_model(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelC
             for (j, s) in layers.iter().enumerate() {
                 y = add_conv(&mut g, &vars, &y, &head_path(l, branch, j), s)?;
             }
-            outs.push(g.to_priors(&y, k));
+            outs.push(g.head_to_priors(&y, k));
         }
     }
     let logits = g.concat(cls, 1, None);

@@ -33,7 +33,7 @@ impl ActParams {
 /// Symmetric per-channel int8 weights: for each of `channels` equal slices of `w`,
 /// `scale = max|w| / 127` (1 for an all-zero channel) and `q = round(w / scale)`.
 pub fn quantize_weights(w: &[f32], channels: usize) -> Result<(Vec<i8>, Vec<f32>)> {
-    if channels == 0 || w.len() % channels != 0 {
+    if channels == 0 || !w.len().is_multiple_of(channels) {
         bail!("{} weights do not split into {channels} output channels", w.len());
     }
     let per = w.len() / channels;
@@ -125,7 +125,7 @@ pub fn float_values(t: &TensorProto) -> Result<Vec<f32>> {
         bail!("initializer `{}` is not float32 (data type {})", t.name, t.data_type);
     }
     let values: Vec<f32> = if !t.raw_data.is_empty() {
-        if t.raw_data.len() % 4 != 0 {
+        if !t.raw_data.len().is_multiple_of(4) {
             bail!("initializer `{}` has {} raw bytes, not whole floats", t.name, t.raw_data.len());
         }
         t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
