@@ -271,8 +271,9 @@ fn jitter(followed: &[Option<(BBox, BBox)>]) -> (f64, f64) {
 }
 
 /// Play the stream through `facecam run` (this same binary) in a child process and
-/// return its peak RSS in MiB from the kernel's rusage; `None` when this process is not
-/// the `facecam` binary (a test harness) or the child fails.
+/// return the peak RSS it reports for itself (its own VmHWM: the kernel's rusage of a
+/// child started by vfork also counts the parent's pages from before the exec); `None`
+/// when this process is not the `facecam` binary (a test harness) or the child fails.
 fn child_run_rss(stream: &[Vec<u8>], screen_file: &Path) -> Option<f64> {
     let exe = std::env::current_exe().ok()?;
     if exe.file_stem()? != "facecam" {
@@ -281,16 +282,13 @@ fn child_run_rss(stream: &[Vec<u8>], screen_file: &Path) -> Option<f64> {
     let mjpeg = screen_file.with_extension("mjpeg");
     std::fs::write(&mjpeg, stream.concat()).ok()?;
     std::fs::write(screen_file, vec![0u8; (STREAM_SIZE.0 * STREAM_SIZE.1 * 4) as usize]).ok()?;
-    let child = std::process::Command::new(exe)
+    let out = std::process::Command::new(exe)
         .args(["run", "--source", &format!("mjpeg:{}", mjpeg.display())])
         .args(["--sink", &format!("fbfile:{}@{}x{}@32", screen_file.display(), STREAM_SIZE.0, STREAM_SIZE.1)])
-        .stderr(std::process::Stdio::null())
-        .spawn()
+        .output()
         .ok()?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let _ = std::fs::remove_file(&mjpeg);
-    (pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0).then(|| usage.ru_maxrss as f64 / 1024.0)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stderr.lines().rev().find(|l| l.contains("peak RSS"))?;
+    summary.rsplit("peak RSS ").next()?.split_whitespace().next()?.parse().ok()
 }

@@ -261,8 +261,15 @@ fn run_camera(args: RunArgs) -> Result<()> {
         stop,
     )?;
     eprintln!(
-        "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces",
-        stats.shown, stats.seconds, stats.fps, stats.latency_ms, stats.dropped, stats.corrupt, stats.faces
+        "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
+        stats.shown,
+        stats.seconds,
+        stats.fps,
+        stats.latency_ms,
+        stats.dropped,
+        stats.corrupt,
+        stats.faces,
+        edge::bench::peak_rss_mib()
     );
     if let Some(e) = stats.source_error {
         bail!("the source failed: {e}");
