@@ -75,7 +75,8 @@ demo-synthetic: build
 # Benchmarks (numbers in docs/BENCHMARKS.md).
 bench: build
 	$(BIN)/facecam-train bench --batch-size 32 --input 320x240 --steps 10
-	$(BIN)/facecam bench --frames 200
+	cargo build --profile board -p facecam-edge
+	$(CARGO_TARGET_DIR)/board/facecam bench --frames 200
 
 # The int8 (QDQ) model beside the fp32 one, calibrated on the WIDER train subset.
 quantize: build
