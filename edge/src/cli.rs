@@ -12,11 +12,11 @@ use std::sync::Arc;
 /// Options every camera command takes.
 #[derive(clap::Args)]
 pub struct Common {
-    /// Frames from: v4l2:/dev/video0[@WxH[@FPS]][:mjpeg|yuyv], mjpeg:FILE (- = stdin), pipe:COMMAND,
-    /// images:FILE_OR_DIR, pattern[:WxH]. Default: the board's, else v4l2:/dev/video0.
+    /// Frames from: `v4l2:/dev/video0[@WxH[@FPS]][:mjpeg|yuyv]`, `mjpeg:FILE` (- = stdin), `pipe:COMMAND`,
+    /// `images:FILE_OR_DIR`, `pattern[:WxH]`. Default: the board's, else `v4l2:/dev/video0`.
     #[arg(long)]
     pub source: Option<String>,
-    /// A board profile (boards/NAME.toml) giving the default source, display, input size and threads.
+    /// A board profile (boards/NAME.toml) giving the default source, display and input size.
     #[arg(long)]
     pub board: Option<String>,
     /// Use the board's CSI camera pipe instead of its USB camera.

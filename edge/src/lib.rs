@@ -33,7 +33,7 @@
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
 //! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
-//! - [`board`]: board profiles; [`bench`]: `facecam bench`.
+//! - [`board`]: board profiles; [`mod@bench`]: `facecam bench`; [`race`]: `facecam race`.
 //! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes.
 
 pub mod annotate;
