@@ -62,6 +62,8 @@ _demo:
 	$(BIN)/facecam card models/facecam.onnx
 	$(BIN)/facecam detect samples --model models/facecam.onnx --out $(DEMO)/detect
 	@echo "annotated images and detections.jsonl are in $(DEMO)/detect"
+	$(BIN)/facecam run --source images:samples --sink png:$(DEMO)/run --sticker sunglasses
+	@echo "the camera loop on the sample photos (no camera needed), frames in $(DEMO)/run"
 
 # The whole path on made-up data, no photos needed: synthetic faces, a two-minute CPU
 # training, export, detection.
