@@ -11,6 +11,9 @@ CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
 CROSS_DEBS := gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user
 # Debian 12's cross toolchain links against glibc 2.36 and needs at most this much.
 NATIVE_GLIBC_FLOOR := 2.34
+# The oldest glibc among the profiles linked that way (jetson-orin-nano): cross-test
+# checks the binaries it builds against it.
+DEBIAN_LINKED_MIN_GLIBC := 2.35
 # zig-linked builds get their own target dir: zig and gcc builds of the same triple
 # would otherwise invalidate each other's artifacts.
 CROSS_DIR = $(CARGO_TARGET_DIR)
@@ -52,6 +55,7 @@ cross-test: cross-tools packaging-tools
 	@for t in $(CROSS_TARGETS); do \
 	  echo "== edge tests for $$t under qemu-user"; \
 	  CARGO_TARGET_DIR=$(CROSS_DIR) cargo test --profile board -p facecam-edge --target $$t --lib --test reference_detection || exit 1; \
+	  boards/check-glibc.sh $(CROSS_DIR)/$$t/board/facecam $(DEBIAN_LINKED_MIN_GLIBC) || exit 1; \
 	  out=$(CROSS_DIR)/cross-deb/$$t; rm -rf $$out; \
 	  $(MAKE) --no-print-directory deb TARGET=$$t DEB_OUT=$$out/deb DEB_FAST=1 || exit 1; \
 	  dpkg-deb -x $$out/deb/*.deb $$out/root || exit 1; \
