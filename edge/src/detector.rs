@@ -5,30 +5,14 @@
 //! metadata, fix the input size, optimise, make runnable — and `detect` turns one RGB
 //! frame into face boxes in frame pixels.
 
-use crate::model::{decode, nms, BBox, CardError, Detection, ModelCard, Prior, CARD_KEY};
+pub use crate::model::DetectOptions;
+use crate::model::{detections, CardError, Detection, ModelCard, Prior, CARD_KEY};
 use crate::preprocess::{normalize_into, resize_to_input};
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use std::path::Path;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
-
-/// Post-processing knobs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DetectOptions {
-    /// Minimum face probability.
-    pub score_threshold: f32,
-    /// NMS overlap above which the weaker box is dropped.
-    pub nms_iou: f32,
-    /// At most this many faces per frame.
-    pub top_k: usize,
-}
-
-impl Default for DetectOptions {
-    fn default() -> Self {
-        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200 }
-    }
-}
 
 /// Raw network outputs for one frame, before decoding.
 #[derive(Debug, Clone)]
@@ -152,30 +136,8 @@ impl Detector {
 
     /// Decode raw outputs into face boxes in the pixels of a `frame_w` x `frame_h` frame.
     pub fn decode(&self, raw: &RawOutput, frame_w: u32, frame_h: u32) -> Vec<Detection> {
-        let classes = self.card.classes.len();
-        let var = self.card.priors.variances;
-        let (sx, sy) = (frame_w as f32, frame_h as f32);
-        let mut cands: Vec<Detection> = Vec::new();
-        for (i, prior) in self.priors.iter().enumerate() {
-            // Class 1 is "face"; background is class 0.
-            let score = raw.scores[i * classes + 1];
-            if score < self.options.score_threshold {
-                continue;
-            }
-            let t = [raw.boxes[i * 4], raw.boxes[i * 4 + 1], raw.boxes[i * 4 + 2], raw.boxes[i * 4 + 3]];
-            let b = decode(t, prior, var);
-            let clipped = BBox::new(b.x0.max(0.0), b.y0.max(0.0), b.x1.min(1.0), b.y1.min(1.0));
-            if clipped.area() > 0.0 {
-                cands.push(Detection { bbox: clipped.scale(sx, sy), score });
-            }
-        }
-        // Bound NMS work on noisy frames: only the strongest candidates can survive anyway.
-        const MAX_CANDIDATES: usize = 1000;
-        if cands.len() > MAX_CANDIDATES {
-            cands.select_nth_unstable_by(MAX_CANDIDATES, |a, b| b.score.total_cmp(&a.score));
-            cands.truncate(MAX_CANDIDATES);
-        }
-        nms(cands, self.options.nms_iou, self.options.top_k)
+        let (classes, var) = (self.card.classes.len(), self.card.priors.variances);
+        detections(&raw.scores, &raw.boxes, classes, &self.priors, var, &self.options, (frame_w, frame_h))
     }
 
     /// Detect faces in an RGB frame; boxes are in the frame's pixels.

@@ -5,6 +5,7 @@
 //! - [`PriorConfig::priors`]: the prior (anchor) boxes for any input size.
 //! - [`encode`] / [`decode`]: the centre-size box codec with variances.
 //! - [`iou`] and [`nms`]: overlap and greedy non-maximum suppression.
+//! - [`detections`]: raw outputs to face boxes (threshold, decode, clip, NMS).
 //!
 //! The ONNX graph itself only computes class scores and box offsets per prior; all
 //! geometry lives here, so one exported file runs at any input size.
@@ -13,10 +14,12 @@ mod bbox;
 mod card;
 mod codec;
 mod nms;
+mod postprocess;
 mod priors;
 
 pub use bbox::{iou, BBox, Detection};
 pub use card::{CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY};
 pub use codec::{decode, encode};
 pub use nms::nms;
+pub use postprocess::{detections, DetectOptions};
 pub use priors::Prior;

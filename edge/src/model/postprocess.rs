@@ -1,0 +1,80 @@
+//! From raw network outputs to face boxes: threshold, decode against the priors, clip,
+//! and suppress overlaps. The device runs it on tract's outputs; the trainer runs it on
+//! tch's, to draw what a checkpoint sees.
+
+use super::{decode, nms, BBox, Detection, Prior};
+
+/// Post-processing knobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectOptions {
+    /// Minimum face probability.
+    pub score_threshold: f32,
+    /// NMS overlap above which the weaker box is dropped.
+    pub nms_iou: f32,
+    /// At most this many faces per frame.
+    pub top_k: usize,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200 }
+    }
+}
+
+/// Faces in a `frame_w` x `frame_h` frame from one image's outputs: `scores` is
+/// `[priors, classes]` probabilities (class 1 is "face"), `boxes` `[priors, 4]` offsets,
+/// both row-major and in the order of `priors`.
+pub fn detections(
+    scores: &[f32],
+    boxes: &[f32],
+    classes: usize,
+    priors: &[Prior],
+    variances: [f32; 2],
+    options: &DetectOptions,
+    (frame_w, frame_h): (u32, u32),
+) -> Vec<Detection> {
+    let (sx, sy) = (frame_w as f32, frame_h as f32);
+    let mut cands: Vec<Detection> = Vec::new();
+    for (i, prior) in priors.iter().enumerate() {
+        let score = scores[i * classes + 1];
+        if score < options.score_threshold {
+            continue;
+        }
+        let t = [boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3]];
+        let b = decode(t, prior, variances);
+        let clipped = BBox::new(b.x0.max(0.0), b.y0.max(0.0), b.x1.min(1.0), b.y1.min(1.0));
+        if clipped.area() > 0.0 {
+            cands.push(Detection { bbox: clipped.scale(sx, sy), score });
+        }
+    }
+    // Bound NMS work on noisy frames: only the strongest candidates can survive anyway.
+    const MAX_CANDIDATES: usize = 1000;
+    if cands.len() > MAX_CANDIDATES {
+        cands.select_nth_unstable_by(MAX_CANDIDATES, |a, b| b.score.total_cmp(&a.score));
+        cands.truncate(MAX_CANDIDATES);
+    }
+    nms(cands, options.nms_iou, options.top_k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_decodes_and_suppresses() {
+        let priors = [
+            Prior { cx: 0.25, cy: 0.5, w: 0.2, h: 0.2 },
+            Prior { cx: 0.26, cy: 0.5, w: 0.2, h: 0.2 },
+            Prior { cx: 0.75, cy: 0.5, w: 0.2, h: 0.2 },
+        ];
+        // Two overlapping confident priors, one weak one.
+        let scores = [0.1, 0.9, 0.2, 0.8, 0.7, 0.3];
+        let boxes = [0.0; 12];
+        let opts = DetectOptions { score_threshold: 0.5, ..Default::default() };
+        let dets = detections(&scores, &boxes, 2, &priors, [0.1, 0.2], &opts, (200, 100));
+        assert_eq!(dets.len(), 1, "{dets:?}");
+        assert_eq!(dets[0].score, 0.9);
+        let b = dets[0].bbox;
+        assert!((b.x0 - 30.0).abs() < 1e-3 && (b.x1 - 70.0).abs() < 1e-3 && (b.y0 - 40.0).abs() < 1e-3, "{b:?}");
+    }
+}
