@@ -28,6 +28,7 @@
 //! - [`source`]: frames from V4L2 cameras, MJPEG files and pipes, images, a test pattern.
 //! - [`preprocess`]: resize and normalise a frame exactly as the trainer did.
 //! - [`detector`]: tract runs the ONNX graph; the card decodes its outputs.
+//! - [`int8`]: how a quantized (QDQ) model runs: as written, or with its weights folded to fp32.
 //! - [`track`]: faces matched across frames and smoothed, so boxes hold still.
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines.
@@ -43,6 +44,7 @@ pub mod board;
 pub mod button;
 pub mod capture;
 pub mod detector;
+pub mod int8;
 pub mod model;
 pub mod overlay;
 pub mod pipeline;
