@@ -3,7 +3,7 @@
 //! `onnx.checker`), stays close to the fp32 model on real images, and the two runtimes
 //! agree on it. Bad inputs are refused with errors naming the file.
 
-use edge::detector::{read_card, Detector, RawOutput};
+use edge::detector::{read_card, Detector, Int8Path, LoadOptions, RawOutput};
 use edge::model::{iou, CARD_KEY};
 use edge::preprocess::{normalize_into, resize_to_input};
 use facecam_tests::{max_abs_diff, python_peer, read_f32, repo_root, run, scratch, shared_data, write_f32};
@@ -31,6 +31,10 @@ fn calibration_images(dir: &Path, count: usize) -> (Vec<PathBuf>, String) {
 fn sample(name: &str) -> PathBuf {
     repo_root().join("samples").join(name)
 }
+
+/// tract running a quantized file as written, every QuantizeLinear/DequantizeLinear
+/// included: what these tests compare with fp32 and with onnxruntime.
+const QDQ: LoadOptions = LoadOptions { size: None, int8: Int8Path::Qdq };
 
 fn shipped() -> PathBuf {
     repo_root().join("models/facecam.onnx")
@@ -64,7 +68,8 @@ fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_sc
     assert!(ratio <= max_size, "{name}: int8 file is {ratio:.3}x the fp32 one");
 
     let mut fp32 = Detector::load(shipped()).unwrap();
-    let mut int8 = Detector::load(&out).unwrap();
+    // The QDQ graph as written (the weight-only path is edge/tests/int8.rs's).
+    let mut int8 = Detector::load_with(&out, &QDQ).unwrap();
     // The card is kept, plus how the model was quantized.
     let q = int8.card().quantization.clone().expect("the int8 card says it is quantized");
     assert_eq!((q.format.as_str(), q.images), (quantize::FORMAT, images.len()));
@@ -114,7 +119,7 @@ fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_sc
 fn onnxruntime_agrees(model: &Path) {
     let Some(py) = python_peer() else { return };
     let dir = model.parent().unwrap();
-    let mut det = Detector::load(model).unwrap();
+    let mut det = Detector::load_with(model, &QDQ).unwrap();
     let (w, h) = det.input_size();
     for name in ["astronaut.png", "chelsea.png"] {
         let x = chw(&det, &sample(name));

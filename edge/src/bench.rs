@@ -1,8 +1,9 @@
 //! `facecam bench`: what the camera loop costs on this machine, stage by stage, on a
 //! 640x480 MJPEG stream made from the sample photos, plus model load time and peak
-//! memory. One thread per stage, tract single-threaded, as on the device.
+//! memory. One thread per stage; tract on the threads [`crate::detector::set_threads`]
+//! gave it (1 by default).
 
-use crate::detector::Detector;
+use crate::detector::{Detector, LoadOptions};
 use crate::model::{iou, BBox};
 use crate::overlay::{compose, hud::HudInfo, Style};
 use crate::pipeline::{self, RunOptions};
@@ -39,6 +40,8 @@ pub struct Stage {
 pub struct BenchReport {
     /// The model file.
     pub model: String,
+    /// Threads for tract's matrix products.
+    pub threads: usize,
     /// Its input size.
     pub input: (u32, u32),
     /// Frames in the stream.
@@ -68,10 +71,11 @@ impl BenchReport {
     /// A Markdown table of the results.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "model {} at {}x{}; {} frames of {}x{} MJPEG ({} KiB each)\n\n| stage | mean ms | p95 ms |\n|---|---|---|\n",
+            "model {} at {}x{}, tract on {} thread(s); {} frames of {}x{} MJPEG ({} KiB each)\n\n| stage | mean ms | p95 ms |\n|---|---|---|\n",
             self.model,
             self.input.0,
             self.input.1,
+            self.threads,
             self.frames,
             STREAM_SIZE.0,
             STREAM_SIZE.1,
@@ -147,12 +151,12 @@ fn stage(name: &'static str, mut times: Vec<Duration>) -> Stage {
     Stage { name, mean_ms, p95_ms }
 }
 
-/// Run the benchmark; sample photos are read from `samples/` beside the model's folder
-/// or the working directory.
-pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
+/// Run the benchmark with the model loaded by `load`; sample photos are read from
+/// `samples/` beside the model's folder or the working directory.
+pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport> {
     let frames = frames.max(10);
     let t0 = Instant::now();
-    let mut detector = Detector::load(model)?;
+    let mut detector = Detector::load_with(model, load)?;
     let model_load_s = t0.elapsed().as_secs_f64();
     let input = detector.input_size();
     let samples = ["samples".into(), model.parent().unwrap_or(Path::new(".")).join("../samples")]
@@ -236,10 +240,11 @@ pub fn run(model: &Path, frames: u32) -> Result<BenchReport> {
         Arc::new(AtomicBool::new(false)),
     )?;
     drop(screen);
-    let run_peak_rss_mib = child_run_rss(&stream, &screen_file);
+    let run_peak_rss_mib = child_run_rss(&stream, &screen_file, model, &LoadOptions { size: Some(input), ..*load });
     let _ = std::fs::remove_file(&screen_file);
     Ok(BenchReport {
         model: model.display().to_string(),
+        threads: crate::detector::threads(),
         input,
         frames,
         jpeg_bytes,
@@ -274,7 +279,7 @@ fn jitter(followed: &[Option<(BBox, BBox)>]) -> (f64, f64) {
 /// return the peak RSS it reports for itself (its own VmHWM: the kernel's rusage of a
 /// child started by vfork also counts the parent's pages from before the exec); `None`
 /// when this process is not the `facecam` binary (a test harness) or the child fails.
-fn child_run_rss(stream: &[Vec<u8>], screen_file: &Path) -> Option<f64> {
+fn child_run_rss(stream: &[Vec<u8>], screen_file: &Path, model: &Path, load: &LoadOptions) -> Option<f64> {
     let exe = std::env::current_exe().ok()?;
     if exe.file_stem()? != "facecam" {
         return None;
@@ -284,6 +289,9 @@ fn child_run_rss(stream: &[Vec<u8>], screen_file: &Path) -> Option<f64> {
     std::fs::write(screen_file, vec![0u8; (STREAM_SIZE.0 * STREAM_SIZE.1 * 4) as usize]).ok()?;
     let out = std::process::Command::new(exe)
         .args(["run", "--source", &format!("mjpeg:{}", mjpeg.display())])
+        .args(["--model".as_ref(), model.as_os_str()])
+        .args(["--threads", &crate::detector::threads().to_string(), "--int8", &load.int8.to_string()])
+        .args(load.size.map(|(w, h)| ["--input-size".to_string(), format!("{w}x{h}")]).into_iter().flatten())
         .args(["--sink", &format!("fbfile:{}@{}x{}@32", screen_file.display(), STREAM_SIZE.0, STREAM_SIZE.1)])
         .output()
         .ok()?;

@@ -26,6 +26,10 @@ pub struct Board {
     pub input: String,
     /// Groups the service user needs (camera, GPIO, SPI).
     pub groups: Vec<String>,
+    /// Threads for tract's matrix products (`facecam run --threads` overrides it);
+    /// absent = 1. At least 1.
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 /// Folders searched for profiles, in order: `$FACECAM_BOARDS`, `./boards`, and the
@@ -80,6 +84,9 @@ impl Board {
 
     fn check(&self) -> Result<()> {
         self.input_size()?;
+        if self.threads == Some(0) {
+            bail!("field `threads`: 0 threads; give 1 or more (1 = single-threaded)");
+        }
         self.source.parse::<crate::source::SourceSpec>().context("field `source`")?;
         if let Some(csi) = &self.csi_source {
             csi.parse::<crate::source::SourceSpec>().context("field `csi_source`")?;
@@ -124,6 +131,28 @@ mod tests {
         std::fs::write(dir.join("bad.toml"), good.replace("320x240", "big")).unwrap();
         let e = format!("{:#}", Board::find("bad", std::slice::from_ref(&dir)).unwrap_err());
         assert!(e.contains("input"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn threads_are_read_and_zero_is_refused() {
+        assert_eq!(Board::find("rpi4", &boards_dir()).unwrap().threads, Some(3));
+        assert_eq!(Board::find("rpi-zero2w", &boards_dir()).unwrap().threads, Some(2));
+        let dir = std::env::temp_dir().join(format!("facecam-board-threads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = std::fs::read_to_string(boards_dir()[0].join("rpi4.toml")).unwrap();
+        let without: String = good.lines().filter(|l| !l.starts_with("threads")).map(|l| format!("{l}\n")).collect();
+        assert_ne!(without, good, "rpi4.toml has a threads key");
+        std::fs::write(dir.join("plain.toml"), &without).unwrap();
+        assert_eq!(Board::find("plain", std::slice::from_ref(&dir)).unwrap().threads, None);
+        std::fs::write(dir.join("six.toml"), format!("{without}threads = 6\n")).unwrap();
+        assert_eq!(Board::find("six", std::slice::from_ref(&dir)).unwrap().threads, Some(6));
+        std::fs::write(dir.join("zero.toml"), format!("{without}threads = 0\n")).unwrap();
+        let e = format!("{:#}", Board::find("zero", std::slice::from_ref(&dir)).unwrap_err());
+        assert!(e.contains("zero.toml") && e.contains("threads"), "{e}");
+        std::fs::write(dir.join("minus.toml"), format!("{without}threads = -1\n")).unwrap();
+        let e = format!("{:#}", Board::find("minus", std::slice::from_ref(&dir)).unwrap_err());
+        assert!(e.contains("minus.toml") && e.contains("threads"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

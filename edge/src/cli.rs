@@ -3,11 +3,36 @@
 
 use anyhow::{bail, Context, Result};
 use edge::board::Board;
-use edge::detector::Detector;
+use edge::detector::{Detector, Int8Path, LoadOptions};
 use edge::source::{FrameSource, SourceSpec};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+
+/// How tract runs the model: on how many threads, and by which int8 path.
+#[derive(clap::Args)]
+pub struct Engine {
+    /// Threads for tract's matrix products, 1 or more (default: the board profile's, else 1).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// How an int8 (QDQ) model runs: `weights` (int8 weights folded to fp32 at load; fp32 speed)
+    /// or `qdq` (as written, every quantize/dequantize run). fp32 models ignore it.
+    #[arg(long, default_value_t = Int8Path::default())]
+    pub int8: Int8Path,
+}
+
+impl Engine {
+    /// Set tract's thread count: the flag, else `board_default`, else 1.
+    pub fn apply_threads(&self, board_default: Option<usize>) -> Result<()> {
+        let n = self.threads.or(board_default).unwrap_or(1);
+        edge::detector::set_threads(n).with_context(|| format!("--threads {n}"))
+    }
+
+    /// Load options for a model at `size` (`None`: the card's).
+    pub fn load_options(&self, size: Option<(u32, u32)>) -> LoadOptions {
+        LoadOptions { size, int8: self.int8 }
+    }
+}
 
 /// Options every camera command takes.
 #[derive(clap::Args)]
@@ -31,6 +56,8 @@ pub struct Common {
     /// Run the model at this input size instead of the card's, e.g. 640x480.
     #[arg(long, value_parser = edge::preprocess::parse_size)]
     pub input_size: Option<(u32, u32)>,
+    #[command(flatten)]
+    pub engine: Engine,
 }
 
 impl Common {
@@ -62,7 +89,7 @@ impl Common {
         Ok((spec.open()?, is_file))
     }
 
-    /// Load the model with the threshold override applied.
+    /// Set tract's threads, then load the model with the threshold override applied.
     pub fn load_detector(&self) -> Result<Detector> {
         if !self.model.exists() {
             bail!("{}: no such model; export one with `facecam-train export` or pass --model", self.model.display());
@@ -73,7 +100,8 @@ impl Common {
             (None, Some(b)) => Some(b.input_size()?),
             (None, None) => None,
         };
-        let mut detector = Detector::load_sized(&self.model, input)?;
+        self.engine.apply_threads(board.as_ref().and_then(|b| b.threads))?;
+        let mut detector = Detector::load_with(&self.model, &self.engine.load_options(input))?;
         if let Some(t) = self.threshold {
             detector.options.score_threshold = t;
         }
@@ -175,11 +203,14 @@ pub struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: Engine,
 }
 
 /// Run `facecam bench` and print its table.
 pub fn bench(args: BenchArgs) -> Result<()> {
-    let report = edge::bench::run(&args.model, args.frames)?;
+    args.engine.apply_threads(None)?;
+    let report = edge::bench::run(&args.model, &args.engine.load_options(None), args.frames)?;
     println!("{}", report.table());
     if let Some(path) = &args.json {
         edge::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())?;

@@ -2,17 +2,74 @@
 //! post-processing around it.
 //!
 //! `Detector::load` follows tract's chain — parse the proto, read the card from its
-//! metadata, fix the input size, optimise, make runnable — and `detect` turns one RGB
-//! frame into face boxes in frame pixels.
+//! metadata, rewrite a quantized graph if asked ([`Int8Path`]), fix the input size,
+//! optimise, make runnable — and `detect` turns one RGB frame into face boxes in frame
+//! pixels. [`set_threads`] spreads tract's matrix products over several threads.
 
+pub use crate::int8::Int8Path;
 pub use crate::model::DetectOptions;
 use crate::model::{detections, CardError, Detection, ModelCard, Prior, CARD_KEY};
 use crate::preprocess::{normalize_into, resize_to_input};
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tract_linalg::multithread::{set_default_executor, Executor};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
+
+/// The thread count last given to [`set_threads`].
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Run tract's matrix products (and the packing of their operands) on `n` threads, for
+/// every detector in the process from now on; 1 runs them on the calling thread. tract's
+/// executor is process-wide, not per thread, so the run loop's detect thread uses it
+/// too. 0 is refused.
+pub fn set_threads(n: usize) -> Result<()> {
+    let executor = match n {
+        0 => bail!("0 threads: give 1 or more (1 = single-threaded)"),
+        1 => Executor::SingleThread,
+        n => Executor::MultiThread(std::sync::Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("tract-{i}"))
+                .build()
+                .with_context(|| format!("cannot start {n} threads for tract"))?,
+        )),
+    };
+    set_default_executor(executor);
+    THREADS.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The thread count tract runs matrix products on (see [`set_threads`]).
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Input size `(width, height)`; `None` runs at the card's.
+    pub size: Option<(u32, u32)>,
+    /// How a quantized (QDQ) model runs; fp32 models ignore it.
+    pub int8: Int8Path,
+}
+
+/// Read a model file and its card, and apply the int8 rewrite `int8` asks for when the
+/// graph is quantized. Errors name the file.
+pub fn read_model(path: &Path, int8: Int8Path) -> Result<(ModelProto, ModelCard)> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
+    let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
+        .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+    let card = read_card(&proto).with_context(|| format!("{}: refused", path.display()))?;
+    let proto = match int8 {
+        Int8Path::WeightOnly if crate::int8::is_quantized(&proto) => crate::int8::weight_only(&proto)
+            .with_context(|| format!("{}: cannot fold the int8 weights", path.display()))?,
+        _ => proto,
+    };
+    Ok((proto, card))
+}
 
 /// Raw network outputs for one frame, before decoding.
 #[derive(Debug, Clone)]
@@ -29,6 +86,7 @@ pub struct Detector {
     width: u32,
     height: u32,
     priors: Vec<Prior>,
+    int8: Option<Int8Path>,
     state: TypedSimpleState,
     /// Reused from frame to frame: the normalised input tensor.
     input: Tensor,
@@ -50,12 +108,15 @@ impl Detector {
 
     /// Load a model, optionally at another input size than the card's default.
     pub fn load_sized(path: impl AsRef<Path>, size: Option<(u32, u32)>) -> Result<Self> {
+        Self::load_with(path, &LoadOptions { size, ..Default::default() })
+    }
+
+    /// Load a model with every option: input size and int8 path.
+    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
-        let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
-            .with_context(|| format!("{}: not an ONNX model", path.display()))?;
-        let card = read_card(&proto).with_context(|| format!("{}: refused", path.display()))?;
-        let (width, height) = size.unwrap_or((card.input.width, card.input.height));
+        let (proto, card) = read_model(path, options.int8)?;
+        let int8 = card.quantization.is_some().then_some(options.int8);
+        let (width, height) = options.size.unwrap_or((card.input.width, card.input.height));
         if width == 0 || height == 0 {
             bail!("{}: input size {width}x{height} is empty", path.display());
         }
@@ -74,7 +135,7 @@ impl Detector {
         if let Some(t) = card.score_threshold {
             options.score_threshold = t;
         }
-        let mut det = Self { card, width, height, priors, state, input, options };
+        let mut det = Self { card, width, height, priors, int8, state, input, options };
         // One dry run proves the graph and the card agree on the prior count.
         det.run_input().with_context(|| format!("{}: model and card disagree", path.display()))?;
         Ok(det)
@@ -83,6 +144,11 @@ impl Detector {
     /// The model's card.
     pub fn card(&self) -> &ModelCard {
         &self.card
+    }
+
+    /// How this quantized model runs; `None` for an fp32 model (no `quantization` card entry).
+    pub fn int8_path(&self) -> Option<Int8Path> {
+        self.int8
     }
 
     /// The input size this detector runs at.

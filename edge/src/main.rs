@@ -35,6 +35,8 @@ enum Command {
         /// Run at this input size instead of the card's, e.g. 640x480.
         #[arg(long, value_parser = parse_size)]
         input_size: Option<(u32, u32)>,
+        #[command(flatten)]
+        engine: cli::Engine,
     },
     /// Print a model's card.
     Card {
@@ -90,6 +92,8 @@ struct RaceArgs {
     /// Print one JSON line instead of a summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    engine: cli::Engine,
 }
 
 #[derive(clap::Args)]
@@ -166,7 +170,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Detect { inputs, out, model, threshold, input_size } => {
+        Command::Detect { inputs, out, model, threshold, input_size, engine } => {
             if !model.exists() {
                 bail!(
                     "{}: no such model; export one with `facecam-train export`, or run `make demo` and pass \
@@ -174,7 +178,8 @@ fn run(cli: Cli) -> Result<()> {
                     model.display()
                 );
             }
-            let mut detector = Detector::load_sized(&model, input_size)?;
+            engine.apply_threads(None)?;
+            let mut detector = Detector::load_with(&model, &engine.load_options(input_size))?;
             if let Some(t) = threshold {
                 detector.options.score_threshold = t;
             }
@@ -210,8 +215,10 @@ fn race(args: RaceArgs) -> Result<()> {
     if let Some(path) = &args.dump_frame {
         edge::race::write_ppm(&edge::race::make_frame(&args.image, args.size)?, path)?;
     }
+    args.engine.apply_threads(None)?;
     let opts = edge::race::RaceOptions {
         model: args.model,
+        int8: args.engine.int8,
         image: args.image,
         size: args.size,
         warmup: args.warmup,

@@ -4,10 +4,11 @@
 //! The frame is a sample photo resized once to the input size (320x240 by default), so
 //! every contender sees the same pixels (`--dump-frame` writes them as a PPM). Each timed
 //! iteration is one [`Detector::detect`]: preprocessing, the network, decoding and NMS.
-//! tract runs single-threaded, as on the device. Optional extras: the time split into
+//! tract runs on the threads [`crate::detector::set_threads`] gave it (1 by default), and
+//! a quantized model by the chosen [`Int8Path`]. Optional extras: the time split into
 //! preprocess / network / decode+NMS, and a per-operator profile of the network.
 
-use crate::detector::{read_card, Detector};
+use crate::detector::{read_model, Detector, Int8Path, LoadOptions};
 use crate::model::Detection;
 use crate::preprocess::{normalize_into, resize_to_input};
 use anyhow::{bail, Context, Result};
@@ -16,7 +17,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
 /// What to race.
@@ -24,6 +24,8 @@ use tract_onnx::prelude::*;
 pub struct RaceOptions {
     /// The exported ONNX model.
     pub model: PathBuf,
+    /// How a quantized model runs.
+    pub int8: Int8Path,
     /// The photo the frame is made from.
     pub image: PathBuf,
     /// Frame and network input size.
@@ -103,6 +105,8 @@ pub struct RaceReport {
     pub model_bytes: u64,
     /// Quantisation format from the card, if any.
     pub quantization: Option<String>,
+    /// How the quantized model ran (`None` for an fp32 model).
+    pub int8_path: Option<Int8Path>,
     pub input: (u32, u32),
     pub threads: usize,
     pub warmup: usize,
@@ -145,7 +149,7 @@ pub fn run(opts: &RaceOptions) -> Result<RaceReport> {
         std::fs::metadata(&opts.model).with_context(|| format!("{}: no such model", opts.model.display()))?.len();
 
     let t0 = Instant::now();
-    let mut det = Detector::load_sized(&opts.model, Some(opts.size))?;
+    let mut det = Detector::load_with(&opts.model, &LoadOptions { size: Some(opts.size), int8: opts.int8 })?;
     let model_load_s = t0.elapsed().as_secs_f64();
 
     let mut faces = Vec::new();
@@ -160,16 +164,16 @@ pub fn run(opts: &RaceOptions) -> Result<RaceReport> {
     }
 
     let stages = if opts.stages { Some(time_stages(&mut det, &frame, opts.iterations)?) } else { None };
-    let profile =
-        if opts.profile_runs > 0 { Some(profile_ops(&opts.model, &det, &frame, opts.profile_runs)?) } else { None };
+    let profile = if opts.profile_runs > 0 { Some(profile_ops(opts, &det, &frame)?) } else { None };
 
     Ok(RaceReport {
         engine: "tract",
         model: opts.model.display().to_string(),
         model_bytes,
         quantization: det.card().quantization.as_ref().map(|q| q.format.clone()),
+        int8_path: det.int8_path(),
         input: opts.size,
-        threads: 1,
+        threads: crate::detector::threads(),
         warmup: opts.warmup,
         iterations: opts.iterations,
         model_load_s,
@@ -210,13 +214,13 @@ fn time_stages(det: &mut Detector, frame: &RgbImage, iterations: usize) -> Resul
 /// Time every node of the optimised network over `runs` runs, grouped by operator.
 ///
 /// `Detector` keeps its plan private, so the model is prepared again here the same way
-/// (`model_for_proto_model` → input fact → `into_optimized` → `into_runnable`) and run
-/// through `SimpleState::run_plan_with_eval`, with a stopwatch around tract's own `eval`.
-fn profile_ops(path: &Path, det: &Detector, frame: &RgbImage, runs: usize) -> Result<Vec<OpTime>> {
+/// (the same int8 path, `model_for_proto_model` → input fact → `into_optimized` →
+/// `into_runnable`) and run through `SimpleState::run_plan_with_eval`, with a stopwatch
+/// around tract's own `eval`.
+fn profile_ops(opts: &RaceOptions, det: &Detector, frame: &RgbImage) -> Result<Vec<OpTime>> {
     let (w, h) = det.input_size();
-    let bytes = std::fs::read(path)?;
-    let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())?;
-    read_card(&proto)?;
+    let runs = opts.profile_runs;
+    let (proto, _) = read_model(&opts.model, opts.int8)?;
     let plan = tract_onnx::onnx()
         .model_for_proto_model(&proto)?
         .with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into())?
@@ -263,11 +267,12 @@ impl RaceReport {
     /// A short human-readable summary.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} ({} bytes{}) at {}x{}, {} thread: load {:.3} s; detect median {:.3} ms, p90 {:.3} ms over {} runs; \
+            "{} ({} bytes{}) at {}x{}, {} thread(s): load {:.3} s; detect median {:.3} ms, p90 {:.3} ms over {} runs; \
              {} face(s); peak RSS {:.1} MiB",
             self.model,
             self.model_bytes,
-            self.quantization.as_deref().map(|q| format!(", {q}")).unwrap_or_default(),
+            self.quantization.as_deref().map(|q| format!(", {q}")).unwrap_or_default()
+                + &self.int8_path.map(|p| format!(" run as --int8 {p}")).unwrap_or_default(),
             self.input.0,
             self.input.1,
             self.threads,
