@@ -20,7 +20,10 @@ from torch import nn
 class ConvLayer(nn.Module):
     def __init__(self, s):
         super().__init__()
-        self.conv = nn.Conv2d(s["cin"], s["cout"], s["k"], s["stride"], s["k"] // 2, groups=s["groups"], bias=not s["bn"])
+        d = s.get("dilation", 1)
+        self.conv = nn.Conv2d(
+            s["cin"], s["cout"], s["k"], s["stride"], d * (s["k"] // 2), dilation=d, groups=s["groups"], bias=not s["bn"]
+        )
         self.bn = nn.BatchNorm2d(s["cout"]) if s["bn"] else None
         self.relu = s["relu"]
 
@@ -31,11 +34,28 @@ class ConvLayer(nn.Module):
         return F.relu(x) if self.relu else x
 
 
+class Rfb(nn.Module):
+    """relu(scale * merge(cat(branches(x))) + shortcut(x)), as facecam's RfbSpec says."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Sequential(*(ConvLayer(c) for c in b)) for b in s["branches"])
+        self.merge, self.shortcut, self.scale = ConvLayer(s["merge"]), ConvLayer(s["shortcut"]), s["scale"]
+
+    def forward(self, x):
+        merged = self.merge(torch.cat([b(x) for b in self.branches], 1)) * self.scale
+        return F.relu(merged + self.shortcut(x))
+
+
+def block(s):
+    return Rfb(s) if "branches" in s else ConvLayer(s)
+
+
 class Net(nn.Module):
     def __init__(self, spec):
         super().__init__()
         self.classes = spec["classes"]
-        self.backbone = nn.ModuleList(ConvLayer(s) for s in spec["backbone"])
+        self.backbone = nn.ModuleList(block(s) for s in spec["backbone"])
         self.taps = [h["tap"] for h in spec["heads"]]
         self.cls = nn.ModuleList(nn.Sequential(*(ConvLayer(s) for s in h["cls"])) for h in spec["heads"])
         self.reg = nn.ModuleList(nn.Sequential(*(ConvLayer(s) for s in h["reg"])) for h in spec["heads"])

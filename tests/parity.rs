@@ -6,16 +6,21 @@ use edge::detector::{read_card, Detector};
 use edge::model::{ModelCard, Provenance, CARD_KEY};
 use facecam_tests::{max_abs_diff, python_peer, read_f32, run, scratch, write_f32};
 use host_train::export::{build_model, export_onnx};
-use host_train::net::{Net, NetSpec};
+use host_train::net::{Arch, Block, Net, NetSpec};
 use std::process::Command;
 use tch::{nn, Device, Kind, Tensor};
 
 /// A network with non-trivial BatchNorm statistics and affine parameters, so folding
-/// is really exercised.
-fn trained_looking_net(width: f64) -> (nn::VarStore, Net) {
+/// is really exercised (and, in the RFB block, a merge scale other than 1).
+fn trained_looking_net(arch: Arch, width: f64) -> (nn::VarStore, Net) {
     tch::manual_seed(7);
     let card = ModelCard::new(320, 240, Provenance::default());
-    let spec = NetSpec::slim(width, &card.priors.anchors_per_cell(), 2);
+    let mut spec = NetSpec::new(arch, width, &card.priors.anchors_per_cell(), 2);
+    for block in &mut spec.backbone {
+        if let Block::Rfb(r) = block {
+            r.scale = 0.7;
+        }
+    }
     let vs = nn::VarStore::new(Device::Cpu);
     let net = Net::new(&vs.root(), spec);
     tch::no_grad(|| {
@@ -43,8 +48,14 @@ fn tch_outputs(net: &Net, x: &Tensor) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn tch_tract_and_onnxruntime_agree() {
-    let dir = scratch("parity");
-    let (vs, net) = trained_looking_net(1.0);
+    for arch in [Arch::Slim, Arch::Rfb] {
+        agree(arch);
+    }
+}
+
+fn agree(arch: Arch) {
+    let dir = scratch(&format!("parity-{arch:?}"));
+    let (vs, net) = trained_looking_net(arch, 1.0);
     let card = ModelCard::new(320, 240, Provenance { data: "parity".into(), ..Default::default() });
     let model = dir.join("model.onnx");
     export_onnx(net.spec(), &vs.variables(), &card, &model).unwrap();
@@ -52,6 +63,7 @@ fn tch_tract_and_onnxruntime_agree() {
 
     // The card's size and another one: the graph has no baked-in priors.
     for (w, h) in [(320u32, 240u32), (160, 128)] {
+        let w_h = format!("{} {w}x{h}", net.spec().name);
         let x = Tensor::randn([1, 3, h as i64, w as i64], (Kind::Float, Device::Cpu));
         let (scores, boxes) = tch_outputs(&net, &x);
         let input = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
@@ -59,8 +71,8 @@ fn tch_tract_and_onnxruntime_agree() {
         let mut det = Detector::load_sized(&model, Some((w, h))).unwrap();
         let raw = det.forward_tensor(&input).unwrap();
         let (ds, db) = (max_abs_diff(&raw.scores, &scores), max_abs_diff(&raw.boxes, &boxes));
-        eprintln!("{w}x{h}: tract vs tch max |diff| scores {ds:.2e} boxes {db:.2e}");
-        assert!(ds <= 1e-4 && db <= 1e-4, "tract differs from tch at {w}x{h}: {ds} / {db}");
+        eprintln!("{w_h}: tract vs tch max |diff| scores {ds:.2e} boxes {db:.2e}");
+        assert!(ds <= 1e-4 && db <= 1e-4, "tract differs from tch at {w_h}: {ds} / {db}");
 
         if let Some(py) = &peer {
             let input_path = dir.join(format!("input-{w}x{h}.f32"));
@@ -79,8 +91,8 @@ fn tch_tract_and_onnxruntime_agree() {
             let os = read_f32(&prefix.with_extension("scores.f32"));
             let ob = read_f32(&prefix.with_extension("boxes.f32"));
             let (ds, db) = (max_abs_diff(&os, &scores), max_abs_diff(&ob, &boxes));
-            eprintln!("{w}x{h}: onnxruntime vs tch max |diff| scores {ds:.2e} boxes {db:.2e}");
-            assert!(ds <= 1e-4 && db <= 1e-4, "onnxruntime differs from tch at {w}x{h}: {ds} / {db}");
+            eprintln!("{w_h}: onnxruntime vs tch max |diff| scores {ds:.2e} boxes {db:.2e}");
+            assert!(ds <= 1e-4 && db <= 1e-4, "onnxruntime differs from tch at {w_h}: {ds} / {db}");
         }
     }
 }
@@ -88,7 +100,7 @@ fn tch_tract_and_onnxruntime_agree() {
 #[test]
 fn card_round_trips_and_bad_cards_are_refused() {
     let dir = scratch("card");
-    let (vs, net) = trained_looking_net(0.25);
+    let (vs, net) = trained_looking_net(Arch::Slim, 0.25);
     let card = ModelCard::new(320, 240, Provenance { data: "x".into(), epochs: 4, ..Default::default() });
     let mut proto = build_model(net.spec(), &vs.variables(), &card).unwrap();
     assert_eq!(read_card(&proto).unwrap(), card);

@@ -1,7 +1,11 @@
 //! A run interrupted after an epoch and resumed from its checkpoint ends exactly where
-//! the uninterrupted run ends: same weights, same optimiser state, same losses.
+//! the uninterrupted run ends: same weights, same optimiser state, same losses. The
+//! uninterrupted run builds its batches on the loader thread from images cached in
+//! memory, the interrupted one in the loop from the files, so this also shows all those
+//! paths feed the same batches; both validate each epoch, which must not disturb training.
 
 use facecam_tests::scratch;
+use host_train::checkpoint::read_metrics;
 use host_train::data::{generate_synthetic, SynthOptions};
 use host_train::train::{train, DeviceChoice, TrainConfig};
 use std::collections::HashMap;
@@ -19,6 +23,11 @@ fn resumed_training_matches_uninterrupted_training() {
         &SynthOptions { count: 24, width: 128, height: 96, face_px: (16, 48), ..Default::default() },
     )
     .unwrap();
+    let val = generate_synthetic(
+        &dir.join("val"),
+        &SynthOptions { count: 6, seed: 9, width: 128, height: 96, face_px: (16, 48), ..Default::default() },
+    )
+    .unwrap();
     let cfg = TrainConfig {
         epochs: 3,
         batch_size: 8,
@@ -29,12 +38,21 @@ fn resumed_training_matches_uninterrupted_training() {
         progress: false,
         ..Default::default()
     };
-    let straight = train(&samples, "synthetic", &cfg, &dir.join("straight"), false).unwrap();
-    let first =
-        train(&samples, "synthetic", &TrainConfig { stop_after: Some(1), ..cfg.clone() }, &dir.join("resumed"), false)
-            .unwrap();
+    assert!(cfg.prefetch > 0, "the default builds batches ahead");
+    let straight = train(&samples, &val, "synthetic", &cfg, &dir.join("straight"), false).unwrap();
+    assert!(cfg.cache_images, "the default keeps decoded images in memory");
+    let in_loop = TrainConfig { prefetch: 0, cache_images: false, ..cfg.clone() };
+    let first = train(
+        &samples,
+        &val,
+        "synthetic",
+        &TrainConfig { stop_after: Some(1), ..in_loop.clone() },
+        &dir.join("resumed"),
+        false,
+    )
+    .unwrap();
     assert_eq!(first.epoch_loss.len(), 1);
-    let rest = train(&samples, "synthetic", &cfg, &dir.join("resumed"), true).unwrap();
+    let rest = train(&samples, &val, "synthetic", &in_loop, &dir.join("resumed"), true).unwrap();
     assert_eq!(rest.epoch_loss.len(), 2, "epochs 2 and 3 ran after the resume");
     assert_eq!(straight.epoch_loss[0], first.epoch_loss[0]);
     assert_eq!(&straight.epoch_loss[1..], &rest.epoch_loss[..], "same losses after the resume");
@@ -48,4 +66,15 @@ fn resumed_training_matches_uninterrupted_training() {
     }
     let metrics = std::fs::read_to_string(dir.join("resumed/metrics.csv")).unwrap();
     assert_eq!(metrics.lines().count(), 4, "header and three epochs:\n{metrics}");
+    let losses = |run: &str| -> Vec<[f64; 7]> {
+        let rows = read_metrics(&dir.join(run)).unwrap();
+        rows.iter().map(|r| [r.loss, r.class, r.boxes, r.lr, r.val_loss, r.val_class, r.val_boxes]).collect()
+    };
+    let resumed = losses("resumed");
+    assert!(resumed.iter().all(|r| r[4].is_finite() && r[4] > 0.0), "validated every epoch: {resumed:?}");
+    assert_eq!(resumed, losses("straight"), "same losses and validation losses, epoch by epoch");
+    for file in ["loss.png", "predictions/epoch-001.png", "predictions/epoch-003.png"] {
+        let img = image::open(dir.join("resumed").join(file)).unwrap();
+        assert!(img.width() > 96 && img.height() > 72, "{file}");
+    }
 }

@@ -221,24 +221,21 @@ pub fn preview(
 ) -> RgbImage {
     use edge::overlay::{draw_box, ImageTarget};
     use embedded_graphics::pixelcolor::Rgb888;
-    let cols = (count as f64).sqrt().ceil().max(1.0) as u32;
-    let rows = (count as u32).div_ceil(cols);
-    let gap = 4;
-    let mut grid = RgbImage::from_pixel(cols * (input.0 + gap) + gap, rows * (input.1 + gap) + gap, Rgb([40, 40, 40]));
-    for i in 0..count {
-        let p = &samples[rng.random_range(0..samples.len())];
-        let (img, boxes) = augment(&p.image, &p.boxes, cfg, [127, 127, 127], rng);
-        let mut tile = edge::preprocess::resize_to_input(&img, input.0, input.1);
-        let (sx, sy) = (input.0 as f32 / img.width() as f32, input.1 as f32 / img.height() as f32);
-        for b in &boxes {
-            let color = if b.ignore { Rgb888::new(160, 160, 160) } else { Rgb888::new(0, 255, 64) };
-            let bb = b.bbox(sx, sy);
-            draw_box(&mut ImageTarget(&mut tile), &bb, color, 1).expect("drawing into memory cannot fail");
-        }
-        let (c, r) = (i as u32 % cols, i as u32 / cols);
-        imageops::replace(&mut grid, &tile, (gap + c * (input.0 + gap)) as i64, (gap + r * (input.1 + gap)) as i64);
-    }
-    grid
+    let tiles: Vec<RgbImage> = (0..count)
+        .map(|_| {
+            let p = &samples[rng.random_range(0..samples.len())];
+            let (img, boxes) = augment(&p.image, &p.boxes, cfg, [127, 127, 127], rng);
+            let mut tile = edge::preprocess::resize_to_input(&img, input.0, input.1);
+            let (sx, sy) = (input.0 as f32 / img.width() as f32, input.1 as f32 / img.height() as f32);
+            for b in &boxes {
+                let color = if b.ignore { Rgb888::new(160, 160, 160) } else { Rgb888::new(0, 255, 64) };
+                let bb = b.bbox(sx, sy);
+                draw_box(&mut ImageTarget(&mut tile), &bb, color, 1).expect("drawing into memory cannot fail");
+            }
+            tile
+        })
+        .collect();
+    crate::plot::tile_grid(&tiles, (count as f64).sqrt().ceil() as usize)
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 
 use crate::augment::AugmentConfig;
 use crate::data::{generate_synthetic, SynthOptions};
-use crate::loader::{prepare, BatchMaker};
+use crate::loader::{prepare, BatchMaker, ImageSet};
 use crate::loss::multibox_loss;
-use crate::net::{Net, NetSpec};
+use crate::net::{Arch, Net, NetSpec};
 use crate::optim::Optimizer;
 use crate::train::OptimizerKind;
 use anyhow::{bail, Context, Result};
@@ -21,6 +21,8 @@ use tch::{nn, Device};
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
+    /// Network family (at width 1).
+    pub arch: Arch,
     pub batch: usize,
     pub width: u32,
     pub height: u32,
@@ -42,8 +44,11 @@ pub struct BenchReport {
     pub facecam_step: f64,
     /// The same step in PyTorch-Python, when run.
     pub python_step: Option<f64>,
-    /// Decode-free batch preparation (augment, resize, normalise, match) alone.
+    /// Decode-free batch preparation (augment, resize, normalise, match) alone, from
+    /// images cached in memory.
     pub loader: f64,
+    /// The same with each image decoded from its JPEG file (`--no-cache`).
+    pub loader_from_disk: f64,
 }
 
 /// Write a tensor's values as little-endian f32 (`int = false`) or i64 (`int = true`).
@@ -64,7 +69,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
     let samples = generate_synthetic(&o.dir.join("images"), &synth)?;
     let (prepared, _) = prepare(&samples, 4 * o.width.max(o.height));
     let card = ModelCard::new(o.width, o.height, Provenance::default());
-    let spec = NetSpec::slim(1.0, &card.priors.anchors_per_cell(), 2);
+    let spec = NetSpec::new(o.arch, 1.0, &card.priors.anchors_per_cell(), 2);
     let maker = BatchMaker::new(card, 0.35, 10.0);
     let items: Vec<_> = prepared.iter().cycle().take(o.batch).collect();
     let mut rng = StdRng::seed_from_u64(1);
@@ -77,6 +82,13 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
         let _ = maker.make(&items, &mut rng, Some(&aug), Device::Cpu);
     }
     let loader = (rounds * o.batch) as f64 / start.elapsed().as_secs_f64();
+    let (disk, _) = ImageSet::open(&samples, 4 * o.width.max(o.height), false);
+    let indices: Vec<usize> = (0..o.batch).map(|i| i % disk.len()).collect();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let _ = disk.batch(&maker, &indices, &mut rng, Some(&aug))?;
+    }
+    let loader_from_disk = (rounds * o.batch) as f64 / start.elapsed().as_secs_f64();
 
     // One fixed batch, shared with the Python side.
     let batch = maker.make(&items, &mut rng, Some(&aug), o.device);
@@ -144,5 +156,6 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
         facecam_step,
         python_step,
         loader,
+        loader_from_disk,
     })
 }

@@ -11,7 +11,7 @@
 //! let dir = std::path::Path::new("out/synth");
 //! let samples = data::generate_synthetic(dir, &data::SynthOptions::default())?;
 //! let cfg = train::TrainConfig { epochs: 5, ..Default::default() };
-//! train::train(&samples, "synthetic", &cfg, "out/ckpt".as_ref(), false)?;     // checkpoint per epoch
+//! train::train(&samples, &[], "synthetic", &cfg, "out/ckpt".as_ref(), false)?; // checkpoint per epoch
 //! export::export_checkpoint("out/ckpt".as_ref(), "out/model.onnx".as_ref(), None)?; // card inside
 //! let mut detector = edge::detector::Detector::load("out/model.onnx")?;
 //! println!("recall {:.3}", eval::evaluate(&mut detector, &samples)?.recall());
@@ -23,13 +23,15 @@
 //! - [`augment`]: box-aware crops, zoom-out, flips and colour changes.
 //! - [`loader`]: decode, cache, augment, resize and batch; [`target`] matches faces to priors
 //!   with the shared `edge::model` codec.
-//! - [`net`]: the network as a spec and as tch layers; [`loss`]: the multibox loss.
+//! - [`net`]: the network (slim or RFB) as a spec and as tch layers; [`loss`]: the
+//!   multibox loss.
 //! - [`train`]: the loop, with [`optim`]isers whose state is saved in [`checkpoint`]s
-//!   (written atomically), so runs resume exactly.
+//!   (written atomically), so runs resume exactly; [`validate`]: held-out loss and a
+//!   picture of predictions each epoch.
 //! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
 //! - [`quantize`]: int8 QDQ post-processing of an exported file, calibrated on real images.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
-//!   exported file run through `edge::detector`; [`plot`] draws the curves.
+//!   exported file run through `edge::detector`; [`plot`] draws curves and image grids.
 //! - [`bench`]: training throughput against an equivalent PyTorch-Python loop.
 
 pub mod augment;
@@ -46,3 +48,4 @@ pub mod plot;
 pub mod quantize;
 pub mod target;
 pub mod train;
+pub mod validate;

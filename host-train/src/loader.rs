@@ -1,5 +1,6 @@
 //! From samples to training batches. Images are decoded once, in parallel, and cached in
-//! memory at (up to) full resolution; each batch is then augmented, resized and
+//! memory at (up to) full resolution — or, for sets larger than memory, read from disk
+//! each time a batch needs them ([`ImageSet`]); each batch is then augmented, resized and
 //! normalised exactly as the device does, and its faces matched to priors — per image
 //! in parallel, with a seed per image so runs repeat.
 
@@ -11,38 +12,36 @@ use edge::preprocess::{normalize_into, resize_to_input};
 use image::RgbImage;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::path::PathBuf;
 use tch::{Device, Tensor};
 
 /// A decoded image and its boxes, both in the cached image's pixels.
+#[derive(Clone)]
 pub struct Prepared {
     pub image: RgbImage,
     pub boxes: Vec<FaceBox>,
 }
 
-/// Decode every sample, shrinking images whose long side exceeds `max_side` (boxes
-/// scaled alike) to bound memory. Unreadable images are returned separately
-/// (path, reason) rather than failing the whole set.
+/// Decode one sample, shrinking an image whose long side exceeds `max_side` (boxes
+/// scaled alike) to bound memory; an unreadable image is `(path, reason)`.
+pub fn load(s: &Sample, max_side: u32) -> Result<Prepared, (PathBuf, String)> {
+    let img = image::open(&s.image).map_err(|e| (s.image.clone(), e.to_string()))?.to_rgb8();
+    let long = img.width().max(img.height());
+    if long <= max_side {
+        return Ok(Prepared { image: img, boxes: s.boxes.clone() });
+    }
+    let k = max_side as f32 / long as f32;
+    let (w, h) = (((img.width() as f32 * k).round() as u32).max(1), ((img.height() as f32 * k).round() as u32).max(1));
+    let boxes =
+        s.boxes.iter().map(|b| FaceBox { x0: b.x0 * k, y0: b.y0 * k, x1: b.x1 * k, y1: b.y1 * k, ..*b }).collect();
+    Ok(Prepared { image: resize_to_input(&img, w, h), boxes })
+}
+
+/// Decode every sample in parallel (see [`load`]). Unreadable images are returned
+/// separately (path, reason) rather than failing the whole set.
 pub fn prepare(samples: &[Sample], max_side: u32) -> (Vec<Prepared>, Vec<(PathBuf, String)>) {
-    let results: Vec<Result<Prepared, (PathBuf, String)>> = samples
-        .par_iter()
-        .map(|s| {
-            let img = image::open(&s.image).map_err(|e| (s.image.clone(), e.to_string()))?.to_rgb8();
-            let long = img.width().max(img.height());
-            if long <= max_side {
-                return Ok(Prepared { image: img, boxes: s.boxes.clone() });
-            }
-            let k = max_side as f32 / long as f32;
-            let (w, h) =
-                (((img.width() as f32 * k).round() as u32).max(1), ((img.height() as f32 * k).round() as u32).max(1));
-            let boxes = s
-                .boxes
-                .iter()
-                .map(|b| FaceBox { x0: b.x0 * k, y0: b.y0 * k, x1: b.x1 * k, y1: b.y1 * k, ..*b })
-                .collect();
-            Ok(Prepared { image: resize_to_input(&img, w, h), boxes })
-        })
-        .collect();
+    let results: Vec<Result<Prepared, (PathBuf, String)>> = samples.par_iter().map(|s| load(s, max_side)).collect();
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for r in results {
@@ -52,6 +51,100 @@ pub fn prepare(samples: &[Sample], max_side: u32) -> (Vec<Prepared>, Vec<(PathBu
         }
     }
     (ok, bad)
+}
+
+/// The training images: decoded once and kept in memory (fast; memory grows with the
+/// set), or decoded from their files each time a batch uses them (slower; for sets
+/// that do not fit).
+pub enum ImageSet {
+    Memory(Vec<Prepared>),
+    Disk { samples: Vec<Sample>, max_side: u32 },
+}
+
+impl ImageSet {
+    /// Open `samples`, cached in memory or not. Unreadable images are left out and
+    /// returned (path, reason); without the cache only their headers are read here.
+    pub fn open(samples: &[Sample], max_side: u32, cache: bool) -> (Self, Vec<(PathBuf, String)>) {
+        if cache {
+            let (ok, bad) = prepare(samples, max_side);
+            return (ImageSet::Memory(ok), bad);
+        }
+        let checked: Vec<Result<Sample, (PathBuf, String)>> = (samples.par_iter())
+            .map(|s| match image::image_dimensions(&s.image) {
+                Ok(_) => Ok(s.clone()),
+                Err(e) => Err((s.image.clone(), e.to_string())),
+            })
+            .collect();
+        let (ok, bad): (Vec<_>, Vec<_>) = checked.into_iter().partition(Result::is_ok);
+        let samples = ok.into_iter().filter_map(Result::ok).collect();
+        (ImageSet::Disk { samples, max_side }, bad.into_iter().filter_map(Result::err).collect())
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        match self {
+            ImageSet::Memory(v) => v.len(),
+            ImageSet::Disk { samples, .. } => samples.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Image `i`, borrowed from the cache or decoded now.
+    pub fn get(&self, i: usize) -> anyhow::Result<Cow<'_, Prepared>> {
+        match self {
+            ImageSet::Memory(v) => Ok(Cow::Borrowed(&v[i])),
+            ImageSet::Disk { samples, max_side } => load(&samples[i], *max_side)
+                .map(Cow::Owned)
+                .map_err(|(path, why)| anyhow::anyhow!("{}: cannot read training image: {why}", path.display())),
+        }
+    }
+
+    /// Bytes of decoded pixels held in memory.
+    pub fn cached_bytes(&self) -> usize {
+        match self {
+            ImageSet::Memory(v) => v.iter().map(|p| p.image.as_raw().len()).sum(),
+            ImageSet::Disk { .. } => 0,
+        }
+    }
+
+    /// A batch of the images at `indices` (decoded in parallel when not cached).
+    pub fn batch(
+        &self,
+        maker: &BatchMaker,
+        indices: &[usize],
+        rng: &mut StdRng,
+        augment_cfg: Option<&AugmentConfig>,
+    ) -> anyhow::Result<HostBatch> {
+        let loaded: Vec<Cow<Prepared>> = indices.par_iter().map(|&i| self.get(i)).collect::<anyhow::Result<_>>()?;
+        let items: Vec<&Prepared> = loaded.iter().map(|c| c.as_ref()).collect();
+        Ok(maker.make_host(&items, rng, augment_cfg))
+    }
+}
+
+/// One batch in host memory, built off the training thread: row-major
+/// `[B, 3, H, W]` pixels, `[B, P]` labels and `[B, P, 4]` targets.
+pub struct HostBatch {
+    pub dims: [i64; 4],
+    pub priors: i64,
+    pub pixels: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub targets: Vec<f32>,
+}
+
+impl HostBatch {
+    /// The batch as tensors on `device`.
+    pub fn to_device(&self, device: Device) -> Batch {
+        let (b, p) = (self.dims[0], self.priors);
+        Batch {
+            images: Tensor::from_slice(&self.pixels).view(self.dims).to_device(device),
+            labels: Tensor::from_slice(&self.labels).view([b, p]).to_device(device),
+            loc_t: Tensor::from_slice(&self.targets).view([b, p, 4]).to_device(device),
+        }
+    }
 }
 
 /// One training batch, on the training device.
@@ -107,7 +200,7 @@ impl BatchMaker {
         Item { pixels, labels, targets }
     }
 
-    /// Build a batch, augmenting each image with `augment` when given.
+    /// Build a batch on `device`, augmenting each image with `augment` when given.
     pub fn make(
         &self,
         items: &[&Prepared],
@@ -115,6 +208,12 @@ impl BatchMaker {
         augment_cfg: Option<&AugmentConfig>,
         device: Device,
     ) -> Batch {
+        self.make_host(items, rng, augment_cfg).to_device(device)
+    }
+
+    /// Build a batch in host memory (any thread), augmenting each image with `augment`
+    /// when given. Draws one seed per image from `rng`, so batches repeat with it.
+    pub fn make_host(&self, items: &[&Prepared], rng: &mut StdRng, augment_cfg: Option<&AugmentConfig>) -> HostBatch {
         let seeds: Vec<u64> = items.iter().map(|_| rng.random()).collect();
         let fill = self.card.input.mean.map(|m| m.round().clamp(0.0, 255.0) as u8);
         let built: Vec<Item> = items
@@ -130,13 +229,12 @@ impl BatchMaker {
             .collect();
         let (w, h) = (self.card.input.width as i64, self.card.input.height as i64);
         let (b, p) = (items.len() as i64, self.priors.len() as i64);
-        let pixels: Vec<f32> = built.iter().flat_map(|i| i.pixels.iter().copied()).collect();
-        let labels: Vec<i64> = built.iter().flat_map(|i| i.labels.iter().copied()).collect();
-        let targets: Vec<f32> = built.iter().flat_map(|i| i.targets.iter().copied()).collect();
-        Batch {
-            images: Tensor::from_slice(&pixels).view([b, 3, h, w]).to_device(device),
-            labels: Tensor::from_slice(&labels).view([b, p]).to_device(device),
-            loc_t: Tensor::from_slice(&targets).view([b, p, 4]).to_device(device),
+        HostBatch {
+            dims: [b, 3, h, w],
+            priors: p,
+            pixels: built.iter().flat_map(|i| i.pixels.iter().copied()).collect(),
+            labels: built.iter().flat_map(|i| i.labels.iter().copied()).collect(),
+            targets: built.iter().flat_map(|i| i.targets.iter().copied()).collect(),
         }
     }
 }
@@ -164,6 +262,29 @@ mod tests {
             assert!(positives >= 2, "each image keeps its face");
         }
         assert!(make(5).images.equal(&make(5).images), "same seed, same batch");
+    }
+
+    #[test]
+    fn cached_and_uncached_sets_make_the_same_batches() {
+        let dir = std::env::temp_dir().join(format!("facecam-imageset-{}", std::process::id()));
+        let opts = crate::data::SynthOptions { count: 5, width: 96, height: 72, ..Default::default() };
+        let mut samples = crate::data::generate_synthetic(&dir, &opts).unwrap();
+        std::fs::write(dir.join("broken.jpg"), b"not a jpeg").unwrap();
+        samples.push(Sample { image: dir.join("broken.jpg"), boxes: vec![] });
+        let maker = BatchMaker::new(ModelCard::new(64, 48, Provenance::default()), 0.35, 2.0);
+        let (memory, bad_m) = ImageSet::open(&samples, 128, true);
+        let (disk, bad_d) = ImageSet::open(&samples, 128, false);
+        assert_eq!((memory.len(), disk.len(), bad_m.len(), bad_d.len()), (5, 5, 1, 1));
+        assert!(memory.cached_bytes() >= 5 * 96 * 72 * 3 && disk.cached_bytes() == 0);
+        let cfg = AugmentConfig::default();
+        let a = memory.batch(&maker, &[4, 0, 2], &mut StdRng::seed_from_u64(3), Some(&cfg)).unwrap();
+        let b = disk.batch(&maker, &[4, 0, 2], &mut StdRng::seed_from_u64(3), Some(&cfg)).unwrap();
+        assert!(a.pixels == b.pixels && a.labels == b.labels && a.targets == b.targets);
+        // A file that breaks after the start is an error naming it, not a panic.
+        std::fs::write(&samples[0].image, b"truncated").unwrap();
+        let err = disk.batch(&maker, &[0], &mut StdRng::seed_from_u64(3), None).err().expect("an error").to_string();
+        assert!(err.contains(&samples[0].image.display().to_string()), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

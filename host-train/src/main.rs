@@ -9,8 +9,9 @@ use host_train::eval::{
     run_wider::{self, EvalSize},
     wider,
 };
+use host_train::net::Arch;
 use host_train::plot::{self, Series};
-use host_train::train::{DeviceChoice, OptimizerKind, TrainConfig};
+use host_train::train::{DeviceChoice, OptimizerKind, Schedule, TrainConfig};
 use host_train::{bench, eval, export, loader, quantize, train};
 use rand::SeedableRng;
 use std::path::PathBuf;
@@ -61,6 +62,10 @@ enum Command {
     Train {
         #[arg(long = "data", required = true)]
         data: Vec<String>,
+        /// Held-out validation data (same forms as --data): a validation loss each epoch,
+        /// loss curves and a grid of predictions vs ground truth in the checkpoint folder.
+        #[arg(long = "val")]
+        val: Vec<String>,
         /// Checkpoint directory.
         #[arg(long, default_value = "out/checkpoint")]
         out: PathBuf,
@@ -76,11 +81,16 @@ enum Command {
         #[arg(long, value_enum)]
         optimizer: Option<OptimizerKind>,
         #[arg(long, value_enum)]
+        schedule: Option<Schedule>,
+        #[arg(long, value_enum)]
         device: Option<DeviceChoice>,
+        /// Network family.
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
         /// Model input size, WIDTHxHEIGHT.
         #[arg(long, value_parser = parse_size)]
         input: Option<(u32, u32)>,
-        /// Channel multiplier of the slim network.
+        /// Channel multiplier of the network.
         #[arg(long)]
         width: Option<f64>,
         /// Stop after this epoch (the schedule still spans --epochs); continue with --resume.
@@ -92,6 +102,10 @@ enum Command {
         /// Turn training augmentation off (it is on by default).
         #[arg(long)]
         no_augment: bool,
+        /// Decode training images from disk for every batch instead of keeping them
+        /// decoded in memory (for sets larger than memory; slower).
+        #[arg(long)]
+        no_cache: bool,
         /// Use at most this many images (for quick runs).
         #[arg(long)]
         limit: Option<usize>,
@@ -106,6 +120,9 @@ enum Command {
     },
     /// Training images/s of this trainer next to an equivalent PyTorch-Python loop.
     Bench {
+        /// Network family.
+        #[arg(long, value_enum, default_value_t = Arch::Slim)]
+        arch: Arch,
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
         #[arg(long, default_value = "320x240", value_parser = parse_size)]
@@ -263,16 +280,20 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train {
             data,
+            val,
             out,
             config,
             epochs,
             batch_size,
             lr,
             optimizer,
+            schedule,
             device,
+            arch,
             input,
             width,
             no_augment,
+            no_cache,
             resume,
             stop_after,
             limit,
@@ -292,7 +313,9 @@ fn run(cli: Cli) -> Result<()> {
             cfg.batch_size = batch_size.unwrap_or(cfg.batch_size);
             cfg.lr = lr.unwrap_or(cfg.lr);
             cfg.optimizer = optimizer.unwrap_or(cfg.optimizer);
+            cfg.schedule = schedule.unwrap_or(cfg.schedule);
             cfg.device = device.unwrap_or(cfg.device);
+            cfg.arch = arch.unwrap_or(cfg.arch);
             (cfg.width, cfg.height) = input.unwrap_or((cfg.width, cfg.height));
             cfg.net_width = width.unwrap_or(cfg.net_width);
             cfg.seed = seed.unwrap_or(cfg.seed);
@@ -301,7 +324,11 @@ fn run(cli: Cli) -> Result<()> {
             if no_augment {
                 cfg.augment = AugmentConfig::none();
             }
-            let report = train::train(&samples, &data.join(" "), &cfg, &out, resume)?;
+            if no_cache {
+                cfg.cache_images = false;
+            }
+            let val_samples = if val.is_empty() { Vec::new() } else { load_all(&val)? };
+            let report = train::train(&samples, &val_samples, &data.join(" "), &cfg, &out, resume)?;
             println!(
                 "trained {} epochs at {:.1} images/s; final loss {:.4}; checkpoint in {}",
                 report.epoch_loss.len(),
@@ -314,13 +341,14 @@ fn run(cli: Cli) -> Result<()> {
                 println!("exported {}", path.display());
             }
         }
-        Command::Bench { batch_size, input, steps, device, python, no_python, out } => {
+        Command::Bench { arch, batch_size, input, steps, device, python, no_python, out } => {
             let python = (!no_python).then(|| {
                 python
                     .or_else(|| std::env::var_os("FACECAM_PYTHON").map(PathBuf::from))
                     .unwrap_or_else(|| "python3".into())
             });
             let opts = bench::BenchOptions {
+                arch,
                 batch: batch_size,
                 width: input.0,
                 height: input.1,
@@ -341,6 +369,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             println!("  input pipeline alone      {:8.1} images/s (augment, resize, normalise, match)", r.loader);
+            println!("  ... decoding each JPEG    {:8.1} images/s (--no-cache)", r.loader_from_disk);
         }
         Command::Export { checkpoint, out, score_threshold } => {
             let card = export::export_checkpoint(&checkpoint, &out, score_threshold)?;

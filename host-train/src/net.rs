@@ -4,12 +4,15 @@
 //!
 //! The slim variant follows the layout of ULFGFD's `version-slim` (Linzaer, 2019): a
 //! stride-2 conv stem, depthwise-separable blocks with BatchNorm+ReLU, and detection
-//! heads on strides 8/16/32/64.
+//! heads on strides 8/16/32/64. The RFB variant replaces the last stride-8 block with a
+//! receptive-field block ([`RfbSpec`]; Liu et al., "Receptive Field Block Net", ECCV
+//! 2018), as ULFGFD's `version-RFB` does, to see more context around small faces.
 
 use tch::{nn, nn::ModuleT, Tensor};
 
-/// One convolution, optionally followed by BatchNorm and ReLU. Padding is `k / 2`;
-/// the convolution has a bias exactly when there is no BatchNorm.
+/// One convolution, optionally followed by BatchNorm and ReLU. Padding is
+/// `dilation * (k / 2)`, so the output keeps the input size at stride 1; the convolution
+/// has a bias exactly when there is no BatchNorm.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConvSpec {
     pub cin: i64,
@@ -19,12 +22,104 @@ pub struct ConvSpec {
     pub groups: i64,
     pub bn: bool,
     pub relu: bool,
+    #[serde(default = "one")]
+    pub dilation: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 impl ConvSpec {
     fn new(cin: i64, cout: i64, k: i64, stride: i64, groups: i64, bn: bool, relu: bool) -> Self {
-        Self { cin, cout, k, stride, groups, bn, relu }
+        Self { cin, cout, k, stride, groups, bn, relu, dilation: 1 }
     }
+
+    /// Zero padding on each side.
+    pub fn padding(&self) -> i64 {
+        self.dilation * (self.k / 2)
+    }
+
+    fn parameters(&self) -> i64 {
+        self.cout * self.cin / self.groups * self.k * self.k + if self.bn { 2 * self.cout } else { self.cout }
+    }
+}
+
+/// A receptive-field block: parallel branches of growing dilation over the same input,
+/// concatenated, merged by a linear 1x1 conv scaled by `scale`, added to a linear 1x1
+/// shortcut of the input, then ReLU:
+/// `relu(scale * merge(concat(branches(x))) + shortcut(x))`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RfbSpec {
+    pub branches: Vec<Vec<ConvSpec>>,
+    pub merge: ConvSpec,
+    pub shortcut: ConvSpec,
+    pub scale: f64,
+}
+
+impl RfbSpec {
+    /// A block from `cin` to `cout` channels at stride 1 with three branches reading
+    /// `cin / 8`-channel bottlenecks, their last convs dilated 1, 2 and 3.
+    pub fn new(cin: i64, cout: i64) -> Self {
+        let inter = (cin / 8).max(2);
+        let cbr = |a, b, k, d, relu| ConvSpec { dilation: d, ..ConvSpec::new(a, b, k, 1, 1, true, relu) };
+        let mid = inter / 2 * 3;
+        let branches = vec![
+            vec![cbr(cin, 2 * inter, 1, 1, true), cbr(2 * inter, 2 * inter, 3, 1, false)],
+            vec![
+                cbr(cin, 2 * inter, 1, 1, true),
+                cbr(2 * inter, 2 * inter, 3, 1, true),
+                cbr(2 * inter, 2 * inter, 3, 2, false),
+            ],
+            vec![
+                cbr(cin, inter, 1, 1, true),
+                cbr(inter, mid, 3, 1, true),
+                cbr(mid, 2 * inter, 3, 1, true),
+                cbr(2 * inter, 2 * inter, 3, 3, false),
+            ],
+        ];
+        let merged: i64 = branches.iter().map(|b| b.last().map_or(0, |c| c.cout)).sum();
+        Self { branches, merge: cbr(merged, cout, 1, 1, false), shortcut: cbr(cin, cout, 1, 1, false), scale: 1.0 }
+    }
+
+    fn convs(&self) -> impl Iterator<Item = &ConvSpec> {
+        self.branches.iter().flatten().chain([&self.merge, &self.shortcut])
+    }
+}
+
+/// One step of the backbone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Block {
+    Conv(ConvSpec),
+    Rfb(RfbSpec),
+}
+
+impl Block {
+    /// Output channels.
+    pub fn cout(&self) -> i64 {
+        match self {
+            Block::Conv(c) => c.cout,
+            Block::Rfb(r) => r.merge.cout,
+        }
+    }
+
+    fn parameters(&self) -> i64 {
+        match self {
+            Block::Conv(c) => c.parameters(),
+            Block::Rfb(r) => r.convs().map(ConvSpec::parameters).sum(),
+        }
+    }
+}
+
+/// The network families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Depthwise-separable blocks throughout (ULFGFD `version-slim`'s layout).
+    Slim,
+    /// Slim with a receptive-field block at stride 8 (ULFGFD `version-RFB`'s layout).
+    Rfb,
 }
 
 /// A detection head on one feature level: class logits and box offsets per prior.
@@ -43,11 +138,34 @@ pub struct NetSpec {
     /// Human-readable name, e.g. `slim-1.00`.
     pub name: String,
     pub classes: i64,
-    pub backbone: Vec<ConvSpec>,
+    pub backbone: Vec<Block>,
     pub heads: Vec<HeadSpec>,
 }
 
 impl NetSpec {
+    /// The network of family `arch` at `width` times the seed channel count.
+    pub fn new(arch: Arch, width: f64, anchors: &[usize], classes: i64) -> Self {
+        match arch {
+            Arch::Slim => Self::slim(width, anchors, classes),
+            Arch::Rfb => Self::rfb(width, anchors, classes),
+        }
+    }
+
+    /// The slim network with its last stride-8 block (the one the first head reads)
+    /// replaced by a receptive-field block of the same width.
+    pub fn rfb(width: f64, anchors: &[usize], classes: i64) -> Self {
+        let mut spec = Self::slim(width, anchors, classes);
+        let tap = spec.heads[0].tap;
+        let ch = spec.backbone[tap].cout();
+        // The depthwise + pointwise pair ending at the tap becomes one block.
+        spec.backbone.splice(tap - 1..=tap, [Block::Rfb(RfbSpec::new(ch, ch))]);
+        for h in &mut spec.heads {
+            h.tap -= 1;
+        }
+        spec.name = format!("rfb-{width:.2}");
+        spec
+    }
+
     /// The slim network at `width` times the seed channel count (16 at the stem),
     /// with `anchors[i]` priors per cell on level `i` (strides 8, 16, 32, 64).
     pub fn slim(width: f64, anchors: &[usize], classes: i64) -> Self {
@@ -57,7 +175,7 @@ impl NetSpec {
         let dw = |cin, cout, s| {
             [ConvSpec::new(cin, cin, 3, s, cin, true, true), ConvSpec::new(cin, cout, 1, 1, 1, true, true)]
         };
-        let mut backbone = vec![cbr(3, c(1), 2)];
+        let mut backbone = vec![Block::Conv(cbr(3, c(1), 2))];
         let blocks: [(i64, i64, i64); 13] = [
             (c(1), c(2), 1),
             (c(2), c(2), 2),
@@ -78,14 +196,14 @@ impl NetSpec {
             if cin == 0 {
                 break;
             }
-            backbone.extend(dw(cin, cout, s));
+            backbone.extend(dw(cin, cout, s).map(Block::Conv));
             if i == 6 || i == 9 || i == 11 {
                 taps.push((backbone.len() - 1, cout));
             }
         }
         // Extra level at stride 64: squeeze, strided depthwise, expand.
-        backbone.push(ConvSpec::new(c(16), c(4), 1, 1, 1, true, true));
-        backbone.extend(dw(c(4), c(16), 2));
+        backbone.push(Block::Conv(ConvSpec::new(c(16), c(4), 1, 1, 1, true, true)));
+        backbone.extend(dw(c(4), c(16), 2).map(Block::Conv));
         taps.push((backbone.len() - 1, c(16)));
 
         let heads = taps
@@ -112,8 +230,8 @@ impl NetSpec {
 
     /// Trainable parameter count.
     pub fn parameters(&self) -> i64 {
-        let all = self.backbone.iter().chain(self.heads.iter().flat_map(|h| h.cls.iter().chain(&h.reg)));
-        all.map(|c| c.cout * c.cin / c.groups * c.k * c.k + if c.bn { 2 * c.cout } else { c.cout }).sum()
+        let heads = self.heads.iter().flat_map(|h| h.cls.iter().chain(&h.reg)).map(ConvSpec::parameters);
+        self.backbone.iter().map(Block::parameters).sum::<i64>() + heads.sum::<i64>()
     }
 }
 
@@ -124,6 +242,19 @@ pub fn backbone_path(i: usize) -> String {
 /// Variable-store path of layer `j` of head `level`'s `branch` (`cls` or `reg`).
 pub fn head_path(level: usize, branch: &str, j: usize) -> String {
     format!("heads.{level}.{branch}.{j}")
+}
+/// Variable-store paths inside the receptive-field block at backbone index `i`: conv `j`
+/// of branch `b`, the merge conv and the shortcut conv.
+pub fn rfb_branch_path(i: usize, b: usize, j: usize) -> String {
+    format!("backbone.{i}.branch{b}.{j}")
+}
+/// See [`rfb_branch_path`].
+pub fn rfb_merge_path(i: usize) -> String {
+    format!("backbone.{i}.merge")
+}
+/// See [`rfb_branch_path`].
+pub fn rfb_shortcut_path(i: usize) -> String {
+    format!("backbone.{i}.shortcut")
 }
 
 /// The variable-store sub-path for a dotted name (tch forbids dots within one component).
@@ -141,8 +272,14 @@ struct Layer {
 
 impl Layer {
     fn new(p: nn::Path, s: &ConvSpec) -> Self {
-        let cfg =
-            nn::ConvConfig { stride: s.stride, padding: s.k / 2, groups: s.groups, bias: !s.bn, ..Default::default() };
+        let cfg = nn::ConvConfig {
+            stride: s.stride,
+            padding: s.padding(),
+            dilation: s.dilation,
+            groups: s.groups,
+            bias: !s.bn,
+            ..Default::default()
+        };
         let conv = nn::conv2d(&p / "conv", s.cin, s.cout, s.k, cfg);
         let bn = s.bn.then(|| nn::batch_norm2d(&p / "bn", s.cout, Default::default()));
         Self { conv, bn, relu: s.relu }
@@ -161,18 +298,54 @@ impl Layer {
     }
 }
 
+/// A backbone block's layers.
+enum BlockLayers {
+    Conv(Layer),
+    Rfb { branches: Vec<Vec<Layer>>, merge: Layer, shortcut: Layer, scale: f64 },
+}
+
+impl BlockLayers {
+    fn new(root: &nn::Path, i: usize, block: &Block) -> Self {
+        let layer = |path: String, s: &ConvSpec| Layer::new(sub_path(root, &path), s);
+        match block {
+            Block::Conv(s) => BlockLayers::Conv(layer(backbone_path(i), s)),
+            Block::Rfb(r) => BlockLayers::Rfb {
+                branches: (r.branches.iter().enumerate())
+                    .map(|(b, convs)| {
+                        convs.iter().enumerate().map(|(j, s)| layer(rfb_branch_path(i, b, j), s)).collect()
+                    })
+                    .collect(),
+                merge: layer(rfb_merge_path(i), &r.merge),
+                shortcut: layer(rfb_shortcut_path(i), &r.shortcut),
+                scale: r.scale,
+            },
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            BlockLayers::Conv(l) => l.forward(x, train),
+            BlockLayers::Rfb { branches, merge, shortcut, scale } => {
+                let outs: Vec<Tensor> =
+                    (branches.iter()).map(|b| b.iter().fold(x.shallow_clone(), |t, l| l.forward(&t, train))).collect();
+                let merged = merge.forward(&Tensor::cat(&outs, 1), train) * *scale;
+                (merged + shortcut.forward(x, train)).relu()
+            }
+        }
+    }
+}
+
 /// The network in tch, built from a [`NetSpec`] under a variable-store path.
 pub struct Net {
     spec: NetSpec,
-    backbone: Vec<Layer>,
+    backbone: Vec<BlockLayers>,
     heads: Vec<(Vec<Layer>, Vec<Layer>)>,
 }
 
 impl Net {
     /// Create the layers (fresh weights) under `root`.
     pub fn new(root: &nn::Path, spec: NetSpec) -> Self {
-        let backbone =
-            spec.backbone.iter().enumerate().map(|(i, s)| Layer::new(sub_path(root, &backbone_path(i)), s)).collect();
+        let backbone = spec.backbone.iter().enumerate().map(|(i, b)| BlockLayers::new(root, i, b)).collect();
         let heads = spec
             .heads
             .iter()
@@ -235,5 +408,28 @@ mod tests {
         // The spec's count agrees with what tch allocated.
         let allocated: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
         assert_eq!(allocated, spec.parameters());
+    }
+
+    #[test]
+    fn rfb_keeps_the_prior_layout_and_sees_further() {
+        let spec = NetSpec::new(Arch::Rfb, 1.0, &[3, 2, 2, 3], 2);
+        assert_eq!(spec.name, "rfb-1.00");
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(&vs.root(), spec.clone());
+        let x = Tensor::zeros([1, 3, 240, 320], (tch::Kind::Float, tch::Device::Cpu));
+        let (cls, reg) = net.forward_t(&x, false);
+        assert_eq!((cls.size(), reg.size()), (vec![1, 4420, 2], vec![1, 4420, 4]));
+        let allocated: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        assert_eq!(allocated, spec.parameters());
+        // The first head reads the RFB block, whose widest branch ends dilated by 3.
+        let Block::Rfb(r) = &spec.backbone[spec.heads[0].tap] else { panic!("the stride-8 tap is not the RFB block") };
+        assert_eq!(r.branches.iter().map(|b| b.last().unwrap().dilation).collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn old_specs_without_dilation_still_read() {
+        let json = r#"{"cin":3,"cout":16,"k":3,"stride":2,"groups":1,"bn":true,"relu":true}"#;
+        let b: Block = serde_json::from_str(json).unwrap();
+        assert_eq!(b, Block::Conv(ConvSpec::new(3, 16, 3, 2, 1, true, true)));
     }
 }

@@ -1,6 +1,7 @@
 //! A minimal ONNX graph builder over tract-onnx's prost types: just the operators the
 //! detector needs, each a small method, so the exporter reads like the network.
 
+use crate::net::ConvSpec;
 use tract_onnx::pb::{
     self, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension::Value as Dim,
     type_proto, AttributeProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
@@ -93,17 +94,22 @@ impl GraphBuilder {
         name
     }
 
-    /// `Conv` with square kernel `k`, padding `k / 2`, and a bias.
-    pub fn conv(&mut self, x: &str, w: String, b: String, k: i64, stride: i64, groups: i64) -> String {
-        let p = k / 2;
+    /// `Conv` shaped by `s` (square kernel, stride, dilation, groups, padding), with a bias.
+    pub fn conv(&mut self, x: &str, w: String, b: String, s: &ConvSpec) -> String {
+        let p = s.padding();
         let attrs = vec![
-            attr_ints("kernel_shape", &[k, k]),
-            attr_ints("strides", &[stride, stride]),
+            attr_ints("kernel_shape", &[s.k, s.k]),
+            attr_ints("strides", &[s.stride, s.stride]),
             attr_ints("pads", &[p, p, p, p]),
-            attr_ints("dilations", &[1, 1]),
-            attr_int("group", groups),
+            attr_ints("dilations", &[s.dilation, s.dilation]),
+            attr_int("group", s.groups),
         ];
         self.node("Conv", vec![x.into(), w, b], attrs, None)
+    }
+
+    /// Element-wise `Add`.
+    pub fn add(&mut self, a: &str, b: &str) -> String {
+        self.node("Add", vec![a.into(), b.into()], vec![], None)
     }
 
     /// `Relu`.

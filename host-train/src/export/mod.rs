@@ -3,7 +3,9 @@
 
 mod graph;
 
-use crate::net::{backbone_path, head_path, ConvSpec, NetSpec};
+use crate::net::{
+    backbone_path, head_path, rfb_branch_path, rfb_merge_path, rfb_shortcut_path, Block, ConvSpec, NetSpec,
+};
 use anyhow::{Context, Result};
 use edge::model::{ModelCard, CARD_KEY};
 use graph::{tensor_info, GraphBuilder};
@@ -39,12 +41,46 @@ pub fn folded_conv(vars: &HashMap<String, Tensor>, path: &str, spec: &ConvSpec) 
     Ok((w * scale.view([-1, 1, 1, 1]), bias))
 }
 
-fn add_conv(g: &mut GraphBuilder, vars: &HashMap<String, Tensor>, x: &str, path: &str, s: &ConvSpec) -> Result<String> {
+/// A conv (BatchNorm folded, output multiplied by `scale`) and its ReLU.
+fn add_conv_scaled(
+    g: &mut GraphBuilder,
+    vars: &HashMap<String, Tensor>,
+    x: &str,
+    path: &str,
+    s: &ConvSpec,
+    scale: f64,
+) -> Result<String> {
     let (w, b) = folded_conv(vars, path, s)?;
+    let (w, b) = (w * scale, b * scale);
     let wn = g.float_const(&format!("{path}.weight"), &w.size(), &to_vec(&w)?);
     let bn = g.float_const(&format!("{path}.bias"), &b.size(), &to_vec(&b)?);
-    let y = g.conv(x, wn, bn, s.k, s.stride, s.groups);
+    let y = g.conv(x, wn, bn, s);
     Ok(if s.relu { g.relu(&y) } else { y })
+}
+
+fn add_conv(g: &mut GraphBuilder, vars: &HashMap<String, Tensor>, x: &str, path: &str, s: &ConvSpec) -> Result<String> {
+    add_conv_scaled(g, vars, x, path, s, 1.0)
+}
+
+/// Backbone block `i`; a receptive-field block's scale is folded into its merge conv.
+fn add_block(g: &mut GraphBuilder, vars: &HashMap<String, Tensor>, x: &str, i: usize, block: &Block) -> Result<String> {
+    let r = match block {
+        Block::Conv(s) => return add_conv(g, vars, x, &backbone_path(i), s),
+        Block::Rfb(r) => r,
+    };
+    let mut outs = Vec::new();
+    for (b, convs) in r.branches.iter().enumerate() {
+        let mut y = x.to_string();
+        for (j, s) in convs.iter().enumerate() {
+            y = add_conv(g, vars, &y, &rfb_branch_path(i, b, j), s)?;
+        }
+        outs.push(y);
+    }
+    let cat = g.concat(outs, 1, None);
+    let merged = add_conv_scaled(g, vars, &cat, &rfb_merge_path(i), &r.merge, r.scale)?;
+    let short = add_conv(g, vars, x, &rfb_shortcut_path(i), &r.shortcut)?;
+    let sum = g.add(&merged, &short);
+    Ok(g.relu(&sum))
 }
 
 /// Build the ONNX model for `spec` with the weights in `vars` (a tch VarStore's
@@ -54,8 +90,8 @@ pub fn build_model(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelC
     let vars: HashMap<String, Tensor> = vars.iter().map(|(k, v)| (k.clone(), v.to_device(tch::Device::Cpu))).collect();
     let mut feats = Vec::new();
     let mut x = card.input.name.clone();
-    for (i, s) in spec.backbone.iter().enumerate() {
-        x = add_conv(&mut g, &vars, &x, &backbone_path(i), s)?;
+    for (i, block) in spec.backbone.iter().enumerate() {
+        x = add_block(&mut g, &vars, &x, i, block)?;
         feats.push(x.clone());
     }
     let (mut cls, mut reg) = (Vec::new(), Vec::new());

@@ -192,6 +192,49 @@ pub fn quantize_file(model: &Path, images: &[PathBuf], opts: &QuantizeOptions, o
 mod tests {
     use super::*;
 
+    /// The quantizer walks graphs, not layer lists: the RFB network's branches, Concat
+    /// and Add quantize and still compute what the fp32 graph computes.
+    #[test]
+    fn rfb_graphs_quantize() {
+        use crate::net::{Arch, Net, NetSpec};
+        use edge::detector::Detector;
+        use edge::model::{ModelCard, Provenance};
+        let dir = std::env::temp_dir().join(format!("facecam-quantize-rfb-{}", std::process::id()));
+        let card = ModelCard::new(160, 120, Provenance::default());
+        let spec = NetSpec::new(Arch::Rfb, 0.5, &card.priors.anchors_per_cell(), 2);
+        tch::manual_seed(3);
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(&vs.root(), spec);
+        // Spread the (otherwise zero) head biases so the scores vary across priors.
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if name.starts_with("heads") && name.ends_with("bias") {
+                    let _ = t.uniform_(-2.0, 2.0);
+                }
+            }
+        });
+        let proto = crate::export::build_model(net.spec(), &vs.variables(), &card).unwrap();
+        let opts = crate::data::SynthOptions { count: 8, width: 160, height: 120, ..Default::default() };
+        let images: Vec<PathBuf> =
+            crate::data::generate_synthetic(&dir, &opts).unwrap().into_iter().map(|s| s.image).collect();
+        let (q, report) = quantize_proto(&proto, &images, &QuantizeOptions::default()).unwrap();
+        assert!(report.equalized_pairs > 0 && report.quantized_convs > 30, "{report:?}");
+        let ops = |m: &ModelProto, op: &str| m.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type == op).count();
+        assert_eq!((ops(&q, "Concat"), ops(&q, "Add")), (ops(&proto, "Concat"), 1));
+        let (fp32_path, int8_path) = (dir.join("fp32.onnx"), dir.join("int8.onnx"));
+        std::fs::write(&fp32_path, prost::Message::encode_to_vec(&proto)).unwrap();
+        std::fs::write(&int8_path, prost::Message::encode_to_vec(&q)).unwrap();
+        let (mut a, mut b) = (Detector::load(&fp32_path).unwrap(), Detector::load(&int8_path).unwrap());
+        let img = image::open(&images[0]).unwrap().to_rgb8();
+        let (ra, rb) = (a.forward(&img).unwrap(), b.forward(&img).unwrap());
+        let diff = ra.scores.iter().zip(&rb.scores).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let (lo, hi) = ra.scores.iter().fold((1f32, 0f32), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+        eprintln!("rfb int8 vs fp32: max score diff {diff:.4}; fp32 scores span {lo:.3}..{hi:.3}");
+        assert!(hi - lo > 0.2, "the comparison needs scores that vary");
+        assert!(diff < 0.05, "int8 RFB drifts by {diff} in score");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn picks_spread_over_the_set() {
         assert_eq!(pick_evenly(10, 3), vec![0, 3, 6]);
