@@ -2,7 +2,8 @@
 detectors in onnxruntime, in one go, on the same machine, frame and thread count.
 
 Contenders (each skipped with a note when its path is missing):
-  facecam fp32 / int8   `facecam race` (tract, 1 thread): preprocess + network + decode + NMS
+  facecam fp32 / int8   `facecam race` (tract, 1 thread): preprocess + network + decode + NMS;
+                        the int8 file twice, `--int8 qdq` (as written) and `--int8 weights`
   ULFGFD RFB-320, slim-320   Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB models/onnx/
   YuNet-n                    ShiqiYu/libfacedetection.train onnx/
 The published ONNX files are not part of this repository: fetch them yourself and pass
@@ -358,10 +359,11 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     frame = out.with_name("race-frame.ppm")
 
-    # name, kind, path, is facecam
+    # name, kind, path
     wanted = [
         ("facecam fp32", "facecam", a.model),
-        ("facecam int8", "facecam", a.int8),
+        ("facecam int8 (QDQ)", "facecam", a.int8),
+        ("facecam int8 (weights)", "facecam", a.int8),
         ("ULFGFD RFB-320", "ulfgfd", a.rfb),
         ("ULFGFD slim-320", "ulfgfd", a.slim),
         ("YuNet-n", "yunet", a.yunet),
@@ -378,7 +380,13 @@ def main():
         elif not Path(path).is_file():
             notes.append(f"{name}: skipped ({path} not found)")
         else:
-            contenders.append({"name": name, "kind": kind, "path": str(path), "runs": []})
+            # facecam's own flags: one thread, and for the int8 file the path it runs by.
+            flags = ["--threads", "1"] if kind == "facecam" else []
+            if name == "facecam int8 (QDQ)":
+                flags += ["--int8", "qdq"]
+            elif name == "facecam int8 (weights)":
+                flags += ["--int8", "weights"]
+            contenders.append({"name": name, "kind": kind, "path": str(path), "flags": flags, "runs": []})
     if not any(c["kind"] == "facecam" for c in contenders):
         raise SystemExit("no facecam model to race")
 
@@ -393,7 +401,7 @@ def main():
     def command(c, stages):
         if c["kind"] == "facecam":
             cmd = [facecam, "race", "--model", c["path"], "--image", a.image, "--size", a.size,
-                   "--iterations", str(a.iterations), "--warmup", str(a.warmup), "--json"]
+                   "--iterations", str(a.iterations), "--warmup", str(a.warmup), "--json", *c["flags"]]
             return cmd + (["--stages"] if stages else [])
         cmd = [sys.executable, HERE, "--child", c["kind"], "--model", c["path"], "--frame", frame,
                "--iterations", str(a.iterations), "--warmup", str(a.warmup),
@@ -419,13 +427,14 @@ def main():
         for c in contenders:
             if c["kind"] == "facecam":
                 rep, _ = run_child([facecam, "race", "--model", c["path"], "--image", a.image, "--size", a.size,
-                                    "--iterations", "1", "--warmup", "0", "--profile", str(a.profile), "--json"])
+                                    "--iterations", "1", "--warmup", "0", "--profile", str(a.profile), "--json",
+                                    *c["flags"]])
                 profile[c["name"]] = rep["profile"]
 
     def by_name(name):
         return next((c for c in contenders if c["name"] == name), None)
 
-    rfb, yunet = by_name("ULFGFD RFB-320"), by_name("YuNet-n")
+    rfb, yunet, facecam_fp32 = by_name("ULFGFD RFB-320"), by_name("YuNet-n"), by_name("facecam fp32")
     rows = []
     for c in contenders:
         samples = [s for run in c["runs"] for s in run["report"]["samples_ms"]]
@@ -452,6 +461,7 @@ def main():
             "round_medians_ms": [run["median_ms"] for run in c["runs"]],
             "ratio_to_rfb320": ratio(rfb),
             "ratio_to_yunet_n": ratio(yunet),
+            "ratio_to_facecam_fp32": ratio(facecam_fp32),
             "model_load_s": statistics.median(run["load_s"] for run in c["runs"]),
             "peak_rss_mib": statistics.median(run["rss_mib"] for run in c["runs"]),
             "stages": first_run["stages"],
@@ -504,14 +514,15 @@ def table(res):
         f"{res['frame']['image']} at {res['frame']['size']}, 1 thread, {res['rounds']} interleaved rounds x "
         f"{res['iterations']} runs; latency = frame in, faces out (preprocess + network + decode + NMS)",
         "",
-        "| contender | engine | input | median ms | p90 ms | x RFB-320 | x YuNet-n | load s | peak RSS MiB | file KiB "
-        "| face found |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| contender | engine | input | median ms | p90 ms | x facecam fp32 | x RFB-320 | x YuNet-n | load s "
+        "| peak RSS MiB | file KiB | face found |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["contenders"]:
         lines.append(
             f"| {r['name']} | {r['engine']} | {r['input'][0]}x{r['input'][1]} | {r['median_ms']:.2f} | "
-            f"{r['p90_ms']:.2f} | {fmt(r['ratio_to_rfb320'], '.2f')} | {fmt(r['ratio_to_yunet_n'], '.2f')} | "
+            f"{r['p90_ms']:.2f} | {fmt(r['ratio_to_facecam_fp32'], '.2f')} | {fmt(r['ratio_to_rfb320'], '.2f')} | "
+            f"{fmt(r['ratio_to_yunet_n'], '.2f')} | "
             f"{r['model_load_s']:.3f} | {r['peak_rss_mib']:.1f} | {r['model_bytes'] / 1024:.0f} | "
             f"{'yes' if r['face_check']['ok'] else 'NO'} (IoU {r['face_check']['best_iou_with_facecam_face']:.2f}) |"
         )

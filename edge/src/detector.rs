@@ -64,8 +64,11 @@ pub fn read_model(path: &Path, int8: Int8Path) -> Result<(ModelProto, ModelCard)
         .with_context(|| format!("{}: not an ONNX model", path.display()))?;
     let card = read_card(&proto).with_context(|| format!("{}: refused", path.display()))?;
     let proto = match int8 {
-        Int8Path::WeightOnly if crate::int8::is_quantized(&proto) => crate::int8::weight_only(&proto)
-            .with_context(|| format!("{}: cannot fold the int8 weights", path.display()))?,
+        Int8Path::WeightOnly if crate::int8::is_quantized(&proto) => {
+            crate::int8::weight_only(&proto).with_context(|| {
+                format!("{}: cannot fold the int8 weights (--int8 qdq runs the graph as written)", path.display())
+            })?
+        }
         _ => proto,
     };
     Ok((proto, card))
