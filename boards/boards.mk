@@ -46,15 +46,16 @@ cross: cross-tools
 zig-tools: setup
 	@command -v cargo-zigbuild >/dev/null || $(VENV)/bin/pip install -q cargo-zigbuild ziglang
 
-# The edge crate's unit tests and the cross-architecture reference detection, run by
-# qemu-user (the runners in .cargo/config.toml). Tests that start the `facecam` binary
-# as a child process are x86-only: qemu-user does not follow a child's exec here.
+# The edge crate's unit tests, the cross-architecture reference detection and the int8
+# paths on the shipped models, run by qemu-user (the runners in .cargo/config.toml).
+# Tests that start the `facecam` binary as a child process are x86-only: qemu-user does
+# not follow a child's exec here.
 # Then each architecture's .deb is built from that binary, unpacked, and its packaged
 # binary finds the astronaut's face with the packaged model, under qemu-user.
 cross-test: cross-tools packaging-tools
 	@for t in $(CROSS_TARGETS); do \
 	  echo "== edge tests for $$t under qemu-user"; \
-	  CARGO_TARGET_DIR=$(CROSS_DIR) cargo test --profile board -p facecam-edge --target $$t --lib --test reference_detection || exit 1; \
+	  CARGO_TARGET_DIR=$(CROSS_DIR) cargo test --profile board -p facecam-edge --target $$t --lib --test reference_detection --test int8 || exit 1; \
 	  boards/check-glibc.sh $(CROSS_DIR)/$$t/board/facecam $(DEBIAN_LINKED_MIN_GLIBC) || exit 1; \
 	  out=$(CROSS_DIR)/cross-deb/$$t; rm -rf $$out; \
 	  $(MAKE) --no-print-directory deb TARGET=$$t DEB_OUT=$$out/deb DEB_FAST=1 || exit 1; \
