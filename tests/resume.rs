@@ -38,10 +38,10 @@ fn resumed_training_matches_uninterrupted_training() {
         progress: false,
         ..Default::default()
     };
-    assert!(cfg.prefetch > 0, "the default builds batches ahead");
-    let straight = train(&samples, &val, "synthetic", &cfg, &dir.join("straight"), false).unwrap();
+    let ahead = TrainConfig { prefetch: Some(2), ..cfg.clone() };
+    let straight = train(&samples, &val, "synthetic", &ahead, &dir.join("straight"), false).unwrap();
     assert!(cfg.cache_images, "the default keeps decoded images in memory");
-    let in_loop = TrainConfig { prefetch: 0, cache_images: false, ..cfg.clone() };
+    let in_loop = TrainConfig { prefetch: Some(0), cache_images: false, ..cfg.clone() };
     let first = train(
         &samples,
         &val,

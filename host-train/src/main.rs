@@ -163,6 +163,10 @@ enum Command {
         /// Feed images at the model's input size or at their own.
         #[arg(long, value_enum, default_value_t = EvalSize::Input)]
         size: EvalSize,
+        /// How a quantized model runs: `weights` (int8 weights folded to fp32 at load, the
+        /// camera's default) or `qdq` (every Quantize/DequantizeLinear run as written).
+        #[arg(long, default_value = "weights")]
+        int8: edge::int8::Int8Path,
         /// Where to write the PR curves, the predictions and `ap.json`.
         #[arg(long, default_value = "out/wider-eval")]
         out: PathBuf,
@@ -381,8 +385,8 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
-        Command::WiderEval { model, gt, images, size, out } => {
-            let (result, preds) = run_wider::run(&model, &gt, &images, size, true)?;
+        Command::WiderEval { model, gt, images, size, int8, out } => {
+            let (result, preds) = run_wider::run(&model, &gt, &images, size, int8, true)?;
             std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
             run_wider::write_submission(&preds, &out.join("predictions"))?;
             let series: Vec<Series> = (0..3)

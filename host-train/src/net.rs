@@ -300,23 +300,23 @@ impl Layer {
 
 /// A backbone block's layers.
 enum BlockLayers {
-    Conv(Layer),
-    Rfb { branches: Vec<Vec<Layer>>, merge: Layer, shortcut: Layer, scale: f64 },
+    Conv(Box<Layer>),
+    Rfb { branches: Vec<Vec<Layer>>, merge: Box<Layer>, shortcut: Box<Layer>, scale: f64 },
 }
 
 impl BlockLayers {
     fn new(root: &nn::Path, i: usize, block: &Block) -> Self {
         let layer = |path: String, s: &ConvSpec| Layer::new(sub_path(root, &path), s);
         match block {
-            Block::Conv(s) => BlockLayers::Conv(layer(backbone_path(i), s)),
+            Block::Conv(s) => BlockLayers::Conv(Box::new(layer(backbone_path(i), s))),
             Block::Rfb(r) => BlockLayers::Rfb {
                 branches: (r.branches.iter().enumerate())
                     .map(|(b, convs)| {
                         convs.iter().enumerate().map(|(j, s)| layer(rfb_branch_path(i, b, j), s)).collect()
                     })
                     .collect(),
-                merge: layer(rfb_merge_path(i), &r.merge),
-                shortcut: layer(rfb_shortcut_path(i), &r.shortcut),
+                merge: Box::new(layer(rfb_merge_path(i), &r.merge)),
+                shortcut: Box::new(layer(rfb_shortcut_path(i), &r.shortcut)),
                 scale: r.scale,
             },
         }

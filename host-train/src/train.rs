@@ -103,9 +103,10 @@ pub struct TrainConfig {
     pub min_face_px: f32,
     pub seed: u64,
     pub device: DeviceChoice,
-    /// Batches built ahead on a second thread while the network trains (0: build each
-    /// batch in the loop). The batches are the same either way.
-    pub prefetch: usize,
+    /// Batches built ahead on a loader thread while the network trains (0: build each
+    /// batch in the loop); by default 2 on CUDA and 0 on CPU, where the loader's threads
+    /// and libtorch's would fight over the same cores. The batches are the same either way.
+    pub prefetch: Option<usize>,
     /// Keep decoded training images in memory (off: decode each from its file when used,
     /// for sets larger than memory). The batches are the same either way.
     pub cache_images: bool,
@@ -143,7 +144,7 @@ impl Default for TrainConfig {
             min_face_px: 10.0,
             seed: 1,
             device: DeviceChoice::Auto,
-            prefetch: 2,
+            prefetch: None,
             cache_images: true,
             eval_every: 1,
             progress: true,
@@ -315,7 +316,8 @@ pub fn train(
             Ok(())
         };
         let make = |chunk: &[usize], rng: &mut StdRng| images.batch(&maker, chunk, rng, Some(&cfg.augment));
-        if cfg.prefetch == 0 {
+        let prefetch = cfg.prefetch.unwrap_or(if device.is_cuda() { 2 } else { 0 });
+        if prefetch == 0 {
             for chunk in order.chunks(batch) {
                 train_step(make(chunk, &mut rng)?)?;
             }
@@ -323,7 +325,7 @@ pub fn train(
             // The loader thread draws from the epoch RNG in the same order as the
             // in-loop path, so the batches are identical.
             std::thread::scope(|s| -> Result<()> {
-                let (tx, rx) = mpsc::sync_channel(cfg.prefetch);
+                let (tx, rx) = mpsc::sync_channel(prefetch);
                 s.spawn(move || {
                     for chunk in order.chunks(batch) {
                         if tx.send(make(chunk, &mut rng)).is_err() {

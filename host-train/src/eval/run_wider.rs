@@ -4,7 +4,8 @@
 
 use super::wider::{evaluate, Predictions, WiderGt, WiderResult};
 use anyhow::{Context, Result};
-use edge::detector::{DetectOptions, Detector};
+use edge::detector::{DetectOptions, Detector, LoadOptions};
+use edge::int8::Int8Path;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,8 +24,16 @@ pub fn eval_options() -> DetectOptions {
     DetectOptions { score_threshold: 0.05, nms_iou: 0.3, top_k: 750 }
 }
 
-/// Detect faces in every val image listed in `gt` under `images` (`EVENT/NAME.jpg`).
-pub fn predict(model: &Path, gt: &WiderGt, images: &Path, size: EvalSize, progress: bool) -> Result<Predictions> {
+/// Detect faces in every val image listed in `gt` under `images` (`EVENT/NAME.jpg`),
+/// running a quantized model by the `int8` path.
+pub fn predict(
+    model: &Path,
+    gt: &WiderGt,
+    images: &Path,
+    size: EvalSize,
+    int8: Int8Path,
+    progress: bool,
+) -> Result<Predictions> {
     let mut detectors: HashMap<(u32, u32), Detector> = HashMap::new();
     let bar = if progress { ProgressBar::new(gt.image_count() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -44,7 +53,8 @@ pub fn predict(model: &Path, gt: &WiderGt, images: &Path, size: EvalSize, progre
             let det = match detectors.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    let mut d = Detector::load_sized(model, (key != (0, 0)).then_some(key))?;
+                    let opts = LoadOptions { size: (key != (0, 0)).then_some(key), int8 };
+                    let mut d = Detector::load_with(model, &opts)?;
                     d.options = eval_options();
                     v.insert(d)
                 }
@@ -86,9 +96,10 @@ pub fn run(
     gt_dir: &Path,
     images: &Path,
     size: EvalSize,
+    int8: Int8Path,
     progress: bool,
 ) -> Result<(WiderResult, Predictions)> {
     let gt = WiderGt::load(gt_dir)?;
-    let preds = predict(model, &gt, images, size, progress)?;
+    let preds = predict(model, &gt, images, size, int8, progress)?;
     Ok((evaluate(&gt, &preds), preds))
 }
