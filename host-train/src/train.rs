@@ -1,5 +1,5 @@
-//! The training loop: batches built on a second thread while the network trains on the
-//! previous one, the multibox loss, an optimiser with warm-up and a cosine or step
+//! The training loop: batches built in the loop (CPU) or on a loader thread while the
+//! network trains on the previous one (CUDA), the multibox loss, an optimiser with warm-up and a cosine or step
 //! schedule, a progress bar, validation, and a checkpoint after every epoch.
 
 use crate::augment::AugmentConfig;
