@@ -210,34 +210,6 @@ pub fn augment(
     (img, boxes)
 }
 
-/// A grid of `count` augmented samples at the model input size, ground-truth boxes drawn
-/// (ignore regions in grey), for `facecam-train augment --preview`.
-pub fn preview(
-    samples: &[crate::loader::Prepared],
-    cfg: &AugmentConfig,
-    input: (u32, u32),
-    count: usize,
-    rng: &mut StdRng,
-) -> RgbImage {
-    use edge::overlay::{draw_box, ImageTarget};
-    use embedded_graphics::pixelcolor::Rgb888;
-    let tiles: Vec<RgbImage> = (0..count)
-        .map(|_| {
-            let p = &samples[rng.random_range(0..samples.len())];
-            let (img, boxes) = augment(&p.image, &p.boxes, cfg, [127, 127, 127], rng);
-            let mut tile = edge::preprocess::resize_to_input(&img, input.0, input.1);
-            let (sx, sy) = (input.0 as f32 / img.width() as f32, input.1 as f32 / img.height() as f32);
-            for b in &boxes {
-                let color = if b.ignore { Rgb888::new(160, 160, 160) } else { Rgb888::new(0, 255, 64) };
-                let bb = b.bbox(sx, sy);
-                draw_box(&mut ImageTarget(&mut tile), &bb, color, 1).expect("drawing into memory cannot fail");
-            }
-            tile
-        })
-        .collect();
-    crate::plot::tile_grid(&tiles, (count as f64).sqrt().ceil() as usize)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
     let (prepared, _) = prepare(&samples, 4 * o.width.max(o.height));
     let card = ModelCard::new(o.width, o.height, Provenance::default());
     let spec = NetSpec::new(o.arch, 1.0, &card.priors.anchors_per_cell(), 2);
-    let maker = BatchMaker::new(card, 0.35, 10.0);
+    let maker = BatchMaker::new(card, crate::target::MatchRule::default());
     let items: Vec<_> = prepared.iter().cycle().take(o.batch).collect();
     let mut rng = StdRng::seed_from_u64(1);
     let aug = AugmentConfig::default();

@@ -65,6 +65,8 @@ mod tests {
             val_loss,
             val_class: val_loss / 2.0,
             val_boxes: val_loss / 2.0,
+            cpu_seconds: 60.0 * epoch as f64,
+            proxy_ap: if epoch == 2 { [0.5, 0.4, 0.2] } else { [f64::NAN; 3] },
         };
         append_metrics(&dir, &m(1, 5.0)).unwrap();
         append_metrics(&dir, &m(2, f64::NAN)).unwrap();
@@ -72,8 +74,10 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].epoch, rows[0].loss, rows[0].val_loss), (1, 4.0, 5.0));
         assert!(rows[1].val_loss.is_nan(), "no validation in epoch 2");
+        assert_eq!((rows[1].cpu_seconds, rows[1].proxy_ap), (120.0, [0.5, 0.4, 0.2]));
+        assert!(rows[0].proxy_ap[0].is_nan());
         plot_losses(&dir).unwrap();
-        assert!(dir.join("loss.png").exists());
+        assert!(dir.join("loss.png").exists() && dir.join("proxy-ap.png").exists());
         // Files from before the validation columns still read.
         std::fs::write(dir.join(METRICS), "epoch,loss,class_loss,box_loss,lr,images_per_second\n1,2,1,1,1e-3,9\n")
             .unwrap();
@@ -118,9 +122,15 @@ pub struct EpochMetrics {
     pub val_loss: f64,
     pub val_class: f64,
     pub val_boxes: f64,
+    /// CPU seconds the run has used so far, over all its sessions (NaN in old files).
+    pub cpu_seconds: f64,
+    /// Proxy AP (easy, medium, hard) on the fixed WIDER val slice (NaN when not measured).
+    pub proxy_ap: [f64; 3],
 }
 
-const METRICS_HEADER: &str = "epoch,loss,class_loss,box_loss,lr,images_per_second,val_loss,val_class_loss,val_box_loss";
+const METRICS_HEADER: &str =
+    "epoch,loss,class_loss,box_loss,lr,images_per_second,val_loss,val_class_loss,val_box_loss,\
+                              cpu_seconds,proxy_ap_easy,proxy_ap_medium,proxy_ap_hard";
 
 /// Record one epoch's row in `metrics.csv`, rewritten atomically: rows of this epoch or
 /// later (left by an interrupted run) are replaced, and epoch 1 starts a new file.
@@ -139,7 +149,7 @@ pub fn append_metrics(dir: &Path, m: &EpochMetrics) -> Result<()> {
     }
     let val = |v: f64| if v.is_finite() { format!("{v:.6}") } else { String::new() };
     text.push_str(&format!(
-        "{},{:.6},{:.6},{:.6},{:.6e},{:.2},{},{},{}\n",
+        "{},{:.6},{:.6},{:.6},{:.6e},{:.2},{},{},{},{},{},{},{}\n",
         m.epoch,
         m.loss,
         m.class,
@@ -148,7 +158,11 @@ pub fn append_metrics(dir: &Path, m: &EpochMetrics) -> Result<()> {
         m.images_per_second,
         val(m.val_loss),
         val(m.val_class),
-        val(m.val_boxes)
+        val(m.val_boxes),
+        val(m.cpu_seconds),
+        val(m.proxy_ap[0]),
+        val(m.proxy_ap[1]),
+        val(m.proxy_ap[2])
     ));
     atomic::write(&path, text.as_bytes())
 }
@@ -181,6 +195,8 @@ pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
             val_loss: num(6)?,
             val_class: num(7)?,
             val_boxes: num(8)?,
+            cpu_seconds: num(9)?,
+            proxy_ap: [num(10)?, num(11)?, num(12)?],
         });
     }
     Ok(rows)
@@ -207,7 +223,27 @@ pub fn plot_losses(dir: &Path) -> Result<()> {
     let x = Range::of(rows.iter().map(|m| m.epoch as f64));
     let y = Range::of(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     let y = Range { lo: y.lo.min(0.0), ..y };
-    chart(&dir.join("loss.png"), &format!("training: {}", dir.display()), [("epoch", x), ("loss", y)], &series)
+    chart(&dir.join("loss.png"), &format!("training: {}", dir.display()), [("epoch", x), ("loss", y)], &series)?;
+    plot_proxy(dir, &rows)
+}
+
+/// Proxy AP against CPU hours into `proxy-ap.png`, when any epoch measured it.
+fn plot_proxy(dir: &Path, rows: &[EpochMetrics]) -> Result<()> {
+    use crate::plot::{chart, Range, Series};
+    let measured: Vec<&EpochMetrics> =
+        rows.iter().filter(|m| m.proxy_ap[0].is_finite() && m.cpu_seconds.is_finite()).collect();
+    if measured.is_empty() {
+        return Ok(());
+    }
+    let curves: Vec<Vec<(f64, f64)>> =
+        (0..3).map(|k| measured.iter().map(|m| (m.cpu_seconds / 3600.0, m.proxy_ap[k])).collect()).collect();
+    let series: Vec<Series> = (["easy", "medium", "hard"].iter().zip(&curves))
+        .map(|(name, points)| Series { label: format!("proxy AP {name}"), points })
+        .collect();
+    let x = Range::of(measured.iter().map(|m| m.cpu_seconds / 3600.0));
+    let x = Range { lo: x.lo.min(0.0), ..x };
+    let y = Range { lo: 0.0, hi: 1.0 };
+    chart(&dir.join("proxy-ap.png"), &format!("proxy AP: {}", dir.display()), [("CPU hours", x), ("AP", y)], &series)
 }
 
 /// Load a checkpoint onto `device`: its variables, the network, and its metadata.

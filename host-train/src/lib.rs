@@ -37,6 +37,7 @@
 pub mod augment;
 pub mod bench;
 pub mod checkpoint;
+pub mod config;
 pub mod data;
 pub mod eval;
 pub mod export;
@@ -45,7 +46,9 @@ pub mod loss;
 pub mod net;
 pub mod optim;
 pub mod plot;
+pub mod proxy;
 pub mod quantize;
 pub mod target;
+pub mod teach;
 pub mod train;
 pub mod validate;

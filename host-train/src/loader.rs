@@ -6,7 +6,7 @@
 
 use crate::augment::{augment, AugmentConfig};
 use crate::data::{FaceBox, Sample};
-use crate::target::{match_priors, Truth};
+use crate::target::{match_priors, MatchRule, Truth};
 use edge::model::{ModelCard, Prior};
 use edge::preprocess::{normalize_into, resize_to_input};
 use image::RgbImage;
@@ -161,10 +161,8 @@ pub struct Batch {
 pub struct BatchMaker {
     pub card: ModelCard,
     pub priors: Vec<Prior>,
-    /// IoU at which a prior matches a face.
-    pub match_iou: f32,
-    /// Faces whose shorter side is below this (input pixels) are ignore regions.
-    pub min_face_px: f32,
+    /// How faces become positives, ignores and background.
+    pub rule: MatchRule,
 }
 
 /// One image ready for the network: its normalised pixels, labels and targets.
@@ -176,9 +174,29 @@ struct Item {
 
 impl BatchMaker {
     /// A batch maker for the card's input size.
-    pub fn new(card: ModelCard, match_iou: f32, min_face_px: f32) -> Self {
+    pub fn new(card: ModelCard, rule: MatchRule) -> Self {
         let priors = card.priors.priors(card.input.width, card.input.height);
-        Self { card, priors, match_iou, min_face_px }
+        Self { card, priors, rule }
+    }
+
+    /// The faces of an image of `size` pixels in normalised input coordinates, tiny ones
+    /// marked ignore (rule 2 of [`MatchRule`]).
+    pub fn truths(&self, size: (u32, u32), boxes: &[FaceBox]) -> Vec<Truth> {
+        let (w, h) = (self.card.input.width as f32, self.card.input.height as f32);
+        let (sx, sy) = (1.0 / size.0 as f32, 1.0 / size.1 as f32);
+        boxes
+            .iter()
+            .filter(|b| b.width() > 0.0 && b.height() > 0.0)
+            .map(|b| {
+                let small = (b.width() * sx * w).min(b.height() * sy * h) < self.rule.min_face_px;
+                Truth { bbox: b.bbox(sx, sy), ignore: b.ignore || small }
+            })
+            .collect()
+    }
+
+    /// Prior labels and regression targets for an image of `size` pixels.
+    pub fn labels(&self, size: (u32, u32), boxes: &[FaceBox]) -> (Vec<i64>, Vec<f32>) {
+        match_priors(&self.priors, &self.truths(size, boxes), &self.rule, self.card.priors.variances)
     }
 
     /// Resize one (possibly augmented) image to the input, normalise, match its faces.
@@ -187,16 +205,7 @@ impl BatchMaker {
         let resized = resize_to_input(img, w, h);
         let mut pixels = vec![0f32; (3 * w * h) as usize];
         normalize_into(&resized, &self.card.input, &mut pixels);
-        let (sx, sy) = (1.0 / img.width() as f32, 1.0 / img.height() as f32);
-        let truths: Vec<Truth> = boxes
-            .iter()
-            .filter(|b| b.width() > 0.0 && b.height() > 0.0)
-            .map(|b| {
-                let small = (b.width() * sx * w as f32).min(b.height() * sy * h as f32) < self.min_face_px;
-                Truth { bbox: b.bbox(sx, sy), ignore: b.ignore || small }
-            })
-            .collect();
-        let (labels, targets) = match_priors(&self.priors, &truths, self.match_iou, self.card.priors.variances);
+        let (labels, targets) = self.labels(img.dimensions(), boxes);
         Item { pixels, labels, targets }
     }
 
@@ -248,7 +257,7 @@ mod tests {
     #[test]
     fn augmented_batches_keep_faces_matched_and_repeat_with_the_seed() {
         let card = ModelCard::new(64, 48, Provenance::default());
-        let maker = BatchMaker::new(card, 0.35, 2.0);
+        let maker = BatchMaker::new(card, MatchRule { min_face_px: 2.0, ..MatchRule::default() });
         let item = Prepared {
             image: RgbImage::from_fn(128, 96, |x, y| image::Rgb([x as u8, y as u8, 0])),
             boxes: vec![FaceBox { x0: 8.0, y0: 16.0, x1: 40.0, y1: 56.0, ignore: false }],
@@ -271,7 +280,10 @@ mod tests {
         let mut samples = crate::data::generate_synthetic(&dir, &opts).unwrap();
         std::fs::write(dir.join("broken.jpg"), b"not a jpeg").unwrap();
         samples.push(Sample { image: dir.join("broken.jpg"), boxes: vec![] });
-        let maker = BatchMaker::new(ModelCard::new(64, 48, Provenance::default()), 0.35, 2.0);
+        let maker = BatchMaker::new(
+            ModelCard::new(64, 48, Provenance::default()),
+            MatchRule { min_face_px: 2.0, ..MatchRule::default() },
+        );
         let (memory, bad_m) = ImageSet::open(&samples, 128, true);
         let (disk, bad_d) = ImageSet::open(&samples, 128, false);
         assert_eq!((memory.len(), disk.len(), bad_m.len(), bad_d.len()), (5, 5, 1, 1));

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use edge::preprocess::parse_size;
-use host_train::augment::{self, AugmentConfig};
+use host_train::augment::AugmentConfig;
 use host_train::data::{self, Sample, Source, SynthOptions};
 use host_train::eval::{
     run_wider::{self, EvalSize},
@@ -11,8 +11,9 @@ use host_train::eval::{
 };
 use host_train::net::Arch;
 use host_train::plot::{self, Series};
+use host_train::proxy::ProxyConfig;
 use host_train::train::{DeviceChoice, OptimizerKind, Schedule, TrainConfig};
-use host_train::{bench, eval, export, loader, quantize, train};
+use host_train::{bench, eval, export, loader, quantize, teach, train};
 use rand::SeedableRng;
 use std::path::PathBuf;
 
@@ -43,17 +44,31 @@ enum Command {
         #[arg(long = "data", required = true)]
         data: Vec<String>,
     },
-    /// Preview training augmentation: a PNG grid of augmented samples with their boxes.
+    /// What the trainer teaches: a PNG grid of augmented samples at the model input, faces
+    /// (magenta), ignore regions (yellow), priors taught as faces (green boxes), ignored
+    /// priors (grey dots) and, with --checkpoint, the negatives mining picks (red boxes);
+    /// and a table of those counts by face size.
     Augment {
         #[arg(long = "data", required = true)]
         data: Vec<String>,
         /// Write the grid here.
         #[arg(long, default_value = "out/augment-preview.png")]
         preview: PathBuf,
-        #[arg(long, default_value_t = 16)]
-        count: usize,
-        #[arg(long, default_value = "320x240", value_parser = parse_size)]
-        input: (u32, u32),
+        /// Samples to draw (1..=256).
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        count: u16,
+        /// Input size, WIDTHxHEIGHT (default: the config's, or 320x240).
+        #[arg(long, value_parser = parse_size)]
+        input: Option<(u32, u32)>,
+        /// Labelling and augmentation settings from a training config (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A checkpoint whose network ranks the negatives, as mining does while it trains.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Show the images as they are, without augmentation.
+        #[arg(long)]
+        no_augment: bool,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -114,6 +129,19 @@ enum Command {
         /// Also export the final checkpoint to this ONNX file.
         #[arg(long)]
         export: Option<PathBuf>,
+        /// Proxy AP during training: the WIDER val images folder (`EVENT/NAME.jpg`); the
+        /// official protocol on every `--proxy-stride`-th image, through the exported model.
+        #[arg(long)]
+        proxy_images: Option<PathBuf>,
+        /// The official WIDER val `.mat` files for the proxy.
+        #[arg(long, default_value = "../shared/data/widerface-val-gt/ground_truth")]
+        proxy_gt: PathBuf,
+        /// Every this many-th val image is in the proxy slice (1..=1000).
+        #[arg(long, default_value_t = 10)]
+        proxy_stride: usize,
+        /// Measure the proxy every this many epochs (1..=1000).
+        #[arg(long, default_value_t = 1)]
+        proxy_every: u32,
         /// No progress output.
         #[arg(long)]
         quiet: bool,
@@ -261,7 +289,13 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Augment { data, preview, count, input, seed } => {
+        Command::Augment { data, preview, count, input, config, checkpoint, no_augment, seed } => {
+            let count = count as usize;
+            let cfg = match &config {
+                Some(path) => TrainConfig::from_toml_file(path)?,
+                None => TrainConfig::default(),
+            };
+            let input = input.unwrap_or((cfg.width, cfg.height));
             let samples = load_all(&data)?;
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             // Only the images that are shown need decoding.
@@ -275,12 +309,18 @@ fn run(cli: Cli) -> Result<()> {
             if prepared.is_empty() {
                 bail!("none of the picked images could be read");
             }
-            let grid = augment::preview(&prepared, &AugmentConfig::default(), input, count, &mut rng);
+            let card = edge::model::ModelCard::new(input.0, input.1, edge::model::Provenance::default());
+            let maker = loader::BatchMaker::new(card, cfg.match_rule());
+            let net =
+                checkpoint.as_deref().map(|dir| host_train::checkpoint::load(dir, tch::Device::Cpu)).transpose()?;
+            let aug = (!no_augment).then_some(&cfg.augment);
+            let t = teach::teach(&prepared, &maker, aug, net.as_ref().map(|n| &n.1), cfg.neg_ratio, count, &mut rng)?;
             if let Some(dir) = preview.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
             }
-            edge::atomic::write_png(&preview, &grid)?;
-            println!("wrote {} augmented samples to {}", count, preview.display());
+            edge::atomic::write_png(&preview, &t.grid)?;
+            print!("{}", teach::table(&t));
+            println!("wrote {count} samples to {}", preview.display());
         }
         Command::Train {
             data,
@@ -303,6 +343,10 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             seed,
             export,
+            proxy_images,
+            proxy_gt,
+            proxy_stride,
+            proxy_every,
             quiet,
         } => {
             let mut samples = load_all(&data)?;
@@ -330,6 +374,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             if no_cache {
                 cfg.cache_images = false;
+            }
+            if let Some(images) = proxy_images {
+                cfg.proxy = Some(ProxyConfig { images, gt: proxy_gt, stride: proxy_stride, every: proxy_every });
             }
             let val_samples = if val.is_empty() { Vec::new() } else { load_all(&val)? };
             let report = train::train(&samples, &val_samples, &data.join(" "), &cfg, &out, resume)?;

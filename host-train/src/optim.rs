@@ -1,7 +1,9 @@
 //! Optimisers written over tch tensors, so their state (moments, step count) can be
 //! saved in a checkpoint and a resumed run continues exactly where it stopped — tch's
 //! built-in optimisers do not expose their state. The update rules are PyTorch's `Adam`
-//! and `SGD` with momentum, both with L2 weight decay added to the gradient.
+//! and `SGD` with momentum, both with L2 weight decay added to the gradient — of the
+//! convolution weights only: decaying BatchNorm scales and biases pulls them toward zero
+//! for no gain in generalisation, and under Adam it can switch whole channels off.
 
 use crate::train::OptimizerKind;
 use anyhow::{bail, Context, Result};
@@ -60,7 +62,8 @@ impl Optimizer {
                 if !grad.defined() {
                     continue;
                 }
-                let g = if self.weight_decay != 0.0 { &grad + p * self.weight_decay } else { grad };
+                let decays = self.weight_decay != 0.0 && p.dim() > 1;
+                let g = if decays { &grad + p * self.weight_decay } else { grad };
                 let mut p = p.shallow_clone();
                 match self.kind {
                     OptimizerKind::Adam => {

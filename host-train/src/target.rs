@@ -1,9 +1,20 @@
-//! Matching ground truth to priors: the trainer's side of the box codec.
+//! What the network is taught: every prior of an image is a face (with a regression
+//! target), background, or ignored (left out of the loss). One rule, [`MatchRule`]:
 //!
-//! A prior is positive when its best face overlaps it by at least the match threshold,
-//! and every face is forced onto its single best prior so small faces are never
-//! unmatched (SSD, Liu et al. 2016). Priors that match an ignore region are neither
-//! positive nor negative.
+//! 1. **Positive**: the prior's best face overlaps it by IoU ≥ `iou`; and every face is
+//!    forced onto its single best prior, so no face goes unmatched however small (SSD,
+//!    Liu et al. 2016).
+//! 2. **Tiny faces** (shorter side under `min_face_px` input pixels, after augmentation)
+//!    and faces flagged invalid are *ignore regions*, never positives.
+//! 3. **Near misses are ignored, not background**: a prior that is not positive but
+//!    covers at least `near` of a face or ignore region (intersection over the box's
+//!    area), or lies at least `near` inside one (intersection over the prior's area), is
+//!    ignored — as long as the prior is at most [`NEAR_SCALE`] times the box's size. A
+//!    5 px face reaches no prior at IoU 0.35, so under plain IoU matching it stayed
+//!    background under every small prior that contains it, and hard-negative mining picked
+//!    exactly those priors: the network was taught that faces are background. Priors
+//!    much larger than the box still see it as texture and stay background.
+//! 4. Everything else is background.
 
 use edge::model::{encode, iou, BBox, Prior};
 
@@ -13,6 +24,27 @@ pub const BACKGROUND: i64 = 0;
 pub const FACE: i64 = 1;
 /// Per-prior class label: excluded from the loss.
 pub const IGNORE: i64 = -1;
+/// A near-miss prior is ignored only while its side is at most this many times the
+/// box's side (sides as square roots of areas).
+pub const NEAR_SCALE: f32 = 4.0;
+
+/// How faces become labels; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatchRule {
+    /// IoU at which a prior matches a face.
+    pub iou: f32,
+    /// Faces whose shorter side is under this many input pixels are ignore regions.
+    pub min_face_px: f32,
+    /// Coverage at which a non-positive prior near a face or ignore region is ignored
+    /// (0 turns the rule off: plain IoU matching).
+    pub near: f32,
+}
+
+impl Default for MatchRule {
+    fn default() -> Self {
+        Self { iou: 0.35, min_face_px: 10.0, near: 0.5 }
+    }
+}
 
 /// A face in normalised coordinates, possibly an ignore region.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,12 +53,34 @@ pub struct Truth {
     pub ignore: bool,
 }
 
-/// Labels (`[P]`) and encoded regression targets (`[P * 4]`, zero for non-positives).
-pub fn match_priors(priors: &[Prior], truths: &[Truth], threshold: f32, variances: [f32; 2]) -> (Vec<i64>, Vec<f32>) {
-    let mut labels = vec![BACKGROUND; priors.len()];
-    let mut targets = vec![0f32; priors.len() * 4];
+fn intersection(a: &BBox, b: &BBox) -> f32 {
+    (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0) * (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0)
+}
+
+/// Whether prior box `p` is a near miss of truth box `t` under coverage `near`.
+fn near_miss(p: &BBox, t: &BBox, near: f32) -> bool {
+    let (pa, ta) = (p.area(), t.area());
+    if near <= 0.0 || pa <= 0.0 || ta <= 0.0 || pa > NEAR_SCALE * NEAR_SCALE * ta {
+        return false;
+    }
+    let inter = intersection(p, t);
+    inter >= near * ta || inter >= near * pa
+}
+
+/// What one prior is taught.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    Background,
+    Ignore,
+    /// A positive for truth number `.0`.
+    Face(usize),
+}
+
+/// The assignment of every prior under `rule` (see the module documentation). `truths`
+/// are already marked ignore where rule 2 applies.
+pub fn assign(priors: &[Prior], truths: &[Truth], rule: &MatchRule) -> Vec<Assignment> {
     if truths.is_empty() {
-        return (labels, targets);
+        return vec![Assignment::Background; priors.len()];
     }
     let corners: Vec<BBox> = priors
         .iter()
@@ -41,7 +95,7 @@ pub fn match_priors(priors: &[Prior], truths: &[Truth], threshold: f32, variance
             if o > best_truth[pi].0 {
                 best_truth[pi] = (o, ti);
             }
-            if o > best_prior[ti].0 {
+            if !t.ignore && o > best_prior[ti].0 {
                 best_prior[ti] = (o, pi);
             }
         }
@@ -51,16 +105,33 @@ pub fn match_priors(priors: &[Prior], truths: &[Truth], threshold: f32, variance
             best_truth[pi] = (2.0, ti);
         }
     }
-    for (pi, &(o, ti)) in best_truth.iter().enumerate() {
-        if o < threshold {
-            continue;
+    (best_truth.iter().enumerate())
+        .map(|(pi, &(o, ti))| {
+            if o >= rule.iou && !truths[ti].ignore {
+                Assignment::Face(ti)
+            } else if o >= rule.iou || truths.iter().any(|t| near_miss(&corners[pi], &t.bbox, rule.near)) {
+                Assignment::Ignore
+            } else {
+                Assignment::Background
+            }
+        })
+        .collect()
+}
+
+/// Labels (`[P]`) and encoded regression targets (`[P * 4]`, zero for non-positives):
+/// [`assign`] in the form the loss reads.
+pub fn match_priors(priors: &[Prior], truths: &[Truth], rule: &MatchRule, variances: [f32; 2]) -> (Vec<i64>, Vec<f32>) {
+    let mut labels = vec![BACKGROUND; priors.len()];
+    let mut targets = vec![0f32; priors.len() * 4];
+    for (pi, a) in assign(priors, truths, rule).into_iter().enumerate() {
+        match a {
+            Assignment::Background => {}
+            Assignment::Ignore => labels[pi] = IGNORE,
+            Assignment::Face(ti) => {
+                labels[pi] = FACE;
+                targets[pi * 4..pi * 4 + 4].copy_from_slice(&encode(&truths[ti].bbox, &priors[pi], variances));
+            }
         }
-        if truths[ti].ignore {
-            labels[pi] = IGNORE;
-            continue;
-        }
-        labels[pi] = FACE;
-        targets[pi * 4..pi * 4 + 4].copy_from_slice(&encode(&truths[ti].bbox, &priors[pi], variances));
     }
     (labels, targets)
 }
@@ -74,12 +145,21 @@ mod tests {
         Truth { bbox: BBox::new(x0, y0, x1, y1), ignore }
     }
 
+    /// A box of `w`x`h` input pixels at pixel `(x, y)` of a 320x240 input.
+    fn px(x: f32, y: f32, w: f32, h: f32, ignore: bool) -> Truth {
+        truth(x / 320.0, y / 240.0, (x + w) / 320.0, (y + h) / 240.0, ignore)
+    }
+
+    fn side_px(p: &Prior) -> f32 {
+        p.w * 320.0
+    }
+
     #[test]
     fn positives_decode_back_to_their_face() {
         let cfg = PriorConfig::default();
         let priors = cfg.priors(320, 240);
         let face = truth(0.4, 0.3, 0.55, 0.55, false);
-        let (labels, targets) = match_priors(&priors, &[face], 0.35, cfg.variances);
+        let (labels, targets) = match_priors(&priors, &[face], &MatchRule::default(), cfg.variances);
         let pos: Vec<usize> = (0..priors.len()).filter(|&i| labels[i] == FACE).collect();
         assert!(!pos.is_empty());
         for i in pos {
@@ -93,16 +173,76 @@ mod tests {
     fn a_tiny_face_is_forced_onto_its_best_prior() {
         let priors = PriorConfig::default().priors(320, 240);
         // 4x4 px: no prior reaches IoU 0.35, yet the face gets exactly one positive.
-        let tiny = truth(0.5, 0.5, 0.5125, 0.5167, false);
-        let (labels, _) = match_priors(&priors, &[tiny], 0.35, [0.1, 0.2]);
+        let tiny = px(160.0, 120.0, 4.0, 4.0, false);
+        let (labels, _) = match_priors(&priors, &[tiny], &MatchRule::default(), [0.1, 0.2]);
         assert_eq!(labels.iter().filter(|&&l| l == FACE).count(), 1);
     }
 
     #[test]
-    fn ignore_regions_are_neither_positive_nor_negative() {
+    fn a_tiny_ignored_face_is_ignored_by_the_small_priors_that_hold_it_and_only_those() {
         let priors = PriorConfig::default().priors(320, 240);
-        let (labels, _) = match_priors(&priors, &[truth(0.4, 0.3, 0.55, 0.55, true)], 0.35, [0.1, 0.2]);
-        assert!(labels.contains(&IGNORE));
+        // 5x6 px, under any min_face_px worth having: an ignore region.
+        let tiny = px(101.0, 61.0, 5.0, 6.0, true);
+        let (labels, _) = match_priors(&priors, &[tiny], &MatchRule::default(), [0.1, 0.2]);
+        let holding: Vec<usize> = (0..priors.len())
+            .filter(|&i| {
+                let p = &priors[i];
+                let pb = BBox::new(p.cx - p.w / 2.0, p.cy - p.h / 2.0, p.cx + p.w / 2.0, p.cy + p.h / 2.0);
+                intersection(&pb, &tiny.bbox) >= 0.5 * tiny.bbox.area()
+            })
+            .collect();
+        assert!(holding.len() > 3, "several priors hold the face");
+        for &i in &holding {
+            let expect = if side_px(&priors[i]) <= NEAR_SCALE * (5f32 * 6.0).sqrt() { IGNORE } else { BACKGROUND };
+            assert_eq!(labels[i], expect, "prior {i} of {} px", side_px(&priors[i]));
+        }
+        assert!(holding.iter().any(|&i| labels[i] == IGNORE) && holding.iter().any(|&i| labels[i] == BACKGROUND));
+        // Nothing else changed, and no face was invented.
+        assert!(!labels.contains(&FACE));
+        assert_eq!(
+            labels.iter().filter(|&&l| l == IGNORE).count(),
+            holding.iter().filter(|&&i| labels[i] == IGNORE).count()
+        );
+        // Under plain IoU matching (the old rule) every one of them was background.
+        let plain = MatchRule { near: 0.0, ..MatchRule::default() };
+        let (labels, _) = match_priors(&priors, &[tiny], &plain, [0.1, 0.2]);
+        assert!(labels.iter().all(|&l| l == BACKGROUND));
+    }
+
+    #[test]
+    fn near_misses_of_a_real_face_are_ignored_not_background() {
+        let priors = PriorConfig::default().priors(320, 240);
+        let face = px(100.0, 60.0, 30.0, 36.0, false);
+        let (labels, _) = match_priors(&priors, &[face], &MatchRule::default(), [0.1, 0.2]);
+        assert!(labels.contains(&FACE));
+        for (i, p) in priors.iter().enumerate() {
+            let pb = BBox::new(p.cx - p.w / 2.0, p.cy - p.h / 2.0, p.cx + p.w / 2.0, p.cy + p.h / 2.0);
+            let inside = intersection(&pb, &face.bbox) >= 0.5 * pb.area();
+            if labels[i] != FACE && inside {
+                assert_eq!(labels[i], IGNORE, "a {} px prior inside the face", side_px(p));
+            }
+            if iou(&pb, &face.bbox) == 0.0 {
+                assert_eq!(labels[i], BACKGROUND);
+            }
+        }
+    }
+
+    #[test]
+    fn priors_inside_a_crowd_region_are_ignored() {
+        let priors = PriorConfig::default().priors(320, 240);
+        let crowd = px(40.0, 40.0, 120.0, 80.0, true);
+        let (labels, _) = match_priors(&priors, &[crowd], &MatchRule::default(), [0.1, 0.2]);
+        // Every small prior centred well inside the region is ignored; far ones are not.
+        for (i, p) in priors.iter().enumerate() {
+            let (x, y) = (p.cx * 320.0, p.cy * 240.0);
+            if side_px(p) <= 48.0 && (50.0..150.0).contains(&x) && (50.0..110.0).contains(&y) {
+                assert_eq!(labels[i], IGNORE, "prior of {} px at ({x}, {y})", side_px(p));
+            }
+            let pb = BBox::new(p.cx - p.w / 2.0, p.cy - p.h / 2.0, p.cx + p.w / 2.0, p.cy + p.h / 2.0);
+            if intersection(&pb, &crowd.bbox) == 0.0 {
+                assert_eq!(labels[i], BACKGROUND);
+            }
+        }
         assert!(!labels.contains(&FACE));
     }
 }

@@ -92,6 +92,9 @@ pub struct Provenance {
     pub date: String,
     /// Git commit of the trainer, or `"unknown"`.
     pub git_commit: String,
+    /// The training recipe as TOML (every setting of the run), empty when unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub recipe: String,
 }
 
 /// How a model was quantized (by `facecam-train quantize`); absent for fp32 models.

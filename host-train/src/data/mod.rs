@@ -105,6 +105,24 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// The data sources of a run (`KIND:PATH[@option]`, space-separated, as the trainer
+/// records them) with each path cut to its last component, so a model card names its
+/// data (`wider:widerface-subset@train`) without the paths of the machine it came from.
+pub fn describe_sources(data: &str) -> String {
+    (data.split_whitespace())
+        .map(|spec| match spec.split_once(':') {
+            Some((kind, rest)) => {
+                let (path, option) = rest.rsplit_once('@').map_or((rest, None), |(p, o)| (p, Some(o)));
+                let name =
+                    Path::new(path.trim_end_matches('/')).file_name().map_or(path.into(), |n| n.to_string_lossy());
+                option.map_or(format!("{kind}:{name}"), |o| format!("{kind}:{name}@{o}"))
+            }
+            None => spec.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Mark faces smaller than `min_px` (shorter side) as ignore regions.
 pub fn ignore_small(samples: &mut [Sample], min_px: f32) {
     for b in samples.iter_mut().flat_map(|s| s.boxes.iter_mut()) {
@@ -133,5 +151,13 @@ mod tests {
         );
         assert!(Source::parse("coco:x").unwrap_err().to_string().contains("unknown"));
         assert!(Source::parse("nothing").is_err());
+    }
+
+    #[test]
+    fn described_sources_keep_no_machine_paths() {
+        let d = describe_sources(
+            "wider:/root/shared/data/widerface-subset@train voc:../shared/data/face-mask/ labelme:caps",
+        );
+        assert_eq!(d, "wider:widerface-subset@train voc:face-mask labelme:caps");
     }
 }

@@ -126,6 +126,27 @@ impl WiderGt {
     pub fn image_count(&self) -> usize {
         self.events.iter().map(|e| e.images.len()).sum()
     }
+
+    /// A fixed slice: every `stride`-th image in event order (the first always), for
+    /// quick proxy measurements under the same protocol.
+    pub fn every(&self, stride: usize) -> WiderGt {
+        let stride = stride.max(1);
+        let mut n = 0usize;
+        let events = (self.events.iter())
+            .map(|e| {
+                let images = (e.images.iter())
+                    .filter(|_| {
+                        n += 1;
+                        (n - 1) % stride == 0
+                    })
+                    .cloned()
+                    .collect();
+                GtEvent { name: e.name.clone(), images }
+            })
+            .filter(|e: &GtEvent| !e.images.is_empty())
+            .collect();
+        WiderGt { events }
+    }
 }
 
 /// IoU of two `[x, y, w, h]` boxes with the "+1 pixel" convention of the official code

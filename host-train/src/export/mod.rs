@@ -150,12 +150,19 @@ fn git_commit() -> String {
 /// Export a checkpoint directory to an ONNX file carrying a card with its provenance.
 pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<f32>) -> Result<ModelCard> {
     let (vs, net, meta) = crate::checkpoint::load(checkpoint, tch::Device::Cpu)?;
+    // The proxy settings are measurement, not training, and hold this machine's paths.
+    let recipe = (meta.config.as_ref())
+        .map(|c| toml::to_string(&crate::train::TrainConfig { proxy: None, ..c.clone() }))
+        .transpose()
+        .context("the training config does not serialise")?
+        .unwrap_or_default();
     let provenance = edge::model::Provenance {
-        data: meta.data.clone(),
+        data: crate::data::describe_sources(&meta.data),
         architecture: net.spec().name.clone(),
         epochs: meta.epochs,
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         git_commit: git_commit(),
+        recipe,
     };
     let card = ModelCard { score_threshold, ..ModelCard::new(meta.width, meta.height, provenance) };
     card.validate()?;

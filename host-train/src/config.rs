@@ -1,0 +1,242 @@
+//! Everything that decides a training run ([`TrainConfig`], readable from TOML) and the
+//! learning-rate schedule it implies.
+
+use crate::augment::AugmentConfig;
+use crate::net::Arch;
+use crate::proxy::ProxyConfig;
+use crate::target::MatchRule;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use tch::Device;
+
+/// Where to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when available, else CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// The tch device, or an error when CUDA is asked for and absent.
+    pub fn resolve(self) -> Result<Device> {
+        match self {
+            DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceChoice::Cuda => {
+                bail!("--device cuda: libtorch sees no CUDA device (is this a CUDA build of torch, and a GPU present?)")
+            }
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+/// How the learning rate falls after warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Cosine decay to 2% of the base rate.
+    Cosine,
+    /// Multiplied by `step_gamma` at each fraction of training in `step_at`.
+    Step,
+}
+
+/// Everything that decides a training run; readable from TOML (every key optional,
+/// unknown keys refused), e.g.
+///
+/// ```toml
+/// arch = "rfb"
+/// epochs = 40
+/// lr = 2e-3
+/// schedule = "step"
+/// step_at = [0.6, 0.85]
+/// width = 320
+/// height = 240
+/// [augment]
+/// crop = 0.8
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub optimizer: OptimizerKind,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// Linear warm-up steps (default: 5% of all steps, at most 200).
+    pub warmup_steps: Option<usize>,
+    /// For the step schedule: fractions of training at which the rate is cut.
+    pub step_at: Vec<f64>,
+    /// For the step schedule: the factor of each cut.
+    pub step_gamma: f64,
+    /// Model input size.
+    pub width: u32,
+    pub height: u32,
+    /// Network family.
+    pub arch: Arch,
+    /// Channel multiplier of the network.
+    pub net_width: f64,
+    /// IoU at which a prior matches a face (see `target::MatchRule`).
+    pub match_iou: f32,
+    pub neg_ratio: i64,
+    /// Faces under this many input pixels are ignore regions.
+    pub min_face_px: f32,
+    /// Coverage at which a prior near a face or ignore region is ignored rather than
+    /// taught as background (0: plain IoU matching).
+    pub near_iof: f32,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    /// Batches built ahead on a loader thread while the network trains (0: build each
+    /// batch in the loop); by default 2 on CUDA and 0 on CPU, where the loader's threads
+    /// and libtorch's would fight over the same cores. The batches are the same either way.
+    pub prefetch: Option<usize>,
+    /// Keep decoded training images in memory (off: decode each from its file when used,
+    /// for sets larger than memory). The batches are the same either way.
+    pub cache_images: bool,
+    /// Validate every this many epochs (and after the last), when there is validation data.
+    pub eval_every: u32,
+    /// Show a progress bar.
+    #[serde(skip)]
+    pub progress: bool,
+    /// Initial face probability of every prior (see `Net::init_heads`); 0 keeps
+    /// libtorch's default initialisation of the heads.
+    pub face_prior: f64,
+    /// Proxy AP on a fixed WIDER val slice, measured through the exported model.
+    pub proxy: Option<ProxyConfig>,
+    /// Training-time augmentation.
+    pub augment: AugmentConfig,
+    /// Stop after this epoch, as if interrupted (the schedule still spans `epochs`);
+    /// continue later with `resume`.
+    #[serde(skip)]
+    pub stop_after: Option<u32>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 16,
+            lr: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 5e-4,
+            schedule: Schedule::Cosine,
+            warmup_steps: None,
+            step_at: vec![0.66, 0.88],
+            step_gamma: 0.1,
+            width: 320,
+            height: 240,
+            arch: Arch::Slim,
+            net_width: 1.0,
+            match_iou: 0.35,
+            neg_ratio: 3,
+            min_face_px: 10.0,
+            near_iof: 0.5,
+            seed: 1,
+            device: DeviceChoice::Auto,
+            prefetch: None,
+            cache_images: true,
+            eval_every: 1,
+            progress: true,
+            face_prior: 0.01,
+            proxy: None,
+            augment: AugmentConfig::default(),
+            stop_after: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Read a TOML training config; errors name the file and the offending key.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let cfg: Self =
+            toml::from_str(&text).with_context(|| format!("{}: invalid training config", path.display()))?;
+        Ok(Self { progress: true, ..cfg })
+    }
+
+    /// The labelling rule these settings describe.
+    pub fn match_rule(&self) -> MatchRule {
+        MatchRule { iou: self.match_iou, min_face_px: self.min_face_px, near: self.near_iof }
+    }
+
+    /// Learning rate at `step` of `total`: linear warm-up, then the schedule.
+    pub fn learning_rate(&self, step: usize, total: usize) -> f64 {
+        let warm = self.warmup_steps.unwrap_or((total / 20).clamp(1, 200)).max(1);
+        if step < warm {
+            return self.lr * (step + 1) as f64 / warm as f64;
+        }
+        match self.schedule {
+            Schedule::Cosine => {
+                let t = (step - warm) as f64 / (total - warm).max(1) as f64;
+                self.lr * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+            }
+            Schedule::Step => {
+                let done = step as f64 / total.max(1) as f64;
+                self.lr * self.step_gamma.powi(self.step_at.iter().filter(|&&m| done >= m).count() as i32)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_configs_read_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("facecam-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "epochs = 7\noptimizer = \"sgd\"\narch = \"rfb\"\nschedule = \"step\"\n[augment]\ncrop = 0.0\n",
+        )
+        .unwrap();
+        let cfg = TrainConfig::from_toml_file(&good).unwrap();
+        assert_eq!((cfg.epochs, cfg.optimizer, cfg.augment.crop), (7, OptimizerKind::Sgd, 0.0));
+        assert_eq!((cfg.arch, cfg.schedule), (Arch::Rfb, Schedule::Step));
+        assert_eq!(cfg.lr, TrainConfig::default().lr);
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "epochs = 7\nlearning_rate = 1\n").unwrap();
+        let err = format!("{:#}", TrainConfig::from_toml_file(&bad).unwrap_err());
+        assert!(err.contains("bad.toml") && err.contains("learning_rate"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn learning_rate_warms_up_then_decays() {
+        let cfg = TrainConfig { lr: 1.0, ..Default::default() };
+        let lr = |s| cfg.learning_rate(s, 1000);
+        assert!(lr(0) < lr(40));
+        assert!((lr(50) - 1.0).abs() < 1e-3);
+        assert!(lr(500) < lr(100));
+        assert!((lr(999) - 0.02).abs() < 1e-3);
+    }
+
+    #[test]
+    fn step_schedule_cuts_at_its_milestones() {
+        let cfg = TrainConfig {
+            lr: 1.0,
+            schedule: Schedule::Step,
+            warmup_steps: Some(10),
+            step_at: vec![0.5, 0.75],
+            ..Default::default()
+        };
+        let lr = |s| cfg.learning_rate(s, 100);
+        assert_eq!(lr(4), 0.5, "warming up");
+        assert_eq!((lr(10), lr(49)), (1.0, 1.0));
+        assert!((lr(50) - 0.1).abs() < 1e-12 && (lr(74) - 0.1).abs() < 1e-12);
+        assert!((lr(75) - 0.01).abs() < 1e-12 && (lr(99) - 0.01).abs() < 1e-12);
+    }
+}
