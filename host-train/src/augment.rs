@@ -158,6 +158,9 @@ pub fn photometric(img: &mut RgbImage, p: f64, rng: &mut StdRng) {
         }
     }
     let gamma = if rng.random_bool(p) { Some(rng.random_range(0.7f32..1.5)) } else { None };
+    // Gamma by table over whole levels (a powf per channel per pixel costs more than
+    // everything else here together).
+    let gamma_lut: Option<Vec<f32>> = gamma.map(|g| (0..256).map(|v| 255.0 * (v as f32 / 255.0).powf(g)).collect());
     let saturation = if rng.random_bool(p) { Some(rng.random_range(0.5f32..1.5)) } else { None };
     let hue = if rng.random_bool(p) { Some(rng.random_range(-0.3f32..0.3)) } else { None };
     // Hue rotation about the grey axis (a rotation of the chroma plane).
@@ -169,8 +172,8 @@ pub fn photometric(img: &mut RgbImage, p: f64, rng: &mut StdRng) {
     });
     for px in img.pixels_mut() {
         let mut v = [0, 1, 2].map(|i| px[i] as f32 * gain[i] + offset[i]);
-        if let Some(g) = gamma {
-            v = v.map(|x| 255.0 * (x.clamp(0.0, 255.0) / 255.0).powf(g));
+        if let Some(lut) = &gamma_lut {
+            v = v.map(|x| lut[x.clamp(0.0, 255.0).round() as usize]);
         }
         if let Some(s) = saturation {
             let grey = 0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2];
@@ -183,7 +186,9 @@ pub fn photometric(img: &mut RgbImage, p: f64, rng: &mut StdRng) {
     }
 }
 
-/// The whole chain for one training sample: zoom-out, crop, flip, photometric.
+/// The geometric chain for one training sample: zoom-out, crop, flip. The photometric
+/// changes ([`photometric`]) come after the resize to the input, where there are a few
+/// times fewer pixels to change.
 pub fn augment(
     img: &RgbImage,
     boxes: &[FaceBox],
@@ -203,9 +208,6 @@ pub fn augment(
     }
     if rng.random_bool(cfg.flip) {
         (img, boxes) = flip(&img, &boxes);
-    }
-    if cfg.photometric > 0.0 {
-        photometric(&mut img, cfg.photometric, rng);
     }
     (img, boxes)
 }

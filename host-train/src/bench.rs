@@ -7,7 +7,7 @@ use crate::augment::AugmentConfig;
 use crate::data::{generate_synthetic, SynthOptions};
 use crate::loader::{prepare, BatchMaker, ImageSet};
 use crate::loss::multibox_loss;
-use crate::net::{Arch, Net, NetSpec};
+use crate::net::{Arch, Compute, Net, NetSpec};
 use crate::optim::Optimizer;
 use crate::train::OptimizerKind;
 use anyhow::{bail, Context, Result};
@@ -49,6 +49,10 @@ pub struct BenchReport {
     pub loader: f64,
     /// The same with each image decoded from its JPEG file (`--no-cache`).
     pub loader_from_disk: f64,
+    /// The full step under each way of computing (fp32 / bf16, NCHW / channels-last),
+    /// interleaved over rounds, median images/s; with the ratio to fp32 NCHW in the same
+    /// round, median over rounds.
+    pub compute: Vec<(String, f64, f64)>,
 }
 
 /// Write a tensor's values as little-endian f32 (`int = false`) or i64 (`int = true`).
@@ -94,27 +98,51 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
     let batch = maker.make(&items, &mut rng, Some(&aug), o.device);
     tch::manual_seed(1);
     let vs = nn::VarStore::new(o.device);
-    let net = Net::new(&vs.root(), spec.clone());
+    let mut net = Net::new(&vs.root(), spec.clone());
     let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 5e-4);
-    let mut step = || {
+    let mut step = |net: &Net| {
         let (conf, loc) = net.forward_t(&batch.images, true);
         let loss = multibox_loss(&conf, &loc, &batch.labels, &batch.loc_t, 3);
         opt.backward_step(&(&loss.class + &loss.boxes), 1e-3);
     };
-    for _ in 0..2 {
-        step();
+    let mut timed = |net: &Net, steps: usize| {
+        for _ in 0..2 {
+            step(net);
+        }
+        if o.device.is_cuda() {
+            tch::Cuda::synchronize(0);
+        }
+        let start = Instant::now();
+        for _ in 0..steps {
+            step(net);
+        }
+        if o.device.is_cuda() {
+            tch::Cuda::synchronize(0);
+        }
+        (steps * o.batch) as f64 / start.elapsed().as_secs_f64()
+    };
+    let facecam_step = timed(&net, o.steps);
+    // The ways of computing, interleaved so that background load hits them alike.
+    let variants = [(false, false), (false, true), (true, false), (true, true)];
+    let mut rounds_ips: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for _ in 0..3 {
+        for (k, &(bf16, channels_last)) in variants.iter().enumerate() {
+            net.set_compute(Compute { bf16, channels_last });
+            rounds_ips[k].push(timed(&net, o.steps.div_ceil(2)));
+        }
     }
-    if o.device.is_cuda() {
-        tch::Cuda::synchronize(0);
-    }
-    let start = Instant::now();
-    for _ in 0..o.steps {
-        step();
-    }
-    if o.device.is_cuda() {
-        tch::Cuda::synchronize(0);
-    }
-    let facecam_step = (o.steps * o.batch) as f64 / start.elapsed().as_secs_f64();
+    net.set_compute(Compute::default());
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let compute = (variants.iter().enumerate())
+        .map(|(k, &(bf16, cl))| {
+            let name = format!("{} {}", if bf16 { "bf16" } else { "fp32" }, if cl { "channels-last" } else { "NCHW" });
+            let ratios = (0..rounds_ips[k].len()).map(|r| rounds_ips[k][r] / rounds_ips[0][r]).collect();
+            (name, median(rounds_ips[k].clone()), median(ratios))
+        })
+        .collect();
     let threads = tch::get_num_threads();
 
     let python_step = match &o.python {
@@ -157,5 +185,6 @@ pub fn run(o: &BenchOptions) -> Result<BenchReport> {
         python_step,
         loader,
         loader_from_disk,
+        compute,
     })
 }

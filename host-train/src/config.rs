@@ -41,6 +41,39 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// The arithmetic of the training forward pass (weights stay fp32 either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// bf16 on CPUs with native bf16 instructions (AVX-512 BF16 or AMX), else fp32.
+    Auto,
+    Fp32,
+    /// bf16 convolutions (autocast-style); slow where the CPU lacks bf16 instructions.
+    Bf16,
+}
+
+impl Precision {
+    /// Whether to compute in bf16 on `device`.
+    pub fn bf16(self, device: Device) -> bool {
+        match self {
+            Precision::Fp32 => false,
+            Precision::Bf16 => true,
+            // On CUDA bf16 needs Ampere or later: not guessed, asked for explicitly.
+            Precision::Auto => device == Device::Cpu && cpu_has_bf16(),
+        }
+    }
+}
+
+/// Whether this CPU has native bf16 arithmetic (Linux: the `avx512_bf16` or `amx_bf16`
+/// flag in /proc/cpuinfo).
+pub fn cpu_has_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|t| {
+        t.lines()
+            .find(|l| l.starts_with("flags"))
+            .is_some_and(|l| l.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+    })
+}
+
 /// How the learning rate falls after warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +142,10 @@ pub struct TrainConfig {
     /// Show a progress bar.
     #[serde(skip)]
     pub progress: bool,
+    /// Arithmetic of the training forward pass.
+    pub precision: Precision,
+    /// Feed the network channels-last (NHWC-strided) batches: faster convolutions on CPU.
+    pub channels_last: bool,
     /// Initial face probability of every prior (see `Net::init_heads`); 0 keeps
     /// libtorch's default initialisation of the heads.
     pub face_prior: f64,
@@ -148,6 +185,8 @@ impl Default for TrainConfig {
             cache_images: true,
             eval_every: 1,
             progress: true,
+            precision: Precision::Auto,
+            channels_last: true,
             face_prior: 0.01,
             proxy: None,
             augment: AugmentConfig::default(),

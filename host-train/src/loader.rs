@@ -199,10 +199,14 @@ impl BatchMaker {
         match_priors(&self.priors, &self.truths(size, boxes), &self.rule, self.card.priors.variances)
     }
 
-    /// Resize one (possibly augmented) image to the input, normalise, match its faces.
-    fn item(&self, img: &RgbImage, boxes: &[FaceBox]) -> Item {
+    /// Resize one (possibly augmented) image to the input, change its colours when
+    /// `photometric` says so (probability, RNG), normalise, match its faces.
+    fn item(&self, img: &RgbImage, boxes: &[FaceBox], photometric: Option<(f64, &mut StdRng)>) -> Item {
         let (w, h) = (self.card.input.width, self.card.input.height);
-        let resized = resize_to_input(img, w, h);
+        let mut resized = resize_to_input(img, w, h);
+        if let Some((p, rng)) = photometric.filter(|(p, _)| *p > 0.0) {
+            crate::augment::photometric(&mut resized, p, rng);
+        }
         let mut pixels = vec![0f32; (3 * w * h) as usize];
         normalize_into(&resized, &self.card.input, &mut pixels);
         let (labels, targets) = self.labels(img.dimensions(), boxes);
@@ -230,10 +234,11 @@ impl BatchMaker {
             .zip(seeds)
             .map(|(p, seed)| match augment_cfg {
                 Some(cfg) => {
-                    let (img, boxes) = augment(&p.image, &p.boxes, cfg, fill, &mut StdRng::seed_from_u64(seed));
-                    self.item(&img, &boxes)
+                    let mut rng = StdRng::seed_from_u64(seed);
+                    let (img, boxes) = augment(&p.image, &p.boxes, cfg, fill, &mut rng);
+                    self.item(&img, &boxes, Some((cfg.photometric, &mut rng)))
                 }
-                None => self.item(&p.image, &p.boxes),
+                None => self.item(&p.image, &p.boxes, None),
             })
             .collect();
         let (w, h) = (self.card.input.width as i64, self.card.input.height as i64);

@@ -421,6 +421,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("  input pipeline alone      {:8.1} images/s (augment, resize, normalise, match)", r.loader);
             println!("  ... decoding each JPEG    {:8.1} images/s (--no-cache)", r.loader_from_disk);
+            println!("  the step computed as (3 interleaved rounds, medians):");
+            for (name, ips, ratio) in &r.compute {
+                println!("    {name:<20} {ips:8.1} images/s  {ratio:.2}x fp32 NCHW");
+            }
         }
         Command::Export { checkpoint, out, score_threshold } => {
             let card = export::export_checkpoint(&checkpoint, &out, score_threshold)?;

@@ -3,11 +3,11 @@
 //! schedule, a progress bar, validation, and a checkpoint after every epoch.
 
 use crate::checkpoint::{self, CheckpointMeta, EpochMetrics};
-pub use crate::config::{DeviceChoice, OptimizerKind, Schedule, TrainConfig};
+pub use crate::config::{DeviceChoice, OptimizerKind, Precision, Schedule, TrainConfig};
 use crate::data::Sample;
 use crate::loader::{prepare, BatchMaker, HostBatch, ImageSet};
 use crate::loss::multibox_loss;
-use crate::net::{Net, NetSpec};
+use crate::net::{Compute, Net, NetSpec};
 use crate::optim::Optimizer;
 use crate::proxy::{cpu_seconds, Proxy};
 use crate::validate::validate;
@@ -55,7 +55,9 @@ pub fn train(
     let card = ModelCard::new(cfg.width, cfg.height, Provenance::default());
     let spec = NetSpec::new(cfg.arch, cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
     let mut vs = nn::VarStore::new(device);
-    let net = Net::new(&vs.root(), spec.clone());
+    let mut net = Net::new(&vs.root(), spec.clone());
+    let compute = Compute { bf16: cfg.precision.bf16(device), channels_last: cfg.channels_last };
+    net.set_compute(compute);
     match cfg.face_prior {
         0.0 => {}
         p if p > 0.0 && p < 1.0 => net.init_heads(p),
@@ -119,7 +121,7 @@ pub fn train(
     bar.set_position(step as u64);
     if cfg.progress {
         eprintln!(
-            "training {} ({} parameters) on {} images ({}; {} for validation) at {}x{}, {} epochs, device {:?}",
+            "training {} ({} parameters) on {} images ({}; {} for validation) at {}x{}, {} epochs, device {:?}{}",
             spec.name,
             spec.parameters(),
             images.len(),
@@ -131,7 +133,8 @@ pub fn train(
             cfg.width,
             cfg.height,
             cfg.epochs,
-            device
+            device,
+            if compute.bf16 { ", bf16" } else { "" }
         );
     }
     let mut epoch_loss = Vec::new();
