@@ -201,7 +201,59 @@ impl TrainConfig {
         let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
         let cfg: Self =
             toml::from_str(&text).with_context(|| format!("{}: invalid training config", path.display()))?;
+        cfg.validate().with_context(|| format!("{}: invalid training config", path.display()))?;
         Ok(Self { progress: true, ..cfg })
+    }
+
+    /// Check every numeric setting against its range; the error names the key (as in
+    /// TOML; the command-line flag of the same name sets the same key).
+    pub fn validate(&self) -> Result<()> {
+        fn check(key: &str, v: f64, lo: f64, hi: f64, what: &str) -> Result<()> {
+            if !(v.is_finite() && v >= lo && v <= hi) {
+                bail!("`{key}` = {v}: must be {what}");
+            }
+            Ok(())
+        }
+        fn positive(key: &str, v: f64, hi: f64) -> Result<()> {
+            if !(v.is_finite() && v > 0.0 && v <= hi) {
+                bail!("`{key}` = {v}: must be above 0 and at most {hi}");
+            }
+            Ok(())
+        }
+        let a = &self.augment;
+        check("epochs", self.epochs as f64, 1.0, 100_000.0, "1..=100000")?;
+        check("batch_size", self.batch_size as f64, 1.0, 4096.0, "1..=4096")?;
+        positive("lr", self.lr, 10.0)?;
+        check("weight_decay", self.weight_decay, 0.0, 0.1, "in [0, 0.1]")?;
+        if let Some(w) = self.warmup_steps {
+            check("warmup_steps", w as f64, 0.0, 1e7, "0..=10000000")?;
+        }
+        for &m in &self.step_at {
+            check("step_at", m, 0.0, 1.0, "fractions of training in [0, 1]")?;
+        }
+        positive("step_gamma", self.step_gamma, 1.0)?;
+        check("width", self.width as f64, 16.0, 4096.0, "16..=4096 pixels")?;
+        check("height", self.height as f64, 16.0, 4096.0, "16..=4096 pixels")?;
+        positive("net_width", self.net_width, 8.0)?;
+        positive("match_iou", self.match_iou as f64, 1.0)?;
+        check("neg_ratio", self.neg_ratio as f64, 1.0, 100.0, "1..=100")?;
+        check("min_face_px", self.min_face_px as f64, 0.0, 4096.0, "in [0, 4096] pixels")?;
+        check("near_iof", self.near_iof as f64, 0.0, 1.0, "in [0, 1] (0: off)")?;
+        check("face_prior", self.face_prior, 0.0, 0.5, "0 (default initialisation) or in (0, 0.5]")?;
+        check("eval_every", self.eval_every as f64, 1.0, 100_000.0, "1..=100000")?;
+        if let Some(p) = self.prefetch {
+            check("prefetch", p as f64, 0.0, 64.0, "0..=64")?;
+        }
+        for (key, p) in [("augment.crop", a.crop), ("augment.expand", a.expand), ("augment.flip", a.flip)] {
+            check(key, p, 0.0, 1.0, "a probability in [0, 1]")?;
+        }
+        check("augment.photometric", a.photometric, 0.0, 1.0, "a probability in [0, 1]")?;
+        for &m in &a.min_overlaps {
+            check("augment.min_overlaps", m as f64, 0.0, 1.0, "fractions in [0, 1]")?;
+        }
+        positive("augment.min_crop_scale", a.min_crop_scale as f64, 1.0)?;
+        check("augment.max_expand", a.max_expand as f64, 1.0, 8.0, "in [1, 8]")?;
+        Ok(())
     }
 
     /// The labelling rule these settings describe.
@@ -251,6 +303,24 @@ mod tests {
         let err = format!("{:#}", TrainConfig::from_toml_file(&bad).unwrap_err());
         assert!(err.contains("bad.toml") && err.contains("learning_rate"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused_naming_the_key() {
+        assert!(TrainConfig::default().validate().is_ok());
+        let bad = [
+            TrainConfig { lr: f64::NAN, ..Default::default() },
+            TrainConfig { lr: -1.0, ..Default::default() },
+            TrainConfig { batch_size: 0, ..Default::default() },
+            TrainConfig { epochs: 0, ..Default::default() },
+            TrainConfig { net_width: 0.0, ..Default::default() },
+            TrainConfig { near_iof: 2.0, ..Default::default() },
+        ];
+        let keys = ["lr", "lr", "batch_size", "epochs", "net_width", "near_iof"];
+        for (cfg, key) in bad.iter().zip(keys) {
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{err}");
+        }
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn train(
     if samples.is_empty() {
         bail!("no training samples");
     }
+    cfg.validate()?;
     let device = cfg.device.resolve()?;
     tch::manual_seed(cfg.seed as i64);
     let card = ModelCard::new(cfg.width, cfg.height, Provenance::default());
