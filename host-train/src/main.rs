@@ -124,6 +124,10 @@ enum Command {
         /// Use at most this many images (for quick runs).
         #[arg(long)]
         limit: Option<usize>,
+        /// Leave out the images named in this file (one file name per line), e.g. the
+        /// photos held out for testing (`recipes/holdout.txt`).
+        #[arg(long)]
+        exclude: Option<PathBuf>,
         #[arg(long)]
         seed: Option<u64>,
         /// Also export the final checkpoint to this ONNX file.
@@ -341,6 +345,7 @@ fn run(cli: Cli) -> Result<()> {
             resume,
             stop_after,
             limit,
+            exclude,
             seed,
             export,
             proxy_images,
@@ -350,6 +355,10 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
         } => {
             let mut samples = load_all(&data)?;
+            if let Some(list) = &exclude {
+                let n = data::exclude_listed(&mut samples, list)?;
+                eprintln!("left out {n} images listed in {}", list.display());
+            }
             if let Some(n) = limit {
                 samples.truncate(n);
             }

@@ -123,6 +123,27 @@ pub fn describe_sources(data: &str) -> String {
         .join(" ")
 }
 
+/// Leave out the samples whose image file name is listed in `list` (one name per line;
+/// blank lines and `#` comments skipped), e.g. photos held out for testing. Returns how
+/// many were left out; a listed name that matches nothing is an error naming the line,
+/// so a typo cannot silently keep a held-out photo in training.
+pub fn exclude_listed(samples: &mut Vec<Sample>, list: &Path) -> Result<usize> {
+    let text = std::fs::read_to_string(list).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", list.display()))?;
+    let names: Vec<(usize, &str)> = (text.lines().enumerate())
+        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
+    let file_name = |s: &Sample| s.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for &(line, name) in &names {
+        if !samples.iter().any(|s| file_name(s) == name) {
+            bail!("{}: line {line}: `{name}` is not among the training images", list.display());
+        }
+    }
+    let before = samples.len();
+    samples.retain(|s| !names.iter().any(|&(_, n)| n == file_name(s)));
+    Ok(before - samples.len())
+}
+
 /// Mark faces smaller than `min_px` (shorter side) as ignore regions.
 pub fn ignore_small(samples: &mut [Sample], min_px: f32) {
     for b in samples.iter_mut().flat_map(|s| s.boxes.iter_mut()) {
@@ -151,6 +172,22 @@ mod tests {
         );
         assert!(Source::parse("coco:x").unwrap_err().to_string().contains("unknown"));
         assert!(Source::parse("nothing").is_err());
+    }
+
+    #[test]
+    fn listed_photos_are_left_out_and_unknown_names_refused() {
+        let dir = std::env::temp_dir().join(format!("facecam-exclude-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sample = |n: &str| Sample { image: dir.join(n), boxes: vec![] };
+        let mut samples = vec![sample("a.jpg"), sample("b.jpg"), sample("c.jpg")];
+        let list = dir.join("holdout.txt");
+        std::fs::write(&list, "# held out\nb.jpg\n\nc.jpg  # the street\n").unwrap();
+        assert_eq!(exclude_listed(&mut samples, &list).unwrap(), 2);
+        assert_eq!(samples, vec![sample("a.jpg")]);
+        std::fs::write(&list, "a.jpg\nzz.jpg\n").unwrap();
+        let err = exclude_listed(&mut samples, &list).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("zz.jpg"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
