@@ -238,8 +238,13 @@ enum Command {
         model: PathBuf,
         #[arg(long = "data", required = true)]
         data: Vec<String>,
+        /// Face score threshold, in (0, 1).
         #[arg(long, default_value_t = 0.6)]
         threshold: f32,
+        /// Only the images named in this file (one file name per line), e.g. the held-out
+        /// photos of `recipes/holdout.txt`.
+        #[arg(long)]
+        only: Option<PathBuf>,
     },
 }
 
@@ -501,8 +506,14 @@ fn run(cli: Cli) -> Result<()> {
                 r.int8_bytes as f64 / r.fp32_bytes as f64
             );
         }
-        Command::Eval { model, data, threshold } => {
-            let samples = load_all(&data)?;
+        Command::Eval { model, data, threshold, only } => {
+            if !(threshold > 0.0 && threshold < 1.0) {
+                bail!("--threshold {threshold}: must lie strictly between 0 and 1");
+            }
+            let mut samples = load_all(&data)?;
+            if let Some(list) = &only {
+                data::keep_listed(&mut samples, list)?;
+            }
             let mut detector = edge::detector::Detector::load(&model)?;
             detector.options.score_threshold = threshold;
             let s = eval::evaluate(&mut detector, &samples)?;

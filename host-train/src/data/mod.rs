@@ -128,6 +128,16 @@ pub fn describe_sources(data: &str) -> String {
 /// many were left out; a listed name that matches nothing is an error naming the line,
 /// so a typo cannot silently keep a held-out photo in training.
 pub fn exclude_listed(samples: &mut Vec<Sample>, list: &Path) -> Result<usize> {
+    filter_listed(samples, list, false)
+}
+
+/// Keep only the samples listed in `list` (the held-out photos, to evaluate on them);
+/// see [`exclude_listed`]. Returns how many were left out.
+pub fn keep_listed(samples: &mut Vec<Sample>, list: &Path) -> Result<usize> {
+    filter_listed(samples, list, true)
+}
+
+fn filter_listed(samples: &mut Vec<Sample>, list: &Path, keep: bool) -> Result<usize> {
     let text = std::fs::read_to_string(list).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", list.display()))?;
     let names: Vec<(usize, &str)> = (text.lines().enumerate())
         .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
@@ -140,7 +150,7 @@ pub fn exclude_listed(samples: &mut Vec<Sample>, list: &Path) -> Result<usize> {
         }
     }
     let before = samples.len();
-    samples.retain(|s| !names.iter().any(|&(_, n)| n == file_name(s)));
+    samples.retain(|s| names.iter().any(|&(_, n)| n == file_name(s)) == keep);
     Ok(before - samples.len())
 }
 
@@ -184,6 +194,9 @@ mod tests {
         std::fs::write(&list, "# held out\nb.jpg\n\nc.jpg  # the street\n").unwrap();
         assert_eq!(exclude_listed(&mut samples, &list).unwrap(), 2);
         assert_eq!(samples, vec![sample("a.jpg")]);
+        let mut all = vec![sample("a.jpg"), sample("b.jpg"), sample("c.jpg")];
+        std::fs::write(&list, "c.jpg\n").unwrap();
+        assert_eq!((keep_listed(&mut all, &list).unwrap(), all), (2, vec![sample("c.jpg")]));
         std::fs::write(&list, "a.jpg\nzz.jpg\n").unwrap();
         let err = exclude_listed(&mut samples, &list).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("zz.jpg"), "{err}");
