@@ -60,7 +60,7 @@ demo: build
 
 _demo:
 	$(BIN)/facecam card models/facecam.onnx
-	$(BIN)/facecam detect samples --model models/facecam.onnx --out $(DEMO)/detect
+	$(BIN)/facecam detect samples samples/street --model models/facecam.onnx --out $(DEMO)/detect
 	@echo "annotated images and detections.jsonl are in $(DEMO)/detect"
 	$(BIN)/facecam run --source images:samples --sink png:$(DEMO)/run --sticker sunglasses
 	@echo "the camera loop on the sample photos (no camera needed), frames in $(DEMO)/run"

@@ -98,12 +98,18 @@ pub fn normalize_into(image: &RgbImage, spec: &InputSpec, out: &mut [f32]) {
     }
 }
 
-/// Parse an input size written `WIDTHxHEIGHT` (both positive), as the command lines take it.
+/// The largest width or height any size option takes: past 8K, a frame or a network
+/// input is a typo (or an attack) that would only end in a failed allocation.
+pub const MAX_SIDE: u32 = 8192;
+
+/// Parse a size written `WIDTHxHEIGHT` (each 1..=[`MAX_SIDE`]), as the command lines and
+/// board profiles take it.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once('x').ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
-    match (w.parse(), h.parse()) {
-        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
-        _ => Err(format!("`{s}` is not WIDTHxHEIGHT with positive numbers")),
+    match (w.parse::<u32>(), h.parse::<u32>()) {
+        (Ok(w), Ok(h)) if (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h) => Ok((w, h)),
+        (Ok(_), Ok(_)) => Err(format!("`{s}`: width and height must each be 1..={MAX_SIDE}")),
+        _ => Err(format!("`{s}` is not WIDTHxHEIGHT with positive whole numbers")),
     }
 }
 
@@ -143,6 +149,8 @@ mod tests {
         assert!(parse_size("320").is_err());
         assert!(parse_size("0x240").is_err());
         assert!(parse_size("axb").is_err());
+        assert!(parse_size("100000x100000").unwrap_err().contains("1..=8192"));
+        assert_eq!(parse_size("8192x8192"), Ok((8192, 8192)));
     }
 
     #[test]

@@ -183,8 +183,9 @@ impl ModelCard {
                 why: format!("version {} is not {CARD_FORMAT}, the one this build reads", self.format),
             });
         }
-        if self.input.width == 0 || self.input.height == 0 {
-            return bad("input.width/height", "must be positive");
+        let side = 1..=crate::preprocess::MAX_SIDE;
+        if !side.contains(&self.input.width) || !side.contains(&self.input.height) {
+            return bad("input.width/height", "must each be 1..=8192");
         }
         if self.input.channels != "RGB" {
             return bad("input.channels", "only \"RGB\" is supported");

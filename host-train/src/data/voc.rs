@@ -58,8 +58,9 @@ pub fn parse(text: &str, images: &Path, classes: &[String]) -> Result<Sample> {
         for (slot, tag) in v.iter_mut().zip(["xmin", "ymin", "xmax", "ymax"]) {
             let t = child(bnd, tag).and_then(|n| n.text()).map(str::trim);
             *slot = t
-                .and_then(|t| t.parse().ok())
-                .with_context(|| format!("object {i} (`{name}`): <{tag}> is missing or not a number"))?;
+                .and_then(|t| t.parse::<f32>().ok())
+                .filter(|v| v.is_finite())
+                .with_context(|| format!("object {i} (`{name}`): <{tag}> is missing or not a finite number"))?;
         }
         if v[2] < v[0] || v[3] < v[1] {
             bail!("object {i} (`{name}`): max corner {:?} is before min corner {:?}", &v[2..], &v[..2]);

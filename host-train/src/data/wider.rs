@@ -47,6 +47,9 @@ pub fn parse(text: &str, images: &Path) -> Result<Vec<Sample>> {
                 continue;
             }
             let (x, y, w, h) = (v[0], v[1], v[2], v[3]);
+            if ![x, y, w, h].iter().all(|c| c.is_finite()) {
+                bail!("line {no}: a face's x y w h must be finite numbers, found `{line}`");
+            }
             if w <= 0.0 || h <= 0.0 {
                 continue;
             }
@@ -74,6 +77,15 @@ mod tests {
         assert_eq!(s[0].boxes, vec![FaceBox { x0: 10.0, y0: 20.0, x1: 40.0, y1: 60.0, ignore: false }]);
         assert!(s[1].boxes.is_empty());
         assert!(s[2].boxes[0].ignore);
+    }
+
+    #[test]
+    fn non_finite_boxes_are_refused_naming_the_line() {
+        for bad in ["NaN 2 3 4", "1 inf 3 4", "1 2 -inf 4"] {
+            let text = format!("a/b.jpg\n1\n{bad} 0 0 0 0 0 0\n");
+            let e = parse(&text, Path::new("/x")).unwrap_err().to_string();
+            assert!(e.contains("line 3") && e.contains("finite"), "{bad}: {e}");
+        }
     }
 
     #[test]
