@@ -34,6 +34,33 @@ impl Engine {
     }
 }
 
+/// A face probability threshold: strictly between 0 and 1.
+pub fn probability(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if t > 0.0 && t < 1.0 => Ok(t),
+        Ok(_) => Err(format!("`{s}` must lie strictly between 0 and 1")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// A weight in (0, 1] (1 = no smoothing).
+pub fn weight(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if t > 0.0 && t <= 1.0 => Ok(t),
+        Ok(_) => Err(format!("`{s}` must be above 0 and at most 1")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// A period in seconds, 0.05..=86400 (a day).
+pub fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.05..=86_400.0).contains(&t) => Ok(t),
+        Ok(_) => Err(format!("`{s}` must be 0.05..=86400 seconds")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
 /// Options every camera command takes.
 #[derive(clap::Args)]
 pub struct Common {
@@ -50,8 +77,8 @@ pub struct Common {
     /// The exported ONNX model.
     #[arg(long, default_value = "models/facecam.onnx")]
     pub model: PathBuf,
-    /// Minimum face probability (default: the model card's).
-    #[arg(long)]
+    /// Minimum face probability, in (0, 1) (default: the model card's).
+    #[arg(long, value_parser = probability)]
     pub threshold: Option<f32>,
     /// Run the model at this input size instead of the card's, e.g. 640x480.
     #[arg(long, value_parser = edge::preprocess::parse_size)]
@@ -197,8 +224,8 @@ pub struct BenchArgs {
     /// The exported ONNX model.
     #[arg(long, default_value = "models/facecam.onnx")]
     pub model: PathBuf,
-    /// Frames in the synthetic 640x480 MJPEG stream.
-    #[arg(long, default_value_t = 200)]
+    /// Frames in the synthetic 640x480 MJPEG stream (10..=100000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub frames: u32,
     /// Also write the results as JSON here.
     #[arg(long)]
@@ -216,4 +243,25 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         edge::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_options_have_ranges() {
+        assert_eq!(probability("0.5"), Ok(0.5));
+        for bad in ["NaN", "-1", "2", "0", "1", "x"] {
+            assert!(probability(bad).is_err(), "{bad}");
+        }
+        assert_eq!(weight("1"), Ok(1.0));
+        for bad in ["NaN", "-5", "0", "1.5"] {
+            assert!(weight(bad).is_err(), "{bad}");
+        }
+        assert_eq!(seconds("2"), Ok(2.0));
+        for bad in ["-1", "0", "NaN", "1e9"] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
+    }
 }

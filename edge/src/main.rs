@@ -29,8 +29,8 @@ enum Command {
         /// The exported ONNX model (its card says how to run it).
         #[arg(long, default_value = "models/facecam.onnx")]
         model: PathBuf,
-        /// Minimum face probability (default: the model card's, else 0.6).
-        #[arg(long)]
+        /// Minimum face probability, in (0, 1) (default: the model card's, else 0.6).
+        #[arg(long, value_parser = cli::probability)]
         threshold: Option<f32>,
         /// Run at this input size instead of the card's, e.g. 640x480.
         #[arg(long, value_parser = parse_size)]
@@ -74,18 +74,18 @@ struct RaceArgs {
     /// Frame and input size.
     #[arg(long, value_parser = parse_size, default_value = "320x240")]
     size: (u32, u32),
-    /// Untimed runs first.
-    #[arg(long, default_value_t = 10)]
-    warmup: usize,
-    /// Timed runs.
-    #[arg(long, default_value_t = 200)]
-    iterations: usize,
+    /// Untimed runs first (0..=100000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    warmup: u64,
+    /// Timed runs (1..=1000000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    iterations: u64,
     /// Also time preprocess, network and decode + NMS separately.
     #[arg(long)]
     stages: bool,
-    /// Also profile the network per operator over this many runs.
-    #[arg(long, default_value_t = 0)]
-    profile: usize,
+    /// Also profile the network per operator over this many runs (0..=100000; 0 = off).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    profile: u64,
     /// Write the frame as a PPM here (so other engines can run the same pixels).
     #[arg(long)]
     dump_frame: Option<PathBuf>,
@@ -115,8 +115,8 @@ struct RunArgs {
     /// Do not draw the frame-rate/latency display.
     #[arg(long)]
     no_hud: bool,
-    /// Stop after this many frames.
-    #[arg(long)]
+    /// Stop after this many frames (1 or more).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     frames: Option<u64>,
     /// Process every frame in order, never dropping stale ones (default for file sources).
     #[arg(long)]
@@ -124,8 +124,8 @@ struct RunArgs {
     /// Leave the last frame on the display at exit instead of restoring what was there.
     #[arg(long)]
     keep_screen: bool,
-    /// Tracker smoothing: weight of a new detection, 1 = off.
-    #[arg(long, default_value_t = 0.3)]
+    /// Tracker smoothing: weight of a new detection, in (0, 1]; 1 = off.
+    #[arg(long, default_value_t = 0.3, value_parser = cli::weight)]
     smoothing: f32,
 }
 
@@ -136,8 +136,8 @@ struct CaptureArgs {
     /// Folder for the pictures and their labelme JSON.
     #[arg(long, default_value = "captures")]
     out: PathBuf,
-    /// Save a picture every SECONDS (default when no other trigger is given: 2).
-    #[arg(long, conflicts_with_all = ["key", "button"])]
+    /// Save a picture every SECONDS, 0.05..=86400 (default when no other trigger is given: 2).
+    #[arg(long, conflicts_with_all = ["key", "button"], value_parser = cli::seconds)]
     every: Option<f64>,
     /// Save a picture each time Enter is pressed.
     #[arg(long, conflicts_with = "button")]
@@ -221,10 +221,10 @@ fn race(args: RaceArgs) -> Result<()> {
         int8: args.engine.int8,
         image: args.image,
         size: args.size,
-        warmup: args.warmup,
-        iterations: args.iterations,
+        warmup: args.warmup as usize,
+        iterations: args.iterations as usize,
         stages: args.stages,
-        profile_runs: args.profile,
+        profile_runs: args.profile as usize,
     };
     let report = edge::race::run(&opts)?;
     let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
