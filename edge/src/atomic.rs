@@ -12,10 +12,18 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Write `bytes` to `path` so that a reader (or a crash) never sees a partial file.
+/// A directory at `path` is refused before anything is written; a failed rename
+/// removes the temporary, so nothing is left behind either way.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{}: is a directory, not a file to write", path.display());
+    }
     let tmp = temp_path(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("{}: cannot move into place: {e}", path.display())
+    })
 }
 
 /// Encode `image` as PNG and write it atomically.
@@ -52,6 +60,11 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
         assert!(!temp_path(&p).exists());
         assert!(write(&dir.join("missing/a.json"), b"x").is_err());
+        // A directory in the way: an error naming it, and no temporary left.
+        let sub = dir.join("out.onnx");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert!(write(&sub, b"x").unwrap_err().to_string().contains("is a directory"));
+        assert!(!temp_path(&sub).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -28,7 +28,15 @@ pub struct CheckpointMeta {
     /// The training configuration (absent in checkpoints written by hand).
     #[serde(default)]
     pub config: Option<crate::train::TrainConfig>,
+    /// Optimiser steps done when the checkpoint was written. The weights and the
+    /// optimiser state record the same count, so a set mixed by an interrupted save is
+    /// recognised (absent in checkpoints from before this check).
+    #[serde(default)]
+    pub steps: Option<i64>,
 }
+
+/// The name of the step marker stored beside the variables in `weights.ot`.
+const STEP_MARKER: &str = "facecam.step";
 
 const WEIGHTS: &str = "weights.ot";
 const META: &str = "meta.json";
@@ -41,7 +49,9 @@ pub fn save(dir: &Path, vs: &nn::VarStore, opt: &Optimizer, meta: &CheckpointMet
     let weights = dir.join(WEIGHTS);
     // tch picks the format from the extension, so the temporary keeps `.ot`.
     let tmp = dir.join("weights.tmp.ot");
-    vs.save(&tmp).with_context(|| format!("{}: cannot write weights", tmp.display()))?;
+    let mut named: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    named.push((STEP_MARKER.into(), tch::Tensor::from(opt.steps())));
+    tch::Tensor::save_multi(&named, &tmp).with_context(|| format!("{}: cannot write weights", tmp.display()))?;
     std::fs::rename(&tmp, &weights).with_context(|| format!("{}: cannot move into place", weights.display()))?;
     opt.save(&dir.join(OPTIMIZER))?;
     atomic::write(&dir.join(META), serde_json::to_string_pretty(meta)?.as_bytes())
@@ -50,6 +60,49 @@ pub fn save(dir: &Path, vs: &nn::VarStore, opt: &Optimizer, meta: &CheckpointMet
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_mixed_by_an_interrupted_save_is_refused() {
+        use crate::net::{Net, NetSpec};
+        use crate::train::OptimizerKind;
+        let dir = std::env::temp_dir().join(format!("facecam-ckpt-set-{}", std::process::id()));
+        let spec = NetSpec::slim(0.25, &[3, 2, 2, 3], 2);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Net::new(&vs.root(), spec.clone());
+        let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
+        let x = tch::Tensor::randn([1, 3, 64, 64], (tch::Kind::Float, Device::Cpu));
+        let step_and_save = |opt: &mut Optimizer| {
+            let (c, r) = net.forward_t(&x, true);
+            opt.backward_step(&(c.sum(tch::Kind::Float) + r.sum(tch::Kind::Float)), 1e-3);
+            let meta = CheckpointMeta {
+                spec: spec.clone(),
+                width: 64,
+                height: 64,
+                epochs: opt.steps() as u32,
+                data: "test".into(),
+                last_loss: 0.0,
+                config: None,
+                steps: Some(opt.steps()),
+            };
+            save(&dir, &vs, opt, &meta).unwrap();
+        };
+        step_and_save(&mut opt);
+        let old_weights = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        step_and_save(&mut opt);
+        let fresh = || {
+            let mut vs = nn::VarStore::new(Device::Cpu);
+            let _net = Net::new(&vs.root(), spec.clone());
+            let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
+            resume(&dir, &mut vs, &mut opt)
+        };
+        assert_eq!(fresh().unwrap().steps, Some(2), "a whole set resumes");
+        // Killed after the weights of step 2 were written... here: the weights of step 1
+        // beside the optimiser and metadata of step 2.
+        std::fs::write(dir.join(WEIGHTS), old_weights).unwrap();
+        let err = format!("{:#}", fresh().unwrap_err());
+        assert!(err.contains("different steps") && err.contains("weights 1"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn metrics_round_trip_with_and_without_validation() {
@@ -104,7 +157,29 @@ pub fn resume(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer) -> Result<
     let weights = dir.join(WEIGHTS);
     vs.load(&weights).with_context(|| format!("{}: weights do not fit this network", weights.display()))?;
     opt.load(&dir.join(OPTIMIZER))?;
+    check_one_set(dir, &meta, opt.steps())?;
     Ok(meta)
+}
+
+/// Refuse a checkpoint whose files come from different steps (a save interrupted
+/// between them): the weights' marker, the optimiser's count and `meta.json` must agree.
+fn check_one_set(dir: &Path, meta: &CheckpointMeta, optimizer_steps: i64) -> Result<()> {
+    let Some(meta_steps) = meta.steps else { return Ok(()) };
+    let weights = dir.join(WEIGHTS);
+    let marker = tch::Tensor::load_multi(&weights)
+        .with_context(|| format!("{}: cannot read", weights.display()))?
+        .into_iter()
+        .find(|(n, _)| n == STEP_MARKER)
+        .map(|(_, t)| t.int64_value(&[]));
+    if marker != Some(meta_steps) || optimizer_steps != meta_steps {
+        bail!(
+            "{}: the checkpoint's files are from different steps (weights {}, optimizer.ot {optimizer_steps}, \
+             {META} {meta_steps}): a save was interrupted; start the run again or restore the folder from a copy",
+            dir.display(),
+            marker.map_or("unmarked".to_string(), |m| m.to_string()),
+        );
+    }
+    Ok(())
 }
 
 /// One epoch's row of `metrics.csv`.

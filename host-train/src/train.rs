@@ -212,6 +212,7 @@ pub fn train(
             data: data.to_string(),
             last_loss: mean,
             config: Some(TrainConfig { stop_after: None, ..cfg.clone() }),
+            steps: Some(opt.steps()),
         };
         checkpoint::save(out, &vs, &opt, &meta).context("saving checkpoint")?;
         let ips = images.len() as f64 / epoch_started.elapsed().as_secs_f64();
