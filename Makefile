@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default wider-eval test check clean
 
 setup: system-packages $(STAMP)
 
@@ -84,6 +84,17 @@ bench: build
 quantize: build
 	$(BIN)/facecam-train quantize --model models/facecam.onnx --data wider:../shared/data/widerface-subset@train \
 	    --count 100 --calibration percentile --out models/facecam-int8.onnx
+
+# The shipped model's training run, exactly (recipes/default.toml; about an hour on one
+# CPU core of this machine). RUN is the checkpoint folder; add RESUME=1 to continue an
+# interrupted run. The proxy AP needs the WIDER val images (WIDER_VAL, below).
+RUN ?= $(HOME)/.cache/facecam/runs/default
+train-default: build
+	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(BIN)/facecam-train train --config recipes/default.toml \
+	    --data wider:../shared/data/widerface-subset@train --data voc:../shared/data/face-mask \
+	    --exclude recipes/holdout.txt --val wider:../shared/data/widerface-subset@val \
+	    --proxy-images $(WIDER_VAL) --proxy-every 2 --device cpu --out $(RUN) $(if $(RESUME),--resume) \
+	    --export out/model.onnx
 
 # Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
 # (3,226 images; see ../shared/data/README.md for where they are).
