@@ -52,11 +52,11 @@ pub fn weight(s: &str) -> Result<f32, String> {
     }
 }
 
-/// A period in seconds, 0.05..=86400 (a day).
+/// A period in seconds, 0..=86400 (a day; 0: as often as frames come).
 pub fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(t) if (0.05..=86_400.0).contains(&t) => Ok(t),
-        Ok(_) => Err(format!("`{s}` must be 0.05..=86400 seconds")),
+        Ok(t) if (0.0..=86_400.0).contains(&t) => Ok(t),
+        Ok(_) => Err(format!("`{s}` must be 0..=86400 seconds")),
         Err(_) => Err(format!("`{s}` is not a number")),
     }
 }
@@ -260,7 +260,8 @@ mod tests {
             assert!(weight(bad).is_err(), "{bad}");
         }
         assert_eq!(seconds("2"), Ok(2.0));
-        for bad in ["-1", "0", "NaN", "1e9"] {
+        assert_eq!(seconds("0"), Ok(0.0));
+        for bad in ["-1", "NaN", "1e9"] {
             assert!(seconds(bad).is_err(), "{bad}");
         }
     }

@@ -136,7 +136,7 @@ struct CaptureArgs {
     /// Folder for the pictures and their labelme JSON.
     #[arg(long, default_value = "captures")]
     out: PathBuf,
-    /// Save a picture every SECONDS, 0.05..=86400 (default when no other trigger is given: 2).
+    /// Save a picture every SECONDS, 0..=86400 (default when no other trigger is given: 2).
     #[arg(long, conflicts_with_all = ["key", "button"], value_parser = cli::seconds)]
     every: Option<f64>,
     /// Save a picture each time Enter is pressed.

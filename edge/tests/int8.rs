@@ -61,17 +61,20 @@ fn weight_only_outputs_are_close_to_fp32_and_to_qdq() {
     let (f, q, w) = (fp32.forward(&img).unwrap(), qdq.forward(&img).unwrap(), weights.forward(&img).unwrap());
     let (wf, wq, qf) = (diff(&w, &f), diff(&w, &q), diff(&q, &f));
     println!("face score max, mean |Δ|, box offset max |Δ| (score > 0.3): weights vs fp32 {wf:?}, weights vs qdq {wq:?}, qdq vs fp32 {qf:?}");
-    // Measured on x86-64 (docs/BENCHMARKS.md, "int8 execution paths in tract"):
-    //   weights vs fp32: 0.0155, 0.00060, 0.056
-    //   weights vs qdq:  0.0144, 0.00152, 0.039
-    //   qdq vs fp32:     0.0206, 0.00172, 0.073
+    // Measured on x86-64 with the default model of 2026-12-01 (its full WIDER val AP moves
+    // by under 0.002 either way, docs/BENCHMARKS.md):
+    //   weights vs fp32: 0.0341, 0.00064, 0.065
+    //   weights vs qdq:  0.0365, 0.00133, 0.087
+    //   qdq vs fp32:     0.0206, 0.00139, 0.083
     // Bounds about twice those, so other SIMD kernels (ARM) pass too.
-    for (name, d, bound) in [("weights vs fp32", wf, [0.03, 1.2e-3, 0.12]), ("weights vs qdq", wq, [0.03, 3e-3, 0.08])]
+    for (name, d, bound) in
+        [("weights vs fp32", wf, [0.07, 1.3e-3, 0.13]), ("weights vs qdq", wq, [0.075, 2.7e-3, 0.17])]
     {
         assert!(d.iter().zip(bound).all(|(x, b)| *x < b), "{name}: {d:?}, bounds {bound:?}");
     }
-    // Folding the weights drops the activations' rounding: weight-only is nearer fp32 than QDQ is.
-    assert!(wf[0] <= qf[0] && wf[1] <= qf[1], "weights vs fp32 {wf:?}, qdq vs fp32 {qf:?}");
+    // Folding the weights drops the activations' rounding: on average weight-only is nearer
+    // fp32 than QDQ is (its single largest change need not be).
+    assert!(wf[1] <= qf[1], "weights vs fp32 {wf:?}, qdq vs fp32 {qf:?}");
     // And all three find the astronaut's face in the same place.
     let face = |d: &Detector, raw: &RawOutput| {
         let faces = d.decode(raw, img.width(), img.height());
