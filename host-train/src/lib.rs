@@ -21,13 +21,15 @@
 //! Layers, data flowing down:
 //! - [`data`]: WIDER FACE, labelme and Pascal VOC importers, and synthetic faces.
 //! - [`augment`]: box-aware crops, zoom-out, flips and colour changes.
-//! - [`loader`]: decode, cache, augment, resize and batch; [`target`] matches faces to priors
-//!   with the shared `edge::model` codec.
+//! - [`loader`]: decode, cache, augment, resize and batch; [`target`] decides what is taught
+//!   (positives, ignores, background) with the shared `edge::model` codec, and [`teach`]
+//!   draws and counts it.
 //! - [`net`]: the network (slim or RFB) as a spec and as tch layers; [`loss`]: the
 //!   multibox loss.
-//! - [`train`]: the loop, with [`optim`]isers whose state is saved in [`checkpoint`]s
-//!   (written atomically), so runs resume exactly; [`validate`]: held-out loss and a
-//!   picture of predictions each epoch.
+//! - [`train`]: the loop, set by a [`config`], with [`optim`]isers whose state is saved in
+//!   [`checkpoint`]s (written atomically, checked as one set), so runs resume exactly;
+//!   [`validate`]: held-out loss and a picture of predictions each epoch; [`proxy`]: AP
+//!   on a fixed WIDER val slice every few epochs, against CPU seconds.
 //! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
 //! - [`quantize`]: int8 QDQ post-processing of an exported file, calibrated on real images.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
