@@ -34,7 +34,7 @@
 //! - [`quantize`]: int8 QDQ post-processing of an exported file, calibrated on real images.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
 //!   exported file run through `edge::detector`; [`plot`] draws curves and image grids.
-//! - [`bench`]: training throughput against an equivalent PyTorch-Python loop.
+//! - [`bench`](mod@bench): training throughput against an equivalent PyTorch-Python loop.
 
 pub mod augment;
 pub mod bench;

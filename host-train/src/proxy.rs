@@ -68,7 +68,7 @@ impl Proxy {
 
     /// Whether to measure after `epoch` of `epochs`.
     pub fn due(&self, epoch: u32, epochs: u32) -> bool {
-        epoch % self.cfg.every == 0 || epoch == epochs
+        epoch.is_multiple_of(self.cfg.every) || epoch == epochs
     }
 
     /// AP (easy, medium, hard) of the exported model at `model`.

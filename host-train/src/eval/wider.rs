@@ -137,7 +137,7 @@ impl WiderGt {
                 let images = (e.images.iter())
                     .filter(|_| {
                         n += 1;
-                        (n - 1) % stride == 0
+                        (n - 1).is_multiple_of(stride)
                     })
                     .cloned()
                     .collect();
