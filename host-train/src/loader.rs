@@ -180,13 +180,13 @@ impl BatchMaker {
     }
 
     /// The faces of an image of `size` pixels in normalised input coordinates, tiny ones
-    /// marked ignore (rule 2 of [`MatchRule`]).
+    /// marked ignore (rule 2 of [`MatchRule`]); boxes without area are left out.
     pub fn truths(&self, size: (u32, u32), boxes: &[FaceBox]) -> Vec<Truth> {
         let (w, h) = (self.card.input.width as f32, self.card.input.height as f32);
         let (sx, sy) = (1.0 / size.0 as f32, 1.0 / size.1 as f32);
         boxes
             .iter()
-            .filter(|b| b.width() > 0.0 && b.height() > 0.0)
+            .filter(|b| b.has_area())
             .map(|b| {
                 let small = (b.width() * sx * w).min(b.height() * sy * h) < self.rule.min_face_px;
                 Truth { bbox: b.bbox(sx, sy), ignore: b.ignore || small }

@@ -10,23 +10,29 @@ pub struct Loss {
     pub boxes: Tensor,
 }
 
+/// Hard-negative mining: per image, the `neg_ratio` x `num_pos` (at least `neg_ratio`,
+/// so images without faces still contribute a few) background priors with the highest
+/// background loss. `conf`: `[B, P, C]` logits; `labels`: `[B, P]`; `num_pos`: `[B, 1]`
+/// positives per image. Returns a `[B, P]` mask.
+pub fn hard_negatives(conf: &Tensor, labels: &Tensor, num_pos: &Tensor, neg_ratio: i64) -> Tensor {
+    tch::no_grad(|| {
+        let bg_loss = -conf.log_softmax(2, Kind::Float).select(2, BACKGROUND);
+        let candidates = labels.eq(BACKGROUND);
+        let bg_loss = bg_loss.masked_fill(&candidates.logical_not(), f64::NEG_INFINITY);
+        let (_, order) = bg_loss.sort(1, true);
+        let (_, rank) = order.sort(1, false);
+        let num_neg = (num_pos * neg_ratio).clamp_min(neg_ratio);
+        rank.lt_tensor(&num_neg).logical_and(&candidates)
+    })
+}
+
 /// `conf`: `[B, P, C]` logits; `loc`: `[B, P, 4]`; `labels`: `[B, P]` (−1 ignore,
 /// 0 background, 1 face); `loc_t`: `[B, P, 4]` encoded targets.
 pub fn multibox_loss(conf: &Tensor, loc: &Tensor, labels: &Tensor, loc_t: &Tensor, neg_ratio: i64) -> Loss {
     let classes = conf.size()[2];
     let pos = labels.ge(FACE);
     let num_pos = pos.sum_dim_intlist(1, true, Kind::Int64);
-    // Hard-negative mining: rank background priors by their background loss.
-    let neg = tch::no_grad(|| {
-        let bg_loss = -conf.log_softmax(2, Kind::Float).select(2, BACKGROUND);
-        let candidates = labels.eq(BACKGROUND);
-        let bg_loss = bg_loss.masked_fill(&candidates.logical_not(), f64::NEG_INFINITY);
-        let (_, order) = bg_loss.sort(1, true);
-        let (_, rank) = order.sort(1, false);
-        // Images without faces still contribute a few negatives.
-        let num_neg = (&num_pos * neg_ratio).clamp_min(neg_ratio);
-        rank.lt_tensor(&num_neg).logical_and(&candidates)
-    });
+    let neg = hard_negatives(conf, labels, &num_pos, neg_ratio);
     let chosen = pos.logical_or(&neg);
     let n = num_pos.sum(Kind::Float).clamp_min(1.0);
     let logits = conf.masked_select(&chosen.unsqueeze(2)).view([-1, classes]);

@@ -61,11 +61,6 @@ impl Proxy {
         Ok(Self { cfg: cfg.clone(), gt })
     }
 
-    /// Images in the slice.
-    pub fn images(&self) -> usize {
-        self.gt.image_count()
-    }
-
     /// Whether to measure after `epoch` of `epochs`.
     pub fn due(&self, epoch: u32, epochs: u32) -> bool {
         epoch.is_multiple_of(self.cfg.every) || epoch == epochs

@@ -18,7 +18,7 @@
 //!    larger box that NMS does not remove).
 //! 4. Everything else is background.
 
-use edge::model::{encode, iou, BBox, Prior};
+use edge::model::{encode, intersection, iou, BBox, Prior};
 
 /// Per-prior class label: background.
 pub const BACKGROUND: i64 = 0;
@@ -57,10 +57,6 @@ pub struct Truth {
     pub ignore: bool,
 }
 
-fn intersection(a: &BBox, b: &BBox) -> f32 {
-    (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0) * (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0)
-}
-
 /// Whether prior box `p` is a near miss of truth `t` under coverage `near`.
 fn near_miss(p: &BBox, t: &Truth, near: f32) -> bool {
     let (pa, ta) = (p.area(), t.bbox.area());
@@ -87,10 +83,7 @@ pub fn assign(priors: &[Prior], truths: &[Truth], rule: &MatchRule) -> Vec<Assig
     if truths.is_empty() {
         return vec![Assignment::Background; priors.len()];
     }
-    let corners: Vec<BBox> = priors
-        .iter()
-        .map(|p| BBox::new(p.cx - p.w / 2.0, p.cy - p.h / 2.0, p.cx + p.w / 2.0, p.cy + p.h / 2.0))
-        .collect();
+    let corners: Vec<BBox> = priors.iter().map(Prior::bbox).collect();
     // Best truth per prior, and best prior per (non-ignore) truth.
     let mut best_truth = vec![(0f32, 0usize); priors.len()];
     let mut best_prior = vec![(-1f32, 0usize); truths.len()];
@@ -190,11 +183,7 @@ mod tests {
         let tiny = px(101.0, 61.0, 5.0, 6.0, true);
         let (labels, _) = match_priors(&priors, &[tiny], &MatchRule::default(), [0.1, 0.2]);
         let holding: Vec<usize> = (0..priors.len())
-            .filter(|&i| {
-                let p = &priors[i];
-                let pb = BBox::new(p.cx - p.w / 2.0, p.cy - p.h / 2.0, p.cx + p.w / 2.0, p.cy + p.h / 2.0);
-                intersection(&pb, &tiny.bbox) >= 0.5 * tiny.bbox.area()
-            })
+            .filter(|&i| intersection(&priors[i].bbox(), &tiny.bbox) >= 0.5 * tiny.bbox.area())
             .collect();
         assert!(holding.len() > 3, "several priors hold the face");
         for &i in &holding {
@@ -222,7 +211,7 @@ mod tests {
         let (labels, _) = match_priors(&priors, &[face], &MatchRule::default(), [0.1, 0.2]);
         assert!(labels.contains(&FACE));
         for (i, p) in priors.iter().enumerate() {
-            let pb = BBox::new(p.cx - p.w / 2.0, p.cy - p.h / 2.0, p.cx + p.w / 2.0, p.cy + p.h / 2.0);
+            let pb = p.bbox();
             let inside = intersection(&pb, &face.bbox) >= 0.5 * pb.area();
             if labels[i] != FACE && inside {
                 assert_eq!(labels[i], IGNORE, "a {} px prior inside the face", side_px(p));
@@ -249,7 +238,7 @@ mod tests {
             if side_px(p) <= 48.0 && (50.0..150.0).contains(&x) && (50.0..110.0).contains(&y) {
                 assert_eq!(labels[i], IGNORE, "prior of {} px at ({x}, {y})", side_px(p));
             }
-            let pb = BBox::new(p.cx - p.w / 2.0, p.cy - p.h / 2.0, p.cx + p.w / 2.0, p.cy + p.h / 2.0);
+            let pb = p.bbox();
             if intersection(&pb, &crowd.bbox) == 0.0 {
                 assert_eq!(labels[i], BACKGROUND);
             }

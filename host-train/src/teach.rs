@@ -7,15 +7,16 @@
 
 use crate::augment::{augment, AugmentConfig};
 use crate::loader::{BatchMaker, Prepared};
+use crate::loss::hard_negatives;
 use crate::net::Net;
-use crate::target::{assign, Assignment};
+use crate::target::{assign, Assignment, BACKGROUND, FACE, IGNORE};
 use anyhow::Result;
-use edge::model::{BBox, Prior};
+use edge::model::BBox;
 use edge::overlay::{draw_box, ImageTarget};
 use embedded_graphics::pixelcolor::Rgb888;
 use image::{imageops, Rgb, RgbImage};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// Tiles are drawn at this multiple of the input size, so 1-pixel marks stay visible.
 const ZOOM: u32 = 2;
@@ -47,18 +48,21 @@ fn size_class(px: f32) -> usize {
     SIZE_CLASSES.iter().position(|&hi| px < hi).unwrap_or(SIZE_CLASSES.len() - 1)
 }
 
-fn prior_box(p: &Prior, w: f32, h: f32) -> BBox {
-    BBox::new((p.cx - p.w / 2.0) * w, (p.cy - p.h / 2.0) * h, (p.cx + p.w / 2.0) * w, (p.cy + p.h / 2.0) * h)
-}
-
-/// Hard-negative mining as the loss does it, for one image: the `neg_ratio` × positives
-/// (at least `neg_ratio`) background priors with the highest background loss.
-fn mine(bg_loss: &[f32], labels: &[Assignment], neg_ratio: usize) -> Vec<usize> {
-    let positives = labels.iter().filter(|a| matches!(a, Assignment::Face(_))).count();
-    let mut candidates: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == Assignment::Background).collect();
-    candidates.sort_by(|&a, &b| bg_loss[b].total_cmp(&bg_loss[a]));
-    candidates.truncate((positives * neg_ratio).max(neg_ratio));
-    candidates
+/// The priors the loss's own hard-negative mining picks for one image.
+fn mine(conf: &Tensor, labels: &[Assignment], neg_ratio: i64) -> Result<Vec<usize>> {
+    let codes: Vec<i64> = (labels.iter())
+        .map(|a| match a {
+            Assignment::Background => BACKGROUND,
+            Assignment::Ignore => IGNORE,
+            Assignment::Face(_) => FACE,
+        })
+        .collect();
+    let num_pos = codes.iter().filter(|&&c| c == FACE).count() as i64;
+    let labels = Tensor::from_slice(&codes).view([1, -1]);
+    let mask =
+        hard_negatives(&conf.to_device(Device::Cpu), &labels, &Tensor::from_slice(&[num_pos]).view([1, 1]), neg_ratio);
+    let mask = Vec::<bool>::try_from(mask.flatten(0, -1))?;
+    Ok((0..mask.len()).filter(|&i| mask[i]).collect())
 }
 
 /// Draw `count` augmented samples (or unaugmented, with `aug` `None`) as `maker` labels
@@ -84,6 +88,8 @@ pub fn teach(
             Some(cfg) => augment(&p.image, &p.boxes, cfg, fill, &mut local),
             None => (p.image.clone(), p.boxes.clone()),
         };
+        // Only boxes with area become truths, so truth `i` is box `i` below.
+        let boxes: Vec<_> = boxes.into_iter().filter(|b| b.has_area()).collect();
         let truths = maker.truths(img.dimensions(), &boxes);
         let labels = assign(&maker.priors, &truths, &maker.rule);
         let resized = edge::preprocess::resize_to_input(&img, w, h);
@@ -93,8 +99,7 @@ pub fn teach(
                 edge::preprocess::normalize_into(&resized, &maker.card.input, &mut pixels);
                 let x = Tensor::from_slice(&pixels).view([1, 3, h as i64, w as i64]);
                 let (conf, _) = tch::no_grad(|| net.forward_t(&x, false));
-                let bg = -conf.log_softmax(2, Kind::Float).select(2, 0).flatten(0, -1).to_device(Device::Cpu);
-                mine(&Vec::<f32>::try_from(bg)?, &labels, neg_ratio.max(0) as usize)
+                mine(&conf, &labels, neg_ratio)?
             }
             None => Vec::new(),
         };
@@ -102,7 +107,7 @@ pub fn teach(
         // Counts by face size (input pixels, shorter side).
         let (fw, fh) = (w as f32, h as f32);
         for (ti, t) in truths.iter().enumerate() {
-            if boxes.get(ti).is_some_and(|b| b.ignore) {
+            if boxes[ti].ignore {
                 continue; // flagged invalid in the data, not a size question
             }
             let px = (t.bbox.width() * fw).min(t.bbox.height() * fh);
@@ -150,11 +155,11 @@ fn draw_tile(
     let mut target = ImageTarget(&mut tile);
     let mut draw = |b: BBox, c: Rgb888| draw_box(&mut target, &b, c, 1).expect("drawing into memory cannot fail");
     for &i in mined {
-        draw(prior_box(&maker.priors[i], w, h), Rgb888::new(255, 40, 40));
+        draw(maker.priors[i].bbox().scale(w, h), Rgb888::new(255, 40, 40));
     }
     for (i, a) in labels.iter().enumerate() {
         if matches!(a, Assignment::Face(_)) {
-            draw(prior_box(&maker.priors[i], w, h), Rgb888::new(40, 230, 40));
+            draw(maker.priors[i].bbox().scale(w, h), Rgb888::new(40, 230, 40));
         }
     }
     for t in truths {

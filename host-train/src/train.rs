@@ -59,18 +59,18 @@ pub fn train(
     let mut net = Net::new(&vs.root(), spec.clone());
     let compute = Compute { bf16: cfg.precision.bf16(device), channels_last: cfg.channels_last };
     net.set_compute(compute);
-    match cfg.face_prior {
-        0.0 => {}
-        p if p > 0.0 && p < 1.0 => net.init_heads(p),
-        p => bail!("face_prior must be 0 (default initialisation) or lie strictly between 0 and 1, not {p}"),
+    // 0 keeps libtorch's initialisation; `validate` has checked the range.
+    if cfg.face_prior > 0.0 {
+        net.init_heads(cfg.face_prior);
     }
     let proxy = cfg.proxy.as_ref().map(Proxy::open).transpose()?;
     let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.weight_decay);
     let mut done = 0;
-    // CPU seconds spent by earlier sessions of this run (from its metrics), and by this
-    // process before training starts.
+    // CPU seconds of training: earlier sessions' (from the run's metrics) plus this
+    // process's since here, less what the proxy measurements took.
     let mut cpu_before = 0.0;
     let cpu_start = cpu_seconds();
+    let mut cpu_proxy = 0.0;
     if resume {
         let meta = checkpoint::resume(out, &mut vs, &mut opt)?;
         if meta.spec != spec || (meta.width, meta.height) != (cfg.width, cfg.height) {
@@ -216,8 +216,7 @@ pub fn train(
         };
         checkpoint::save(out, &vs, &opt, &meta).context("saving checkpoint")?;
         let ips = images.len() as f64 / epoch_started.elapsed().as_secs_f64();
-        // Read before the proxy runs, so the clock counts training alone.
-        let cpu = cpu_before + cpu_seconds() - cpu_start;
+        let cpu = cpu_before + cpu_seconds() - cpu_start - cpu_proxy;
         let proxy_started = cpu_seconds();
         let proxy_ap = match &proxy {
             Some(p) if p.due(epoch, cfg.epochs) => {
@@ -227,8 +226,7 @@ pub fn train(
             }
             _ => [f64::NAN; 3],
         };
-        // The proxy's own CPU time is not training time.
-        cpu_before -= cpu_seconds() - proxy_started;
+        cpu_proxy += cpu_seconds() - proxy_started;
         let nan = f64::NAN;
         checkpoint::append_metrics(
             out,

@@ -44,11 +44,14 @@ impl BBox {
     }
 }
 
+/// Area of the overlap of two boxes (0 when they do not overlap).
+pub fn intersection(a: &BBox, b: &BBox) -> f32 {
+    (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0) * (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0)
+}
+
 /// Intersection over union of two boxes; 0 when either is degenerate.
 pub fn iou(a: &BBox, b: &BBox) -> f32 {
-    let iw = (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0);
-    let ih = (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0);
-    let inter = iw * ih;
+    let inter = intersection(a, b);
     let union = a.area() + b.area() - inter;
     if union <= 0.0 {
         0.0

@@ -4,7 +4,7 @@
 //!   provenance, stored as JSON inside the ONNX file (`metadata_props`).
 //! - [`PriorConfig::priors`]: the prior (anchor) boxes for any input size.
 //! - [`encode`] / [`decode`]: the centre-size box codec with variances.
-//! - [`iou`] and [`nms`]: overlap and greedy non-maximum suppression.
+//! - [`intersection`], [`iou`] and [`nms`]: overlap and greedy non-maximum suppression.
 //! - [`detections`]: raw outputs to face boxes (threshold, decode, clip, NMS).
 //!
 //! The ONNX graph itself only computes class scores and box offsets per prior; all
@@ -17,7 +17,7 @@ mod nms;
 mod postprocess;
 mod priors;
 
-pub use bbox::{iou, BBox, Detection};
+pub use bbox::{intersection, iou, BBox, Detection};
 pub use card::{CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY};
 pub use codec::{decode, encode};
 pub use nms::nms;

@@ -1,6 +1,7 @@
 //! Prior boxes, generated from the card's [`PriorConfig`] for any input size.
 
 use super::card::PriorConfig;
+use super::BBox;
 
 /// One prior: centre and size in normalised `[0, 1]` image coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -9,6 +10,13 @@ pub struct Prior {
     pub cy: f32,
     pub w: f32,
     pub h: f32,
+}
+
+impl Prior {
+    /// The prior as a box by its corners, in the same normalised coordinates.
+    pub fn bbox(&self) -> BBox {
+        BBox::new(self.cx - self.w / 2.0, self.cy - self.h / 2.0, self.cx + self.w / 2.0, self.cy + self.h / 2.0)
+    }
 }
 
 impl PriorConfig {

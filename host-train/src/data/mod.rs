@@ -36,6 +36,10 @@ impl FaceBox {
     pub fn height(&self) -> f32 {
         self.y1 - self.y0
     }
+    /// Whether the box encloses any area (crops can clip a face to a line).
+    pub fn has_area(&self) -> bool {
+        self.width() > 0.0 && self.height() > 0.0
+    }
     /// The box as the model contract's [`BBox`](edge::model::BBox), scaled by `(sx, sy)`
     /// (1, 1 for image pixels).
     pub fn bbox(&self, sx: f32, sy: f32) -> edge::model::BBox {
