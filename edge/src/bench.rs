@@ -217,7 +217,7 @@ pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport>
         }));
         compose(&mut frame, &faces, &mut style, &HudInfo::default());
         mark(5, &mut times);
-        let report = FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces };
+        let report = FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces, events: Vec::new() };
         screen.show(&frame, &report)?;
         mark(6, &mut times);
     }
@@ -229,7 +229,7 @@ pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport>
     // The same stream through the threaded loop, every frame processed.
     let bytes: Vec<u8> = stream.concat();
     let source = MjpegSource::from_reader(Box::new(std::io::Cursor::new(bytes)), "bench stream")?;
-    let options = RunOptions { every_frame: true, max_frames: None, report_every: None };
+    let options = RunOptions { every_frame: true, max_frames: None, report_every: None, ..Default::default() };
     let stats = pipeline::run(
         Box::new(source),
         detector,

@@ -61,6 +61,15 @@ pub fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A duration in 0..=3600 seconds (event settings).
+pub fn event_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=3600.0).contains(&t) => Ok(t),
+        Ok(_) => Err(format!("`{s}` must be 0..=3600 seconds")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
 /// Options every camera command takes.
 #[derive(clap::Args)]
 pub struct Common {

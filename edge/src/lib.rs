@@ -30,6 +30,7 @@
 //! - [`detector`]: tract runs the ONNX graph; the card decodes its outputs.
 //! - [`int8`]: how a quantized (QDQ) model runs: as written, or with its weights folded to fp32.
 //! - [`track`]: faces matched across frames and smoothed, so boxes hold still.
+//! - [`events`]: `face_appeared`, `face_left` and `count`, derived from the tracks.
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
@@ -44,6 +45,7 @@ pub mod board;
 pub mod button;
 pub mod capture;
 pub mod detector;
+pub mod events;
 pub mod int8;
 pub mod model;
 pub mod overlay;

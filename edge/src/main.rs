@@ -100,9 +100,26 @@ struct RaceArgs {
 struct RunArgs {
     #[command(flatten)]
     common: cli::Common,
-    /// Where frames go (repeatable): fb:/dev/fb0, fbfile:…, xvfb:…, spi:…, png:DIR, json, none.
+    /// Where frames go (repeatable): fb:/dev/fb0, fbfile:…, xvfb:…, spi:…, png:DIR, json,
+    /// http:[ADDR:]PORT (web view), mqtt:HOST[:PORT]/PREFIX (events), none.
     #[arg(long = "sink")]
     sinks: Vec<String>,
+    /// The web view's token, needed by every route but /healthz (default: the contents of
+    /// /etc/facecam/http-token, if any); required for a non-loopback address.
+    #[arg(long)]
+    http_token: Option<String>,
+    /// Web view clients streaming at once, 1..=64; the next gets 503.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    http_max_viewers: u64,
+    /// Publish Home Assistant discovery config with the MQTT sink.
+    #[arg(long)]
+    mqtt_discovery: bool,
+    /// Seconds a face must stay in view before `face_appeared`, 0..=3600.
+    #[arg(long, default_value_t = 0.5, value_parser = cli::event_seconds)]
+    min_face_seconds: f64,
+    /// Seconds between periodic `count` events, 0..=86400 (0: only when the count changes).
+    #[arg(long, default_value_t = 10.0, value_parser = cli::seconds)]
+    count_every: f64,
     /// Put a sticker on every face: a name from assets/stickers (sunglasses, party-hat, smiley) or a PNG path.
     #[arg(long)]
     sticker: Option<String>,
@@ -242,8 +259,25 @@ fn run_camera(args: RunArgs) -> Result<()> {
         (true, Some(board)) => vec![board.sink],
         (true, None) => vec!["fb:/dev/fb0".to_string()],
     };
+    let sink_options = edge::sink::SinkOptions {
+        #[cfg(feature = "web")]
+        http_token: edge::sink::web::WebOptions::find_token(
+            args.http_token.as_deref(),
+            std::path::Path::new(edge::sink::web::TOKEN_FILE),
+        )?,
+        http_max_viewers: args.http_max_viewers as usize,
+        mqtt_discovery: args.mqtt_discovery,
+        about: format!(
+            "{} · {} ({}x{})",
+            args.common.board.as_deref().unwrap_or("host"),
+            args.common.model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            detector.card().input.width,
+            detector.card().input.height
+        ),
+        ..Default::default()
+    };
     let mut opened: Vec<Box<dyn edge::sink::Sink>> =
-        sinks.iter().map(|s| edge::sink::open(s)).collect::<Result<_>>()?;
+        sinks.iter().map(|s| edge::sink::open(s, &sink_options)).collect::<Result<_>>()?;
     if args.keep_screen {
         opened =
             opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
@@ -255,6 +289,10 @@ fn run_camera(args: RunArgs) -> Result<()> {
     let options = edge::pipeline::RunOptions {
         every_frame: args.every_frame || every_frame,
         max_frames: args.frames,
+        events: edge::events::EventConfig {
+            min_duration: args.min_face_seconds,
+            count_every: (args.count_every > 0.0).then_some(args.count_every),
+        },
         ..Default::default()
     };
     eprintln!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));

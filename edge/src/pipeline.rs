@@ -8,6 +8,7 @@
 //! sink is closed, which puts the display back as it was.
 
 use crate::detector::Detector;
+use crate::events::{EventConfig, FaceEvents};
 use crate::overlay::{compose, hud::HudInfo, Style};
 use crate::sink::{FrameReport, Sink};
 use crate::source::{Frame, FrameSource, SourceError};
@@ -75,11 +76,18 @@ pub struct RunOptions {
     pub max_frames: Option<u64>,
     /// Print a stats line to stderr this often (`None`: quiet).
     pub report_every: Option<Duration>,
+    /// When tracks become face events ([`crate::events`]).
+    pub events: EventConfig,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { every_frame: false, max_frames: None, report_every: Some(Duration::from_secs(5)) }
+        Self {
+            every_frame: false,
+            max_frames: None,
+            report_every: Some(Duration::from_secs(5)),
+            events: EventConfig::default(),
+        }
     }
 }
 
@@ -224,6 +232,8 @@ pub fn run(
     let mut hud = HudInfo::default();
     let mut shown_at: Vec<Instant> = Vec::new();
     let mut display_result = Ok(());
+    let mut events = FaceEvents::new(options.events);
+    let now_s = || SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     while let Some(Detected { mut frame, faces, detect, track }) = detected.take() {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -236,10 +246,12 @@ pub fn run(
         compose(&mut frame.image, &faces, style, &hud);
         let t1 = Instant::now();
         stats.compose.add(t1 - t0);
+        let time = now_s();
         let report = FrameReport {
             seq: frame.seq,
-            time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            time,
             latency_ms: latency.as_secs_f64() * 1e3,
+            events: events.update(&faces, time),
             faces,
         };
         if let Err(e) = sink.show(&frame.image, &report) {
@@ -280,6 +292,10 @@ pub fn run(
     detected.close();
     frames.close();
     let detect_result = detect_thread.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the detector thread panicked")));
+    // The faces still in view leave with the run (when the sink still works).
+    if display_result.is_ok() {
+        display_result = sink.events(&events.finish(now_s()));
+    }
     let close_result = sink.close();
     stats.seconds = started.elapsed().as_secs_f64();
     stats.fps = stats.shown as f64 / stats.seconds.max(1e-9);

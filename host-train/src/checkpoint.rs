@@ -161,6 +161,14 @@ pub fn resume(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer) -> Result<
     Ok(meta)
 }
 
+/// Load a checkpoint's weights alone (a fine-tuning run's start); returns its metadata.
+pub fn init_from(dir: &Path, vs: &mut nn::VarStore) -> Result<CheckpointMeta> {
+    let meta = read_meta(dir)?;
+    let weights = dir.join(WEIGHTS);
+    vs.load(&weights).with_context(|| format!("{}: weights do not fit this network", weights.display()))?;
+    Ok(meta)
+}
+
 /// Refuse a checkpoint whose files come from different steps (a save interrupted
 /// between them): the weights' marker, the optimiser's count and `meta.json` must agree.
 fn check_one_set(dir: &Path, meta: &CheckpointMeta, optimizer_steps: i64) -> Result<()> {

@@ -6,7 +6,7 @@ use crate::net::Arch;
 use crate::proxy::ProxyConfig;
 use crate::target::MatchRule;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::Device;
 
 /// Where to train.
@@ -153,6 +153,9 @@ pub struct TrainConfig {
     pub proxy: Option<ProxyConfig>,
     /// Training-time augmentation.
     pub augment: AugmentConfig,
+    /// Start from this checkpoint folder's weights (fine-tuning: a fresh optimiser and
+    /// schedule); its network must be this one, its input size may differ.
+    pub init: Option<PathBuf>,
     /// Stop after this epoch, as if interrupted (the schedule still spans `epochs`);
     /// continue later with `resume`.
     #[serde(skip)]
@@ -190,6 +193,7 @@ impl Default for TrainConfig {
             face_prior: 0.01,
             proxy: None,
             augment: AugmentConfig::default(),
+            init: None,
             stop_after: None,
         }
     }

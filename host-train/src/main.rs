@@ -114,6 +114,11 @@ enum Command {
         /// Continue the run in `--out` from its last checkpoint.
         #[arg(long)]
         resume: bool,
+        /// Start from the weights of this checkpoint folder, e.g. the shipped model's run
+        /// (`runs/default-2026-12-01`), with a fresh optimiser and schedule: fine-tuning
+        /// on your own photos.
+        #[arg(long, conflicts_with = "resume")]
+        init: Option<PathBuf>,
         /// Turn training augmentation off (it is on by default).
         #[arg(long)]
         no_augment: bool,
@@ -348,6 +353,7 @@ fn run(cli: Cli) -> Result<()> {
             no_augment,
             no_cache,
             resume,
+            init,
             stop_after,
             limit,
             exclude,
@@ -383,6 +389,7 @@ fn run(cli: Cli) -> Result<()> {
             cfg.seed = seed.unwrap_or(cfg.seed);
             cfg.progress = !quiet;
             cfg.stop_after = stop_after;
+            cfg.init = init.or(cfg.init);
             if no_augment {
                 cfg.augment = AugmentConfig::none();
             }

@@ -96,6 +96,12 @@ pub fn train(
             .filter(|c| c.is_finite())
             .unwrap_or(0.0);
         eprintln!("resuming after epoch {done} (step {})", opt.steps());
+    } else if let Some(init) = &cfg.init {
+        let meta = checkpoint::init_from(init, &mut vs)?;
+        if meta.spec != spec {
+            bail!("{}: `init` holds {}, not this run's {}", init.display(), meta.spec.name, spec.name);
+        }
+        eprintln!("starting from the weights of {} ({} epochs)", init.display(), meta.epochs);
     }
 
     // Keep enough resolution for crops to zoom in on faces.

@@ -1,6 +1,7 @@
 //! Sinks that leave records rather than light up a screen: PNG files and JSON lines.
 
 use super::{FrameReport, Sink};
+use crate::events::FaceEvent;
 use crate::atomic;
 use anyhow::{Context, Result};
 use image::RgbImage;
@@ -62,8 +63,17 @@ impl<W: Write + Send> JsonLines<W> {
 impl<W: Write + Send> Sink for JsonLines<W> {
     fn show(&mut self, _frame: &RgbImage, report: &FrameReport) -> Result<()> {
         serde_json::to_writer(&mut self.out, report)?;
-        // Flushed per line so a reader sees each frame as it happens.
-        self.out.write_all(b"\n").and_then(|_| self.out.flush()).context("cannot write JSON lines")
+        self.out.write_all(b"\n").context("cannot write JSON lines")?;
+        self.events(&report.events)
+    }
+
+    fn events(&mut self, events: &[FaceEvent]) -> Result<()> {
+        for e in events {
+            serde_json::to_writer(&mut self.out, e)?;
+            self.out.write_all(b"\n").context("cannot write JSON lines")?;
+        }
+        // Flushed per frame so a reader sees each frame and event as it happens.
+        self.out.flush().context("cannot write JSON lines")
     }
 }
 
@@ -74,7 +84,7 @@ mod tests {
 
     fn report(seq: u64) -> FrameReport {
         let face = Track { id: 7, bbox: BBox::new(1.0, 2.0, 30.0, 40.0), score: 0.9 };
-        FrameReport { seq, time: 1.5, latency_ms: 12.0, faces: vec![face] }
+        FrameReport { seq, time: 1.5, latency_ms: 12.0, faces: vec![face], events: Vec::new() }
     }
 
     #[test]

@@ -785,7 +785,7 @@ mod tests {
     }
 
     fn report() -> FrameReport {
-        FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces: Vec::new() }
+        FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces: Vec::new(), events: Vec::new() }
     }
 
     #[test]
