@@ -334,6 +334,35 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
         .unwrap_or_else(|| panic!("no exposure level in:\n{security}"));
     assert!(exposure <= 2.0, "exposure {exposure}:\n{security}");
 
+    // With the network drop-in (the web view, MQTT): network, and still a tight sandbox.
+    let dropins = r.join("etc/systemd/system/facecam.service.d");
+    std::fs::create_dir_all(&dropins).unwrap();
+    std::fs::copy(r.join("usr/share/facecam/systemd/network.conf"), dropins.join("network.conf")).unwrap();
+    let verify = run(
+        Command::new("systemd-analyze").arg(format!("--root={}", r.display())).args(["verify", "facecam.service"]),
+        Duration::from_secs(60),
+    );
+    assert!(verify.status.success() && verify.stderr.is_empty(), "with the drop-in: {}", text(&verify.stderr));
+    let networked = ok(
+        Command::new("systemd-analyze").arg(format!("--root={}", r.display())).args([
+            "security",
+            "--offline=yes",
+            "--no-pager",
+            "facecam.service",
+        ]),
+        Duration::from_secs(60),
+    );
+    let line = |report: &str, key: &str| report.lines().find(|l| l.contains(key)).unwrap_or("").to_string();
+    assert!(line(&networked, "PrivateNetwork=").contains('✗'), "the drop-in opens the network:\n{networked}");
+    assert!(line(&security, "PrivateNetwork=").contains('✓'), "the unit alone keeps it closed:\n{security}");
+    let exposure: f32 = networked
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for facecam.service:").nth(1))
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{networked}"));
+    assert!(exposure <= 2.0, "exposure with the network drop-in {exposure}:\n{networked}");
+    std::fs::remove_dir_all(&dropins).unwrap();
+
     // The unit's command line, with the packaged model, board profile and sticker.
     let conf = std::fs::read_to_string(r.join("etc/facecam/facecam.conf")).unwrap();
     let board = conf.lines().find_map(|l| l.strip_prefix("FACECAM_BOARD=")).expect("FACECAM_BOARD");

@@ -11,16 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facecam-web-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{paced_pipe, root, scratch};
 
 /// A running `facecam run` with the web view; killed on drop.
 struct Camera {
@@ -41,13 +33,8 @@ impl Drop for Camera {
 /// Start facecam on a looping MJPEG pipe of the sample photos (about 12 fps), serving
 /// `http:BIND` plus `extra` flags; waits until the server says where it listens.
 fn camera(name: &str, bind: &str, extra: &[&str]) -> Camera {
-    let dir = scratch(name);
-    let jpegs = edge::bench::make_stream(&root().join("samples"), 20).unwrap();
-    for (i, jpeg) in jpegs.iter().enumerate() {
-        std::fs::write(dir.join(format!("frame-{i:02}.jpg")), jpeg).unwrap();
-    }
-    // Paced like a camera: a live source keeps only the newest frame.
-    let pipe = format!("pipe:while :; do for f in '{}'/frame-*.jpg; do cat \"$f\"; sleep 0.08; done; done", dir.display());
+    let dir = scratch(&format!("web-{name}"));
+    let pipe = paced_pipe(&dir, 20, 0.08);
     let sink = format!("http:{bind}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_facecam"))
         .args(["run", "--source", &pipe, "--sink", &sink, "--sink", "json", "--min-face-seconds", "0"])
