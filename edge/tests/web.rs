@@ -356,3 +356,34 @@ fn a_real_browser_shows_the_annotated_stream() {
         std::fs::copy(&shot, root().join("docs/screenshots/web.png")).unwrap();
     }
 }
+
+#[test]
+fn another_facecam_reads_the_stream_and_rides_out_a_restart() {
+    let first = camera("upstream", "127.0.0.1:0", &[]);
+    let port = first.addr.port();
+    let url = format!("http://127.0.0.1:{port}/stream.mjpg");
+    let mut reader = Command::new(env!("CARGO_BIN_EXE_facecam"))
+        .args(["run", "--source", &url, "--sink", "json", "--frames", "40", "--min-face-seconds", "0"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = reader.stderr.take().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let frames: Vec<serde_json::Value> =
+        lines.by_ref().filter(|l| l.contains("\"seq\"")).take(10).map(|l| serde_json::from_str(&l).unwrap()).collect();
+    assert_eq!(frames.len(), 10);
+    // The upstream camera restarts on the same port; the reader reconnects and goes on.
+    drop(first);
+    let _second = camera("upstream2", &format!("127.0.0.1:{port}"), &[]);
+    let rest: Vec<serde_json::Value> =
+        lines.filter(|l| l.contains("\"seq\"")).map(|l| serde_json::from_str(&l).unwrap()).collect();
+    assert!(reader.wait().unwrap().success());
+    let log = log.join().unwrap();
+    assert_eq!(frames.len() + rest.len(), 40, "{log}");
+    assert!(log.contains("reconnected"), "{log}");
+    let with_face = frames.iter().chain(&rest).filter(|f| f["faces"].as_array().is_some_and(|a| !a.is_empty())).count();
+    assert!(with_face >= 15, "faces found through the relayed stream in {with_face} of 40 frames");
+}

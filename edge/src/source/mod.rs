@@ -7,12 +7,15 @@
 //! |---|---|
 //! | `v4l2:/dev/video0[@WxH[@FPS]][:mjpeg\|yuyv]` | a V4L2 camera, mmap streaming |
 //! | `mjpeg:PATH` (`-` for stdin) | concatenated JPEG frames from a file or pipe |
-//! | `pipe:COMMAND` | a child process writing MJPEG to stdout (the CSI cameras) |
+//! | `pipe:COMMAND` | a child process writing MJPEG to stdout (the CSI cameras, RTSP through ffmpeg) |
+//! | `http://HOST[:PORT]/PATH` | an MJPEG-over-HTTP camera ([`http`]), e.g. another facecam's `/stream.mjpg` |
 //! | `images:PATH` | an image file or a folder of them |
 //! | `pattern[:WxH]` | a moving test pattern |
 
 pub mod decode;
 pub mod files;
+#[cfg(feature = "http-source")]
+pub mod http;
 pub mod mjpeg;
 pub mod pattern;
 #[cfg(all(target_os = "linux", feature = "v4l2"))]
@@ -77,6 +80,8 @@ pub enum SourceSpec {
     Mjpeg(PathBuf),
     /// A shell command whose stdout is an MJPEG stream.
     Pipe(String),
+    /// An MJPEG-over-HTTP URL.
+    Http(String),
     /// An image file or a folder of images.
     Images(PathBuf),
     /// A synthetic moving pattern of this size.
@@ -111,6 +116,7 @@ impl std::str::FromStr for SourceSpec {
             }
             "mjpeg" if !rest.is_empty() => SourceSpec::Mjpeg(rest.into()),
             "pipe" if !rest.is_empty() => SourceSpec::Pipe(rest.into()),
+            "http" if rest.starts_with("//") && rest.len() > 2 => SourceSpec::Http(s.into()),
             "images" if !rest.is_empty() => SourceSpec::Images(rest.into()),
             "pattern" => {
                 let (width, height) = if rest.is_empty() {
@@ -122,7 +128,7 @@ impl std::str::FromStr for SourceSpec {
             }
             _ => bail!(
                 "source `{s}`: expected v4l2:/dev/videoN[@WxH[@FPS]][:mjpeg|yuyv], mjpeg:PATH, pipe:COMMAND, \
-                 images:PATH or pattern[:WxH]"
+                 http://HOST[:PORT]/PATH, images:PATH or pattern[:WxH]"
             ),
         })
     }
@@ -140,6 +146,10 @@ impl SourceSpec {
             SourceSpec::V4l2 { .. } => bail!("this build of facecam has no V4L2 support (feature `v4l2`)"),
             SourceSpec::Mjpeg(path) => Box::new(mjpeg::MjpegSource::open_path(path)?),
             SourceSpec::Pipe(command) => Box::new(mjpeg::MjpegSource::spawn(command)?),
+            #[cfg(feature = "http-source")]
+            SourceSpec::Http(url) => Box::new(http::open(url)?),
+            #[cfg(not(feature = "http-source"))]
+            SourceSpec::Http(_) => bail!("this build of facecam has no HTTP camera support (feature `http-source`)"),
             SourceSpec::Images(path) => Box::new(files::ImageFiles::open(path)?),
             SourceSpec::Pattern { width, height } => Box::new(pattern::Pattern::new(*width, *height)),
         })
