@@ -30,10 +30,11 @@ setup: system-packages $(STAMP)
 # Debian packages the build and tests use: libclang (the v4l crate generates its
 # bindings at build time), Xvfb + xwd (a real X framebuffer for the display tests),
 # sshd + rsync + systemd-analyze (the packaging and flashing tests over loopback ssh),
-# mosquitto (the MQTT sink's broker) and chromium's headless shell (the web view's browser).
+# mosquitto (the MQTT sink's broker), chromium's headless shell (the web view's browser)
+# and ffmpeg (an RTSP camera through pipe:).
 # Installed only when missing, and only where apt-get can (root on Debian/Ubuntu).
 DEBS := libclang-dev xvfb x11-apps openssh-server openssh-client rsync systemd binutils mosquitto \
-  chromium-headless-shell
+  chromium-headless-shell ffmpeg
 system-packages:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -105,7 +106,7 @@ wider-eval: build
 	$(BIN)/facecam-train wider-eval --model models/facecam.onnx --images $(WIDER_VAL) --out out/wider-eval
 
 # Everything: the workspace's tests (the Python peer, Xvfb, the packaging tools, the
-# broker and the browser are required, not skipped), then the edge tests for aarch64
+# broker, the browser and ffmpeg are required, not skipped), then the edge tests for aarch64
 # and armv7 under qemu-user and the JetPack 4 (glibc 2.27) build with its
 # symbol-version check.
 test: build packaging-tools cross-tools
@@ -113,7 +114,7 @@ test: build packaging-tools cross-tools
 
 _test:
 	FACECAM_REQUIRE_PEER=1 FACECAM_REQUIRE_XVFB=1 FACECAM_REQUIRE_PACKAGING=1 FACECAM_REQUIRE_BROWSER=1 \
-	  FACECAM_REQUIRE_BROKER=1 cargo test --workspace
+	  FACECAM_REQUIRE_BROKER=1 FACECAM_REQUIRE_FFMPEG=1 cargo test --workspace
 	$(MAKE) --no-print-directory cross-test
 	$(MAKE) --no-print-directory cross BOARD=jetson-nano
 
