@@ -259,12 +259,15 @@ fn run_camera(args: RunArgs) -> Result<()> {
         (true, Some(board)) => vec![board.sink],
         (true, None) => vec!["fb:/dev/fb0".to_string()],
     };
+    #[cfg(feature = "web")]
+    let http_token = edge::sink::web::WebOptions::find_token(
+        args.http_token.as_deref(),
+        std::path::Path::new(edge::sink::web::TOKEN_FILE),
+    )?;
+    #[cfg(not(feature = "web"))]
+    let http_token = args.http_token.clone();
     let sink_options = edge::sink::SinkOptions {
-        #[cfg(feature = "web")]
-        http_token: edge::sink::web::WebOptions::find_token(
-            args.http_token.as_deref(),
-            std::path::Path::new(edge::sink::web::TOKEN_FILE),
-        )?,
+        http_token,
         http_max_viewers: args.http_max_viewers as usize,
         mqtt_discovery: args.mqtt_discovery,
         about: format!(
@@ -274,7 +277,6 @@ fn run_camera(args: RunArgs) -> Result<()> {
             detector.card().input.width,
             detector.card().input.height
         ),
-        ..Default::default()
     };
     let mut opened: Vec<Box<dyn edge::sink::Sink>> =
         sinks.iter().map(|s| edge::sink::open(s, &sink_options)).collect::<Result<_>>()?;

@@ -19,6 +19,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// How long the end of a run waits for the capture thread to let go of its source (a
+/// source's read timeout is 5 s: a quiet pipe notices the stop flag within it).
+pub const CAPTURE_GRACE: Duration = Duration::from_secs(6);
+
 /// A hand-over point between two stages holding at most one item.
 pub struct Slot<T> {
     state: Mutex<(Option<T>, bool)>,
@@ -164,9 +168,10 @@ pub fn run(
     let source_error: Arc<Mutex<Option<String>>> = Arc::default();
     let wait = options.every_frame;
 
-    // Capture: not joined at the end, since a source may block in a read (a quiet pipe);
-    // it notices the stop flag at its next frame and exits.
-    {
+    // Capture: it notices the stop flag at its next frame or read timeout and exits,
+    // dropping the source (which stops a `pipe:` child). Waited for at the end, within
+    // [`CAPTURE_GRACE`]: a source blocked in a read must not hold the exit up for ever.
+    let capture_thread = {
         let (frames, stop, counters, source_error) =
             (frames.clone(), stop.clone(), counters.clone(), source_error.clone());
         std::thread::Builder::new().name("capture".into()).spawn(move || {
@@ -193,8 +198,9 @@ pub fn run(
                 }
             }
             frames.close();
-        })?;
-    }
+            drop(source);
+        })?
+    };
 
     // Detect + track.
     let detect_thread = {
@@ -297,6 +303,15 @@ pub fn run(
         display_result = sink.events(&events.finish(now_s()));
     }
     let close_result = sink.close();
+    // Let the capture thread drop its source: a camera pipe's child process would
+    // otherwise outlive facecam, holding the camera (and our stderr) open.
+    let waited = Instant::now();
+    while !capture_thread.is_finished() && waited.elapsed() < CAPTURE_GRACE {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if capture_thread.is_finished() {
+        let _ = capture_thread.join();
+    }
     stats.seconds = started.elapsed().as_secs_f64();
     stats.fps = stats.shown as f64 / stats.seconds.max(1e-9);
     stats.captured = counters[0].load(Ordering::Relaxed);

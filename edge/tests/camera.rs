@@ -51,7 +51,12 @@ fn run_from_an_mjpeg_file_to_a_framebuffer_file_tracks_the_face() {
         "--keep-screen",
     ]);
     assert!(ok, "{stderr}");
-    let frames: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Frame lines; face events are lines of their own (with an `event` field).
+    let frames: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("event").is_none())
+        .collect();
     assert_eq!(frames.len(), 30, "a file source loses no frame");
     // The astronaut is in every frame: one face, one track id all along.
     let ids: Vec<u64> = frames.iter().filter_map(|f| f["faces"].get(0)?["id"].as_u64()).collect();
@@ -162,4 +167,21 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_camera_pipe_does_not_outlive_the_run() {
+    let dir = scratch("pipe-exit");
+    let mjpeg = stream(&dir, 10);
+    let pid_file = dir.join("pipe.pid");
+    // A live pipe that never ends, like `rpicam-vid -t 0`; it records its shell's pid.
+    let source =
+        format!("pipe:echo $$ > '{}'; while :; do cat '{}'; sleep 0.2; done", pid_file.display(), mjpeg.display());
+    let (ok, _, stderr) = facecam(&["run", "--source", &source, "--sink", "none", "--frames", "5"]);
+    assert!(ok, "{stderr}");
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let alive = Path::new("/proc").join(&pid).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+    assert!(!alive, "the pipe's shell (pid {pid}) still runs after facecam exited");
 }

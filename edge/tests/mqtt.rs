@@ -82,11 +82,9 @@ fn subscribe(port: u16, id: &str, filter: &str) -> Messages {
         for n in connection.iter() {
             match n {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => client.subscribe(&filter, QoS::AtLeastOnce).unwrap(),
-                Ok(Event::Incoming(Packet::Publish(p))) => seen.lock().unwrap().push((
-                    p.topic.clone(),
-                    String::from_utf8_lossy(&p.payload).into(),
-                    p.retain,
-                )),
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    seen.lock().unwrap().push((p.topic.clone(), String::from_utf8_lossy(&p.payload).into(), p.retain))
+                }
                 Ok(_) => {}
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
@@ -163,7 +161,12 @@ fn events_count_and_availability_survive_a_broker_restart() {
     for e in &made {
         assert!(received.contains(e) || dropped > 0, "lost without being counted: {e}\n{log}");
     }
-    assert!(received.len() + dropped >= made.len(), "{} made, {} received, {dropped} dropped", made.len(), received.len());
+    assert!(
+        received.len() + dropped >= made.len(),
+        "{} made, {} received, {dropped} dropped",
+        made.len(),
+        received.len()
+    );
     assert!(log.contains("reconnected"), "{log}");
     // Retained state: the count, presence, availability (offline at exit) and discovery.
     let late = subscribe(port, "test-sub-late", "#");

@@ -244,8 +244,12 @@ fn facecam_run_draws_each_overlay_on_the_x_server() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-        let last: serde_json::Value =
-            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+        // The last frame's line (face events come on lines of their own).
+        let last: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .rfind(|v| v.get("event").is_none())
+            .unwrap();
         let face = &last["faces"][0]["box"];
         let shown = server.grab().unwrap();
         if std::env::var_os("FACECAM_WRITE_SCREENSHOTS").is_some() {

@@ -1,8 +1,8 @@
 //! Sinks that leave records rather than light up a screen: PNG files and JSON lines.
 
 use super::{FrameReport, Sink};
-use crate::events::FaceEvent;
 use crate::atomic;
+use crate::events::FaceEvent;
 use anyhow::{Context, Result};
 use image::RgbImage;
 use std::io::Write;

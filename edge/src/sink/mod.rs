@@ -20,10 +20,10 @@ pub mod files;
 pub mod letterbox;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
-#[cfg(feature = "web")]
-pub mod web;
 #[cfg(all(target_os = "linux", feature = "board"))]
 pub mod spi_lcd;
+#[cfg(feature = "web")]
+pub mod web;
 
 use crate::events::FaceEvent;
 use crate::track::Track;
@@ -84,7 +84,8 @@ pub fn open(spec: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
         #[cfg(feature = "web")]
         "http" => {
             let defaults = web::WebOptions::default();
-            let max_viewers = if options.http_max_viewers == 0 { defaults.max_viewers } else { options.http_max_viewers };
+            let max_viewers =
+                if options.http_max_viewers == 0 { defaults.max_viewers } else { options.http_max_viewers };
             Box::new(web::WebSink::start(web::WebOptions {
                 addr: web::WebOptions::parse_addr(rest)?,
                 token: options.http_token.clone(),

@@ -38,14 +38,17 @@ pub struct MqttOptions {
 impl MqttOptions {
     /// Parse the part after `mqtt:`, `HOST[:PORT]/PREFIX`.
     pub fn parse(rest: &str) -> Result<Self> {
-        let usage = || format!("sink `mqtt:{rest}`: expected mqtt:HOST[:PORT]/TOPIC_PREFIX, e.g. mqtt:localhost/facecam");
+        let usage =
+            || format!("sink `mqtt:{rest}`: expected mqtt:HOST[:PORT]/TOPIC_PREFIX, e.g. mqtt:localhost/facecam");
         let (server, prefix) = rest.split_once('/').with_context(usage)?;
         let prefix = prefix.trim_end_matches('/');
         if prefix.is_empty() || prefix.contains(['+', '#', '\0']) || prefix.len() > 200 {
             bail!("{}: the topic prefix must be 1 to 200 characters without `+`, `#`", usage());
         }
         let (host, port) = match server.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p > 0).with_context(|| format!("{}: bad port `{p}`", usage()))?),
+            Some((h, p)) => {
+                (h, p.parse::<u16>().ok().filter(|p| *p > 0).with_context(|| format!("{}: bad port `{p}`", usage()))?)
+            }
             None => (server, 1883),
         };
         if host.is_empty() {
@@ -71,9 +74,12 @@ impl MqttSink {
         let node: String = options.prefix.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         let mut mqtt = Options::new(format!("facecam-{node}"), options.host.clone(), options.port);
         let availability = format!("{}/availability", options.prefix);
-        mqtt.set_keep_alive(Duration::from_secs(10))
-            .set_clean_session(false)
-            .set_last_will(LastWill::new(&availability, "offline", QoS::AtLeastOnce, true));
+        mqtt.set_keep_alive(Duration::from_secs(10)).set_clean_session(false).set_last_will(LastWill::new(
+            &availability,
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
         let (client, mut connection) = Client::new(mqtt, QUEUE);
         let (dropped, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
         let discovery = sink.mqtt_discovery.then(|| discovery_config(&options.prefix, &node, &sink.about));
@@ -94,7 +100,8 @@ impl MqttSink {
                             }
                             (down, backoff) = (false, Duration::from_secs(1));
                             // The last will may have said offline while we were away.
-                            let _ = client.try_publish(format!("{prefix}/availability"), QoS::AtLeastOnce, true, "online");
+                            let _ =
+                                client.try_publish(format!("{prefix}/availability"), QoS::AtLeastOnce, true, "online");
                             for (topic, config) in discovery.iter().flatten() {
                                 let _ = client.try_publish(topic.clone(), QoS::AtLeastOnce, true, config.clone());
                             }

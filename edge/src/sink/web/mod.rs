@@ -69,8 +69,9 @@ impl WebOptions {
         if let Ok(port) = rest.parse::<u16>() {
             return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
         }
-        rest.parse::<SocketAddr>()
-            .with_context(|| format!("sink `http:{rest}`: expected http:PORT or http:ADDR:PORT, e.g. http:0.0.0.0:8080"))
+        rest.parse::<SocketAddr>().with_context(|| {
+            format!("sink `http:{rest}`: expected http:PORT or http:ADDR:PORT, e.g. http:0.0.0.0:8080")
+        })
     }
 
     /// The token from `--http-token`, else from [`TOKEN_FILE`] when it exists.

@@ -85,7 +85,13 @@ async fn send(viewer: &Viewer, tx: &mpsc::Sender<Bytes>, kill: &Notify, chunk: B
 }
 
 /// `/stream.mjpg`: the newest frame each time one is shown, at most `fps` a second.
-pub(crate) async fn mjpeg(viewer: Viewer, tx: mpsc::Sender<Bytes>, kill: Arc<Notify>, fps: Option<f64>, width: Option<u32>) {
+pub(crate) async fn mjpeg(
+    viewer: Viewer,
+    tx: mpsc::Sender<Bytes>,
+    kill: Arc<Notify>,
+    fps: Option<f64>,
+    width: Option<u32>,
+) {
     let mut frames = viewer.0.frames.subscribe();
     frames.mark_changed(); // the current frame first
     let gap = fps.map(|f| Duration::from_secs_f64(1.0 / f));
