@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune wider-eval test check clean
 
 setup: system-packages $(STAMP)
 
@@ -92,12 +92,18 @@ quantize: build
 # CPU core of this machine). RUN is the checkpoint folder; add RESUME=1 to continue an
 # interrupted run. The proxy AP needs the WIDER val images (WIDER_VAL, below).
 RUN ?= $(HOME)/.cache/facecam/runs/default
+RECIPE ?= recipes/default.toml
 train-default: build
-	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(BIN)/facecam-train train --config recipes/default.toml \
+	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(BIN)/facecam-train train --config $(RECIPE) \
 	    --data wider:../shared/data/widerface-subset@train --data voc:../shared/data/face-mask \
 	    --exclude recipes/holdout.txt --val wider:../shared/data/widerface-subset@val \
 	    --proxy-images $(WIDER_VAL) --proxy-every 2 --device cpu --out $(RUN) $(if $(RESUME),--resume) \
 	    --export out/model.onnx
+
+# Stage 2 of the shipped model: recipes/finetune.toml, starting from stage 1's committed
+# checkpoint (runs/default-2026-12-01); about an hour on one core.
+train-finetune:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/finetune.toml RUN=$(HOME)/.cache/facecam/runs/finetune
 
 # Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
 # (3,226 images; see ../shared/data/README.md for where they are).

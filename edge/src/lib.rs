@@ -25,14 +25,14 @@
 //!
 //! Layers, data flowing down:
 //! - [`model`]: the contract — card, priors, box codec, IoU, NMS.
-//! - [`source`]: frames from V4L2 cameras, MJPEG files and pipes, images, a test pattern.
+//! - [`source`]: frames from V4L2 cameras, MJPEG files, pipes and HTTP cameras, images, a test pattern.
 //! - [`preprocess`]: resize and normalise a frame exactly as the trainer did.
 //! - [`detector`]: tract runs the ONNX graph; the card decodes its outputs.
 //! - [`int8`]: how a quantized (QDQ) model runs: as written, or with its weights folded to fp32.
 //! - [`track`]: faces matched across frames and smoothed, so boxes hold still.
 //! - [`events`]: `face_appeared`, `face_left` and `count`, derived from the tracks.
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
-//! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines.
+//! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
 //! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
 //! - [`board`]: board profiles; [`mod@bench`]: `facecam bench`; [`race`]: `facecam race`.
