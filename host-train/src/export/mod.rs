@@ -147,19 +147,35 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// A path as a card may show it: relative to the working directory when inside it, else
+/// only its last component (never this machine's absolute layout).
+fn portable(path: &Path) -> std::path::PathBuf {
+    let here = std::env::current_dir().unwrap_or_default();
+    match path.strip_prefix(&here) {
+        Ok(inside) => inside.to_path_buf(),
+        Err(_) if path.is_absolute() => path.file_name().map(Into::into).unwrap_or_default(),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
 /// Export a checkpoint directory to an ONNX file carrying a card with its provenance.
 pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<f32>) -> Result<ModelCard> {
     let (vs, net, meta) = crate::checkpoint::load(checkpoint, tch::Device::Cpu)?;
-    // The proxy settings are measurement, not training, and hold this machine's paths.
+    // The proxy settings are measurement, not training, and hold this machine's paths;
+    // a fine-tuning run's starting checkpoint is named relative to here (the repository).
     let recipe = (meta.config.as_ref())
-        .map(|c| toml::to_string(&crate::train::TrainConfig { proxy: None, ..c.clone() }))
+        .map(|c| toml::to_string(&crate::train::TrainConfig { proxy: None, init: c.init.as_deref().map(portable), ..c.clone() }))
         .transpose()
         .context("the training config does not serialise")?
         .unwrap_or_default();
+    // Epochs trained in all: a fine-tuning run's plus those of the checkpoint it started from.
+    let init_epochs = (meta.config.as_ref().and_then(|c| c.init.as_deref()))
+        .and_then(|init| crate::checkpoint::read_meta(init).ok())
+        .map_or(0, |m| m.epochs);
     let provenance = edge::model::Provenance {
         data: crate::data::describe_sources(&meta.data),
         architecture: net.spec().name.clone(),
-        epochs: meta.epochs,
+        epochs: meta.epochs + init_epochs,
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         git_commit: git_commit(),
         recipe,
