@@ -253,6 +253,7 @@ fn package_has_exactly_the_expected_files_and_control() {
         "/usr/share/facecam/models/facecam.onnx".into(),
         "/etc/facecam/facecam.conf".into(),
         "/lib/systemd/system/facecam.service".into(),
+        "/usr/share/facecam/systemd/network.conf".into(),
         "/usr/share/doc/facecam/copyright".into(),
     ];
     expected.extend(repo_files("assets/stickers", None).iter().map(|f| format!("/usr/share/facecam/stickers/{f}")));
