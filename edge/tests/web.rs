@@ -25,6 +25,14 @@ struct Camera {
 
 impl Drop for Camera {
     fn drop(&mut self) {
+        // SIGTERM, as a service manager stops it: facecam then stops its camera pipe too
+        // (SIGKILL would leave the pipe's shell looping on its own).
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -164,7 +164,13 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<
     // The proxy settings are measurement, not training, and hold this machine's paths;
     // a fine-tuning run's starting checkpoint is named relative to here (the repository).
     let recipe = (meta.config.as_ref())
-        .map(|c| toml::to_string(&crate::train::TrainConfig { proxy: None, init: c.init.as_deref().map(portable), ..c.clone() }))
+        .map(|c| {
+            toml::to_string(&crate::train::TrainConfig {
+                proxy: None,
+                init: c.init.as_deref().map(portable),
+                ..c.clone()
+            })
+        })
         .transpose()
         .context("the training config does not serialise")?
         .unwrap_or_default();
