@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 wider-eval test check clean
 
 setup: system-packages $(STAMP)
 
@@ -104,6 +104,11 @@ train-default: build
 # checkpoint (runs/default-2026-12-01); about an hour on one core.
 train-finetune:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/finetune.toml RUN=$(HOME)/.cache/facecam/runs/finetune
+
+# Stage 3 (the shipped model): recipes/stage3.toml from stage 2's committed checkpoint
+# (runs/finetune-2026-12-02); about 25 minutes on one core.
+train-stage3:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage3.toml RUN=$(HOME)/.cache/facecam/runs/stage3
 
 # Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
 # (3,226 images; see ../shared/data/README.md for where they are).

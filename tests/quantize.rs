@@ -158,13 +158,33 @@ fn onnxruntime_agrees(model: &Path) {
                 "onnxruntime ({mode}) and tract differ on {name}: scores {ds} / {ms}"
             );
             assert!(mb <= mean_box, "onnxruntime ({mode}) and tract differ on {name}: box offsets by {mb} on average");
-            // The same faces come out.
-            let theirs = det.decode(&RawOutput { scores, boxes }, w, h);
-            let ours = det.decode(&raw, w, h);
-            assert_eq!(theirs.len(), ours.len(), "{name}: onnxruntime ({mode}) {theirs:?}\ntract {ours:?}");
-            for d in &ours {
-                let best = theirs.iter().map(|e| iou(&d.bbox, &e.bbox)).fold(0.0, f32::max);
-                assert!(best >= 0.9, "{name}: onnxruntime ({mode}) misses tract's face {d:?} (best IoU {best:.3})");
+            // The same faces come out, among those clear of the threshold by more than the
+            // scores may differ: a face scored within that margin of it may fall on either
+            // side (the 2026-12-02 model scores the cat 0.710 in tract at threshold 0.7, and
+            // just under in fused onnxruntime). Each engine's sure faces must be among the
+            // other's faces found at the threshold lowered by the margin.
+            let theirs_raw = RawOutput { scores, boxes };
+            let thr = det.options.score_threshold;
+            let found = |det: &mut Detector, raw: &RawOutput, at: f32| {
+                det.options.score_threshold = at;
+                let faces = det.decode(raw, w, h);
+                det.options.score_threshold = thr;
+                faces
+            };
+            let low = (thr - max_score).max(0.01);
+            let (ours, theirs) =
+                (found(&mut det, &raw, thr + max_score), found(&mut det, &theirs_raw, thr + max_score));
+            let (ours_low, theirs_low) = (found(&mut det, &raw, low), found(&mut det, &theirs_raw, low));
+            for (sure, other, who) in
+                [(&ours, &theirs_low, "onnxruntime misses tract's"), (&theirs, &ours_low, "tract misses onnxruntime's")]
+            {
+                for d in sure {
+                    let best = other.iter().map(|e| iou(&d.bbox, &e.bbox)).fold(0.0, f32::max);
+                    assert!(best >= 0.9, "{name} ({mode}): {who} face {d:?} (best IoU {best:.3})");
+                }
+            }
+            if name == "astronaut.png" {
+                assert!(!ours.is_empty(), "({mode}) the astronaut's face is clear of the threshold in tract");
             }
         }
     }
@@ -172,7 +192,10 @@ fn onnxruntime_agrees(model: &Path) {
 
 #[test]
 fn percentile_int8_is_small_and_close_to_fp32() {
-    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.05);
+    // One prior's face score moves by up to 0.072 (astronaut) and 0.086 (cat) with the
+    // 2026-12-02 (stage 3) model (0.05 held for the earlier ones); the mean bound stays
+    // 0.005, and the full-val AP moves by at most 0.0018 (docs/BENCHMARKS.md).
+    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.10);
     onnxruntime_agrees(&model);
 }
 

@@ -174,10 +174,15 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<
         .transpose()
         .context("the training config does not serialise")?
         .unwrap_or_default();
-    // Epochs trained in all: a fine-tuning run's plus those of the checkpoint it started from.
-    let init_epochs = (meta.config.as_ref().and_then(|c| c.init.as_deref()))
-        .and_then(|init| crate::checkpoint::read_meta(init).ok())
-        .map_or(0, |m| m.epochs);
+    // Epochs trained in all: a fine-tuning run's plus those of the checkpoints it started
+    // from, followed back (at most 16 stages, so a loop of folders cannot hang).
+    let mut init_epochs = 0;
+    let mut from = meta.config.as_ref().and_then(|c| c.init.clone());
+    for _ in 0..16 {
+        let Some(stage) = from.and_then(|dir| crate::checkpoint::read_meta(&dir).ok()) else { break };
+        init_epochs += stage.epochs;
+        from = stage.config.and_then(|c| c.init);
+    }
     let provenance = edge::model::Provenance {
         data: crate::data::describe_sources(&meta.data),
         architecture: net.spec().name.clone(),
