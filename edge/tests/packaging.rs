@@ -288,6 +288,34 @@ fn package_has_exactly_the_expected_files_and_control() {
     }
 }
 
+/// `systemd-analyze verify` of the unit installed under `root`.
+fn verify_unit(root: &Path) -> std::process::Output {
+    run(
+        Command::new("systemd-analyze").arg(format!("--root={}", root.display())).args(["verify", "facecam.service"]),
+        Duration::from_secs(60),
+    )
+}
+
+/// `systemd-analyze security` of the unit installed under `root`: the report and its
+/// overall exposure level.
+fn security_report(root: &Path) -> (String, f32) {
+    let report = ok(
+        Command::new("systemd-analyze").arg(format!("--root={}", root.display())).args([
+            "security",
+            "--offline=yes",
+            "--no-pager",
+            "facecam.service",
+        ]),
+        Duration::from_secs(60),
+    );
+    let exposure = report
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for facecam.service:").nth(1))
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{report}"));
+    (report, exposure)
+}
+
 #[test]
 fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     let mut tools = build_tools();
@@ -308,10 +336,7 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     let group = std::fs::read_to_string(r.join("etc/group")).unwrap();
     assert!(group.lines().any(|l| l.starts_with("video:") && l.ends_with("facecam")), "facecam not in video:\n{group}");
 
-    let verify = run(
-        Command::new("systemd-analyze").arg(format!("--root={}", r.display())).args(["verify", "facecam.service"]),
-        Duration::from_secs(60),
-    );
+    let verify = verify_unit(r);
     assert!(
         verify.status.success() && verify.stdout.is_empty() && verify.stderr.is_empty(),
         "systemd-analyze verify ({}):\n{}{}",
@@ -319,48 +344,19 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
         text(&verify.stdout),
         text(&verify.stderr)
     );
-    let security = ok(
-        Command::new("systemd-analyze").arg(format!("--root={}", r.display())).args([
-            "security",
-            "--offline=yes",
-            "--no-pager",
-            "facecam.service",
-        ]),
-        Duration::from_secs(60),
-    );
-    let exposure: f32 = security
-        .lines()
-        .find_map(|l| l.split("Overall exposure level for facecam.service:").nth(1))
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no exposure level in:\n{security}"));
+    let (security, exposure) = security_report(r);
     assert!(exposure <= 2.0, "exposure {exposure}:\n{security}");
 
     // With the network drop-in (the web view, MQTT): network, and still a tight sandbox.
     let dropins = r.join("etc/systemd/system/facecam.service.d");
     std::fs::create_dir_all(&dropins).unwrap();
     std::fs::copy(r.join("usr/share/facecam/systemd/network.conf"), dropins.join("network.conf")).unwrap();
-    let verify = run(
-        Command::new("systemd-analyze").arg(format!("--root={}", r.display())).args(["verify", "facecam.service"]),
-        Duration::from_secs(60),
-    );
+    let verify = verify_unit(r);
     assert!(verify.status.success() && verify.stderr.is_empty(), "with the drop-in: {}", text(&verify.stderr));
-    let networked = ok(
-        Command::new("systemd-analyze").arg(format!("--root={}", r.display())).args([
-            "security",
-            "--offline=yes",
-            "--no-pager",
-            "facecam.service",
-        ]),
-        Duration::from_secs(60),
-    );
+    let (networked, exposure) = security_report(r);
     let line = |report: &str, key: &str| report.lines().find(|l| l.contains(key)).unwrap_or("").to_string();
     assert!(line(&networked, "PrivateNetwork=").contains('✗'), "the drop-in opens the network:\n{networked}");
     assert!(line(&security, "PrivateNetwork=").contains('✓'), "the unit alone keeps it closed:\n{security}");
-    let exposure: f32 = networked
-        .lines()
-        .find_map(|l| l.split("Overall exposure level for facecam.service:").nth(1))
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no exposure level in:\n{networked}"));
     assert!(exposure <= 2.0, "exposure with the network drop-in {exposure}:\n{networked}");
     std::fs::remove_dir_all(&dropins).unwrap();
 

@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -109,8 +109,6 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<Arc<(String, String)>>,
     pub viewers: AtomicUsize,
     pub connections: AtomicUsize,
-    /// Frames shown so far (the page's and `/healthz`'s view of progress).
-    pub shown: AtomicU64,
 }
 
 /// The web view sink; see the module docs.
@@ -138,7 +136,6 @@ impl WebSink {
             events: broadcast::channel(256).0,
             viewers: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
-            shown: AtomicU64::new(0),
         });
         let server = server::start(shared.clone())?;
         eprintln!("web view on http://{}/", server.addr);
@@ -158,8 +155,6 @@ impl WebSink {
 
 impl Sink for WebSink {
     fn show(&mut self, frame: &RgbImage, report: &FrameReport) -> Result<()> {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.shared.shown.fetch_add(1, Relaxed);
         // Keep the frame only while someone can ask for it: a snapshot may come at any
         // time, so the newest is always kept (a copy, no encoding).
         let shown = Shown { image: frame.clone(), jpegs: Mutex::new(Vec::new()) };
