@@ -23,9 +23,13 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 wider-eval test check clean
 
-setup: system-packages $(STAMP)
+# Python tools the tests use as real peers beside onnxruntime: globox (a published
+# converter between annotation formats) writes the COCO and YOLO files the importers read.
+PEER_STAMP := $(VENV)/.facecam-peers-globox-2.9.0
+
+setup: system-packages $(STAMP) $(PEER_STAMP)
 
 # Debian packages the build and tests use: libclang (the v4l crate generates its
 # bindings at build time), Xvfb + xwd (a real X framebuffer for the display tests),
@@ -45,7 +49,11 @@ system-packages:
 
 $(STAMP):
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check -q torch==$(TORCH_VERSION) onnx onnxruntime numpy
+	$(VENV)/bin/pip install --disable-pip-version-check --no-cache-dir -q torch==$(TORCH_VERSION) onnx onnxruntime numpy
+	touch $@
+
+$(PEER_STAMP): $(STAMP)
+	$(VENV)/bin/pip install --disable-pip-version-check --no-cache-dir -q globox==2.9.0
 	touch $@
 
 # One profile for everything (dependencies optimised, see Cargo.toml), so the demo and
@@ -109,6 +117,10 @@ train-finetune:
 # (runs/finetune-2026-12-02); about 25 minutes on one core.
 train-stage3:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage3.toml RUN=$(HOME)/.cache/facecam/runs/stage3
+
+# Stage 4: recipes/stage4.toml from stage 3's committed checkpoint (runs/stage3-2026-12-02).
+train-stage4:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage4.toml RUN=$(HOME)/.cache/facecam/runs/stage4
 
 # Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
 # (3,226 images; see ../shared/data/README.md for where they are).

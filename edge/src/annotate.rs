@@ -56,6 +56,10 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             bail!("{}: no such file or directory", input.display());
         }
     }
+    if files.is_empty() {
+        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        bail!("{}: no picture files ({})", names.join(", "), IMAGE_EXTENSIONS.join(", "));
+    }
     Ok(files)
 }
 
@@ -76,16 +80,19 @@ pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Pat
     let files = collect_images(inputs)?;
     fs::create_dir_all(out_dir).with_context(|| format!("{}: cannot create output directory", out_dir.display()))?;
     let mut summary = Summary::default();
-    let mut lines = Vec::new();
+    // One line per image, appended as each is done (one write each, so an interrupted run
+    // leaves whole lines for the images it finished).
+    let jsonl = out_dir.join("detections.jsonl");
+    let mut lines = fs::File::create(&jsonl).with_context(|| format!("{}: cannot create", jsonl.display()))?;
     let mut taken = std::collections::HashSet::new();
     for (i, file) in files.iter().enumerate() {
-        let img = match image::open(file) {
-            Ok(img) => img.to_rgb8(),
+        let img = match crate::source::decode::read_image(file) {
+            Ok(img) => img,
             Err(e) => {
                 if verbose {
-                    eprintln!("skipping {}: {e}", file.display());
+                    eprintln!("skipping {e:#}");
                 }
-                summary.skipped.push((file.clone(), e.to_string()));
+                summary.skipped.push((file.clone(), format!("{e:#}")));
                 continue;
             }
         };
@@ -99,9 +106,12 @@ pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Pat
         summary.images += 1;
         summary.faces += faces.len();
         let result = ImageResult { file: file.display().to_string(), width: img.width(), height: img.height(), faces };
-        serde_json::to_writer(&mut lines, &result)?;
-        lines.write_all(b"\n")?;
+        let mut line = serde_json::to_vec(&result)?;
+        line.push(b'\n');
+        lines.write_all(&line).with_context(|| format!("{}: cannot write", jsonl.display()))?;
     }
-    atomic::write(&out_dir.join("detections.jsonl"), &lines)?;
+    if summary.images == 0 {
+        bail!("none of the {} picture file(s) could be read (see the messages above)", files.len());
+    }
     Ok(summary)
 }

@@ -3,6 +3,11 @@
 //! GPIO button — saves the newest one as `UUID.jpg` with a labelme `UUID.json` beside
 //! it, pre-labelled with the current model's faces when one is given, ready to correct
 //! in labelme and train on with `facecam-train train --data labelme:DIR`.
+//!
+//! With `--crops --class NAME` it collects a face classifier's data instead: each face
+//! the model finds is saved as a square crop in `OUT/NAME/UUID-face<N>.jpg`, the layout
+//! `facecam-train`'s `crops:OUT` source reads (crops of one picture share its UUID, so a
+//! split never puts them on both sides).
 
 use crate::atomic;
 use crate::detector::Detector;
@@ -100,6 +105,109 @@ pub fn capture(
 ) -> Result<CaptureSummary> {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create folder", out.display()))?;
     let mut summary = CaptureSummary::default();
+    each_fired_frame(source, trigger, stop, &mut summary, count, |image, summary| {
+        let faces = match labeller.as_deref_mut() {
+            Some(detector) => detector.detect(image)?,
+            None => Vec::new(),
+        };
+        let name = uuid::Uuid::new_v4().to_string();
+        let jpg = out.join(format!("{name}.jpg"));
+        save(image, &faces, &jpg)?;
+        summary.faces += faces.len();
+        eprintln!("saved {} ({} face(s) pre-labelled)", jpg.display(), faces.len());
+        summary.saved.push(jpg);
+        Ok(())
+    })?;
+    Ok(summary)
+}
+
+/// How face crops are cut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CropOptions {
+    /// Context kept around the face on each side, as a fraction of its longer side.
+    pub margin: f32,
+    /// Faces whose longer side is under this many pixels are skipped (too few pixels to
+    /// tell classes apart).
+    pub min_face_px: f32,
+}
+
+impl Default for CropOptions {
+    fn default() -> Self {
+        Self { margin: 0.2, min_face_px: 16.0 }
+    }
+}
+
+/// Capture face crops of class `class` into `out/class/` until `count` crops are saved,
+/// the source ends, or `stop` is set.
+#[allow(clippy::too_many_arguments)]
+pub fn capture_crops(
+    source: &mut dyn FrameSource,
+    trigger: &mut dyn Trigger,
+    out: &Path,
+    class: &str,
+    opts: CropOptions,
+    count: Option<usize>,
+    detector: &mut Detector,
+    stop: &AtomicBool,
+) -> Result<CaptureSummary> {
+    if class.is_empty() || class.contains(['/', '\\']) || class.starts_with('.') {
+        anyhow::bail!("class `{class}` cannot be a folder name (empty, a path, or hidden)");
+    }
+    let dir = out.join(class);
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
+    let mut summary = CaptureSummary::default();
+    each_fired_frame(source, trigger, stop, &mut summary, count, |image, summary| {
+        let name = uuid::Uuid::new_v4().to_string();
+        let faces = detector.detect(image)?;
+        for (i, face) in faces.iter().enumerate() {
+            if count.is_some_and(|c| summary.saved.len() >= c) {
+                break;
+            }
+            let Some(crop) = square_crop(image, face, opts) else { continue };
+            let jpg = dir.join(format!("{name}-face{i}.jpg"));
+            atomic::write(&jpg, &jpeg(&crop, &jpg)?)?;
+            summary.faces += 1;
+            summary.saved.push(jpg);
+        }
+        eprintln!("{} face crop(s) of `{class}` saved ({} in this picture)", summary.saved.len(), faces.len());
+        Ok(())
+    })?;
+    Ok(summary)
+}
+
+/// The square around `face` grown by the margin, moved inside the image where it fits;
+/// `None` for a face under the minimum size.
+pub fn square_crop(image: &RgbImage, face: &Detection, opts: CropOptions) -> Option<RgbImage> {
+    let b = &face.bbox;
+    let long = (b.x1 - b.x0).max(b.y1 - b.y0);
+    if long < opts.min_face_px {
+        return None;
+    }
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let side = (long * (1.0 + 2.0 * opts.margin)).min(w).min(h).floor();
+    let place = |centre: f32, limit: f32| (centre - side / 2.0).clamp(0.0, limit - side).round() as u32;
+    let (x, y) = (place((b.x0 + b.x1) / 2.0, w), place((b.y0 + b.y1) / 2.0, h));
+    Some(image::imageops::crop_imm(image, x, y, side as u32, side as u32).to_image())
+}
+
+fn jpeg(image: &RgbImage, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
+        .encode_image(image)
+        .with_context(|| format!("{}: JPEG encoding failed", path.display()))?;
+    Ok(bytes)
+}
+
+/// Run `on_fire` on every frame the trigger picks, until `count` things are saved, the
+/// source ends, or `stop` is set.
+fn each_fired_frame(
+    source: &mut dyn FrameSource,
+    trigger: &mut dyn Trigger,
+    stop: &AtomicBool,
+    summary: &mut CaptureSummary,
+    count: Option<usize>,
+    mut on_fire: impl FnMut(&RgbImage, &mut CaptureSummary) -> Result<()>,
+) -> Result<()> {
     while !stop.load(Ordering::Relaxed) && count.is_none_or(|c| summary.saved.len() < c) {
         let frame = match source.next_frame() {
             Ok(Some(f)) => f,
@@ -111,31 +219,17 @@ pub fn capture(
             Err(SourceError::Timeout(_)) => continue,
             Err(SourceError::Fatal(e)) => return Err(e.context(format!("capture from {}", source.describe()))),
         };
-        if !trigger.fired(Instant::now())? {
-            continue;
+        if trigger.fired(Instant::now())? {
+            on_fire(&frame.image, summary)?;
         }
-        let faces = match labeller.as_deref_mut() {
-            Some(detector) => detector.detect(&frame.image)?,
-            None => Vec::new(),
-        };
-        let name = uuid::Uuid::new_v4().to_string();
-        let jpg = out.join(format!("{name}.jpg"));
-        save(&frame.image, &faces, &jpg)?;
-        summary.faces += faces.len();
-        eprintln!("saved {} ({} face(s) pre-labelled)", jpg.display(), faces.len());
-        summary.saved.push(jpg);
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Write the picture as JPEG and its labelme JSON beside it, each atomically, the JSON
 /// last so a labelme folder never lists a picture that is not there.
 pub fn save(image: &RgbImage, faces: &[Detection], jpg: &Path) -> Result<()> {
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
-        .encode_image(image)
-        .with_context(|| format!("{}: JPEG encoding failed", jpg.display()))?;
-    atomic::write(jpg, &bytes)?;
+    atomic::write(jpg, &jpeg(image, jpg)?)?;
     let json =
         labelme_json(jpg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), image, faces);
     atomic::write(&jpg.with_extension("json"), serde_json::to_string_pretty(&json)?.as_bytes())
@@ -209,6 +303,22 @@ mod tests {
             assert_eq!(doc["shapes"].as_array().unwrap().len(), 0);
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn crops_are_square_inside_the_image_and_skip_tiny_faces() {
+        let img = RgbImage::from_fn(100, 80, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        let face = |x0, y0, x1, y1| Detection { bbox: BBox::new(x0, y0, x1, y1), score: 0.9 };
+        let opts = CropOptions::default();
+        let c = square_crop(&img, &face(40.0, 30.0, 60.0, 50.0), opts).unwrap();
+        // 20 px grown by 0.2 on each side: 28 px, centred on (50, 40).
+        assert_eq!((c.width(), c.height(), c.get_pixel(0, 0).0[0], c.get_pixel(0, 0).0[1]), (28, 28, 36, 26));
+        // At the corner the square moves inside rather than shrinking.
+        let c = square_crop(&img, &face(0.0, 0.0, 30.0, 20.0), opts).unwrap();
+        assert_eq!((c.width(), c.get_pixel(0, 0).0), (42, [0, 0, 0]));
+        // Larger than the picture: cut to its shorter side.
+        assert_eq!(square_crop(&img, &face(0.0, 0.0, 100.0, 80.0), opts).unwrap().width(), 80);
+        assert!(square_crop(&img, &face(10.0, 10.0, 20.0, 20.0), opts).is_none());
     }
 
     #[test]

@@ -61,6 +61,15 @@ pub fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A crop margin: a fraction of the face's longer side, in [0, 1].
+pub fn margin(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        Ok(_) => Err(format!("`{s}` must be in [0, 1]")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
 /// A duration in 0..=3600 seconds (event settings).
 pub fn event_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {

@@ -63,6 +63,7 @@ pub fn read_model(path: &Path, int8: Int8Path) -> Result<(ModelProto, ModelCard)
     let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
         .with_context(|| format!("{}: not an ONNX model", path.display()))?;
     let card = read_card(&proto).with_context(|| format!("{}: refused", path.display()))?;
+    check_names(&proto, &card).with_context(|| format!("{}: model and card disagree", path.display()))?;
     let proto = match int8 {
         Int8Path::WeightOnly if crate::int8::is_quantized(&proto) => {
             crate::int8::weight_only(&proto).with_context(|| {
@@ -95,6 +96,22 @@ pub struct Detector {
     input: Tensor,
     /// Post-processing options; change them freely between frames.
     pub options: DetectOptions,
+}
+
+/// The graph's (first) input and its two outputs must be the ones the card names, in
+/// that order: scores, then boxes.
+pub fn check_names(proto: &ModelProto, card: &ModelCard) -> Result<()> {
+    let graph = proto.graph.as_ref().context("the model has no graph")?;
+    let inputs: Vec<&str> = graph.input.iter().map(|v| v.name.as_str()).collect();
+    if inputs.first() != Some(&card.input.name.as_str()) {
+        bail!("the card's input `{}` is not the graph's first input (the graph has {inputs:?})", card.input.name);
+    }
+    let outputs: Vec<&str> = graph.output.iter().map(|v| v.name.as_str()).collect();
+    let want = [card.outputs.scores.as_str(), card.outputs.boxes.as_str()];
+    if outputs != want {
+        bail!("the card's outputs {want:?} (scores, boxes) are not the graph's outputs {outputs:?}");
+    }
+    Ok(())
 }
 
 /// Read the card stored in an ONNX model proto.
@@ -213,5 +230,25 @@ impl Detector {
     pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Detection>> {
         let raw = self.forward(frame)?;
         Ok(self.decode(&raw, frame.width(), frame.height()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_names_are_checked_against_the_graph() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facecam.onnx");
+        let (proto, card) = read_model(&path, Int8Path::Qdq).unwrap();
+        check_names(&proto, &card).unwrap();
+        let mut swapped = card.clone();
+        std::mem::swap(&mut swapped.outputs.scores, &mut swapped.outputs.boxes);
+        let err = check_names(&proto, &swapped).unwrap_err().to_string();
+        assert!(err.contains("not the graph's outputs"), "{err}");
+        let mut renamed = card.clone();
+        renamed.input.name = "image".into();
+        let err = check_names(&proto, &renamed).unwrap_err().to_string();
+        assert!(err.contains("`image` is not the graph's first input"), "{err}");
     }
 }

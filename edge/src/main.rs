@@ -162,12 +162,22 @@ struct CaptureArgs {
     /// Save a picture on a GPIO button press: CHIP:LINE, e.g. /dev/gpiochip0:17 (active low).
     #[arg(long)]
     button: Option<String>,
-    /// Stop after this many pictures.
-    #[arg(long)]
-    count: Option<usize>,
+    /// Stop after this many pictures (with --crops: face crops), 1..=1000000.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    count: Option<u32>,
     /// Pre-label each picture with the model's faces.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "crops")]
     label: bool,
+    /// Save the model's faces as square crops in OUT/CLASS/ (a face classifier's data,
+    /// read by `facecam-train` as `crops:OUT`) instead of whole pictures.
+    #[arg(long, requires = "class")]
+    crops: bool,
+    /// The class the crops are of (a folder name), e.g. `alice` or `smiling`.
+    #[arg(long, requires = "crops")]
+    class: Option<String>,
+    /// With --crops: context kept around each face, a fraction of its longer side, 0..=1.
+    #[arg(long, default_value_t = 0.2, value_parser = cli::margin, requires = "crops")]
+    margin: f32,
 }
 
 fn main() -> std::process::ExitCode {
@@ -210,9 +220,10 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Card { model } => {
-            let detector = Detector::load(&model)?;
+            // The card and the graph's names only: no plan is built just to print it.
+            let (_, card) = edge::detector::read_model(&model, edge::int8::Int8Path::Qdq)?;
             // A closed pipe (`facecam card | head`) is not an error worth a panic.
-            let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(detector.card())?);
+            let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&card)?);
         }
         Command::Run(args) => run_camera(args)?,
         Command::Capture(args) => capture(args)?,
@@ -336,9 +347,23 @@ fn capture(args: CaptureArgs) -> Result<()> {
     } else {
         Box::new(Every::new(std::time::Duration::from_secs_f64(args.every.unwrap_or(2.0).max(0.0))))
     };
+    let count = args.count.map(|c| c as usize);
+    if let Some(class) = &args.class {
+        let mut detector = args.common.load_detector()?;
+        let opts = edge::capture::CropOptions { margin: args.margin, ..Default::default() };
+        let (src, trig) = (source.as_mut(), trigger.as_mut());
+        let summary = edge::capture::capture_crops(src, trig, &args.out, class, opts, count, &mut detector, &stop)?;
+        eprintln!(
+            "{} face crop(s) of `{class}` in {}; `facecam-train import --data crops:{}` lists them by class",
+            summary.saved.len(),
+            args.out.join(class).display(),
+            args.out.display()
+        );
+        return Ok(());
+    }
     let mut detector = if args.label { Some(args.common.load_detector()?) } else { None };
     let summary =
-        edge::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, args.count, detector.as_mut(), &stop)?;
+        edge::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, count, detector.as_mut(), &stop)?;
     eprintln!(
         "{} picture(s) in {} ({} face(s) pre-labelled); open the folder in labelme to check the boxes",
         summary.saved.len(),

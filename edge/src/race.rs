@@ -128,8 +128,8 @@ pub struct RaceReport {
 
 /// The race frame: `image` stretched to `size` with the detector's own resampler.
 pub fn make_frame(image: &Path, size: (u32, u32)) -> Result<RgbImage> {
-    let photo = image::open(image).with_context(|| format!("{}: cannot open the race photo", image.display()))?;
-    Ok(resize_to_input(&photo.to_rgb8(), size.0, size.1))
+    let photo = crate::source::decode::read_image(image).context("cannot open the race photo")?;
+    Ok(resize_to_input(&photo, size.0, size.1))
 }
 
 /// Write a frame as a binary PPM (P6), which any tool can read without an image library.

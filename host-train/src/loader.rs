@@ -26,7 +26,7 @@ pub struct Prepared {
 /// Decode one sample, shrinking an image whose long side exceeds `max_side` (boxes
 /// scaled alike) to bound memory; an unreadable image is `(path, reason)`.
 pub fn load(s: &Sample, max_side: u32) -> Result<Prepared, (PathBuf, String)> {
-    let img = image::open(&s.image).map_err(|e| (s.image.clone(), e.to_string()))?.to_rgb8();
+    let img = edge::source::decode::read_image(&s.image).map_err(|e| (s.image.clone(), format!("{e:#}")))?;
     let long = img.width().max(img.height());
     if long <= max_side {
         return Ok(Prepared { image: img, boxes: s.boxes.clone() });
@@ -284,7 +284,7 @@ mod tests {
         let opts = crate::data::SynthOptions { count: 5, width: 96, height: 72, ..Default::default() };
         let mut samples = crate::data::generate_synthetic(&dir, &opts).unwrap();
         std::fs::write(dir.join("broken.jpg"), b"not a jpeg").unwrap();
-        samples.push(Sample { image: dir.join("broken.jpg"), boxes: vec![] });
+        samples.push(Sample::faces(dir.join("broken.jpg"), vec![]));
         let maker = BatchMaker::new(
             ModelCard::new(64, 48, Provenance::default()),
             MatchRule { min_face_px: 2.0, ..MatchRule::default() },
@@ -310,9 +310,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("big.png");
         RgbImage::new(400, 200).save(&path).unwrap();
-        let sample =
-            Sample { image: path, boxes: vec![FaceBox { x0: 100.0, y0: 50.0, x1: 200.0, y1: 150.0, ignore: false }] };
-        let missing = Sample { image: dir.join("missing.png"), boxes: vec![] };
+        let sample = Sample::faces(path, vec![FaceBox { x0: 100.0, y0: 50.0, x1: 200.0, y1: 150.0, ignore: false }]);
+        let missing = Sample::faces(dir.join("missing.png"), vec![]);
         let (ok, bad) = prepare(&[sample, missing], 200);
         assert_eq!(ok[0].image.dimensions(), (200, 100));
         assert_eq!(ok[0].boxes[0].x1, 100.0);

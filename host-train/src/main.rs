@@ -42,7 +42,8 @@ enum Command {
     },
     /// Check data sources and print what they hold.
     Import {
-        /// `wider:ROOT[@split]`, `labelme:DIR`, or `voc:DIR[@class,…]`.
+        /// `KIND:PATH[@OPTION]…`: kinds wider, labelme, voc, coco, yolo, crops; options a class
+        /// list (`a,b`, `*` for all) and a split (`train`, `val`, `test`, `=70/15/15` percent).
         #[arg(long = "data", required = true)]
         data: Vec<String>,
     },
@@ -215,7 +216,7 @@ enum Command {
         /// The fp32 model exported by `export`.
         #[arg(long, default_value = "out/model.onnx")]
         model: PathBuf,
-        /// Calibration images: `wider:ROOT[@split]`, `labelme:DIR`, or `voc:DIR[@class,…]`.
+        /// Calibration images, as `import --data` takes them.
         #[arg(long = "data", required = true)]
         data: Vec<String>,
         /// Calibration images to use, spread evenly over the data.
@@ -269,10 +270,15 @@ enum KeepFp32 {
     Last,
 }
 
+/// Load the detector's data: photos with their faces (crop folders hold no background).
 fn load_all(specs: &[String]) -> Result<Vec<Sample>> {
     let mut all = Vec::new();
     for spec in specs {
-        let samples = Source::parse(spec)?.load()?;
+        let source = Source::parse(spec)?;
+        if source.is_crops() {
+            bail!("{spec}: face crops (one face per file, no background) cannot teach a detector; use photos");
+        }
+        let samples = source.load()?;
         if samples.is_empty() {
             bail!("{spec}: no images");
         }
@@ -303,6 +309,14 @@ fn run(cli: Cli) -> Result<()> {
                     "{spec}: {} images, {faces} faces, {ignored} ignore regions, {missing} missing image files",
                     samples.len()
                 );
+                let mut classes = std::collections::BTreeMap::<&str, usize>::new();
+                for s in &samples {
+                    (0..s.boxes.len()).for_each(|i| *classes.entry(s.label(i)).or_default() += 1);
+                }
+                if classes.len() > 1 || classes.keys().any(|c| *c != "face") {
+                    let list: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                    println!("  classes: {}", list.join(", "));
+                }
             }
         }
         Command::Augment { data, preview, count, input, config, checkpoint, no_augment, seed } => {

@@ -30,6 +30,23 @@ pub struct TrainReport {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// The settings that differ between two configurations, as `name: old → new`.
+pub fn changed_settings(was: &TrainConfig, now: &TrainConfig) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(was), serde_json::to_value(now))
+    else {
+        return vec!["(settings not comparable)".into()];
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&serde_json::Value>| v.map_or("unset".to_string(), |v| v.to_string());
+    (keys.into_iter())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {} → {}", show(a.get(k)), show(b.get(k))))
+        .collect()
+}
+
 /// The RNG of one epoch: derived from the seed and the epoch alone, so a run resumed at
 /// an epoch boundary draws exactly what the uninterrupted run drew.
 fn epoch_rng(seed: u64, epoch: u32) -> StdRng {
@@ -51,6 +68,13 @@ pub fn train(
         bail!("no training samples");
     }
     cfg.validate()?;
+    if !resume && out.join("meta.json").exists() {
+        bail!(
+            "{}: holds a checkpoint already; continue it with --resume, or train into another folder \
+             (nothing was overwritten)",
+            out.display()
+        );
+    }
     let device = cfg.device.resolve()?;
     tch::manual_seed(cfg.seed as i64);
     let card = ModelCard::new(cfg.width, cfg.height, Provenance::default());
@@ -82,12 +106,15 @@ pub fn train(
                 meta.height
             );
         }
-        if meta
-            .config
-            .as_ref()
-            .is_some_and(|c| TrainConfig { stop_after: None, progress: c.progress, ..cfg.clone() } != *c)
-        {
-            eprintln!("warning: resuming with settings that differ from the checkpoint's");
+        if let Some(was) = &meta.config {
+            let now = TrainConfig { stop_after: was.stop_after, progress: was.progress, ..cfg.clone() };
+            let changed = changed_settings(was, &now);
+            if !changed.is_empty() {
+                eprintln!("warning: resuming with settings that differ from the checkpoint's: {}", changed.join(", "));
+            }
+        }
+        if meta.data != data {
+            eprintln!("warning: resuming on other data than the checkpoint's:\n  was {}\n  now {data}", meta.data);
         }
         done = meta.epochs;
         cpu_before = checkpoint::read_metrics(out)
@@ -270,4 +297,20 @@ pub fn train(
     bar.finish_and_clear();
     let images_per_second = seen as f64 / started.elapsed().as_secs_f64();
     Ok(TrainReport { checkpoint: out.to_path_buf(), epoch_loss, images_per_second, skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_settings_are_named_with_both_values() {
+        let was = TrainConfig::default();
+        assert!(changed_settings(&was, &was.clone()).is_empty());
+        let now = TrainConfig { lr: was.lr * 2.0, epochs: was.epochs + 1, ..was.clone() };
+        let changed = changed_settings(&was, &now);
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        assert!(changed[0].starts_with("epochs: ") && changed[1].starts_with("lr: "), "{changed:?}");
+        assert!(changed[1].contains(&format!("{} → {}", was.lr, was.lr * 2.0)), "{changed:?}");
+    }
 }

@@ -7,6 +7,29 @@ use super::SourceError;
 use image::{ImageFormat, ImageReader, RgbImage};
 use std::io::Cursor;
 
+/// Read a picture file to RGB, its format told by its content rather than its name (a
+/// PNG saved as `.jpg` reads), a JPEG checked for truncation as camera frames are (see
+/// [`decode_jpeg`]), and the default allocation limits applied. Errors name the file.
+pub fn read_image(path: &std::path::Path) -> anyhow::Result<RgbImage> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        // Files may carry data after the picture (phones append videos or trailers): the
+        // picture ends at the last EOI after its last scan; no such EOI means truncated.
+        let find_last = |m: u8| bytes.windows(2).rposition(|w| w == [0xFF, m]);
+        let end = match (find_last(0xDA), find_last(0xD9)) {
+            (Some(sos), Some(eoi)) if eoi > sos => eoi + 2,
+            _ => bytes.len(),
+        };
+        return decode_jpeg(&bytes[..end]).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let reader = ImageReader::new(Cursor::new(&bytes[..])).with_guessed_format().expect("reading from memory");
+    if reader.format().is_none() {
+        anyhow::bail!("{}: not a picture in a format facecam reads (JPEG, PNG, BMP, …)", path.display());
+    }
+    Ok(reader.decode().with_context(|| format!("{}: cannot decode", path.display()))?.into_rgb8())
+}
+
 /// Decode one complete JPEG image to RGB.
 ///
 /// The data must start with SOI (`FF D8`) and end with EOI (`FF D9`), optionally followed by
@@ -378,6 +401,32 @@ mod tests {
         stripped.extend_from_slice(&full[pos..]);
         assert!(stripped.len() < full.len() && !stripped.windows(2).any(|w| w == [0xFF, 0xC4]));
         assert_eq!(decode_jpeg(&stripped).unwrap(), decode_jpeg(&full).unwrap());
+    }
+
+    #[test]
+    fn files_are_read_by_content_and_truncated_jpegs_refused() {
+        let dir = std::env::temp_dir().join(format!("facecam-read-image-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = astronaut();
+        let png_named_jpg = dir.join("really-a-png.jpg");
+        img.save_with_format(&png_named_jpg, ImageFormat::Png).unwrap();
+        assert_eq!(read_image(&png_named_jpg).unwrap().dimensions(), img.dimensions());
+        let jpg = dir.join("photo.jpg");
+        img.save(&jpg).unwrap();
+        let bytes = std::fs::read(&jpg).unwrap();
+        assert_eq!(read_image(&jpg).unwrap().dimensions(), img.dimensions());
+        let trailer = dir.join("with-trailer.jpg");
+        std::fs::write(&trailer, [&bytes[..], b"appended video bytes"].concat()).unwrap();
+        assert_eq!(read_image(&trailer).unwrap().dimensions(), img.dimensions());
+        let cut = dir.join("cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_image(&cut).unwrap_err().to_string();
+        assert!(err.contains("cut.jpg") && err.contains("truncated"), "{err}");
+        let text = dir.join("notes.png");
+        std::fs::write(&text, "not a picture").unwrap();
+        let err = read_image(&text).unwrap_err().to_string();
+        assert!(err.contains("notes.png") && err.contains("not a picture"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

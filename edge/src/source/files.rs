@@ -3,7 +3,7 @@
 
 use super::{Frame, FrameSource, SourceError};
 use crate::annotate::collect_images;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,9 +23,6 @@ impl ImageFiles {
     /// An image file or a folder of images (not recursive).
     pub fn open(path: &Path) -> Result<Self> {
         let files = collect_images(&[path.to_path_buf()])?;
-        if files.is_empty() {
-            bail!("{}: no images (.jpg, .jpeg, .png, .bmp, .webp) in this folder", path.display());
-        }
         Ok(Self { files, next: 0, seq: 0, repeat: 1, current: None, shown: 0, name: path.display().to_string() })
     }
 }
@@ -37,11 +34,11 @@ impl FrameSource for ImageFiles {
             self.next += 1;
             self.shown = 0;
             self.current = None;
-            match image::open(file) {
-                Ok(img) => self.current = Some(img.to_rgb8()),
+            match super::decode::read_image(file) {
+                Ok(img) => self.current = Some(img),
                 Err(e) => {
                     self.seq += 1;
-                    return Err(SourceError::Corrupt(format!("{}: {e}", file.display())));
+                    return Err(SourceError::Corrupt(format!("{e:#}")));
                 }
             }
         }

@@ -1,18 +1,20 @@
-//! labelme JSON: one file per image, rectangle shapes labelled `face`.
+//! labelme JSON: one file per image; rectangle shapes are faces, labelled `face` unless
+//! the source names other classes (`labelme:DIR@happy,sad`, or `@*` for every label).
 //!
 //! `imagePath` is relative to the JSON file and may be written Windows-style
 //! (`..\\images\\x.jpg`) when the labelling was done on Windows.
 
+use super::source::Classes;
 use super::{beside, FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// The label that marks a face (compared case-insensitively).
-const FACE_LABEL: &str = "face";
+/// The label that marks a face by default (compared case-insensitively).
+pub const FACE_LABEL: &str = "face";
 
 /// Load every `*.json` in `dir` (sorted by name).
-pub fn load_labelme(dir: &Path) -> Result<Vec<Sample>> {
+pub fn load_labelme(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot list labelme directory", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -22,16 +24,22 @@ pub fn load_labelme(dir: &Path) -> Result<Vec<Sample>> {
     if files.is_empty() {
         bail!("{}: no labelme .json files", dir.display());
     }
-    files.iter().map(|f| load_file(f)).collect()
+    files.iter().map(|f| load_file(f, classes)).collect()
 }
 
-fn load_file(file: &Path) -> Result<Sample> {
+fn load_file(file: &Path, classes: &Classes) -> Result<Sample> {
     let text = std::fs::read_to_string(file).with_context(|| format!("{}: cannot read", file.display()))?;
-    parse(&text, file).with_context(|| format!("{}: malformed labelme file", file.display()))
+    parse(&text, file, classes).with_context(|| format!("{}: malformed labelme file", file.display()))
+}
+
+/// Whether a shape's `label` is taken: the default `face` class matches any case.
+fn admits(classes: &Classes, label: &str) -> bool {
+    classes.admits(label)
+        || (*classes == Classes::Only(vec![FACE_LABEL.into()]) && label.eq_ignore_ascii_case(FACE_LABEL))
 }
 
 /// Parse one labelme document that lives at `file`.
-pub fn parse(text: &str, file: &Path) -> Result<Sample> {
+pub fn parse(text: &str, file: &Path, classes: &Classes) -> Result<Sample> {
     let doc: Value = serde_json::from_str(text)?;
     let image_path = doc
         .get("imagePath")
@@ -39,11 +47,11 @@ pub fn parse(text: &str, file: &Path) -> Result<Sample> {
         .context("field `imagePath` is missing or not a string")?
         .replace('\\', "/");
     let shapes = doc.get("shapes").and_then(Value::as_array).context("field `shapes` is missing or not a list")?;
-    let mut boxes = Vec::new();
+    let (mut boxes, mut labels) = (Vec::new(), Vec::new());
     for (i, shape) in shapes.iter().enumerate() {
         let label = shape.get("label").and_then(Value::as_str).unwrap_or("");
         let kind = shape.get("shape_type").and_then(Value::as_str).unwrap_or("polygon");
-        if !label.eq_ignore_ascii_case(FACE_LABEL) || kind != "rectangle" {
+        if !admits(classes, label) || kind != "rectangle" {
             continue;
         }
         let pts = shape
@@ -68,9 +76,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Sample> {
         };
         if b.width() > 0.0 && b.height() > 0.0 {
             boxes.push(b);
+            labels.push(label.to_string());
         }
     }
-    Ok(Sample { image: beside(file, &image_path), boxes })
+    Ok(Sample { image: beside(file, &image_path), boxes, labels })
 }
 
 /// Write a labelme document for `sample` at `json_path` (image path stored relative to it
@@ -82,11 +91,9 @@ pub fn write_labelme(sample: &Sample, width: u32, height: u32, json_path: &Path)
         .unwrap_or(&sample.image)
         .to_string_lossy()
         .into_owned();
-    let shapes: Vec<Value> = sample
-        .boxes
-        .iter()
-        .map(|b| {
-            json!({"label": FACE_LABEL, "points": [[b.x0, b.y0], [b.x1, b.y1]],
+    let shapes: Vec<Value> = (sample.boxes.iter().enumerate())
+        .map(|(i, b)| {
+            json!({"label": sample.label(i), "points": [[b.x0, b.y0], [b.x1, b.y1]],
                    "group_id": null, "shape_type": "rectangle", "flags": {}})
         })
         .collect();
@@ -105,18 +112,23 @@ mod tests {
             {"label": "face", "shape_type": "rectangle", "points": [[50, 60], [10, 20]]},
             {"label": "dog", "shape_type": "rectangle", "points": [[1, 1], [5, 5]]},
             {"label": "Face", "shape_type": "polygon", "points": [[1, 1], [5, 5], [3, 9]]}]}"#;
-        let s = parse(doc, Path::new("/data/labels/x.json")).unwrap();
+        let face = Classes::Only(vec![FACE_LABEL.into()]);
+        let s = parse(doc, Path::new("/data/labels/x.json"), &face).unwrap();
         assert_eq!(s.image, Path::new("/data/labels/../images/x.jpg"));
         assert_eq!(s.boxes, vec![FaceBox { x0: 10.0, y0: 20.0, x1: 50.0, y1: 60.0, ignore: false }]);
+        assert_eq!(s.labels, vec!["face"]);
+        // Every rectangle, each with its label.
+        let all = parse(doc, Path::new("/data/labels/x.json"), &Classes::All).unwrap();
+        assert_eq!(all.labels, vec!["face", "dog"]);
     }
 
     #[test]
     fn errors_name_the_field() {
-        let err = parse(r#"{"shapes": []}"#, Path::new("a.json")).unwrap_err();
+        let err = parse(r#"{"shapes": []}"#, Path::new("a.json"), &Classes::All).unwrap_err();
         assert!(err.to_string().contains("imagePath"), "{err}");
         let doc =
             r#"{"imagePath": "a.jpg", "shapes": [{"label": "face", "shape_type": "rectangle", "points": [[1, 2]]}]}"#;
-        let err = parse(doc, Path::new("a.json")).unwrap_err();
+        let err = parse(doc, Path::new("a.json"), &Classes::All).unwrap_err();
         assert!(err.to_string().contains("shapes[0].points"), "{err}");
     }
 
@@ -124,12 +136,11 @@ mod tests {
     fn written_files_read_back() {
         let dir = std::env::temp_dir().join(format!("facecam-labelme-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let sample = Sample {
-            image: dir.join("img.png"),
-            boxes: vec![FaceBox { x0: 1.0, y0: 2.0, x1: 30.0, y1: 40.0, ignore: false }],
-        };
+        let b = FaceBox { x0: 1.0, y0: 2.0, x1: 30.0, y1: 40.0, ignore: false };
+        let sample =
+            Sample { image: dir.join("img.png"), boxes: vec![b, b], labels: vec!["happy".into(), "sad".into()] };
         write_labelme(&sample, 64, 48, &dir.join("img.json")).unwrap();
-        assert_eq!(load_labelme(&dir).unwrap(), vec![sample]);
+        assert_eq!(load_labelme(&dir, &Classes::All).unwrap(), vec![sample]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

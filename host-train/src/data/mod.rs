@@ -1,14 +1,26 @@
 //! Labelled photos from the formats people actually have, in one shape: a list of
-//! [`Sample`]s, each an image path and its face boxes in pixels.
+//! [`Sample`]s, each an image path and its face boxes in pixels, with each box's class
+//! name where the source has classes.
+//!
+//! - [`source`]: `KIND:PATH[@OPTION]…` specs and what each kind loads;
+//! - one importer per format: [`wider`], [`labelme`], [`voc`], [`coco`], [`yolo`],
+//!   [`crops`] (one face per file, for classifiers), plus [`synth`]etic faces;
+//! - [`split`]: a deterministic train/val/test split by content for sources without one.
 //!
 //! Importers refuse malformed files with an error naming the file and the line or field.
 
-mod labelme;
-mod synth;
-mod voc;
-mod wider;
+pub mod coco;
+pub mod crops;
+pub mod labelme;
+pub mod source;
+pub mod split;
+pub mod synth;
+pub mod voc;
+pub mod wider;
+pub mod yolo;
 
 pub use labelme::{load_labelme, write_labelme};
+pub use source::{Classes, Format, Source};
 pub use synth::{generate as generate_synthetic, SynthOptions};
 pub use voc::load_voc;
 pub use wider::load_wider;
@@ -52,60 +64,20 @@ impl FaceBox {
 pub struct Sample {
     pub image: PathBuf,
     pub boxes: Vec<FaceBox>,
+    /// The class name of each box, in order; empty when the source has no classes
+    /// (every box is a `face`).
+    pub labels: Vec<String>,
 }
 
-/// A source of labelled photos, written `KIND:PATH` on the command line.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    /// WIDER FACE layout at a root, one split (`train` or `val`).
-    Wider { root: PathBuf, split: String },
-    /// A directory of labelme JSON files.
-    Labelme(PathBuf),
-    /// A directory with `annotations/*.xml` (Pascal VOC) and their images; objects of
-    /// these class names are faces.
-    Voc { root: PathBuf, classes: Vec<String> },
-}
-
-impl Source {
-    /// Parse `wider:ROOT[@split]`, `labelme:DIR` or `voc:DIR[@class,class…]`.
-    pub fn parse(spec: &str) -> Result<Self> {
-        let Some((kind, rest)) = spec.split_once(':') else {
-            bail!("data source `{spec}` is not KIND:PATH (kinds: wider, labelme, voc)");
-        };
-        let (path, option) = match rest.rsplit_once('@') {
-            Some((p, o)) => (p, Some(o)),
-            None => (rest, None),
-        };
-        Ok(match kind {
-            "wider" => Source::Wider { root: path.into(), split: option.unwrap_or("train").to_string() },
-            "labelme" => Source::Labelme(path.into()),
-            "voc" => Source::Voc {
-                root: path.into(),
-                classes: option
-                    .map(|o| o.split(',').map(str::to_string).collect())
-                    .unwrap_or_else(voc::default_classes),
-            },
-            other => bail!("unknown data source kind `{other}` in `{spec}` (kinds: wider, labelme, voc)"),
-        })
+impl Sample {
+    /// A sample whose boxes are all plain faces.
+    pub fn faces(image: PathBuf, boxes: Vec<FaceBox>) -> Self {
+        Sample { image, boxes, labels: Vec::new() }
     }
 
-    /// Load every sample of this source.
-    pub fn load(&self) -> Result<Vec<Sample>> {
-        match self {
-            Source::Wider { root, split } => load_wider(root, split),
-            Source::Labelme(dir) => load_labelme(dir),
-            Source::Voc { root, classes } => load_voc(root, classes),
-        }
-    }
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Wider { root, split } => write!(f, "wider:{}@{split}", root.display()),
-            Source::Labelme(dir) => write!(f, "labelme:{}", dir.display()),
-            Source::Voc { root, classes } => write!(f, "voc:{}@{}", root.display(), classes.join(",")),
-        }
+    /// The class name of box `i` (`face` where the source has no classes).
+    pub fn label(&self, i: usize) -> &str {
+        self.labels.get(i).map_or(labelme::FACE_LABEL, String::as_str)
     }
 }
 
@@ -116,7 +88,7 @@ pub fn describe_sources(data: &str) -> String {
     (data.split_whitespace())
         .map(|spec| match spec.split_once(':') {
             Some((kind, rest)) => {
-                let (path, option) = rest.rsplit_once('@').map_or((rest, None), |(p, o)| (p, Some(o)));
+                let (path, option) = rest.split_once('@').map_or((rest, None), |(p, o)| (p, Some(o)));
                 let name =
                     Path::new(path.trim_end_matches('/')).file_name().map_or(path.into(), |n| n.to_string_lossy());
                 option.map_or(format!("{kind}:{name}"), |o| format!("{kind}:{name}@{o}"))
@@ -177,22 +149,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_source_specs() {
-        assert_eq!(Source::parse("wider:/d@val").unwrap(), Source::Wider { root: "/d".into(), split: "val".into() });
-        assert_eq!(Source::parse("labelme:x").unwrap(), Source::Labelme("x".into()));
-        assert_eq!(
-            Source::parse("voc:v@a,b").unwrap(),
-            Source::Voc { root: "v".into(), classes: vec!["a".into(), "b".into()] }
-        );
-        assert!(Source::parse("coco:x").unwrap_err().to_string().contains("unknown"));
-        assert!(Source::parse("nothing").is_err());
-    }
-
-    #[test]
     fn listed_photos_are_left_out_and_unknown_names_refused() {
         let dir = std::env::temp_dir().join(format!("facecam-exclude-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let sample = |n: &str| Sample { image: dir.join(n), boxes: vec![] };
+        let sample = |n: &str| Sample::faces(dir.join(n), vec![]);
         let mut samples = vec![sample("a.jpg"), sample("b.jpg"), sample("c.jpg")];
         let list = dir.join("holdout.txt");
         std::fs::write(&list, "# held out\nb.jpg\n\nc.jpg  # the street\n").unwrap();
@@ -210,8 +170,8 @@ mod tests {
     #[test]
     fn described_sources_keep_no_machine_paths() {
         let d = describe_sources(
-            "wider:/root/shared/data/widerface-subset@train voc:../shared/data/face-mask/ labelme:caps",
+            "wider:/root/shared/data/widerface-subset@train voc:../shared/data/face-mask/ labelme:caps coco:/a/b.json@x,y@test",
         );
-        assert_eq!(d, "wider:widerface-subset@train voc:face-mask labelme:caps");
+        assert_eq!(d, "wider:widerface-subset@train voc:face-mask labelme:caps coco:b.json@x,y@test");
     }
 }

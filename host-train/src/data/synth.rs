@@ -35,7 +35,7 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> Result<Vec<Sample>> {
         let (img, boxes) = draw_scene(&mut rng, opts);
         let path = dir.join(format!("synth_{i:05}.jpg"));
         img.save(&path).with_context(|| format!("{}: cannot write", path.display()))?;
-        let sample = Sample { image: path, boxes };
+        let sample = Sample::faces(path, boxes);
         write_labelme(&sample, opts.width, opts.height, &dir.join(format!("synth_{i:05}.json")))?;
         samples.push(sample);
     }

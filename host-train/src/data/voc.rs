@@ -1,5 +1,6 @@
 //! Pascal VOC XML: `annotations/*.xml` beside `images/`, one `<object>` per box.
 
+use super::source::Classes;
 use super::{FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -11,6 +12,7 @@ pub fn default_classes() -> Vec<String> {
         "con_mascarilla",
         "sin_mascarilla",
         "mascarilla_incorrecta",
+        "mascarilla_mal_puesta",
         "with_mask",
         "without_mask",
         "mask_weared_incorrect",
@@ -20,7 +22,7 @@ pub fn default_classes() -> Vec<String> {
 }
 
 /// Load `root/annotations/*.xml`; images are looked up in `root/images` by `<filename>`.
-pub fn load_voc(root: &Path, classes: &[String]) -> Result<Vec<Sample>> {
+pub fn load_voc(root: &Path, classes: &Classes) -> Result<Vec<Sample>> {
     let ann = root.join("annotations");
     let mut files: Vec<_> = std::fs::read_dir(&ann)
         .with_context(|| format!("{}: cannot list VOC annotations", ann.display()))?
@@ -42,15 +44,16 @@ fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, tag: &str) -> Option<roxmltree::Nod
     n.children().find(|c| c.has_tag_name(tag))
 }
 
-/// Parse one VOC annotation; `images` is where its `<filename>` lives.
-pub fn parse(text: &str, images: &Path, classes: &[String]) -> Result<Sample> {
+/// Parse one VOC annotation; `images` is where its `<filename>` lives. Objects of the
+/// admitted classes are faces, labelled with their `<name>`.
+pub fn parse(text: &str, images: &Path, classes: &Classes) -> Result<Sample> {
     let doc = roxmltree::Document::parse(text)?;
     let root = doc.root_element();
     let filename = child(root, "filename").and_then(|n| n.text()).context("element <filename> is missing")?;
-    let mut boxes = Vec::new();
+    let (mut boxes, mut labels) = (Vec::new(), Vec::new());
     for (i, obj) in root.children().filter(|c| c.has_tag_name("object")).enumerate() {
         let name = child(obj, "name").and_then(|n| n.text()).unwrap_or("").trim();
-        if !classes.iter().any(|c| c == name) {
+        if !classes.admits(name) {
             continue;
         }
         let bnd = child(obj, "bndbox").with_context(|| format!("object {i} (`{name}`): no <bndbox>"))?;
@@ -67,9 +70,10 @@ pub fn parse(text: &str, images: &Path, classes: &[String]) -> Result<Sample> {
         }
         if v[2] > v[0] && v[3] > v[1] {
             boxes.push(FaceBox { x0: v[0], y0: v[1], x1: v[2], y1: v[3], ignore: false });
+            labels.push(name.to_string());
         }
     }
-    Ok(Sample { image: images.join(filename.trim()), boxes })
+    Ok(Sample { image: images.join(filename.trim()), boxes, labels })
 }
 
 #[cfg(test)]
@@ -83,16 +87,18 @@ mod tests {
 
     #[test]
     fn keeps_only_face_classes() {
-        let s = parse(XML, Path::new("/i"), &default_classes()).unwrap();
+        let s = parse(XML, Path::new("/i"), &Classes::Only(default_classes())).unwrap();
         assert_eq!(s.image, Path::new("/i/m1.png"));
         assert_eq!(s.boxes, vec![FaceBox { x0: 1.0, y0: 2.0, x1: 11.0, y1: 22.0, ignore: false }]);
+        assert_eq!(s.labels, vec!["with_mask"]);
+        assert_eq!(parse(XML, Path::new("/i"), &Classes::All).unwrap().labels, vec!["with_mask", "car"]);
     }
 
     #[test]
     fn errors_name_the_object_and_field() {
         let bad = XML.replace("<ymax>22</ymax>", "<ymax>x</ymax>");
-        let err = parse(&bad, Path::new("/i"), &default_classes()).unwrap_err();
+        let err = parse(&bad, Path::new("/i"), &Classes::All).unwrap_err();
         assert!(err.to_string().contains("object 0") && err.to_string().contains("ymax"), "{err}");
-        assert!(parse("<annotation/>", Path::new("/"), &[]).unwrap_err().to_string().contains("filename"));
+        assert!(parse("<annotation/>", Path::new("/"), &Classes::All).unwrap_err().to_string().contains("filename"));
     }
 }

@@ -30,12 +30,16 @@ pub fn parse(text: &str, images: &Path) -> Result<Vec<Sample>> {
             bail!("line {no}: expected an image path, found `{name}`");
         }
         let (no, count) = lines.next().with_context(|| format!("line {no}: `{name}` has no face count"))?;
-        let count: usize = count.parse().with_context(|| format!("line {no}: face count `{count}` is not a number"))?;
+        let count: usize = count
+            .parse()
+            .with_context(|| format!("line {no}: face count `{count}` is not a whole number of 0 or more"))?;
         let mut boxes = Vec::new();
         // Zero faces are still followed by one placeholder line.
         for _ in 0..count.max(1) {
-            let (no, line) =
-                lines.next().with_context(|| format!("line {no}: `{name}` ends before its {count} faces"))?;
+            let (no, line) = lines.next().with_context(|| match count {
+                0 => format!("line {no}: `{name}` has 0 faces but not the all-zero line that must follow"),
+                _ => format!("line {no}: `{name}` ends before its {count} faces"),
+            })?;
             let v: Vec<f32> = line
                 .split_whitespace()
                 .map(|t| t.parse::<f32>().with_context(|| format!("line {no}: `{t}` is not a number")))
@@ -56,7 +60,7 @@ pub fn parse(text: &str, images: &Path) -> Result<Vec<Sample>> {
             let invalid = v.get(7).is_some_and(|&f| f != 0.0);
             boxes.push(FaceBox { x0: x, y0: y, x1: x + w, y1: y + h, ignore: invalid });
         }
-        samples.push(Sample { image: images.join(name), boxes });
+        samples.push(Sample::faces(images.join(name), boxes));
     }
     Ok(samples)
 }
@@ -94,6 +98,8 @@ mod tests {
         assert!(format!("{err:#}").contains("line 3"), "{err:#}");
         let err = parse("a.jpg\n2\n1 2 3 4\n", Path::new("/")).unwrap_err();
         assert!(format!("{err:#}").contains("ends before"), "{err:#}");
+        let err = parse("a.jpg\n0\n", Path::new("/")).unwrap_err();
+        assert!(format!("{err:#}").contains("0 faces but not the all-zero line"), "{err:#}");
         let err = parse("a.jpg\nmany\n", Path::new("/")).unwrap_err();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");
     }

@@ -44,8 +44,7 @@ pub fn predict(
     for event in &gt.events {
         for img in &event.images {
             let path = images.join(&event.name).join(format!("{}.jpg", img.name));
-            let frame =
-                image::open(&path).with_context(|| format!("{}: cannot read val image", path.display()))?.to_rgb8();
+            let frame = edge::source::decode::read_image(&path).context("cannot read a val image")?;
             let key = match size {
                 EvalSize::Input => (0, 0),
                 EvalSize::Original => frame.dimensions(),

@@ -104,8 +104,8 @@ impl calibrate::Inputs for ImageInputs {
 
     fn fill(&mut self, i: usize, out: &mut [f32]) -> Result<()> {
         let path = &self.paths[i];
-        let img = image::open(path).with_context(|| format!("{}: cannot read calibration image", path.display()))?;
-        normalize_into(&resize_to_input(&img.to_rgb8(), self.size.0, self.size.1), &self.spec, out);
+        let img = edge::source::decode::read_image(path).context("cannot read a calibration image")?;
+        normalize_into(&resize_to_input(&img, self.size.0, self.size.1), &self.spec, out);
         Ok(())
     }
 }
