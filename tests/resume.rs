@@ -77,4 +77,9 @@ fn resumed_training_matches_uninterrupted_training() {
         let img = image::open(dir.join("resumed").join(file)).unwrap();
         assert!(img.width() > 96 && img.height() > 72, "{file}");
     }
+    // Training into it again without --resume is refused, and leaves it as it was.
+    let weights = std::fs::read(dir.join("resumed/weights.ot")).unwrap();
+    let err = train(&samples, &val, "synthetic", &in_loop, &dir.join("resumed"), false).unwrap_err().to_string();
+    assert!(err.contains("holds a checkpoint already") && err.contains("--resume"), "{err}");
+    assert_eq!(std::fs::read(dir.join("resumed/weights.ot")).unwrap(), weights);
 }

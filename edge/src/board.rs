@@ -72,8 +72,13 @@ impl Board {
     /// Load and check one profile file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let board: Board = toml::from_str(&text).with_context(|| format!("{}: bad board profile", path.display()))?;
-        board.check().with_context(|| format!("{}: bad board profile", path.display()))?;
+        Self::parse(&text).with_context(|| format!("{}: bad board profile", path.display()))
+    }
+
+    /// Parse and check a profile's TOML text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let board: Board = toml::from_str(text)?;
+        board.check()?;
         Ok(board)
     }
 

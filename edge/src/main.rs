@@ -316,7 +316,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
         &mut style,
         &mut sink,
         &options,
-        stop,
+        stop.clone(),
     )?;
     eprintln!(
         "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
@@ -331,6 +331,10 @@ fn run_camera(args: RunArgs) -> Result<()> {
     );
     if let Some(e) = stats.source_error {
         bail!("the source failed: {e}");
+    }
+    // Nothing shown is a failure (a camera that gave nothing), unless the run was stopped.
+    if stats.shown == 0 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        bail!("{}: ended without a single frame to show", args.common.source_spec()?);
     }
     Ok(())
 }

@@ -1,0 +1,283 @@
+//! Fuzzing every parser that reads outside data: mutations of real seed files
+//! (`tests/fuzz/corpus/TARGET/`) and the saved regression inputs
+//! (`tests/fuzz/regressions/TARGET/`) must each end in `Ok` or an error, never a panic, a
+//! hang or an abort.
+//!
+//! The mutator is structured, not coverage-guided: stacked byte flips, interesting
+//! values, inserts, deletes, duplications, truncations, splices of two seeds and, in text,
+//! numbers replaced by extremes (`NaN`, `-1`, `1e39`, `4294967296`…), seeded so a failure
+//! replays. CI replays the corpus, the regressions and 300 mutations per target (seconds);
+//! `FACECAM_FUZZ_SECONDS=600 cargo test --test fuzz -- --nocapture` runs each target that
+//! long and prints the executions (docs/RELIABILITY.md records them). A failing input is
+//! saved under `target/test-scratch/fuzz/TARGET/` to become a regression file.
+
+use edge::model::ModelCard;
+use edge::source::FrameSource;
+use facecam_tests::{repo_root, scratch, shared_data};
+use host_train::data::source::Classes;
+use host_train::data::{self, Sample};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One parser under test: it may fail, never panic.
+type Target = fn(&[u8]);
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn wider(b: &[u8]) {
+    let _ = data::wider::parse(&text(b), Path::new("/images"));
+}
+fn labelme(b: &[u8]) {
+    let _ = data::labelme::parse(&text(b), Path::new("/d/x.json"), &Classes::All);
+}
+fn voc(b: &[u8]) {
+    let _ = data::voc::parse(&text(b), Path::new("/images"), &Classes::All);
+}
+fn coco(b: &[u8]) {
+    let _ = data::coco::parse(&text(b), Path::new("/d"), &Classes::All);
+}
+fn yolo(b: &[u8]) {
+    let mut s = Sample::faces("x.jpg".into(), vec![]);
+    let names = ["with_mask".to_string(), "without_mask".to_string(), "mask_weared_incorrect".to_string()];
+    let _ = data::yolo::parse(&text(b), (640.0, 480.0), &names, &Classes::All, &mut s);
+}
+fn source_spec(b: &[u8]) {
+    for line in text(b).lines() {
+        let _ = data::Source::parse(line);
+        let _ = line.parse::<edge::source::SourceSpec>();
+    }
+}
+fn card(b: &[u8]) {
+    let _ = ModelCard::from_json(&text(b));
+}
+fn board(b: &[u8]) {
+    let _ = edge::board::Board::parse(&text(b));
+}
+fn train_toml(b: &[u8]) {
+    let _ = host_train::config::TrainConfig::from_toml_str(&text(b));
+}
+fn mjpeg(b: &[u8]) {
+    let Ok(mut src) = edge::source::mjpeg::MjpegSource::from_reader(Box::new(Cursor::new(b.to_vec())), "fuzz") else {
+        return;
+    };
+    // Every frame until the end or a fatal error; corrupt frames are skipped as the loop does.
+    for _ in 0..64 {
+        match src.next_frame() {
+            Ok(Some(_)) | Err(edge::source::SourceError::Corrupt(_)) => {}
+            _ => break,
+        }
+    }
+}
+fn jpeg(b: &[u8]) {
+    let _ = edge::source::decode::decode_jpeg(b);
+}
+fn xwd(b: &[u8]) {
+    let _ = edge::sink::fbdev::parse_xwd(b, "fuzz");
+}
+fn mat(b: &[u8]) {
+    let _ = host_train::eval::mat::parse(b);
+}
+fn onnx(b: &[u8]) {
+    use tract_onnx::pb::ModelProto;
+    let Ok(proto) = <ModelProto as prost::Message>::decode(b) else { return };
+    if let Ok(card) = edge::detector::read_card(&proto) {
+        let _ = edge::detector::check_names(&proto, &card);
+    }
+}
+
+const TARGETS: [(&str, Target); 15] = [
+    ("wider", wider),
+    ("labelme", labelme),
+    ("voc", voc),
+    ("coco", coco),
+    ("yolo", yolo),
+    ("source_spec", source_spec),
+    ("card", card),
+    ("board", board),
+    ("train_toml", train_toml),
+    ("mjpeg", mjpeg),
+    ("jpeg", jpeg),
+    ("xwd", xwd),
+    ("mat", mat),
+    ("onnx", onnx),
+    // The model file's card text alone, mutated inside a real model.
+    ("onnx_card", onnx),
+];
+
+/// The seed files of a target: its corpus folder, plus real files from the repository and
+/// `../shared/data` where they exist.
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut add_dir = |dir: PathBuf| {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let mut found: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            found.sort();
+            files.extend(found);
+        }
+    };
+    let fuzz = repo_root().join("tests/fuzz");
+    add_dir(fuzz.join("corpus").join(target));
+    add_dir(fuzz.join("regressions").join(target));
+    match target {
+        "voc" => {
+            let street = repo_root().join("samples/street");
+            let mut xml: Vec<PathBuf> = std::fs::read_dir(&street)
+                .map(|d| {
+                    d.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            xml.sort();
+            files.extend(xml);
+        }
+        "onnx" | "onnx_card" => files.push(repo_root().join("models/facecam-int8.onnx")),
+        "mat" => {
+            if let Some(shared) = shared_data() {
+                files.push(shared.join("widerface-val-gt/ground_truth/wider_easy_val.mat"));
+            }
+        }
+        _ => {}
+    }
+    let seeds: Vec<Vec<u8>> = files.iter().filter_map(|f| std::fs::read(f).ok()).collect();
+    assert!(!seeds.is_empty(), "target {target} has no seed files");
+    seeds
+}
+
+const INTERESTING: [&[u8]; 12] = [
+    b"NaN",
+    b"-1",
+    b"0",
+    b"1e39",
+    b"-inf",
+    b"4294967296",
+    b"99999999999999999999",
+    b"",
+    b"\xff\xd9",
+    b"\xff\xd8",
+    b"\0",
+    b"\"\"",
+];
+
+/// A mutation of `seed`, drawing on `others` for splices; `keep` protects a prefix (the
+/// model's graph, when only its card should change).
+fn mutate(rng: &mut StdRng, seed: &[u8], others: &[Vec<u8>], keep: usize) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for _ in 0..rng.random_range(1..=8) {
+        let len = v.len();
+        let at = if len > keep { rng.random_range(keep..=len) } else { len };
+        match rng.random_range(0..8) {
+            0 if at < len => v[at] ^= 1 << rng.random_range(0..8),
+            1 if at < len => v[at] = [0u8, 0xFF, 0x7F, 0x80, b'-', b'9', b'e', b'"'][rng.random_range(0..8)],
+            2 => {
+                let n = rng.random_range(1..=16);
+                let bytes: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+                v.splice(at..at, bytes);
+            }
+            3 if at < len => {
+                let end = (at + rng.random_range(1..=64)).min(len);
+                v.drain(at..end);
+            }
+            4 if at < len => {
+                let end = (at + rng.random_range(1..=64)).min(len);
+                let copy = v[at..end].to_vec();
+                v.splice(at..at, copy);
+            }
+            5 => v.truncate(at),
+            6 => {
+                let other = &others[rng.random_range(0..others.len())];
+                let from = rng.random_range(0..=other.len());
+                let to = (from + rng.random_range(0..=256)).min(other.len());
+                v.splice(at..at, other[from..to].iter().copied());
+            }
+            _ => {
+                // A number-looking run replaced by an extreme.
+                let digits = |b: &u8| b.is_ascii_digit() || *b == b'.';
+                if let Some(start) = (at..len).find(|&i| digits(&v[i])) {
+                    let end = (start..len).find(|&i| !digits(&v[i])).unwrap_or(len);
+                    v.splice(start..end, INTERESTING[rng.random_range(0..INTERESTING.len())].iter().copied());
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Where the card's JSON text starts in a model file (the mutations stay after it).
+fn card_offset(seed: &[u8]) -> usize {
+    seed.windows(10).position(|w| w == b"{\"format\":").unwrap_or(0)
+}
+
+/// Run `f` on `input`: `Err` with a description when it panics or takes too long.
+fn check(f: Target, input: &[u8]) -> Result<(), String> {
+    let start = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(input)));
+    let took = start.elapsed();
+    match outcome {
+        Err(p) => {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(format!("panicked: {}", msg.unwrap_or_default()))
+        }
+        Ok(()) if took > Duration::from_secs(5) => Err(format!("took {took:?}")),
+        Ok(()) => Ok(()),
+    }
+}
+
+#[test]
+fn no_parser_panics_or_hangs_on_mutated_real_files() {
+    let budget = std::env::var("FACECAM_FUZZ_SECONDS").ok().and_then(|s| s.parse::<f64>().ok());
+    let out = scratch("fuzz");
+    let mut failures = Vec::new();
+    // Panics are caught and reported below; the default hook would print each one.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for (name, f) in TARGETS {
+        let seeds = seeds(name);
+        let mut rng = StdRng::seed_from_u64(0x5eed ^ name.len() as u64);
+        let started = Instant::now();
+        let mut runs = 0u64;
+        let mut save = |input: &[u8], why: String, runs: u64| {
+            let dir = out.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join(format!("input-{runs}"));
+            std::fs::write(&file, input).unwrap();
+            failures.push(format!("{name}: {why} ({})", file.display()));
+        };
+        for seed in &seeds {
+            runs += 1;
+            if let Err(why) = check(f, seed) {
+                save(seed, why, runs);
+            }
+        }
+        loop {
+            let done = match budget {
+                Some(s) => started.elapsed().as_secs_f64() >= s,
+                None => runs >= seeds.len() as u64 + 300,
+            };
+            if done {
+                break;
+            }
+            let seed = &seeds[rng.random_range(0..seeds.len())];
+            let keep = if name == "onnx_card" { card_offset(seed) } else { 0 };
+            let input = mutate(&mut rng, seed, &seeds, keep);
+            runs += 1;
+            if let Err(why) = check(f, &input) {
+                save(&input, why, runs);
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{name}: {runs} executions in {secs:.1} s ({:.0}/s), {} seed file(s)",
+            runs as f64 / secs,
+            seeds.len()
+        );
+    }
+    std::panic::set_hook(hook);
+    assert!(failures.is_empty(), "inputs that panicked or hung:\n{}", failures.join("\n"));
+}
