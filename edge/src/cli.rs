@@ -12,8 +12,8 @@ use std::sync::Arc;
 /// How tract runs the model: on how many threads, and by which int8 path.
 #[derive(clap::Args)]
 pub struct Engine {
-    /// Threads for tract's matrix products, 1 or more (default: the board profile's, else 1).
-    #[arg(long)]
+    /// Threads for tract's matrix products, 1..=256 (default: the board profile's, else 1).
+    #[arg(long, value_parser = threads)]
     pub threads: Option<usize>,
     /// How an int8 (QDQ) model runs: `weights` (int8 weights folded to fp32 at load; fp32 speed)
     /// or `qdq` (as written, every quantize/dequantize run). fp32 models ignore it.
@@ -61,6 +61,30 @@ pub fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A thread count, 1..=256.
+pub fn threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("`{s}` must be 1..=256 threads")),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
+/// A source spec that parses (checked here so a bad one is a usage error, exit 2).
+pub fn source_spec(s: &str) -> Result<String, String> {
+    s.parse::<SourceSpec>().map(|_| s.to_string()).map_err(|e| format!("{e:#}"))
+}
+
+/// A sink spec of a known kind (its details are checked when it opens).
+pub fn sink_spec(s: &str) -> Result<String, String> {
+    const KINDS: [&str; 9] = ["fb", "fbfile", "xvfb", "spi", "png", "json", "http", "mqtt", "none"];
+    let kind = s.split_once(':').map_or(s, |(k, _)| k);
+    match KINDS.contains(&kind) {
+        true => Ok(s.to_string()),
+        false => Err(format!("`{kind}` is not a sink kind ({})", KINDS.join(", "))),
+    }
+}
+
 /// A crop margin: a fraction of the face's longer side, in [0, 1].
 pub fn margin(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
@@ -84,7 +108,7 @@ pub fn event_seconds(s: &str) -> Result<f64, String> {
 pub struct Common {
     /// Frames from: `v4l2:/dev/video0[@WxH[@FPS]][:mjpeg|yuyv]`, `mjpeg:FILE` (- = stdin), `pipe:COMMAND`,
     /// `images:FILE_OR_DIR`, `pattern[:WxH]`. Default: the board's, else `v4l2:/dev/video0`.
-    #[arg(long)]
+    #[arg(long, value_parser = source_spec)]
     pub source: Option<String>,
     /// A board profile (boards/NAME.toml) giving the default source, display and input size.
     #[arg(long)]
@@ -162,8 +186,17 @@ pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
         // Order matters: the conditional exit sees the flag set by the first signal.
         signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
         signal_hook::flag::register(sig, stop.clone())?;
+        signal_hook::flag::register(sig, SIGNALLED.clone())?;
     }
     Ok(stop)
+}
+
+/// Set once SIGINT or SIGTERM arrived (the stop flag is also set when a run ends).
+static SIGNALLED: std::sync::LazyLock<Arc<AtomicBool>> = std::sync::LazyLock::new(Arc::default);
+
+/// Whether the user (or the service manager) asked facecam to stop.
+pub fn signalled() -> bool {
+    SIGNALLED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Where stickers are looked for, in order.

@@ -102,7 +102,7 @@ struct RunArgs {
     common: cli::Common,
     /// Where frames go (repeatable): fb:/dev/fb0, fbfile:…, xvfb:…, spi:…, png:DIR, json,
     /// http:[ADDR:]PORT (web view), mqtt:HOST[:PORT]/PREFIX (events), none.
-    #[arg(long = "sink")]
+    #[arg(long = "sink", value_parser = cli::sink_spec)]
     sinks: Vec<String>,
     /// The web view's token, needed by every route but /healthz (default: the contents of
     /// /etc/facecam/http-token, if any); required for a non-loopback address.
@@ -316,7 +316,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
         &mut style,
         &mut sink,
         &options,
-        stop.clone(),
+        stop,
     )?;
     eprintln!(
         "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
@@ -333,7 +333,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
         bail!("the source failed: {e}");
     }
     // Nothing shown is a failure (a camera that gave nothing), unless the run was stopped.
-    if stats.shown == 0 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    if stats.shown == 0 && !cli::signalled() {
         bail!("{}: ended without a single frame to show", args.common.source_spec()?);
     }
     Ok(())

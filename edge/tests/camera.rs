@@ -152,13 +152,43 @@ fn capture_writes_pictures_with_prelabelled_labelme_json() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// One rule for exit codes: a usage error (a value that cannot be right) exits 2, as
+/// clap's own do; a runtime failure exits 1, and so does a run with nothing done.
+#[test]
+fn usage_errors_exit_2_and_failures_1() {
+    let code = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_facecam")).args(args).current_dir(root()).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for args in [
+        &["run", "--source", "webcam", "--sink", "none"][..],
+        &["run", "--source", "pattern", "--sink", "tv"],
+        &["run", "--source", "pattern", "--sink", "none", "--threads", "0"],
+        &["detect", "samples", "--threshold", "2"],
+        &["capture", "--source", "pattern", "--crops", "--class", "a", "--margin", "-1"],
+    ] {
+        let (status, stderr) = code(args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+    }
+    for args in [
+        &["run", "--source", "pipe:true", "--sink", "none"][..],
+        &["run", "--source", "mjpeg:/nonexistent/cam.mjpeg", "--sink", "none"],
+        &["detect", "/nonexistent/photos"],
+    ] {
+        let (status, stderr) = code(args);
+        assert_eq!(status, Some(1), "{args:?}: {stderr}");
+    }
+    let (_, stderr) = code(&["run", "--source", "pipe:true", "--sink", "none"]);
+    assert!(stderr.contains("without a single frame"), "{stderr}");
+}
+
 #[test]
 fn bad_input_gets_a_clear_error_not_a_panic() {
     let cases: [(&[&str], &str); 5] = [
         (&["run", "--source", "mjpeg:/nonexistent/cam.mjpeg", "--sink", "none"], "/nonexistent/cam.mjpeg"),
         (&["run", "--source", "webcam", "--sink", "none"], "expected v4l2:"),
         (&["run", "--source", "pattern", "--sink", "fbfile:/nonexistent/fb@10x10@32"], "/nonexistent/fb"),
-        (&["run", "--source", "pattern", "--sink", "tv"], "expected fb:"),
+        (&["run", "--source", "pattern", "--sink", "tv"], "is not a sink kind (fb, fbfile"),
         (&["run", "--source", "pattern", "--sink", "none", "--sticker", "moustache"], "sunglasses"),
     ];
     for (args, needle) in cases {
