@@ -296,6 +296,51 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// `facecam soak`'s options.
+#[derive(clap::Args)]
+pub struct SoakArgs {
+    /// The exported ONNX model.
+    #[arg(long, default_value = "models/facecam.onnx")]
+    pub model: PathBuf,
+    /// Frames to push through the loop, 100..=10000000.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub frames: u64,
+    /// Record VmRSS every this many frames, 10..=1000000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    pub every: u64,
+    /// Where the JSON sink's lines go.
+    #[arg(long, default_value = "/dev/null")]
+    pub frames_json: PathBuf,
+    /// Write the report (samples, peak, slope) as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: Engine,
+}
+
+/// Run `facecam soak` and print its summary.
+pub fn soak(args: SoakArgs) -> Result<()> {
+    args.engine.apply_threads(None)?;
+    let sticker = edge::overlay::sticker::Sticker::load(&find_sticker("sunglasses")?)?;
+    let load = args.engine.load_options(None);
+    let report = edge::soak::soak(
+        &args.model,
+        &load,
+        Some(sticker),
+        Path::new("samples"),
+        (args.frames, args.every),
+        &args.frames_json,
+    )?;
+    println!(
+        "{} frames ({} corrupt skipped) in {:.0} s: VmRSS peak {:.1} MiB, slope {:+.3} MiB per 10,000 frames",
+        report.frames, report.corrupt, report.seconds, report.peak_mib, report.slope_mib_per_10k
+    );
+    if let Some(path) = &args.json {
+        edge::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,5 +53,6 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod race;
 pub mod sink;
+pub mod soak;
 pub mod source;
 pub mod track;

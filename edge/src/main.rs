@@ -61,6 +61,9 @@ enum Command {
     Bench(cli::BenchArgs),
     /// Time `detect` (preprocess + network + decode + NMS) on one fixed frame; see bench/race.py.
     Race(RaceArgs),
+    /// Push many frames (100,000 by default) through the whole loop, corrupt ones among
+    /// them, and report whether memory stays flat.
+    Soak(cli::SoakArgs),
 }
 
 #[derive(clap::Args)]
@@ -235,6 +238,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => cli::bench(args)?,
         Command::Race(args) => race(args)?,
+        Command::Soak(args) => cli::soak(args)?,
     }
     Ok(())
 }

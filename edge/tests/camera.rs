@@ -215,3 +215,26 @@ fn a_camera_pipe_does_not_outlive_the_run() {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
     assert!(!alive, "the pipe's shell (pid {pid}) still runs after facecam exited");
 }
+
+/// The short soak CI runs: 1,000 frames (corrupt ones among them) through the whole loop,
+/// memory sampled every 100; after warm-up it may wobble but not grow. (The long soak,
+/// 100,000 frames, is in docs/RELIABILITY.md.)
+#[test]
+fn a_short_soak_keeps_memory_flat() {
+    let dir = scratch("soak");
+    let report = dir.join("soak.json");
+    #[rustfmt::skip]
+    let (ok, stdout, stderr) = facecam(&[
+        "soak", "--frames", "1000", "--every", "100", "--json", report.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let shown = r["frames"].as_u64().unwrap();
+    let corrupt = r["corrupt"].as_u64().unwrap();
+    assert!(corrupt >= 10 && shown + corrupt >= 1000, "{r}");
+    let rss: Vec<f64> = r["samples"].as_array().unwrap().iter().map(|s| s[1].as_f64().unwrap()).collect();
+    assert!(rss.len() >= 9, "{r}");
+    let settled = &rss[2..];
+    let (lo, hi) = settled.iter().fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    assert!(hi - lo < 16.0, "VmRSS grew from {lo:.1} to {hi:.1} MiB: {rss:?}");
+}
