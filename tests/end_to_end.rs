@@ -137,3 +137,24 @@ fn real_photos_train_briefly_and_detect() {
         }
     }
 }
+
+/// Settings out of range are usage errors (exit 2), named, before anything is written.
+#[test]
+fn training_settings_out_of_range_exit_2_and_write_nothing() {
+    let dir = scratch("e2e-usage");
+    run(Command::new(bin("facecam-train")).args(["synth", "--count", "4", "--out"]).arg(dir.join("data")));
+    let data = format!("labelme:{}", dir.join("data").display());
+    for (flag, value, says) in
+        [("--lr", "NaN", "`lr`"), ("--batch-size", "0", "`batch_size`"), ("--epochs", "0", "`epochs`")]
+    {
+        let out = Command::new(bin("facecam-train"))
+            .args(["train", "--data", &data, flag, value, "--out"])
+            .arg(dir.join("ckpt"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(says), "{flag} {value}: {stderr}");
+        assert!(!dir.join("ckpt").exists(), "{flag} {value} left a checkpoint folder");
+    }
+}

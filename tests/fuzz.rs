@@ -8,7 +8,8 @@
 //! numbers replaced by extremes (`NaN`, `-1`, `1e39`, `4294967296`…), seeded so a failure
 //! replays. CI replays the corpus, the regressions and 300 mutations per target (seconds);
 //! `FACECAM_FUZZ_SECONDS=600 cargo test --test fuzz -- --nocapture` runs each target that
-//! long and prints the executions (docs/RELIABILITY.md records them). A failing input is
+//! long and prints the executions (docs/RELIABILITY.md records them);
+//! `FACECAM_FUZZ_TARGETS=mat,onnx` picks targets. A failing input is
 //! saved under `target/test-scratch/fuzz/TARGET/` to become a regression file.
 
 use edge::model::ModelCard;
@@ -237,7 +238,12 @@ fn no_parser_panics_or_hangs_on_mutated_real_files() {
     // Panics are caught and reported below; the default hook would print each one.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
+    // FACECAM_FUZZ_TARGETS=mat,onnx runs only those.
+    let only = std::env::var("FACECAM_FUZZ_TARGETS").ok();
     for (name, f) in TARGETS {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|t| t == name)) {
+            continue;
+        }
         let seeds = seeds(name);
         let mut rng = StdRng::seed_from_u64(0x5eed ^ name.len() as u64);
         let started = Instant::now();

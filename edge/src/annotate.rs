@@ -78,12 +78,12 @@ fn output_name(file: &Path, index: usize, taken: &mut std::collections::HashSet<
 /// `OUT/detections.jsonl`. Progress and skips go to stderr when `verbose`.
 pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Path, verbose: bool) -> Result<Summary> {
     let files = collect_images(inputs)?;
-    fs::create_dir_all(out_dir).with_context(|| format!("{}: cannot create output directory", out_dir.display()))?;
     let mut summary = Summary::default();
     // One line per image, appended as each is done (one write each, so an interrupted run
-    // leaves whole lines for the images it finished).
+    // leaves whole lines for the images it finished). The folder and the file are made
+    // with the first result, so a run that reads nothing leaves nothing.
     let jsonl = out_dir.join("detections.jsonl");
-    let mut lines = fs::File::create(&jsonl).with_context(|| format!("{}: cannot create", jsonl.display()))?;
+    let mut lines: Option<fs::File> = None;
     let mut taken = std::collections::HashSet::new();
     for (i, file) in files.iter().enumerate() {
         let img = match crate::source::decode::read_image(file) {
@@ -97,6 +97,11 @@ pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Pat
             }
         };
         let faces = detector.detect(&img).with_context(|| format!("{}: detection failed", file.display()))?;
+        if lines.is_none() {
+            fs::create_dir_all(out_dir)
+                .with_context(|| format!("{}: cannot create output directory", out_dir.display()))?;
+            lines = Some(fs::File::create(&jsonl).with_context(|| format!("{}: cannot create", jsonl.display()))?);
+        }
         let mut canvas = img.clone();
         draw_detections(&mut ImageTarget(&mut canvas), &faces).expect("drawing into memory cannot fail");
         atomic::write_png(&out_dir.join(output_name(file, i, &mut taken)), &canvas)?;
@@ -108,7 +113,8 @@ pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Pat
         let result = ImageResult { file: file.display().to_string(), width: img.width(), height: img.height(), faces };
         let mut line = serde_json::to_vec(&result)?;
         line.push(b'\n');
-        lines.write_all(&line).with_context(|| format!("{}: cannot write", jsonl.display()))?;
+        let out = lines.as_mut().expect("created above");
+        out.write_all(&line).with_context(|| format!("{}: cannot write", jsonl.display()))?;
     }
     if summary.images == 0 {
         bail!("none of the {} picture file(s) could be read (see the messages above)", files.len());

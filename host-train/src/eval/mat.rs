@@ -128,8 +128,16 @@ fn numbers(ty: u32, data: &[u8]) -> Result<Vec<f64>> {
     })
 }
 
+/// How deep cells may nest (the evaluation files nest two levels).
+const MAX_DEPTH: usize = 32;
+
 /// Parse an miMATRIX payload into its name and value.
 fn matrix(payload: &[u8]) -> Result<(String, Mat)> {
+    matrix_at(payload, 0)
+}
+
+fn matrix_at(payload: &[u8], depth: usize) -> Result<(String, Mat)> {
+    ensure!(depth <= MAX_DEPTH, "cells nest deeper than {MAX_DEPTH} levels");
     if payload.is_empty() {
         return Ok((String::new(), Mat::Num { dims: vec![0, 0], data: vec![] }));
     }
@@ -142,14 +150,18 @@ fn matrix(payload: &[u8]) -> Result<(String, Mat)> {
     let (ty, name) = r.element().context("array name")?;
     ensure!(ty == MI_INT8 || name.is_empty(), "array name has type {ty}");
     let name = String::from_utf8_lossy(name).into_owned();
-    let count: usize = dims.iter().product();
+    let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let count = count.with_context(|| format!("`{name}`: dimensions {dims:?} overflow"))?;
     let value = match class {
         1 => {
+            // Every cell takes at least an 8-byte element header: a count the payload
+            // cannot hold is refused before anything is allocated for it.
+            ensure!(count <= payload.len() / 8, "`{name}`: {count} cells cannot fit in {} bytes", payload.len());
             let mut items = Vec::with_capacity(count);
             for i in 0..count {
                 let (ty, sub) = r.element().with_context(|| format!("cell {i} of `{name}`"))?;
                 ensure!(ty == MI_MATRIX, "cell {i} of `{name}` has type {ty}");
-                items.push(matrix(sub).with_context(|| format!("cell {i} of `{name}`"))?.1);
+                items.push(matrix_at(sub, depth + 1).with_context(|| format!("cell {i} of `{name}`"))?.1);
             }
             Mat::Cell { dims, items }
         }
@@ -280,5 +292,18 @@ mod tests {
         assert!(parse(&f).is_err(), "cells missing");
         f.truncate(f.len() - 3);
         assert!(parse(&f).is_err());
+        // A cell array claiming billions of cells (found by tests/fuzz.rs: it aborted
+        // allocating 238 GB), dimensions whose product overflows, and cells nested deeper
+        // than any evaluation file.
+        let huge = matrix_bytes(1, &[65536, 65536], "c", vec![]);
+        assert!(format!("{:#}", parse(&file(&[huge])).unwrap_err()).contains("cannot fit"));
+        let overflow = matrix_bytes(6, &[i32::MAX, i32::MAX], "n", vec![]);
+        let err = format!("{:#}", parse(&file(&[overflow])).unwrap_err());
+        assert!(err.contains("holds 0 values") || err.contains("overflow"), "{err}");
+        let mut nested = matrix_bytes(6, &[1, 1], "", element(9, &1.0f64.to_le_bytes()));
+        for _ in 0..40 {
+            nested = matrix_bytes(1, &[1, 1], "", nested);
+        }
+        assert!(format!("{:#}", parse(&file(&[nested])).unwrap_err()).contains("nest deeper"));
     }
 }
