@@ -113,12 +113,12 @@ train-default: build
 train-finetune:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/finetune.toml RUN=$(HOME)/.cache/facecam/runs/finetune
 
-# Stage 3 (the shipped model): recipes/stage3.toml from stage 2's committed checkpoint
+# Stage 3: recipes/stage3.toml from stage 2's committed checkpoint
 # (runs/finetune-2026-12-02); about 25 minutes on one core.
 train-stage3:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage3.toml RUN=$(HOME)/.cache/facecam/runs/stage3
 
-# Stage 4: recipes/stage4.toml from stage 3's committed checkpoint (runs/stage3-2026-12-02).
+# Stage 4 (the shipped model): recipes/stage4.toml from stage 3's committed checkpoint (runs/stage3-2026-12-02).
 train-stage4:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage4.toml RUN=$(HOME)/.cache/facecam/runs/stage4
 

@@ -75,11 +75,13 @@ fn weight_only_outputs_are_close_to_fp32_and_to_qdq() {
     // Folding the weights drops the activations' rounding: on average weight-only is nearer
     // fp32 than QDQ is (its single largest change need not be).
     assert!(wf[1] <= qf[1], "weights vs fp32 {wf:?}, qdq vs fp32 {qf:?}");
-    // And all three find the astronaut's face in the same place.
+    // And all three find the astronaut's face in the same place: their surest face. (The
+    // stage-4 model also scores a box on the inner face 0.71 at the card's 0.7, in all
+    // three, so the count is not what is compared.)
     let face = |d: &Detector, raw: &RawOutput| {
         let faces = d.decode(raw, img.width(), img.height());
-        assert_eq!(faces.len(), 1, "{faces:?}");
-        faces[0].bbox
+        assert!((1..=2).contains(&faces.len()), "{faces:?}");
+        faces.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap().bbox
     };
     let (bf, bq, bw) = (face(&fp32, &f), face(&qdq, &q), face(&weights, &w));
     assert!(edge::model::iou(&bw, &bf) > 0.9 && edge::model::iou(&bw, &bq) > 0.9, "{bf:?} {bq:?} {bw:?}");
