@@ -95,7 +95,7 @@ impl<S: Sink> Sink for Sampling<S> {
     fn show(&mut self, frame: &RgbImage, report: &FrameReport) -> Result<()> {
         self.inner.show(frame, report)?;
         self.shown += 1;
-        if self.shown % self.every == 0 {
+        if self.shown.is_multiple_of(self.every) {
             let rss = rss_mib();
             self.samples.lock().expect("not poisoned").push((self.shown, rss));
             eprintln!("{} frames: VmRSS {rss:.1} MiB", self.shown);
