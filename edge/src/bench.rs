@@ -103,9 +103,14 @@ impl BenchReport {
 
 /// The process's peak resident set size in MiB, from /proc (0 where there is none).
 pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// A kB field of `/proc/self/status` (`VmHWM:`, `VmRSS:`…) in MiB; 0 where unreadable.
+pub fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(String::from))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(String::from))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
 }

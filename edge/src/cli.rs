@@ -77,11 +77,10 @@ pub fn source_spec(s: &str) -> Result<String, String> {
 
 /// A sink spec of a known kind (its details are checked when it opens).
 pub fn sink_spec(s: &str) -> Result<String, String> {
-    const KINDS: [&str; 9] = ["fb", "fbfile", "xvfb", "spi", "png", "json", "http", "mqtt", "none"];
     let kind = s.split_once(':').map_or(s, |(k, _)| k);
-    match KINDS.contains(&kind) {
+    match edge::sink::KINDS.contains(&kind) {
         true => Ok(s.to_string()),
-        false => Err(format!("`{kind}` is not a sink kind ({})", KINDS.join(", "))),
+        false => Err(format!("`{kind}` is not a sink kind ({})", edge::sink::KINDS.join(", "))),
     }
 }
 

@@ -42,11 +42,7 @@ pub struct SoakReport {
 
 /// The current resident set of this process, MiB (VmRSS).
 pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(String::from))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kib| kib.parse::<f64>().ok()))
-        .map_or(0.0, |kib| kib / 1024.0)
+    crate::bench::status_mib("VmRSS:")
 }
 
 /// An endless byte stream: `frames` JPEGs over and over, with a truncated frame and a

@@ -76,6 +76,9 @@ pub struct SinkOptions {
     pub about: String,
 }
 
+/// The sink kinds, the part of a spec before `:` (see the module docs).
+pub const KINDS: [&str; 9] = ["fb", "fbfile", "xvfb", "spi", "png", "json", "http", "mqtt", "none"];
+
 /// Open the sink a spec names (see the module docs).
 pub fn open(spec: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));

@@ -3,8 +3,7 @@
 //! `facecam capture --crops --class NAME` collects).
 
 use super::source::Classes;
-use super::yolo::list_images;
-use super::{FaceBox, Sample};
+use super::{list_images, FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 

@@ -6,37 +6,12 @@
 //! `.txt` beside its image (Darknet). An image without a label file has no faces.
 
 use super::source::Classes;
-use super::{FaceBox, Sample};
+use super::{list_images, FaceBox, Sample};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The class-names files looked for, in order.
 pub const NAME_FILES: [&str; 3] = ["classes.txt", "obj.names", "names.txt"];
-
-/// Image extensions taken.
-const IMAGE_EXTS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
-
-/// Every image under `dir`, recursively, sorted.
-pub(crate) fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("{}: cannot list", d.display()))? {
-            let path = entry.with_context(|| format!("{}: cannot list", d.display()))?.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
-            {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
 
 /// Load a YOLO directory, taking the boxes of the admitted classes as faces.
 pub fn load_yolo(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
@@ -53,7 +28,7 @@ pub fn load_yolo(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
     let (root, ultralytics) = if images_dir.is_dir() { (images_dir, true) } else { (dir.to_path_buf(), false) };
     let images = list_images(&root)?;
     if images.is_empty() {
-        bail!("{}: no images ({})", root.display(), IMAGE_EXTS.join(", "));
+        bail!("{}: no images ({})", root.display(), edge::annotate::IMAGE_EXTENSIONS.join(", "));
     }
     let mut samples = Vec::with_capacity(images.len());
     for image in images {
