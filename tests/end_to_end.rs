@@ -78,7 +78,8 @@ fn synthetic_faces_train_export_detect() {
     let mut score = Score::default();
     for r in &results {
         let boxes = truth.get(&r.file).unwrap_or_else(|| panic!("no ground truth for {}", r.file));
-        score.add(score_image(&r.faces, boxes, 0.5));
+        let dets: Vec<_> = r.faces.iter().map(|f| f.detection).collect();
+        score.add(score_image(&dets, boxes, 0.5));
         let png = det_dir.join(Path::new(&r.file).with_extension("png").file_name().unwrap());
         assert!(png.exists(), "{} missing", png.display());
     }
@@ -132,7 +133,7 @@ fn real_photos_train_briefly_and_detect() {
     assert_eq!(results.len(), images, "one line per real photo");
     for r in &results {
         assert!(r.width > 0 && r.height > 0);
-        for f in &r.faces {
+        for f in r.faces.iter().map(|f| &f.detection) {
             assert!(f.bbox.x0 >= 0.0 && f.bbox.x1 <= r.width as f32 && f.score >= 0.3, "{f:?}");
         }
     }

@@ -1,10 +1,13 @@
-//! `facecam detect`: run the detector over image files, write annotated PNGs and one
-//! JSON line per image. Unreadable images are reported and skipped.
+//! `facecam detect`: run the detector (and, when given, the classifier on each face)
+//! over image files, write annotated PNGs and one JSON line per image. Unreadable images
+//! are reported and skipped.
 
 use crate::atomic;
+use crate::classifier::Classifier;
 use crate::detector::Detector;
+use crate::labels::Label;
 use crate::model::Detection;
-use crate::overlay::{draw_detections, ImageTarget};
+use crate::overlay::{draw_labelled_box, ImageTarget};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::fs;
@@ -22,7 +25,37 @@ pub struct ImageResult {
     pub width: u32,
     pub height: u32,
     /// Faces in image pixels.
-    pub faces: Vec<Detection>,
+    pub faces: Vec<Face>,
+}
+
+/// One face of [`ImageResult`]: the detection, and its label with `--classifier`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Face {
+    #[serde(flatten)]
+    pub detection: Detection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
+}
+
+impl Face {
+    /// The text on its box: the label and its probability, else the score.
+    pub fn caption(&self) -> String {
+        match &self.label {
+            Some(l) => format!("{} {:.2}", l.class, l.probability),
+            None => format!("{:.2}", self.detection.score),
+        }
+    }
+}
+
+/// Label each detection with `classifier` (faces without a crop keep no label).
+pub fn classify_all(classifier: &mut Classifier, img: &image::RgbImage, dets: Vec<Detection>) -> Result<Vec<Face>> {
+    let classes = classifier.card().classes.clone();
+    dets.into_iter()
+        .map(|d| {
+            let probs = classifier.classify(img, &d.bbox)?;
+            Ok(Face { label: probs.and_then(|p| Label::from_probs(&p, &classes)), detection: d })
+        })
+        .collect()
 }
 
 /// What a run over files did.
@@ -74,9 +107,16 @@ fn output_name(file: &Path, index: usize, taken: &mut std::collections::HashSet<
     name
 }
 
-/// Detect faces in every image, writing `OUT/NAME.png` (boxes drawn) and
-/// `OUT/detections.jsonl`. Progress and skips go to stderr when `verbose`.
-pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Path, verbose: bool) -> Result<Summary> {
+/// Detect faces in every image (and label them with `classifier`), writing
+/// `OUT/NAME.png` (boxes drawn) and `OUT/detections.jsonl`. Progress and skips go to
+/// stderr when `verbose`.
+pub fn annotate_files(
+    detector: &mut Detector,
+    mut classifier: Option<&mut Classifier>,
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    verbose: bool,
+) -> Result<Summary> {
     let files = collect_images(inputs)?;
     let mut summary = Summary::default();
     // One line per image, appended as each is done (one write each, so an interrupted run
@@ -96,14 +136,23 @@ pub fn annotate_files(detector: &mut Detector, inputs: &[PathBuf], out_dir: &Pat
                 continue;
             }
         };
-        let faces = detector.detect(&img).with_context(|| format!("{}: detection failed", file.display()))?;
+        let dets = detector.detect(&img).with_context(|| format!("{}: detection failed", file.display()))?;
+        let faces = match classifier.as_deref_mut() {
+            Some(c) => {
+                classify_all(c, &img, dets).with_context(|| format!("{}: classification failed", file.display()))?
+            }
+            None => dets.into_iter().map(|detection| Face { detection, label: None }).collect(),
+        };
         if lines.is_none() {
             fs::create_dir_all(out_dir)
                 .with_context(|| format!("{}: cannot create output directory", out_dir.display()))?;
             lines = Some(fs::File::create(&jsonl).with_context(|| format!("{}: cannot create", jsonl.display()))?);
         }
         let mut canvas = img.clone();
-        draw_detections(&mut ImageTarget(&mut canvas), &faces).expect("drawing into memory cannot fail");
+        for f in &faces {
+            draw_labelled_box(&mut ImageTarget(&mut canvas), &f.detection.bbox, &f.caption())
+                .expect("drawing into memory cannot fail");
+        }
         atomic::write_png(&out_dir.join(output_name(file, i, &mut taken)), &canvas)?;
         if verbose {
             eprintln!("{}: {} face(s)", file.display(), faces.len());

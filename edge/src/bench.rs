@@ -239,6 +239,7 @@ pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport>
         Box::new(source),
         detector,
         Tracker::new(TrackerConfig::default()),
+        None,
         &mut style,
         &mut screen,
         &options,

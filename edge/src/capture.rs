@@ -179,15 +179,12 @@ pub fn capture_crops(
 /// `None` for a face under the minimum size.
 pub fn square_crop(image: &RgbImage, face: &Detection, opts: CropOptions) -> Option<RgbImage> {
     let b = &face.bbox;
-    let long = (b.x1 - b.x0).max(b.y1 - b.y0);
-    if long < opts.min_face_px {
+    if (b.x1 - b.x0).max(b.y1 - b.y0) < opts.min_face_px {
         return None;
     }
-    let (w, h) = (image.width() as f32, image.height() as f32);
-    let side = (long * (1.0 + 2.0 * opts.margin)).min(w).min(h).floor();
-    let place = |centre: f32, limit: f32| (centre - side / 2.0).clamp(0.0, limit - side).round() as u32;
-    let (x, y) = (place((b.x0 + b.x1) / 2.0, w), place((b.y0 + b.y1) / 2.0, h));
-    Some(image::imageops::crop_imm(image, x, y, side as u32, side as u32).to_image())
+    // The classifier's own crop rule, so captured crops are what a classifier will see.
+    let (x, y, side) = crate::model::crop_square(b, opts.margin, image.width(), image.height())?;
+    Some(image::imageops::crop_imm(image, x, y, side, side).to_image())
 }
 
 fn jpeg(image: &RgbImage, path: &Path) -> Result<Vec<u8>> {

@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     fn track(id: u64, score: f32) -> Track {
-        Track { id, bbox: BBox::new(10.0, 10.0, 50.0, 60.0), score }
+        Track { id, bbox: BBox::new(10.0, 10.0, 50.0, 60.0), score, label: None }
     }
 
     fn kinds(events: &[FaceEvent]) -> Vec<String> {

@@ -28,8 +28,10 @@
 //! - [`source`]: frames from V4L2 cameras, MJPEG files, pipes and HTTP cameras, images, a test pattern.
 //! - [`preprocess`]: resize and normalise a frame exactly as the trainer did.
 //! - [`detector`]: tract runs the ONNX graph; the card decodes its outputs.
+//! - [`classifier`]: the optional second stage, a face classifier run on each face's crop.
 //! - [`int8`]: how a quantized (QDQ) model runs: as written, or with its weights folded to fp32.
-//! - [`track`]: faces matched across frames and smoothed, so boxes hold still.
+//! - [`track`]: faces matched across frames and smoothed, so boxes hold still; [`labels`]:
+//!   the classifier's label on each track, averaged over it.
 //! - [`events`]: `face_appeared`, `face_left` and `count`, derived from the tracks.
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
@@ -44,9 +46,11 @@ pub mod bench;
 pub mod board;
 pub mod button;
 pub mod capture;
+pub mod classifier;
 pub mod detector;
 pub mod events;
 pub mod int8;
+pub mod labels;
 pub mod model;
 pub mod overlay;
 pub mod pipeline;

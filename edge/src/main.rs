@@ -35,10 +35,13 @@ enum Command {
         /// Run at this input size instead of the card's, e.g. 640x480.
         #[arg(long, value_parser = parse_size)]
         input_size: Option<(u32, u32)>,
+        /// Label each face with this face classifier (`facecam-train classify`).
+        #[arg(long)]
+        classifier: Option<PathBuf>,
         #[command(flatten)]
         engine: cli::Engine,
     },
-    /// Print a model's card.
+    /// Print a model's card (a detector's or a classifier's).
     Card {
         #[arg(default_value = "models/facecam.onnx")]
         model: PathBuf,
@@ -147,6 +150,13 @@ struct RunArgs {
     /// Tracker smoothing: weight of a new detection, in (0, 1]; 1 = off.
     #[arg(long, default_value_t = 0.3, value_parser = cli::weight)]
     smoothing: f32,
+    /// Label each tracked face with this face classifier (`facecam-train classify`).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+    /// With --classifier: classify each face again every N frames, 1..=10000 (and
+    /// whenever its box has moved), averaging over the track.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000), requires = "classifier")]
+    classify_every: u32,
 }
 
 #[derive(clap::Args)]
@@ -200,7 +210,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Detect { inputs, out, model, threshold, input_size, engine } => {
+        Command::Detect { inputs, out, model, threshold, input_size, classifier, engine } => {
             if !model.exists() {
                 bail!(
                     "{}: no such model; export one with `facecam-train export`, or run `make demo` and pass \
@@ -213,7 +223,8 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(t) = threshold {
                 detector.options.score_threshold = t;
             }
-            let summary = annotate_files(&mut detector, &inputs, &out, true)?;
+            let mut classifier = classifier.map(edge::classifier::Classifier::load).transpose()?;
+            let summary = annotate_files(&mut detector, classifier.as_mut(), &inputs, &out, true)?;
             eprintln!(
                 "{} image(s), {} face(s), {} skipped; results in {}",
                 summary.images,
@@ -224,9 +235,16 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Card { model } => {
             // The card and the graph's names only: no plan is built just to print it.
-            let (_, card) = edge::detector::read_model(&model, edge::int8::Int8Path::Qdq)?;
+            let json = match edge::classifier::read_classifier(&model, edge::int8::Int8Path::Qdq) {
+                Ok((_, card)) => serde_json::to_string_pretty(&card)?,
+                // Not a classifier's card: read it as a detector's (its errors are the detector's).
+                Err(e) if format!("{e:#}").contains("is a `detector`") => {
+                    serde_json::to_string_pretty(&edge::detector::read_model(&model, edge::int8::Int8Path::Qdq)?.1)?
+                }
+                Err(e) => return Err(e),
+            };
             // A closed pipe (`facecam card | head`) is not an error worth a panic.
-            let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&card)?);
+            let _ = writeln!(std::io::stdout(), "{json}");
         }
         Command::Run(args) => run_camera(args)?,
         Command::Capture(args) => capture(args)?,
@@ -269,6 +287,12 @@ fn run_camera(args: RunArgs) -> Result<()> {
     let stop = cli::stop_on_signals()?;
     let (source, every_frame) = args.common.open_source()?;
     let detector = args.common.load_detector()?;
+    let labeler = (args.classifier.as_ref().map(edge::classifier::Classifier::load).transpose()?).map(|c| {
+        edge::labels::TrackLabeler::new(
+            c,
+            edge::labels::LabelConfig { every: args.classify_every, ..Default::default() },
+        )
+    });
     let sinks = match (args.sinks.is_empty(), args.common.board()?) {
         (false, _) => args.sinks,
         (true, Some(board)) => vec![board.sink],
@@ -317,6 +341,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
         source,
         detector,
         edge::track::Tracker::new(config),
+        labeler,
         &mut style,
         &mut sink,
         &options,

@@ -9,6 +9,7 @@
 
 use crate::detector::Detector;
 use crate::events::{EventConfig, FaceEvents};
+use crate::labels::TrackLabeler;
 use crate::overlay::{compose, hud::HudInfo, Style};
 use crate::sink::{FrameReport, Sink};
 use crate::source::{Frame, FrameSource, SourceError};
@@ -136,6 +137,9 @@ pub struct RunStats {
     pub detect: StageTime,
     /// Tracker time per frame.
     pub track: StageTime,
+    /// Classifier time per frame (with `--classifier`; every frame counted, also those
+    /// where no track was due).
+    pub classify: StageTime,
     /// Overlay composition time per frame.
     pub compose: StageTime,
     /// Sink (display) time per frame.
@@ -149,14 +153,18 @@ struct Detected {
     faces: Vec<Track>,
     detect: Duration,
     track: Duration,
+    classify: Option<Duration>,
 }
 
-/// Run the camera loop until the source ends, `max_frames` are shown, or `stop` is set.
-/// The sink is closed before returning, also after an error.
+/// Run the camera loop until the source ends, `max_frames` are shown, or `stop` is set;
+/// with a `labeler`, tracked faces are also classified. The sink is closed before
+/// returning, also after an error.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     mut source: Box<dyn FrameSource>,
     mut detector: Detector,
     mut tracker: Tracker,
+    mut labeler: Option<TrackLabeler>,
     style: &mut Style,
     sink: &mut dyn Sink,
     options: &RunOptions,
@@ -217,8 +225,16 @@ pub fn run(
                     if frame.cut {
                         tracker.reset();
                     }
-                    let faces = tracker.update(&dets);
-                    let item = Detected { frame, faces, detect: t1 - t0, track: t1.elapsed() };
+                    let mut faces = tracker.update(&dets);
+                    let t2 = Instant::now();
+                    let classify = match labeler.as_mut() {
+                        Some(l) => {
+                            l.label(&frame.image, &mut faces)?;
+                            Some(t2.elapsed())
+                        }
+                        None => None,
+                    };
+                    let item = Detected { frame, faces, detect: t1 - t0, track: t2 - t1, classify };
                     if detected.put(item, wait) {
                         counters[3].fetch_add(1, Ordering::Relaxed);
                     }
@@ -240,12 +256,15 @@ pub fn run(
     let mut display_result = Ok(());
     let mut events = FaceEvents::new(options.events);
     let now_s = || SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    while let Some(Detected { mut frame, faces, detect, track }) = detected.take() {
+    while let Some(Detected { mut frame, faces, detect, track, classify }) = detected.take() {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         stats.detect.add(detect);
         stats.track.add(track);
+        if let Some(c) = classify {
+            stats.classify.add(c);
+        }
         let t0 = Instant::now();
         let latency = frame.captured.elapsed();
         hud.faces = faces.len();

@@ -151,7 +151,7 @@ pub fn soak(
     let options = RunOptions { every_frame: true, report_every: None, ..Default::default() };
     let tracker = Tracker::new(TrackerConfig::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let stats = pipeline::run(Box::new(source), detector, tracker, &mut style, &mut sink, &options, stop);
+    let stats = pipeline::run(Box::new(source), detector, tracker, None, &mut style, &mut sink, &options, stop);
     let _ = std::fs::remove_file(&screen_file);
     let stats = stats?;
     let samples = samples.lock().expect("not poisoned").clone();

@@ -19,6 +19,9 @@ pub struct Track {
     pub bbox: BBox,
     /// Latest detection score.
     pub score: f32,
+    /// The classifier's label, averaged over the track (with `--classifier`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<crate::labels::Label>,
 }
 
 /// Tracker settings.
@@ -98,7 +101,7 @@ impl Tracker {
         self.live.retain(|l| l.misses <= max_misses);
         for (det, used) in detections.iter().zip(det_used) {
             if !used {
-                let track = Track { id: self.next_id, bbox: det.bbox, score: det.score };
+                let track = Track { id: self.next_id, bbox: det.bbox, score: det.score, label: None };
                 self.next_id += 1;
                 self.live.push(Live { track, misses: 0 });
             }

@@ -45,6 +45,12 @@ const METRICS: &str = "metrics.csv";
 
 /// Write the checkpoint into `dir` (created if needed).
 pub fn save(dir: &Path, vs: &nn::VarStore, opt: &Optimizer, meta: &CheckpointMeta) -> Result<()> {
+    save_with(dir, vs, opt, meta)
+}
+
+/// Write weights, optimiser state and any trainer's metadata `meta` (as `meta.json`,
+/// last) into `dir`: the one checkpoint layout the detector and the classifier share.
+pub fn save_with(dir: &Path, vs: &nn::VarStore, opt: &Optimizer, meta: &impl Serialize) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create checkpoint directory", dir.display()))?;
     let weights = dir.join(WEIGHTS);
     // tch picks the format from the extension, so the temporary keeps `.ot`.
@@ -144,6 +150,11 @@ mod tests {
 
 /// Read a checkpoint's metadata.
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
+    read_meta_as(dir)
+}
+
+/// Read a checkpoint's `meta.json` as any trainer's metadata type.
+pub fn read_meta_as<M: serde::de::DeserializeOwned>(dir: &Path) -> Result<M> {
     let path = dir.join(META);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{}: cannot read checkpoint metadata", path.display()))?;
@@ -154,11 +165,26 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
 /// metadata (how many epochs are done).
 pub fn resume(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer) -> Result<CheckpointMeta> {
     let meta = read_meta(dir)?;
+    restore(dir, vs, opt, meta.steps)?;
+    Ok(meta)
+}
+
+/// Restore weights and optimiser state from `dir`, checking that both come from the step
+/// `meta_steps` its metadata records.
+pub fn restore(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer, meta_steps: Option<i64>) -> Result<()> {
     let weights = dir.join(WEIGHTS);
     vs.load(&weights).with_context(|| format!("{}: weights do not fit this network", weights.display()))?;
     opt.load(&dir.join(OPTIMIZER))?;
-    check_one_set(dir, &meta, opt.steps())?;
-    Ok(meta)
+    check_one_set(dir, meta_steps, opt.steps())
+}
+
+/// Load the weights in `dir` into `vs` (an exported checkpoint's network).
+pub fn load_weights(dir: &Path, vs: &mut nn::VarStore) -> Result<()> {
+    let weights = dir.join(WEIGHTS);
+    if !weights.exists() {
+        bail!("{}: checkpoint weights are missing", weights.display());
+    }
+    vs.load(&weights).with_context(|| format!("{}: weights do not fit the network in {META}", weights.display()))
 }
 
 /// Load a checkpoint's weights alone (a fine-tuning run's start); returns its metadata.
@@ -171,8 +197,8 @@ pub fn init_from(dir: &Path, vs: &mut nn::VarStore) -> Result<CheckpointMeta> {
 
 /// Refuse a checkpoint whose files come from different steps (a save interrupted
 /// between them): the weights' marker, the optimiser's count and `meta.json` must agree.
-fn check_one_set(dir: &Path, meta: &CheckpointMeta, optimizer_steps: i64) -> Result<()> {
-    let Some(meta_steps) = meta.steps else { return Ok(()) };
+fn check_one_set(dir: &Path, meta_steps: Option<i64>, optimizer_steps: i64) -> Result<()> {
+    let Some(meta_steps) = meta_steps else { return Ok(()) };
     let weights = dir.join(WEIGHTS);
     let marker = tch::Tensor::load_multi(&weights)
         .with_context(|| format!("{}: cannot read", weights.display()))?
@@ -332,12 +358,8 @@ fn plot_proxy(dir: &Path, rows: &[EpochMetrics]) -> Result<()> {
 /// Load a checkpoint onto `device`: its variables, the network, and its metadata.
 pub fn load(dir: &Path, device: Device) -> Result<(nn::VarStore, Net, CheckpointMeta)> {
     let meta = read_meta(dir)?;
-    let weights = dir.join(WEIGHTS);
-    if !weights.exists() {
-        bail!("{}: checkpoint weights are missing", weights.display());
-    }
     let mut vs = nn::VarStore::new(device);
     let net = Net::new(&vs.root(), meta.spec.clone());
-    vs.load(&weights).with_context(|| format!("{}: weights do not fit the network in {META}", weights.display()))?;
+    load_weights(dir, &mut vs)?;
     Ok((vs, net, meta))
 }

@@ -34,11 +34,14 @@
 //! - [`quantize`]: int8 QDQ post-processing of an exported file, calibrated on real images.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
 //!   exported file run through `edge::detector`; [`plot`] draws curves and image grids.
+//! - [`classify`]: the second stage, a face classifier trained on the same sources' box
+//!   classes, exported with its own card, evaluated on ground-truth and detected boxes.
 //! - [`bench`](mod@bench): training throughput against an equivalent PyTorch-Python loop.
 
 pub mod augment;
 pub mod bench;
 pub mod checkpoint;
+pub mod classify;
 pub mod config;
 pub mod data;
 pub mod eval;

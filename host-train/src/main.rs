@@ -17,8 +17,10 @@ use host_train::{bench, eval, export, loader, quantize, teach, train};
 use rand::SeedableRng;
 use std::path::PathBuf;
 
+mod classify_cli;
+
 #[derive(Parser)]
-#[command(name = "facecam-train", version, about = "Train and export facecam's face detector")]
+#[command(name = "facecam-train", version, about = "Train and export facecam's face detector and face classifier")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -240,6 +242,8 @@ enum Command {
         #[arg(long, default_value = "out/model-int8.onnx")]
         out: PathBuf,
     },
+    #[command(flatten)]
+    Classifier(classify_cli::ClassifyCommand),
     /// Recall and false positives per image of an exported model at IoU 0.5.
     Eval {
         #[arg(long, default_value = "out/model.onnx")]
@@ -530,6 +534,7 @@ fn run(cli: Cli) -> Result<()> {
                 r.int8_bytes as f64 / r.fp32_bytes as f64
             );
         }
+        Command::Classifier(command) => classify_cli::run(command)?,
         Command::Eval { model, data, threshold, only } => {
             if !(threshold > 0.0 && threshold < 1.0) {
                 bail!("--threshold {threshold}: must lie strictly between 0 and 1");

@@ -31,7 +31,7 @@ pub struct TrainReport {
 }
 
 /// The settings that differ between two configurations, as `name: old → new`.
-pub fn changed_settings(was: &TrainConfig, now: &TrainConfig) -> Vec<String> {
+pub fn changed_settings<T: serde::Serialize>(was: &T, now: &T) -> Vec<String> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(was), serde_json::to_value(now))
     else {

@@ -125,6 +125,10 @@ pub struct Quantization {
 pub struct ModelCard {
     /// Card format version.
     pub format: u32,
+    /// Always `detector`; cards written before classifiers existed have none (see
+    /// [`card_kind`](super::card_kind)).
+    #[serde(default = "detector_kind")]
+    pub kind: String,
     pub input: InputSpec,
     pub priors: PriorConfig,
     /// Class names; index 0 is background.
@@ -140,11 +144,16 @@ pub struct ModelCard {
     pub quantization: Option<Quantization>,
 }
 
+fn detector_kind() -> String {
+    super::DETECTOR_KIND.into()
+}
+
 impl ModelCard {
     /// A card for the seed design at `width` x `height`, with ULFGFD's normalisation.
     pub fn new(width: u32, height: u32, provenance: Provenance) -> Self {
         Self {
             format: CARD_FORMAT,
+            kind: detector_kind(),
             input: InputSpec {
                 name: "input".into(),
                 width,
@@ -167,8 +176,12 @@ impl ModelCard {
         serde_json::to_string(self).expect("a card always serialises")
     }
 
-    /// Parse and validate a card.
+    /// Parse and validate a card; a classifier's card is refused with a hint.
     pub fn from_json(json: &str) -> Result<Self, CardError> {
+        let kind = super::card_kind(json)?;
+        if kind != super::DETECTOR_KIND {
+            return Err(super::wrong_kind(&kind, super::DETECTOR_KIND));
+        }
         let card: Self = serde_json::from_str(json)?;
         card.validate()?;
         Ok(card)

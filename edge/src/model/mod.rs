@@ -1,7 +1,9 @@
 //! The model contract: everything both the trainer and the device must agree on.
 //!
-//! - [`ModelCard`]: input size, normalisation, prior layout, classes, output names and
+//! - [`ModelCard`]: the detector's card — input size, normalisation, prior layout, classes, output names and
 //!   provenance, stored as JSON inside the ONNX file (`metadata_props`).
+//! - [`ClassifierCard`]: a face classifier's card, and [`crop_square`], the crop it sees;
+//!   [`card_kind`] tells the two kinds of file apart.
 //! - [`PriorConfig::priors`]: the prior (anchor) boxes for any input size.
 //! - [`encode`] / [`decode`]: the centre-size box codec with variances.
 //! - [`intersection`], [`iou`] and [`nms`]: overlap and greedy non-maximum suppression.
@@ -12,6 +14,7 @@
 
 mod bbox;
 mod card;
+mod classifier_card;
 mod codec;
 mod nms;
 mod postprocess;
@@ -19,6 +22,9 @@ mod priors;
 
 pub use bbox::{intersection, iou, BBox, Detection};
 pub use card::{CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY};
+pub use classifier_card::{
+    card_kind, crop_square, wrong_kind, ClassifierCard, CropSpec, CLASSIFIER_KIND, DETECTOR_KIND,
+};
 pub use codec::{decode, encode};
 pub use nms::nms;
 pub use postprocess::{detections, DetectOptions};

@@ -11,7 +11,7 @@ use image::RgbImage;
 /// Which overlays to draw.
 #[derive(Default)]
 pub struct Style {
-    /// Boxes labelled with track id and score.
+    /// Boxes labelled with track id and score (or class and probability, when classified).
     pub boxes: bool,
     /// A sticker on every face.
     pub sticker: Option<Sticker>,
@@ -33,7 +33,11 @@ pub fn compose(frame: &mut RgbImage, faces: &[Track], style: &mut Style, hud: &H
     if style.boxes {
         for t in faces {
             // ImageTarget cannot fail.
-            let _ = draw_labelled_box(&mut target, &t.bbox, &format!("#{} {:.2}", t.id, t.score));
+            let text = match &t.label {
+                Some(l) => format!("#{} {} {:.2}", t.id, l.class, l.probability),
+                None => format!("#{} {:.2}", t.id, t.score),
+            };
+            let _ = draw_labelled_box(&mut target, &t.bbox, &text);
         }
     }
     if style.hud {

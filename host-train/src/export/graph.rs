@@ -117,6 +117,17 @@ impl GraphBuilder {
         self.node("Relu", vec![x.into()], vec![], None)
     }
 
+    /// `GlobalAveragePool` then `Flatten`: `[N, C, H, W]` to `[N, C]`.
+    pub fn global_pool(&mut self, x: &str) -> String {
+        let pooled = self.node("GlobalAveragePool", vec![x.into()], vec![], None);
+        self.node("Flatten", vec![pooled], vec![attr_int("axis", 1)], None)
+    }
+
+    /// `Gemm` computing `x · wᵀ + b` (a linear layer with `w` as `[out, in]`).
+    pub fn linear(&mut self, x: &str, w: String, b: String) -> String {
+        self.node("Gemm", vec![x.into(), w, b], vec![attr_int("transB", 1)], None)
+    }
+
     /// `[N, A*k, H, W]` head output to `[N, H*W*A, k]` (channels-last, then flatten).
     pub fn head_to_priors(&mut self, x: &str, k: i64) -> String {
         let t = self.node("Transpose", vec![x.into()], vec![attr_ints("perm", &[0, 2, 3, 1])], None);

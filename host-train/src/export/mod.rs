@@ -1,7 +1,7 @@
 //! Export a trained network to ONNX: BatchNorm folded into the convolutions, the
 //! model card in `metadata_props`, opset 13, dynamic batch and input size.
 
-mod graph;
+pub(crate) mod graph;
 
 use crate::net::{
     backbone_path, head_path, rfb_branch_path, rfb_merge_path, rfb_shortcut_path, Block, ConvSpec, NetSpec,
@@ -23,7 +23,7 @@ fn var<'a>(vars: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> 
     vars.get(name).with_context(|| format!("checkpoint has no variable `{name}`"))
 }
 
-fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+pub(crate) fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
     Ok(Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))?)
 }
 
@@ -58,7 +58,13 @@ fn add_conv_scaled(
     Ok(if s.relu { g.relu(&y) } else { y })
 }
 
-fn add_conv(g: &mut GraphBuilder, vars: &HashMap<String, Tensor>, x: &str, path: &str, s: &ConvSpec) -> Result<String> {
+pub(crate) fn add_conv(
+    g: &mut GraphBuilder,
+    vars: &HashMap<String, Tensor>,
+    x: &str,
+    path: &str,
+    s: &ConvSpec,
+) -> Result<String> {
     add_conv_scaled(g, vars, x, path, s, 1.0)
 }
 
@@ -137,7 +143,7 @@ pub fn export_onnx(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelC
 }
 
 /// The git commit of the working directory, or `"unknown"`.
-fn git_commit() -> String {
+pub(crate) fn git_commit() -> String {
     std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
@@ -149,7 +155,7 @@ fn git_commit() -> String {
 
 /// A path as a card may show it: relative to the working directory when inside it, else
 /// only its last component (never this machine's absolute layout).
-fn portable(path: &Path) -> std::path::PathBuf {
+pub(crate) fn portable(path: &Path) -> std::path::PathBuf {
     let here = std::env::current_dir().unwrap_or_default();
     match path.strip_prefix(&here) {
         Ok(inside) => inside.to_path_buf(),

@@ -5,7 +5,7 @@ use super::{backbone_path, head_path, rfb_branch_path, rfb_merge_path, rfb_short
 use tch::{nn, nn::ModuleT, Kind, Tensor};
 
 /// The variable-store sub-path for a dotted name (tch forbids dots within one component).
-fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
+pub(crate) fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
     let mut parts = dotted.split('.');
     let first = root.sub(parts.next().unwrap_or_default());
     parts.fold(first, |p, part| p.sub(part))
@@ -25,7 +25,9 @@ pub struct Compute {
     pub channels_last: bool,
 }
 
-struct Layer {
+/// One convolution with its BatchNorm and ReLU, its variables under `PATH.conv` and
+/// `PATH.bn` (what the exporter folds).
+pub struct Layer {
     conv: nn::Conv2D,
     spec: ConvSpec,
     bn: Option<nn::BatchNorm>,
@@ -33,7 +35,8 @@ struct Layer {
 }
 
 impl Layer {
-    fn new(p: nn::Path, s: &ConvSpec) -> Self {
+    /// Create the layer's variables under `p`.
+    pub fn new(p: nn::Path, s: &ConvSpec) -> Self {
         let cfg = nn::ConvConfig {
             stride: s.stride,
             padding: s.padding(),
@@ -47,7 +50,8 @@ impl Layer {
         Self { conv, spec: *s, bn, relu: s.relu }
     }
 
-    fn forward(&self, x: &Tensor, train: bool, c: Compute) -> Tensor {
+    /// Apply the layer (BatchNorm in training mode when `train`).
+    pub fn forward(&self, x: &Tensor, train: bool, c: Compute) -> Tensor {
         let mut y = if c.bf16 {
             let s = &self.spec;
             let (ws, bs) =

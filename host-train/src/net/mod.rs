@@ -10,7 +10,8 @@
 
 mod layers;
 
-pub use layers::{Compute, Net};
+pub(crate) use layers::sub_path;
+pub use layers::{Compute, Layer, Net};
 
 /// One convolution, optionally followed by BatchNorm and ReLU. Padding is
 /// `dilation * (k / 2)`, so the output keeps the input size at stride 1; the convolution
@@ -33,7 +34,8 @@ fn one() -> i64 {
 }
 
 impl ConvSpec {
-    fn new(cin: i64, cout: i64, k: i64, stride: i64, groups: i64, bn: bool, relu: bool) -> Self {
+    /// A convolution of `cin` to `cout` channels, `k` x `k`, at `stride`, in `groups`.
+    pub fn new(cin: i64, cout: i64, k: i64, stride: i64, groups: i64, bn: bool, relu: bool) -> Self {
         Self { cin, cout, k, stride, groups, bn, relu, dilation: 1 }
     }
 

@@ -1,0 +1,101 @@
+//! Labels on tracked faces: each track is classified when it appears, again every few
+//! frames or when its box has changed enough, and its label is the most probable class
+//! of the probabilities averaged over the track, so labels do not flicker.
+
+use crate::classifier::{top, Classifier};
+use crate::model::{iou, BBox};
+use crate::track::Track;
+use anyhow::Result;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A face's class and its (averaged) probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub class: String,
+    pub probability: f32,
+}
+
+impl Label {
+    /// The most probable class of `probs` over the class names `classes`.
+    pub fn from_probs(probs: &[f32], classes: &[String]) -> Option<Self> {
+        top(probs).and_then(|(i, p)| Some(Label { class: classes.get(i)?.clone(), probability: p }))
+    }
+}
+
+/// When a track is classified again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LabelConfig {
+    /// Every this many frames (1 = every frame).
+    pub every: u32,
+    /// Or as soon as the box's IoU with the one last classified falls below this.
+    pub min_iou: f32,
+}
+
+impl Default for LabelConfig {
+    fn default() -> Self {
+        Self { every: 10, min_iou: 0.6 }
+    }
+}
+
+struct TrackState {
+    sum: Vec<f32>,
+    count: u32,
+    last_box: BBox,
+    since: u32,
+}
+
+/// Classifies tracked faces; see the module docs.
+pub struct TrackLabeler {
+    classifier: Classifier,
+    pub config: LabelConfig,
+    tracks: HashMap<u64, TrackState>,
+    /// Crops classified so far (for the run's statistics).
+    pub classified: u64,
+}
+
+impl TrackLabeler {
+    /// A labeler with no tracks yet.
+    pub fn new(classifier: Classifier, config: LabelConfig) -> Self {
+        Self { classifier, config, tracks: HashMap::new(), classified: 0 }
+    }
+
+    /// The classifier it runs.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// Classify what is due on this frame and set every track's label; tracks no longer
+    /// present are forgotten.
+    pub fn label(&mut self, frame: &RgbImage, tracks: &mut [Track]) -> Result<()> {
+        self.tracks.retain(|id, _| tracks.iter().any(|t| t.id == *id));
+        let classes = self.classifier.card().classes.clone();
+        for t in tracks.iter_mut() {
+            let due = match self.tracks.get(&t.id) {
+                None => true,
+                Some(s) => s.since + 1 >= self.config.every || iou(&s.last_box, &t.bbox) < self.config.min_iou,
+            };
+            if due {
+                if let Some(probs) = self.classifier.classify(frame, &t.bbox)? {
+                    self.classified += 1;
+                    let s = self.tracks.entry(t.id).or_insert_with(|| TrackState {
+                        sum: vec![0.0; probs.len()],
+                        count: 0,
+                        last_box: t.bbox,
+                        since: 0,
+                    });
+                    s.sum.iter_mut().zip(&probs).for_each(|(a, p)| *a += p);
+                    (s.count, s.last_box, s.since) = (s.count + 1, t.bbox, 0);
+                }
+            } else if let Some(s) = self.tracks.get_mut(&t.id) {
+                s.since += 1;
+            }
+            t.label = self.tracks.get(&t.id).and_then(|s| {
+                let mean: Vec<f32> = s.sum.iter().map(|v| v / s.count.max(1) as f32).collect();
+                Label::from_probs(&mean, &classes)
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! How good an exported classifier is, run as the device runs it (`edge::classifier`):
+//! per-class precision and recall, balanced accuracy, the majority-class baseline beside
+//! it, and the confusion matrix as numbers and as a PNG — on crops of the ground-truth
+//! boxes, or on crops of the detector's own boxes, where a face the detector misses is
+//! a miss of its class.
+
+use super::faces::FaceSet;
+use super::train::balanced_accuracy;
+use crate::plot::tile_grid;
+use anyhow::Result;
+use edge::classifier::{top, Classifier};
+use edge::detector::Detector;
+use edge::model::iou;
+use edge::overlay::ImageTarget;
+use embedded_graphics::{
+    mono_font::{ascii::FONT_6X10, MonoTextStyle},
+    pixelcolor::Rgb888,
+    prelude::*,
+    primitives::{PrimitiveStyle, Rectangle},
+    text::Text,
+};
+use image::{Rgb, RgbImage};
+use serde::Serialize;
+use std::path::Path;
+
+/// IoU at which a detection is a ground-truth face (the usual detection criterion).
+pub const MATCH_IOU: f32 = 0.5;
+
+/// One class's numbers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClassScore {
+    pub class: String,
+    /// Faces of the class in the test set.
+    pub faces: usize,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// An evaluation's numbers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClassifierReport {
+    /// `ground-truth boxes` or `detector boxes`.
+    pub crops: String,
+    pub classes: Vec<String>,
+    /// Rows: true class; columns: predicted class, then (detector boxes) `missed`.
+    pub confusion: Vec<Vec<usize>>,
+    pub per_class: Vec<ClassScore>,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    /// The training set's most common class, always predicted: its accuracy and
+    /// balanced accuracy on the same faces (misses still misses).
+    pub majority_class: String,
+    pub majority_accuracy: f64,
+    pub majority_balanced_accuracy: f64,
+    /// Faces the detector did not find (detector boxes only).
+    pub missed: usize,
+    /// Detections matching no labelled face (detector boxes only; not classified).
+    pub unmatched_detections: usize,
+}
+
+/// Build the report from `(truth, prediction)` pairs, `None` being a miss.
+pub fn report(
+    crops: &str,
+    classes: &[String],
+    pairs: &[(usize, Option<usize>)],
+    majority: usize,
+    unmatched: usize,
+) -> ClassifierReport {
+    let n = classes.len();
+    let mut confusion = vec![vec![0; n + 1]; n];
+    for &(t, p) in pairs {
+        confusion[t][p.unwrap_or(n)] += 1;
+    }
+    let missed = confusion.iter().map(|r| r[n]).sum();
+    let per_class = (0..n)
+        .map(|c| {
+            let faces: usize = confusion[c].iter().sum();
+            let predicted: usize = confusion.iter().map(|r| r[c]).sum();
+            let ratio = |a: usize, b: usize| if b == 0 { f64::NAN } else { a as f64 / b as f64 };
+            ClassScore {
+                class: classes[c].clone(),
+                faces,
+                precision: ratio(confusion[c][c], predicted),
+                recall: ratio(confusion[c][c], faces),
+            }
+        })
+        .collect();
+    let total = pairs.len().max(1) as f64;
+    let right = (0..n).map(|c| confusion[c][c]).sum::<usize>() as f64;
+    let baseline: Vec<Vec<usize>> = (0..n)
+        .map(|c| {
+            let found = confusion[c][..n].iter().sum::<usize>();
+            (0..=n)
+                .map(|p| {
+                    if p == majority {
+                        found
+                    } else if p == n {
+                        confusion[c][n]
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let base_right = baseline.get(majority).map_or(0, |r| r[majority]) as f64;
+    if missed == 0 {
+        confusion.iter_mut().for_each(|r| {
+            r.pop();
+        });
+    }
+    ClassifierReport {
+        crops: crops.into(),
+        classes: classes.to_vec(),
+        balanced_accuracy: balanced_accuracy(&confusion),
+        confusion,
+        per_class,
+        accuracy: right / total,
+        majority_class: classes.get(majority).cloned().unwrap_or_default(),
+        majority_accuracy: base_right / total,
+        majority_balanced_accuracy: balanced_accuracy(&baseline),
+        missed,
+        unmatched_detections: unmatched,
+    }
+}
+
+/// Classify every face of `set` from its ground-truth box.
+pub fn on_ground_truth(classifier: &mut Classifier, set: &FaceSet, majority: usize) -> Result<ClassifierReport> {
+    let mut pairs = Vec::new();
+    for f in &set.faces {
+        let probs = classifier.classify(&set.images[f.image], &f.bbox)?;
+        pairs.push((f.class, probs.as_deref().and_then(top).map(|(c, _)| c)));
+    }
+    Ok(report("ground-truth boxes", &set.classes, &pairs, majority, 0))
+}
+
+/// Detect faces in every image of `set` (at the detector's card threshold), match them to
+/// the labelled faces (greedy by IoU, at least [`MATCH_IOU`]) and classify the matched
+/// detections' crops; a labelled face without a detection is a miss.
+pub fn on_detections(
+    classifier: &mut Classifier,
+    detector: &mut Detector,
+    set: &FaceSet,
+    majority: usize,
+) -> Result<ClassifierReport> {
+    let (mut pairs, mut unmatched) = (Vec::new(), 0);
+    for (i, img) in set.images.iter().enumerate() {
+        let faces: Vec<_> = set.faces.iter().filter(|f| f.image == i).collect();
+        let dets = detector.detect(img)?;
+        let mut candidates: Vec<(f32, usize, usize)> = (faces.iter().enumerate())
+            .flat_map(|(fi, f)| dets.iter().enumerate().map(move |(di, d)| (iou(&f.bbox, &d.bbox), fi, di)))
+            .filter(|(o, _, _)| *o >= MATCH_IOU)
+            .collect();
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (mut face_det, mut det_used) = (vec![None; faces.len()], vec![false; dets.len()]);
+        for (_, fi, di) in candidates {
+            if face_det[fi].is_none() && !det_used[di] {
+                face_det[fi] = Some(di);
+                det_used[di] = true;
+            }
+        }
+        unmatched += det_used.iter().filter(|u| !**u).count();
+        for (f, d) in faces.iter().zip(face_det) {
+            let pred = match d {
+                Some(di) => classifier.classify(img, &dets[di].bbox)?.as_deref().and_then(top).map(|(c, _)| c),
+                None => None,
+            };
+            pairs.push((f.class, pred));
+        }
+    }
+    Ok(report("detector boxes", &set.classes, &pairs, majority, unmatched))
+}
+
+/// The report as a text table.
+pub fn table(r: &ClassifierReport) -> String {
+    let mut s = format!("{} ({} faces)\n", r.crops, r.per_class.iter().map(|c| c.faces).sum::<usize>());
+    s += &format!("  {:<24} {:>6} {:>9} {:>7}\n", "class", "faces", "precision", "recall");
+    for c in &r.per_class {
+        s += &format!("  {:<24} {:>6} {:>9.3} {:>7.3}\n", c.class, c.faces, c.precision, c.recall);
+    }
+    s += &format!("  accuracy {:.3}, balanced accuracy {:.3}\n", r.accuracy, r.balanced_accuracy);
+    s += &format!(
+        "  majority baseline (always `{}`): accuracy {:.3}, balanced accuracy {:.3}\n",
+        r.majority_class, r.majority_accuracy, r.majority_balanced_accuracy
+    );
+    if r.crops == "detector boxes" {
+        s += &format!(
+            "  missed by the detector {}, detections on no labelled face {}\n",
+            r.missed, r.unmatched_detections
+        );
+    }
+    s
+}
+
+/// The confusion matrix as a picture: one cell per (truth, prediction), shaded by the
+/// share of the row, with its count; rows are true classes.
+pub fn confusion_png(r: &ClassifierReport, path: &Path) -> Result<()> {
+    let cols = r.confusion.first().map_or(0, Vec::len);
+    let (cell, left, top) = (64i32, 150i32, 40i32);
+    let (w, h) = (left + cell * cols as i32 + 10, top + cell * r.classes.len() as i32 + 40);
+    let mut img = RgbImage::from_pixel(w as u32, h as u32, Rgb([255, 255, 255]));
+    let mut t = ImageTarget(&mut img);
+    let text = MonoTextStyle::new(&FONT_6X10, Rgb888::BLACK);
+    let short = |s: &str| s.chars().take(10).collect::<String>();
+    Text::new(&format!("{}: truth (rows) / prediction", r.crops), Point::new(6, 14), text).draw(&mut t)?;
+    for (c, name) in r.classes.iter().map(String::as_str).chain(["missed"]).take(cols).enumerate() {
+        Text::new(&short(name), Point::new(left + cell * c as i32 + 3, top - 6), text).draw(&mut t)?;
+    }
+    for (row, counts) in r.confusion.iter().enumerate() {
+        let y = top + cell * row as i32;
+        Text::new(&r.classes[row], Point::new(6, y + cell / 2 + 3), text).draw(&mut t)?;
+        let sum = counts.iter().sum::<usize>().max(1) as f32;
+        for (c, &n) in counts.iter().enumerate() {
+            let share = n as f32 / sum;
+            let v = (255.0 - 200.0 * share) as u8;
+            let fill = if c == row { Rgb888::new(v, 255 - (255 - v) / 3, v) } else { Rgb888::new(255, v, v) };
+            let at = Point::new(left + cell * c as i32, y);
+            Rectangle::new(at, Size::new(cell as u32 - 2, cell as u32 - 2))
+                .into_styled(PrimitiveStyle::with_fill(fill))
+                .draw(&mut t)?;
+            Text::new(&format!("{n}"), at + Point::new(6, cell / 2), text).draw(&mut t)?;
+            Text::new(&format!("{:.0}%", 100.0 * share), at + Point::new(6, cell / 2 + 12), text).draw(&mut t)?;
+        }
+    }
+    let summary =
+        format!("balanced accuracy {:.3} (majority baseline {:.3})", r.balanced_accuracy, r.majority_balanced_accuracy);
+    Text::new(&summary, Point::new(6, h - 14), text).draw(&mut t)?;
+    edge::atomic::write_png(path, &img)
+}
+
+/// Up to `n` of the worst mistakes (true class, predicted class, crop) as one grid image.
+pub fn mistakes_grid(classifier: &mut Classifier, set: &FaceSet, n: usize) -> Result<Option<RgbImage>> {
+    let mut tiles = Vec::new();
+    for f in &set.faces {
+        if tiles.len() >= n {
+            break;
+        }
+        let img = &set.images[f.image];
+        let (Some(crop), Some(probs)) = (classifier.crop(img, &f.bbox), classifier.classify(img, &f.bbox)?) else {
+            continue;
+        };
+        if top(&probs).is_some_and(|(c, _)| c != f.class) {
+            tiles.push(crop);
+        }
+    }
+    Ok((!tiles.is_empty()).then(|| tile_grid(&tiles, 8)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_count_misses_and_compare_with_the_majority() {
+        let classes = vec!["mask".to_string(), "bare".to_string()];
+        // 8 masks: 6 right, 1 called bare, 1 missed; 2 bare: 1 right, 1 called mask.
+        let mut pairs = vec![(0, Some(0)); 6];
+        pairs.extend([(0, Some(1)), (0, None), (1, Some(1)), (1, Some(0))]);
+        let r = report("detector boxes", &classes, &pairs, 0, 3);
+        assert_eq!(r.confusion, vec![vec![6, 1, 1], vec![1, 1, 0]]);
+        assert_eq!((r.missed, r.unmatched_detections), (1, 3));
+        assert!((r.per_class[0].recall - 0.75).abs() < 1e-12 && (r.per_class[0].precision - 6.0 / 7.0).abs() < 1e-12);
+        assert!((r.balanced_accuracy - (0.75 + 0.5) / 2.0).abs() < 1e-12);
+        assert!((r.accuracy - 0.7).abs() < 1e-12);
+        // Always `mask`: 7 of the 8 found masks right, no bare face right.
+        assert!((r.majority_accuracy - 0.7).abs() < 1e-12);
+        assert!((r.majority_balanced_accuracy - (7.0 / 8.0 + 0.0) / 2.0).abs() < 1e-12);
+        assert!(table(&r).contains("missed by the detector 1"));
+        let path = std::env::temp_dir().join(format!("facecam-confusion-{}.png", std::process::id()));
+        confusion_png(&r, &path).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(img.width(), 150 + 64 * 3 + 10);
+        std::fs::remove_file(&path).unwrap();
+        let gt = report("ground-truth boxes", &classes, &[(0, Some(0)), (1, Some(0))], 0, 0);
+        assert_eq!(gt.confusion, vec![vec![1, 0], vec![1, 0]], "no missed column without misses");
+    }
+}

@@ -1,0 +1,126 @@
+//! The second stage: a small CNN that labels face crops (mask or not, who, which
+//! expression), trained on the same labelled sources as the detector with the box
+//! classes as labels, exported to ONNX with a [`ClassifierCard`](edge::model::ClassifierCard).
+//!
+//! - [`ClassifyConfig`]: every setting of a run, each with its range.
+//! - [`faces`]: labelled faces from samples, and the augmented crops a batch is made of,
+//!   cut by the same rule the device uses ([`edge::model::crop_square`]).
+//! - [`net`]: the network as tch layers, and its ONNX export.
+//! - [`train`]: the loop, with class-weighted loss, checkpoints and `--resume`.
+//! - [`eval`]: per-class precision and recall, balanced accuracy and a confusion PNG, of
+//!   the exported file run by `edge::classifier`, on ground-truth boxes or on the
+//!   detector's own.
+
+pub mod eval;
+pub mod faces;
+pub mod net;
+pub mod train;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// Everything that decides a classifier's training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassifyConfig {
+    pub epochs: u32,
+    pub batch_size: usize,
+    /// Peak learning rate (Adam), after a one-epoch linear warm-up, then cosine decay.
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Side of the square input in pixels.
+    pub side: u32,
+    /// Crop margin on every side, as a fraction of the face's longer side.
+    pub margin: f32,
+    /// Channel multiplier of the network.
+    pub net_width: f64,
+    /// Weight each class's loss by the inverse of its share of the training faces, so
+    /// rare classes count as much as common ones.
+    pub balance: bool,
+    /// Faces whose longer side is under this many source pixels are left out.
+    pub min_face_px: f32,
+    /// Augmentation: largest shift of the crop's centre, as a fraction of its side.
+    pub shift: f32,
+    /// Augmentation: largest relative change of the crop's side.
+    pub scale: f32,
+    /// Augmentation: largest rotation, in degrees.
+    pub rotate: f32,
+    /// Augmentation: probability of a horizontal flip.
+    pub flip: f64,
+    /// Augmentation: largest relative change of brightness, contrast and saturation.
+    pub colour: f32,
+    pub seed: u64,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 64,
+            lr: 3e-3,
+            weight_decay: 1e-4,
+            side: 64,
+            margin: 0.2,
+            net_width: 1.0,
+            balance: true,
+            min_face_px: 6.0,
+            shift: 0.08,
+            scale: 0.12,
+            rotate: 12.0,
+            flip: 0.5,
+            colour: 0.3,
+            seed: 1,
+        }
+    }
+}
+
+impl ClassifyConfig {
+    /// Read a TOML recipe (unknown keys refused), the defaults filling what it omits.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        let cfg: Self = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Check every setting against its range; the error names the setting.
+    pub fn validate(&self) -> Result<()> {
+        fn check(key: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
+            if !(v.is_finite() && v >= lo && v <= hi) {
+                bail!("`{key}` = {v}: must lie in {lo}..={hi}");
+            }
+            Ok(())
+        }
+        check("epochs", self.epochs as f64, 1.0, 100_000.0)?;
+        check("batch_size", self.batch_size as f64, 1.0, 4096.0)?;
+        check("lr", self.lr, 1e-7, 1.0)?;
+        check("weight_decay", self.weight_decay, 0.0, 0.1)?;
+        check("side", self.side as f64, 16.0, 256.0)?;
+        check("margin", self.margin as f64, 0.0, 1.0)?;
+        check("net_width", self.net_width, 0.25, 4.0)?;
+        check("min_face_px", self.min_face_px as f64, 1.0, 4096.0)?;
+        check("shift", self.shift as f64, 0.0, 0.5)?;
+        check("scale", self.scale as f64, 0.0, 0.5)?;
+        check("rotate", self.rotate as f64, 0.0, 45.0)?;
+        check("flip", self.flip, 0.0, 1.0)?;
+        check("colour", self.colour as f64, 0.0, 1.0)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_read_with_ranges_checked() {
+        let cfg = ClassifyConfig::from_toml_str("epochs = 4\nside = 48\n").unwrap();
+        assert_eq!((cfg.epochs, cfg.side, cfg.batch_size), (4, 48, 64));
+        for (text, key) in
+            [("side = 8", "side"), ("lr = nan", "lr"), ("margin = -0.1", "margin"), ("epochs = 0", "epochs")]
+        {
+            let err = ClassifyConfig::from_toml_str(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        assert!(ClassifyConfig::from_toml_str("sides = 3").is_err(), "unknown keys are refused");
+    }
+}

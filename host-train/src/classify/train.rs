@@ -1,0 +1,306 @@
+//! The classifier's training loop: Adam with a one-epoch warm-up and cosine decay, a
+//! class-weighted cross-entropy, validation (loss and balanced accuracy on unaugmented
+//! crops) each epoch, and a checkpoint per epoch in the detector's layout
+//! (`crate::checkpoint::save_with`), so `--resume` continues exactly.
+
+use super::faces::{batch, FaceSet};
+use super::net::{build_model, ClassifierNet, ClassifierSpec};
+use super::ClassifyConfig;
+use crate::checkpoint;
+use crate::config::OptimizerKind;
+use crate::optim::Optimizer;
+use crate::plot::{chart, Range, Series};
+use crate::proxy::cpu_seconds;
+use anyhow::{bail, Context, Result};
+use edge::model::{ClassifierCard, InputSpec, Provenance, CLASSIFIER_KIND};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+/// What a classifier checkpoint's `meta.json` says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierMeta {
+    /// Always `classifier`: the detector's commands refuse this folder.
+    pub kind: String,
+    pub spec: ClassifierSpec,
+    pub classes: Vec<String>,
+    /// Training faces per class.
+    pub training_faces: Vec<usize>,
+    pub config: ClassifyConfig,
+    /// The data trained on, as given.
+    pub data: String,
+    /// Epochs completed and optimiser steps done.
+    pub epochs: u32,
+    pub steps: i64,
+    /// Per epoch: training loss, validation loss, validation balanced accuracy, CPU seconds.
+    pub history: Vec<[f64; 4]>,
+}
+
+/// The input every crop is normalised by (the detector's normalisation).
+pub fn input_spec(side: u32) -> InputSpec {
+    ClassifierCard::new(side, 0.0, vec![], Provenance::default()).input
+}
+
+/// Loss weights per class: the inverse of each class's share, scaled to average 1 over
+/// the faces (`1` everywhere without balancing, or for a class with no faces).
+pub fn class_weights(counts: &[usize], balance: bool) -> Vec<f64> {
+    let total: usize = counts.iter().sum();
+    let present = counts.iter().filter(|&&n| n > 0).count().max(1);
+    (counts.iter()).map(|&n| if balance && n > 0 { total as f64 / (present * n) as f64 } else { 1.0 }).collect()
+}
+
+/// Balanced accuracy: the mean over classes with faces of each class's recall.
+pub fn balanced_accuracy(confusion: &[Vec<usize>]) -> f64 {
+    let recalls: Vec<f64> = (confusion.iter().enumerate())
+        .filter(|(_, row)| row.iter().sum::<usize>() > 0)
+        .map(|(i, row)| row[i] as f64 / row.iter().sum::<usize>() as f64)
+        .collect();
+    recalls.iter().sum::<f64>() / recalls.len().max(1) as f64
+}
+
+/// Mean loss and the confusion matrix (rows: truth, columns: prediction) of `net` on the
+/// unaugmented crops of `set`.
+fn validate(
+    net: &ClassifierNet,
+    set: &FaceSet,
+    cfg: &ClassifyConfig,
+    weights: &Tensor,
+    device: Device,
+) -> (f64, Vec<Vec<usize>>) {
+    let n = set.classes.len();
+    let mut confusion = vec![vec![0; n]; n];
+    let (mut loss, mut count) = (0.0, 0);
+    let spec = input_spec(cfg.side);
+    let all: Vec<usize> = (0..set.faces.len()).collect();
+    for chunk in all.chunks(256) {
+        let (data, labels) = batch(set, chunk, cfg, &spec, None);
+        let s = cfg.side as i64;
+        let x = Tensor::from_slice(&data).view([chunk.len() as i64, 3, s, s]).to_device(device);
+        let y = Tensor::from_slice(&labels).to_device(device);
+        let logits = tch::no_grad(|| net.forward_t(&x, false));
+        let l = logits.cross_entropy_loss::<Tensor>(&y, Some(weights.shallow_clone()), Reduction::Sum, -100, 0.0);
+        loss += l.double_value(&[]);
+        count += chunk.len();
+        let pred: Vec<i64> = Vec::try_from(logits.argmax(1, false).to_device(Device::Cpu)).unwrap_or_default();
+        for (&t, &p) in labels.iter().zip(&pred) {
+            confusion[t as usize][p as usize] += 1;
+        }
+    }
+    (loss / count.max(1) as f64, confusion)
+}
+
+/// Train on `train_set` (validating on `val` when given), checkpointing into `out` after
+/// every epoch; with `resume`, continue the checkpoint in `out`. Returns the metadata.
+pub fn train(
+    train_set: &FaceSet,
+    val: Option<&FaceSet>,
+    data: &str,
+    cfg: &ClassifyConfig,
+    out: &Path,
+    resume: bool,
+    device: Device,
+) -> Result<ClassifierMeta> {
+    cfg.validate()?;
+    if train_set.faces.is_empty() {
+        bail!("no faces to train the classifier on");
+    }
+    if !resume && out.join("meta.json").exists() {
+        bail!("{}: holds a checkpoint already; continue it with --resume, or train into another folder (nothing was overwritten)", out.display());
+    }
+    tch::manual_seed(cfg.seed as i64);
+    let spec = ClassifierSpec::new(cfg.net_width, train_set.classes.len() as i64);
+    let mut vs = nn::VarStore::new(device);
+    let net = ClassifierNet::new(&vs.root(), spec.clone());
+    let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, cfg.weight_decay);
+    let mut meta = ClassifierMeta {
+        kind: CLASSIFIER_KIND.into(),
+        spec: spec.clone(),
+        classes: train_set.classes.clone(),
+        training_faces: train_set.counts(),
+        config: cfg.clone(),
+        data: data.into(),
+        epochs: 0,
+        steps: 0,
+        history: Vec::new(),
+    };
+    if resume {
+        let was: ClassifierMeta =
+            checkpoint::read_meta_as(out).with_context(|| format!("{}: not a classifier checkpoint", out.display()))?;
+        if was.spec != spec || was.classes != train_set.classes {
+            bail!(
+                "{}: the checkpoint is for classes {:?} at width {}, not this run's {:?}",
+                out.display(),
+                was.classes,
+                was.config.net_width,
+                train_set.classes
+            );
+        }
+        checkpoint::restore(out, &mut vs, &mut opt, Some(was.steps))?;
+        let changed = crate::train::changed_settings(&was.config, cfg);
+        if !changed.is_empty() {
+            eprintln!("warning: resuming with settings that differ from the checkpoint's: {}", changed.join(", "));
+        }
+        if was.data != data {
+            eprintln!("warning: resuming on other data than the checkpoint's:\n  was {}\n  now {data}", was.data);
+        }
+        meta = ClassifierMeta { config: cfg.clone(), data: data.into(), training_faces: train_set.counts(), ..was };
+        eprintln!("resuming after epoch {} (step {})", meta.epochs, opt.steps());
+    }
+    let counts = train_set.counts();
+    let weights = Tensor::from_slice(&class_weights(&counts, cfg.balance)).to_kind(Kind::Float).to_device(device);
+    let batch_size = cfg.batch_size.min(train_set.faces.len());
+    let steps_per_epoch = train_set.faces.len().div_ceil(batch_size);
+    let total = steps_per_epoch * cfg.epochs as usize;
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps eta {eta}  {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_position((steps_per_epoch * meta.epochs as usize) as u64);
+    eprintln!(
+        "training a classifier of {} classes ({}) on {} faces at {}x{}, {} epochs, device {device:?}",
+        train_set.classes.len(),
+        train_set.describe(),
+        train_set.faces.len(),
+        cfg.side,
+        cfg.side,
+        cfg.epochs
+    );
+    let spec_in = input_spec(cfg.side);
+    let cpu_start = cpu_seconds() - meta.history.last().map_or(0.0, |h| h[3]);
+    let s = cfg.side as i64;
+    for epoch in meta.epochs..cfg.epochs {
+        let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64));
+        let mut order: Vec<usize> = (0..train_set.faces.len()).collect();
+        order.shuffle(&mut rng);
+        let mut sum = 0.0;
+        for (k, chunk) in order.chunks(batch_size).enumerate() {
+            let step = epoch as usize * steps_per_epoch + k;
+            let lr = learning_rate(cfg.lr, step, steps_per_epoch, total);
+            let seed = rand::Rng::random::<u64>(&mut rng);
+            let (data, labels) = batch(train_set, chunk, cfg, &spec_in, Some(seed));
+            let x = Tensor::from_slice(&data).view([chunk.len() as i64, 3, s, s]).to_device(device);
+            let y = Tensor::from_slice(&labels).to_device(device);
+            let logits = net.forward_t(&x, true);
+            let loss =
+                logits.cross_entropy_loss::<Tensor>(&y, Some(weights.shallow_clone()), Reduction::Mean, -100, 0.0);
+            let v = loss.double_value(&[]);
+            if !v.is_finite() {
+                bail!("the loss became {v} at step {step}: lower `lr` (now {})", cfg.lr);
+            }
+            sum += v;
+            opt.backward_step(&loss, lr);
+            bar.inc(1);
+            bar.set_message(format!("epoch {}/{} loss {:.3}", epoch + 1, cfg.epochs, sum / (k + 1) as f64));
+        }
+        let loss = sum / steps_per_epoch as f64;
+        let (val_loss, val_bacc) = match val {
+            Some(v) if !v.faces.is_empty() => {
+                let (l, confusion) = validate(&net, v, cfg, &weights, device);
+                (l, balanced_accuracy(&confusion))
+            }
+            _ => (f64::NAN, f64::NAN),
+        };
+        meta.epochs = epoch + 1;
+        meta.steps = opt.steps();
+        meta.history.push([loss, val_loss, val_bacc, cpu_seconds() - cpu_start]);
+        checkpoint::save_with(out, &vs, &opt, &meta)?;
+        plot_history(out, &meta.history)?;
+        // Printed also when stderr is a log file (where the bar itself is not drawn).
+        bar.suspend(|| {
+            eprintln!(
+                "epoch {}/{}: loss {loss:.4}, validation loss {val_loss:.4}, balanced accuracy {val_bacc:.3}",
+                epoch + 1,
+                cfg.epochs
+            )
+        });
+    }
+    bar.finish_and_clear();
+    Ok(meta)
+}
+
+/// Linear warm-up over the first epoch, then cosine decay to 2% of `peak`.
+fn learning_rate(peak: f64, step: usize, warm: usize, total: usize) -> f64 {
+    let warm = warm.max(1);
+    if step < warm {
+        return peak * (step + 1) as f64 / warm as f64;
+    }
+    let t = (step - warm) as f64 / (total - warm).max(1) as f64;
+    peak * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
+/// `loss.png` (training and validation loss) and `accuracy.png` in the checkpoint.
+fn plot_history(out: &Path, history: &[[f64; 4]]) -> Result<()> {
+    let col =
+        |i: usize| -> Vec<(f64, f64)> { history.iter().enumerate().map(|(e, h)| ((e + 1) as f64, h[i])).collect() };
+    let epochs = Range { lo: 1.0, hi: history.len().max(2) as f64 };
+    let (train, val, acc) = (col(0), col(1), col(2));
+    let losses = Range::of(train.iter().chain(&val).map(|p| p.1));
+    chart(
+        &out.join("loss.png"),
+        "classifier loss",
+        [("epoch", epochs), ("loss", losses)],
+        &[Series { label: "training".into(), points: &train }, Series { label: "validation".into(), points: &val }],
+    )?;
+    chart(
+        &out.join("accuracy.png"),
+        "validation balanced accuracy",
+        [("epoch", epochs), ("balanced accuracy", Range { lo: 0.0, hi: 1.0 })],
+        &[Series { label: "validation".into(), points: &acc }],
+    )
+}
+
+/// Export the checkpoint in `dir` to an ONNX classifier at `out` (written atomically).
+pub fn export_checkpoint(dir: &Path, out: &Path) -> Result<ClassifierCard> {
+    let meta: ClassifierMeta =
+        checkpoint::read_meta_as(dir).with_context(|| format!("{}: not a classifier checkpoint", dir.display()))?;
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let net = ClassifierNet::new(&vs.root(), meta.spec.clone());
+    checkpoint::load_weights(dir, &mut vs)?;
+    let recipe = toml::to_string(&meta.config).context("the classifier config does not serialise")?;
+    let provenance = Provenance {
+        data: crate::data::describe_sources(&meta.data),
+        architecture: format!("classifier-{:.2}", meta.config.net_width),
+        epochs: meta.epochs,
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        git_commit: crate::export::git_commit(),
+        recipe,
+    };
+    let card = ClassifierCard {
+        training_faces: meta.training_faces.clone(),
+        ..ClassifierCard::new(meta.config.side, meta.config.margin, meta.classes.clone(), provenance)
+    };
+    card.validate()?;
+    let model = build_model(net.spec(), &vs.variables(), &card)?;
+    if let Some(parent) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
+    edge::atomic::write(out, &prost::Message::encode_to_vec(&model))?;
+    Ok(card)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rare_classes_weigh_more_and_accuracy_is_balanced() {
+        assert_eq!(class_weights(&[30, 10, 0], true), vec![40.0 / 60.0, 2.0, 1.0]);
+        assert_eq!(class_weights(&[30, 10], false), vec![1.0, 1.0]);
+        // 90 of 100 right in class 0, 1 of 10 in class 1: plain accuracy 0.83, balanced 0.5.
+        let confusion = vec![vec![90, 10], vec![9, 1]];
+        assert!((balanced_accuracy(&confusion) - 0.5).abs() < 1e-12);
+        assert_eq!(balanced_accuracy(&[vec![0, 0], vec![0, 4]]), 1.0, "a class without faces is left out");
+    }
+
+    #[test]
+    fn learning_rate_warms_up_then_decays() {
+        assert!((learning_rate(1.0, 0, 10, 100) - 0.1).abs() < 1e-12);
+        assert!((learning_rate(1.0, 10, 10, 100) - 1.0).abs() < 1e-12);
+        assert!((learning_rate(1.0, 100, 10, 100) - 0.02).abs() < 1e-12);
+    }
+}
