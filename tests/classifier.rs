@@ -18,7 +18,7 @@ fn write_crops(dir: &Path, per_class: usize) {
         for i in 0..per_class {
             let side = rng.random_range(36..72u32);
             let (cx, cy, r) = (rng.random_range(0.4..0.6), rng.random_range(0.4..0.6), rng.random_range(0.25..0.4));
-            let base = rng.random_range(90..170) as i32;
+            let base: i32 = rng.random_range(90..170);
             let img = RgbImage::from_fn(side, side, |x, y| {
                 let (u, v) = (x as f32 / side as f32 - cx, y as f32 / side as f32 - cy);
                 let inside = u * u / (r * r * 0.6) + v * v / (r * r) < 1.0;
@@ -167,11 +167,15 @@ fn shipped_facemask_classifier_on_the_test_split() {
         assert!(bacc(r) > r["majority_balanced_accuracy"].as_f64().unwrap() + 0.2, "far above the baseline: {r}");
     }
     assert_eq!(gt["per_class"][0]["faces"], 389, "the test split is the one the README reports");
+    assert_eq!(gt["per_class"][2]["class"], "sin_mascarilla");
+    assert!(gt["per_class"][2]["recall"].as_f64().unwrap() >= MIN_NO_MASK_RECALL, "{gt}");
     assert!(det["missed"].as_u64().unwrap() > 0, "the detector's misses are counted");
     for name in ["confusion.png", "confusion-detector.png"] {
         assert!(image::open(out.join(name)).is_ok(), "{name}");
     }
 }
 
-const MIN_GT_BALANCED_ACCURACY: f64 = 0.75;
-const MIN_DETECTOR_BALANCED_ACCURACY: f64 = 0.5;
+// Measured 0.839 and 0.523 (2026-12-02); no-mask recall 0.937 from ground-truth boxes.
+const MIN_GT_BALANCED_ACCURACY: f64 = 0.80;
+const MIN_DETECTOR_BALANCED_ACCURACY: f64 = 0.45;
+const MIN_NO_MASK_RECALL: f64 = 0.88;

@@ -280,6 +280,10 @@ pub struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also measure this face classifier: per face, and per frame with 1, 3 and 5 faces
+    /// (tiled from samples/astronaut.png).
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
     #[command(flatten)]
     pub engine: Engine,
 }
@@ -289,8 +293,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     args.engine.apply_threads(None)?;
     let report = edge::bench::run(&args.model, &args.engine.load_options(None), args.frames)?;
     println!("{}", report.table());
+    let labels = (args.classifier.as_ref())
+        .map(|c| edge::bench_labels::run(&args.model, c, Path::new("samples/astronaut.png"), args.frames.min(100)))
+        .transpose()?;
+    if let Some(l) = &labels {
+        println!("{}", l.table());
+    }
     if let Some(path) = &args.json {
-        edge::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        let json = serde_json::json!({ "loop": report, "classifier": labels });
+        edge::atomic::write(path, serde_json::to_string_pretty(&json)?.as_bytes())?;
     }
     Ok(())
 }

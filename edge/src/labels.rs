@@ -66,6 +66,11 @@ impl TrackLabeler {
         &self.classifier
     }
 
+    /// The classifier it runs, to classify outside the tracks (benchmarks).
+    pub fn classifier_mut(&mut self) -> &mut Classifier {
+        &mut self.classifier
+    }
+
     /// Classify what is due on this frame and set every track's label; tracks no longer
     /// present are forgotten.
     pub fn label(&mut self, frame: &RgbImage, tracks: &mut [Track]) -> Result<()> {

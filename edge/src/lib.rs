@@ -37,12 +37,13 @@
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
 //! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
-//! - [`board`]: board profiles; [`mod@bench`]: `facecam bench`; [`race`]: `facecam race`.
+//! - [`board`]: board profiles; [`mod@bench`]: `facecam bench` ([`bench_labels`] with a classifier); [`race`]: `facecam race`.
 //! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes.
 
 pub mod annotate;
 pub mod atomic;
 pub mod bench;
+pub mod bench_labels;
 pub mod board;
 pub mod button;
 pub mod capture;

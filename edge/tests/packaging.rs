@@ -251,6 +251,7 @@ fn package_has_exactly_the_expected_files_and_control() {
     let mut expected = vec![
         "/usr/bin/facecam".to_string(),
         "/usr/share/facecam/models/facecam.onnx".into(),
+        "/usr/share/facecam/models/facemask.onnx".into(),
         "/etc/facecam/facecam.conf".into(),
         "/lib/systemd/system/facecam.service".into(),
         "/usr/share/facecam/systemd/network.conf".into(),
@@ -360,7 +361,7 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     assert!(exposure <= 2.0, "exposure with the network drop-in {exposure}:\n{networked}");
     std::fs::remove_dir_all(&dropins).unwrap();
 
-    // The unit's command line, with the packaged model, board profile and sticker.
+    // The unit's command line, with the packaged model, classifier, board profile and sticker.
     let conf = std::fs::read_to_string(r.join("etc/facecam/facecam.conf")).unwrap();
     let board = conf.lines().find_map(|l| l.strip_prefix("FACECAM_BOARD=")).expect("FACECAM_BOARD");
     let share = r.join("usr/share/facecam");
@@ -374,7 +375,9 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
             .arg("--model")
             .arg(share.join("models/facecam.onnx"))
             .args(["--board", board, "--source", "pattern", "--sink", "none", "--frames", "3"])
-            .args(["--sticker", "sunglasses"]),
+            .args(["--sticker", "sunglasses"])
+            .arg("--classifier")
+            .arg(share.join("models/facemask.onnx")),
         Duration::from_secs(120),
     );
     let out = format!("{}{}", text(&o.stdout), text(&o.stderr));

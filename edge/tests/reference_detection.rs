@@ -60,3 +60,46 @@ fn detections_match_the_x86_reference() {
     }
     assert!(!want["astronaut.png"]["faces"].as_array().unwrap().is_empty(), "the reference finds the astronaut");
 }
+
+/// The shipped face-mask classifier on fixed face boxes of the street photos (the
+/// detector's on x86, stored in the fixture) gives the same probabilities on every
+/// architecture.
+#[test]
+fn labels_match_the_x86_reference() {
+    use edge::classifier::Classifier;
+    use edge::model::BBox;
+    let fixture = root().join("edge/tests/fixtures/reference-labels.json");
+    let mut classifier = Classifier::load(root().join("models/facemask.onnx")).unwrap();
+    let photos = ["maksssksksss71.jpg", "maksssksksss164.jpg", "maksssksksss495.jpg"];
+    let image = |name: &str| image::open(root().join("samples/street").join(name)).unwrap().to_rgb8();
+    if std::env::var_os("FACECAM_UPDATE_FIXTURES").is_some() {
+        let mut detector = Detector::load(root().join("models/facecam.onnx")).unwrap();
+        let mut out = serde_json::Map::new();
+        for name in photos {
+            let img = image(name);
+            let faces: Vec<Value> = (detector.detect(&img).unwrap().iter())
+                .map(|d| {
+                    let probs = classifier.classify(&img, &d.bbox).unwrap().unwrap();
+                    json!({ "box": [d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1], "probs": probs })
+                })
+                .collect();
+            out.insert(name.into(), Value::Array(faces));
+        }
+        std::fs::write(&fixture, serde_json::to_string_pretty(&Value::Object(out)).unwrap() + "\n").unwrap();
+    }
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let mut compared = 0;
+    for (name, faces) in want.as_object().unwrap() {
+        let img = image(name);
+        for f in faces.as_array().unwrap() {
+            let b: Vec<f32> = f["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let got = classifier.classify(&img, &BBox::new(b[0], b[1], b[2], b[3])).unwrap().unwrap();
+            for (g, w) in got.iter().zip(f["probs"].as_array().unwrap()) {
+                let w = w.as_f64().unwrap() as f32;
+                assert!((g - w).abs() < 1e-3, "{name}: probability {g} vs {w}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "the reference holds the street photos' faces ({compared})");
+}
