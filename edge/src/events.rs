@@ -41,6 +41,9 @@ pub enum FaceEvent {
         #[serde(rename = "box")]
         bbox: BBox,
         score: f32,
+        /// The classifier's label so far (with `--classifier`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        label: Option<crate::labels::Label>,
         /// Wall-clock time, seconds since the Unix epoch.
         time: f64,
     },
@@ -54,6 +57,9 @@ pub enum FaceEvent {
         duration_s: f64,
         /// The best detection score it had.
         best_score: f32,
+        /// Its last label (with `--classifier`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        label: Option<crate::labels::Label>,
         time: f64,
     },
     /// How many announced faces are in view.
@@ -65,6 +71,7 @@ struct Seen {
     last: f64,
     best: f32,
     bbox: BBox,
+    label: Option<crate::labels::Label>,
     announced: bool,
 }
 
@@ -95,12 +102,17 @@ impl FaceEvents {
                 last: time,
                 best: t.score,
                 bbox: t.bbox,
+                label: None,
                 announced: false,
             });
             (s.last, s.bbox, s.best) = (time, t.bbox, s.best.max(t.score));
+            if t.label.is_some() {
+                s.label = t.label.clone();
+            }
             if !s.announced && time - s.first >= self.config.min_duration {
                 s.announced = true;
-                events.push(FaceEvent::FaceAppeared { id: t.id, bbox: t.bbox, score: t.score, time });
+                let label = t.label.clone();
+                events.push(FaceEvent::FaceAppeared { id: t.id, bbox: t.bbox, score: t.score, label, time });
             }
         }
         let mut gone: Vec<u64> = self.seen.keys().filter(|id| !tracks.iter().any(|t| t.id == **id)).copied().collect();
@@ -108,8 +120,8 @@ impl FaceEvents {
         for id in gone {
             let s = self.seen.remove(&id).expect("listed above");
             if s.announced {
-                let (bbox, duration_s, best_score) = (s.bbox, s.last - s.first, s.best);
-                events.push(FaceEvent::FaceLeft { id, bbox, duration_s, best_score, time });
+                let (bbox, duration_s, best_score, label) = (s.bbox, s.last - s.first, s.best, s.label);
+                events.push(FaceEvent::FaceLeft { id, bbox, duration_s, best_score, label, time });
             }
         }
         let faces = self.faces();
