@@ -148,7 +148,8 @@ pub fn make_stream(samples: &Path, frames: u32) -> Result<Vec<Vec<u8>>> {
         .collect()
 }
 
-fn stage(name: &'static str, mut times: Vec<Duration>) -> Stage {
+/// The mean and 95th percentile of `times`, as a named stage.
+pub(crate) fn stage(name: &'static str, mut times: Vec<Duration>) -> Stage {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mean_ms = times.iter().map(|d| ms(*d)).sum::<f64>() / times.len().max(1) as f64;

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use serde::Serialize;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The classifier's cost on frames with `faces` faces.
 #[derive(Debug, Clone, Serialize)]
@@ -82,10 +82,6 @@ fn faces_frame(photo: &RgbImage, detector: &mut Detector, n: usize) -> Result<Rg
     Ok(frame)
 }
 
-fn mean_ms(times: &[Duration]) -> f64 {
-    times.iter().map(|d| d.as_secs_f64() * 1e3).sum::<f64>() / times.len().max(1) as f64
-}
-
 /// Detect thread time per frame over `frames` frames, with an optional labeler.
 fn loop_ms(
     frame: &RgbImage,
@@ -104,7 +100,7 @@ fn loop_ms(
         times.push(t.elapsed());
         faces = tracks.len();
     }
-    Ok((mean_ms(&times), faces))
+    Ok((crate::bench::stage("detect thread", times).mean_ms, faces))
 }
 
 /// Run the benchmark: `detector` and `classifier` files, the face from `photo`.
@@ -135,13 +131,12 @@ pub fn run(detector: &Path, classifier: &Path, photo: &Path, frames: u32) -> Res
             }
         }
     }
-    per_face.sort();
-    let p95 = per_face.get(per_face.len() * 95 / 100).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    let per_face = crate::bench::stage("classify one face", per_face);
     Ok(LabelBenchReport {
         classifier: classifier.display().to_string(),
         side,
-        per_face_ms: mean_ms(&per_face),
-        per_face_p95_ms: p95,
+        per_face_ms: per_face.mean_ms,
+        per_face_p95_ms: per_face.p95_ms,
         rows,
     })
 }

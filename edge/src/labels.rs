@@ -49,6 +49,8 @@ struct TrackState {
 /// Classifies tracked faces; see the module docs.
 pub struct TrackLabeler {
     classifier: Classifier,
+    /// The card's class names (read once: the classifier is borrowed mutably per face).
+    classes: Vec<String>,
     pub config: LabelConfig,
     tracks: HashMap<u64, TrackState>,
     /// Crops classified so far (for the run's statistics).
@@ -58,7 +60,8 @@ pub struct TrackLabeler {
 impl TrackLabeler {
     /// A labeler with no tracks yet.
     pub fn new(classifier: Classifier, config: LabelConfig) -> Self {
-        Self { classifier, config, tracks: HashMap::new(), classified: 0 }
+        let classes = classifier.card().classes.clone();
+        Self { classifier, classes, config, tracks: HashMap::new(), classified: 0 }
     }
 
     /// The classifier it runs.
@@ -75,7 +78,6 @@ impl TrackLabeler {
     /// present are forgotten.
     pub fn label(&mut self, frame: &RgbImage, tracks: &mut [Track]) -> Result<()> {
         self.tracks.retain(|id, _| tracks.iter().any(|t| t.id == *id));
-        let classes = self.classifier.card().classes.clone();
         for t in tracks.iter_mut() {
             let due = match self.tracks.get(&t.id) {
                 None => true,
@@ -98,7 +100,7 @@ impl TrackLabeler {
             }
             t.label = self.tracks.get(&t.id).and_then(|s| {
                 let mean: Vec<f32> = s.sum.iter().map(|v| v / s.count.max(1) as f32).collect();
-                Label::from_probs(&mean, &classes)
+                Label::from_probs(&mean, &self.classes)
             });
         }
         Ok(())

@@ -118,12 +118,8 @@ pub fn run(command: ClassifyCommand) -> Result<()> {
             let device = a.device.resolve()?;
             let mut samples = load(&a.data)?;
             if let Some(list) = &a.exclude {
-                let text = std::fs::read_to_string(list).with_context(|| format!("{}: cannot read", list.display()))?;
-                let names: Vec<&str> =
-                    text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).collect();
-                let before = samples.len();
-                samples.retain(|s| !s.image.file_name().is_some_and(|n| names.iter().any(|x| n == *x)));
-                eprintln!("left out {} photos listed in {}", before - samples.len(), list.display());
+                let left_out = host_train::data::drop_listed(&mut samples, list)?;
+                eprintln!("left out {left_out} photos listed in {}", list.display());
             }
             let set = FaceSet::load(&samples, None, cfg.min_face_px)?;
             let val = if a.val.is_empty() {

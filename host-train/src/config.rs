@@ -276,16 +276,25 @@ impl TrainConfig {
             return self.lr * (step + 1) as f64 / warm as f64;
         }
         match self.schedule {
-            Schedule::Cosine => {
-                let t = (step - warm) as f64 / (total - warm).max(1) as f64;
-                self.lr * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
-            }
+            Schedule::Cosine => warmup_cosine(self.lr, step, warm, total),
             Schedule::Step => {
                 let done = step as f64 / total.max(1) as f64;
                 self.lr * self.step_gamma.powi(self.step_at.iter().filter(|&&m| done >= m).count() as i32)
             }
         }
     }
+}
+
+/// `peak` after a linear warm-up over the first `warm` steps (at least 1), then cosine
+/// decay to 2% of `peak` at step `total`: the detector's cosine schedule and the
+/// classifier's.
+pub fn warmup_cosine(peak: f64, step: usize, warm: usize, total: usize) -> f64 {
+    let warm = warm.max(1);
+    if step < warm {
+        return peak * (step + 1) as f64 / warm as f64;
+    }
+    let t = (step - warm) as f64 / (total - warm).max(1) as f64;
+    peak * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
 #[cfg(test)]

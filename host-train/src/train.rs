@@ -49,7 +49,7 @@ pub fn changed_settings<T: serde::Serialize>(was: &T, now: &T) -> Vec<String> {
 
 /// The RNG of one epoch: derived from the seed and the epoch alone, so a run resumed at
 /// an epoch boundary draws exactly what the uninterrupted run drew.
-fn epoch_rng(seed: u64, epoch: u32) -> StdRng {
+pub(crate) fn epoch_rng(seed: u64, epoch: u32) -> StdRng {
     StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64))
 }
 

@@ -7,14 +7,14 @@ use super::faces::{batch, FaceSet};
 use super::net::{build_model, ClassifierNet, ClassifierSpec};
 use super::ClassifyConfig;
 use crate::checkpoint;
-use crate::config::OptimizerKind;
+use crate::config::{warmup_cosine, OptimizerKind};
 use crate::optim::Optimizer;
 use crate::plot::{chart, Range, Series};
 use crate::proxy::cpu_seconds;
 use anyhow::{bail, Context, Result};
 use edge::model::{ClassifierCard, InputSpec, Provenance, CLASSIFIER_KIND};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::{nn, Device, Kind, Reduction, Tensor};
@@ -174,13 +174,14 @@ pub fn train(
     let cpu_start = cpu_seconds() - meta.history.last().map_or(0.0, |h| h[3]);
     let s = cfg.side as i64;
     for epoch in meta.epochs..cfg.epochs {
-        let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64));
+        let mut rng = crate::train::epoch_rng(cfg.seed, epoch);
         let mut order: Vec<usize> = (0..train_set.faces.len()).collect();
         order.shuffle(&mut rng);
         let mut sum = 0.0;
         for (k, chunk) in order.chunks(batch_size).enumerate() {
             let step = epoch as usize * steps_per_epoch + k;
-            let lr = learning_rate(cfg.lr, step, steps_per_epoch, total);
+            // One epoch of warm-up, then cosine decay.
+            let lr = warmup_cosine(cfg.lr, step, steps_per_epoch, total);
             let seed = rand::Rng::random::<u64>(&mut rng);
             let (data, labels) = batch(train_set, chunk, cfg, &spec_in, Some(seed));
             let x = Tensor::from_slice(&data).view([chunk.len() as i64, 3, s, s]).to_device(device);
@@ -221,16 +222,6 @@ pub fn train(
     }
     bar.finish_and_clear();
     Ok(meta)
-}
-
-/// Linear warm-up over the first epoch, then cosine decay to 2% of `peak`.
-fn learning_rate(peak: f64, step: usize, warm: usize, total: usize) -> f64 {
-    let warm = warm.max(1);
-    if step < warm {
-        return peak * (step + 1) as f64 / warm as f64;
-    }
-    let t = (step - warm) as f64 / (total - warm).max(1) as f64;
-    peak * (0.02 + 0.98 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
 /// `loss.png` (training and validation loss) and `accuracy.png` in the checkpoint.
@@ -275,11 +266,7 @@ pub fn export_checkpoint(dir: &Path, out: &Path) -> Result<ClassifierCard> {
         ..ClassifierCard::new(meta.config.side, meta.config.margin, meta.classes.clone(), provenance)
     };
     card.validate()?;
-    let model = build_model(net.spec(), &vs.variables(), &card)?;
-    if let Some(parent) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
-    }
-    edge::atomic::write(out, &prost::Message::encode_to_vec(&model))?;
+    crate::export::write_model(out, &build_model(net.spec(), &vs.variables(), &card)?)?;
     Ok(card)
 }
 
@@ -299,8 +286,8 @@ mod tests {
 
     #[test]
     fn learning_rate_warms_up_then_decays() {
-        assert!((learning_rate(1.0, 0, 10, 100) - 0.1).abs() < 1e-12);
-        assert!((learning_rate(1.0, 10, 10, 100) - 1.0).abs() < 1e-12);
-        assert!((learning_rate(1.0, 100, 10, 100) - 0.02).abs() < 1e-12);
+        assert!((warmup_cosine(1.0, 0, 10, 100) - 0.1).abs() < 1e-12);
+        assert!((warmup_cosine(1.0, 10, 10, 100) - 1.0).abs() < 1e-12);
+        assert!((warmup_cosine(1.0, 100, 10, 100) - 0.02).abs() < 1e-12);
     }
 }

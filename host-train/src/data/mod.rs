@@ -113,20 +113,38 @@ pub fn keep_listed(samples: &mut Vec<Sample>, list: &Path) -> Result<usize> {
     filter_listed(samples, list, true)
 }
 
-fn filter_listed(samples: &mut Vec<Sample>, list: &Path, keep: bool) -> Result<usize> {
+/// Leave out the samples listed in `list` like [`exclude_listed`], but without requiring
+/// every listed name to be present (a split part holds only some of them). Returns how
+/// many were left out.
+pub fn drop_listed(samples: &mut Vec<Sample>, list: &Path) -> Result<usize> {
+    let names: Vec<String> = read_list(list)?.into_iter().map(|(_, n)| n).collect();
+    let before = samples.len();
+    samples.retain(|s| !names.contains(&file_name(s)));
+    Ok(before - samples.len())
+}
+
+/// The names in a list file with their line numbers (blank lines and `#` comments skipped).
+fn read_list(list: &Path) -> Result<Vec<(usize, String)>> {
     let text = std::fs::read_to_string(list).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", list.display()))?;
-    let names: Vec<(usize, &str)> = (text.lines().enumerate())
-        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
+    Ok((text.lines().enumerate())
+        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim().to_string()))
         .filter(|(_, l)| !l.is_empty())
-        .collect();
-    let file_name = |s: &Sample| s.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    for &(line, name) in &names {
-        if !samples.iter().any(|s| file_name(s) == name) {
+        .collect())
+}
+
+fn file_name(s: &Sample) -> String {
+    s.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn filter_listed(samples: &mut Vec<Sample>, list: &Path, keep: bool) -> Result<usize> {
+    let names = read_list(list)?;
+    for (line, name) in &names {
+        if !samples.iter().any(|s| file_name(s) == *name) {
             bail!("{}: line {line}: `{name}` is not among the training images", list.display());
         }
     }
     let before = samples.len();
-    samples.retain(|s| names.iter().any(|&(_, n)| n == file_name(s)) == keep);
+    samples.retain(|s| names.iter().any(|(_, n)| *n == file_name(s)) == keep);
     Ok(before - samples.len())
 }
 

@@ -135,11 +135,16 @@ pub fn build_model(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelC
 
 /// Build and write the model to `path` atomically.
 pub fn export_onnx(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelCard, path: &Path) -> Result<()> {
-    let model = build_model(spec, vars, card)?;
+    write_model(path, &build_model(spec, vars, card)?)
+}
+
+/// Write an ONNX model to `path` atomically, creating its folder: every model file the
+/// trainer writes (detector, classifier, int8) goes through here.
+pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    edge::atomic::write(path, &prost::Message::encode_to_vec(&model))
+    edge::atomic::write(path, &prost::Message::encode_to_vec(model))
 }
 
 /// The git commit of the working directory, or `"unknown"`.

@@ -181,10 +181,7 @@ pub fn quantize_file(model: &Path, images: &[PathBuf], opts: &QuantizeOptions, o
         .with_context(|| format!("{}: not an ONNX model", model.display()))?;
     let (q, report) =
         quantize_proto(&proto, images, opts).with_context(|| format!("{}: cannot quantize", model.display()))?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    }
-    edge::atomic::write(out, &prost::Message::encode_to_vec(&q))?;
+    crate::export::write_model(out, &q)?;
     Ok(report)
 }
 
