@@ -93,10 +93,13 @@ bench: build
 	cargo build --profile board -p facecam-edge
 	$(CARGO_TARGET_DIR)/board/facecam bench --frames 200
 
-# The int8 (QDQ) model beside the fp32 one, calibrated on the WIDER train subset.
+# The int8 (QDQ) models beside the fp32 ones: the detector calibrated on the WIDER train
+# subset, the face-mask classifier on 300 face crops of its train split.
 quantize: build
 	$(BIN)/facecam-train quantize --model models/facecam.onnx --data wider:../shared/data/widerface-subset@train \
 	    --count 100 --calibration percentile --out models/facecam-int8.onnx
+	$(BIN)/facecam-train quantize --model models/facemask.onnx --data voc:../shared/data/face-mask@train \
+	    --count 300 --calibration percentile --out models/facemask-int8.onnx
 
 # The shipped model's training run, exactly (recipes/default.toml; about an hour on one
 # CPU core of this machine). RUN is the checkpoint folder; add RESUME=1 to continue an

@@ -92,7 +92,50 @@ fn onnx(b: &[u8]) {
     }
 }
 
-const TARGETS: [(&str, Target); 15] = [
+/// The token of the fuzzed web view (the seeds use it, so mutations reach past the check).
+const HTTP_TOKEN: &str = "fuzz-token-0123456789";
+
+/// The web view's request path: a real server on loopback (a token, one frame shown),
+/// sent the input as a raw request over TCP. It must answer or close, and still answer
+/// `/healthz` afterwards.
+fn http(b: &[u8]) {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    static SERVER: std::sync::OnceLock<SocketAddr> = std::sync::OnceLock::new();
+    let addr = *SERVER.get_or_init(|| {
+        let options = edge::sink::web::WebOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            token: Some(HTTP_TOKEN.into()),
+            max_viewers: 64,
+            stall_timeout: Duration::from_millis(300),
+            about: "fuzz".into(),
+        };
+        let mut sink = edge::sink::web::WebSink::start(options).expect("the web view starts");
+        let frame = image::RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]));
+        let report = edge::sink::FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces: vec![], events: vec![] };
+        edge::sink::Sink::show(&mut sink, &frame, &report).unwrap();
+        let addr = sink.local_addr();
+        std::mem::forget(sink); // serves until the test process ends
+        addr
+    });
+    let exchange = |request: &[u8]| -> Vec<u8> {
+        let mut s = TcpStream::connect(addr).expect("the web view still accepts connections");
+        s.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
+        s.set_write_timeout(Some(Duration::from_millis(400))).unwrap();
+        let _ = s.write_all(request);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        // Up to 64 KB: a live stream a mutation unlocked is cut there (or by the timeout).
+        let mut reply = Vec::new();
+        let _ = s.take(64 << 10).read_to_end(&mut reply);
+        reply
+    };
+    exchange(b);
+    // The client half-closes after each request, as some do: the answer must still come.
+    let health = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(health.starts_with(b"HTTP/1.1 200"), "/healthz after the input: {:?}", text(&health));
+}
+
+const TARGETS: [(&str, Target); 16] = [
     ("wider", wider),
     ("labelme", labelme),
     ("voc", voc),
@@ -109,6 +152,7 @@ const TARGETS: [(&str, Target); 15] = [
     ("onnx", onnx),
     // The model file's card text alone, mutated inside a real model.
     ("onnx_card", onnx),
+    ("http", http),
 ];
 
 /// The seed files of a target: its corpus folder, plus real files from the repository and

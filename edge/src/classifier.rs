@@ -40,6 +40,14 @@ pub fn read_classifier(path: &Path, int8: Int8Path) -> Result<(ModelProto, Class
     Ok((proto, card))
 }
 
+/// The crop of face `b` in `frame` that a classifier with `card` reads: the card's crop
+/// rule ([`crop_square`]), resized to its input; `None` for an empty box.
+pub fn crop_face(card: &ClassifierCard, frame: &RgbImage, b: &BBox) -> Option<RgbImage> {
+    let (x, y, side) = crop_square(b, card.crop.margin, frame.width(), frame.height())?;
+    let square = image::imageops::crop_imm(frame, x, y, side, side).to_image();
+    Some(resize_to_input(&square, card.input.width, card.input.height))
+}
+
 /// A loaded classifier, ready to label face crops.
 pub struct Classifier {
     card: ClassifierCard,
@@ -76,9 +84,7 @@ impl Classifier {
 
     /// The crop of face `b` in `frame`, resized to the input; `None` for an empty box.
     pub fn crop(&self, frame: &RgbImage, b: &BBox) -> Option<RgbImage> {
-        let (x, y, side) = crop_square(b, self.card.crop.margin, frame.width(), frame.height())?;
-        let square = image::imageops::crop_imm(frame, x, y, side, side).to_image();
-        Some(resize_to_input(&square, self.card.input.width, self.card.input.height))
+        crop_face(&self.card, frame, b)
     }
 
     /// Class probabilities of a crop already at the input size (see [`Classifier::crop`]).

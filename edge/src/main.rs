@@ -126,12 +126,16 @@ struct RunArgs {
     /// Seconds between periodic `count` events, 0..=86400 (0: only when the count changes).
     #[arg(long, default_value_t = 10.0, value_parser = cli::seconds)]
     count_every: f64,
-    /// Put a sticker on every face: a name from assets/stickers (sunglasses, party-hat, smiley) or a PNG path.
-    #[arg(long)]
-    sticker: Option<String>,
-    /// Hide every face: pixelate or blur.
-    #[arg(long)]
-    privacy: Option<edge::overlay::privacy::Privacy>,
+    /// Put a sticker on every face: a name from assets/stickers (sunglasses, party-hat,
+    /// smiley) or a PNG path. With --classifier, CLASS=NAME picks one per class and
+    /// CLASS=none exempts a class; repeat the flag for several.
+    #[arg(long, value_name = "[CLASS=]NAME")]
+    sticker: Vec<String>,
+    /// Hide every face: pixelate or blur. With --classifier, CLASS=HOW per class and
+    /// CLASS=none exempts one (`--privacy blur --privacy known=none`: all but the known
+    /// ones). Faces not classified yet get the default.
+    #[arg(long, value_name = "[CLASS=]HOW")]
+    privacy: Vec<String>,
     /// Do not draw face boxes.
     #[arg(long)]
     no_boxes: bool,
@@ -283,7 +287,7 @@ fn race(args: RaceArgs) -> Result<()> {
 }
 
 fn run_camera(args: RunArgs) -> Result<()> {
-    use edge::overlay::{sticker::Sticker, Style};
+    use edge::overlay::{sticker::Sticker, PerClass, Style};
     let stop = cli::stop_on_signals()?;
     let (source, every_frame) = args.common.open_source()?;
     let detector = args.common.load_detector()?;
@@ -324,8 +328,16 @@ fn run_camera(args: RunArgs) -> Result<()> {
             opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
     }
     let mut sink = edge::sink::Tee(opened);
-    let sticker = args.sticker.as_deref().map(|s| cli::find_sticker(s).and_then(|p| Sticker::load(&p))).transpose()?;
-    let mut style = Style { boxes: !args.no_boxes, sticker, privacy: args.privacy, hud: !args.no_hud };
+    let classes = labeler.as_ref().map(|l| l.classifier().card().classes.clone());
+    let sticker = PerClass::parse(&args.sticker, "sticker", |name| {
+        cli::find_sticker(name).and_then(|p| Sticker::load(&p)).map_err(|e| format!("{e:#}"))
+    })
+    .and_then(|s| s.check_classes("sticker", classes.as_deref()).map(|()| s))
+    .map_err(|e| edge::atomic::usage(anyhow::anyhow!(e)))?;
+    let privacy = PerClass::parse(&args.privacy, "privacy", str::parse)
+        .and_then(|p| p.check_classes("privacy", classes.as_deref()).map(|()| p))
+        .map_err(|e| edge::atomic::usage(anyhow::anyhow!(e)))?;
+    let mut style = Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud };
     let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
     let options = edge::pipeline::RunOptions {
         every_frame: args.every_frame || every_frame,

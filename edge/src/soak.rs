@@ -8,7 +8,7 @@
 
 use crate::bench::{make_stream, STREAM_SIZE};
 use crate::detector::{Detector, LoadOptions};
-use crate::overlay::{sticker::Sticker, Style};
+use crate::overlay::{sticker::Sticker, PerClass, Style};
 use crate::pipeline::{self, RunOptions};
 use crate::sink::fbdev::{Framebuffer, Geometry};
 use crate::sink::files::JsonLines;
@@ -147,6 +147,7 @@ pub fn soak(
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(screen), Box::new(JsonLines::new(std::io::BufWriter::new(json)))];
     let mut sink = Sampling { inner: Tee(sinks), every: every.max(1), shown: 0, samples: samples.clone() };
+    let sticker = sticker.map(PerClass::all).unwrap_or_default();
     let mut style = Style { boxes: true, hud: true, sticker, ..Default::default() };
     let options = RunOptions { every_frame: true, report_every: None, ..Default::default() };
     let tracker = Tracker::new(TrackerConfig::default());

@@ -184,12 +184,30 @@ fn usage_errors_exit_2_and_failures_1() {
 
 #[test]
 fn bad_input_gets_a_clear_error_not_a_panic() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["run", "--source", "mjpeg:/nonexistent/cam.mjpeg", "--sink", "none"], "/nonexistent/cam.mjpeg"),
         (&["run", "--source", "webcam", "--sink", "none"], "expected v4l2:"),
         (&["run", "--source", "pattern", "--sink", "fbfile:/nonexistent/fb@10x10@32"], "/nonexistent/fb"),
         (&["run", "--source", "pattern", "--sink", "tv"], "is not a sink kind (fb, fbfile"),
         (&["run", "--source", "pattern", "--sink", "none", "--sticker", "moustache"], "sunglasses"),
+        (&["run", "--source", "pattern", "--sink", "none", "--privacy", "blurr"], "expected pixelate or blur"),
+        (&["run", "--source", "pattern", "--sink", "none", "--privacy", "known=none"], "a class needs --classifier"),
+        (
+            &[
+                "run",
+                "--source",
+                "pattern",
+                "--sink",
+                "none",
+                "--classifier",
+                "models/facemask.onnx",
+                "--privacy",
+                "blur",
+                "--privacy",
+                "knwon=none",
+            ],
+            "`knwon` is not one of the classifier's classes: con_mascarilla, mascarilla_mal_puesta, sin_mascarilla",
+        ),
     ];
     for (args, needle) in cases {
         let (ok, _, stderr) = facecam(args);

@@ -107,6 +107,19 @@ mod tests {
         std::fs::write(dir.join(WEIGHTS), old_weights).unwrap();
         let err = format!("{:#}", fresh().unwrap_err());
         assert!(err.contains("different steps") && err.contains("weights 1"), "{err}");
+        // A truncated weights file is reported as unreadable, not as another network's.
+        let whole = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        std::fs::write(dir.join(WEIGHTS), &whole[..whole.len() / 2]).unwrap();
+        let err = format!("{:#}", fresh().unwrap_err());
+        assert!(err.contains("weights.ot: not a readable weights file"), "{err}");
+        // Another network's weights name the tensor that does not fit.
+        let other = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&other.root(), NetSpec::slim(0.5, &[3, 2, 2, 3], 2));
+        other.save(dir.join(WEIGHTS)).unwrap();
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&vs.root(), spec.clone());
+        let err = format!("{:#}", load_weights(&dir, &mut vs).unwrap_err());
+        assert!(err.contains("do not fit this network: `") && err.contains("in the file"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -173,7 +186,7 @@ pub fn resume(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer) -> Result<
 /// `meta_steps` its metadata records.
 pub fn restore(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer, meta_steps: Option<i64>) -> Result<()> {
     let weights = dir.join(WEIGHTS);
-    vs.load(&weights).with_context(|| format!("{}: weights do not fit this network", weights.display()))?;
+    load_checked(&weights, vs)?;
     opt.load(&dir.join(OPTIMIZER))?;
     check_one_set(dir, meta_steps, opt.steps())
 }
@@ -184,14 +197,43 @@ pub fn load_weights(dir: &Path, vs: &mut nn::VarStore) -> Result<()> {
     if !weights.exists() {
         bail!("{}: checkpoint weights are missing", weights.display());
     }
-    vs.load(&weights).with_context(|| format!("{}: weights do not fit the network in {META}", weights.display()))
+    load_checked(&weights, vs)
+}
+
+/// Load `weights` into `vs`, telling a file that cannot be read at all (corrupt,
+/// truncated, not a checkpoint) from one that reads but holds another network's tensors,
+/// and naming the first tensor that is missing or of another shape.
+fn load_checked(weights: &Path, vs: &mut nn::VarStore) -> Result<()> {
+    let tensors = tch::Tensor::load_multi(weights).map_err(|e| {
+        // libtorch's message runs on for lines of advice; its first clause says enough.
+        let text = e.to_string();
+        let text = text.trim_start_matches("Internal torch error: ");
+        let first = text.split(". ").next().unwrap_or_default().lines().next().unwrap_or_default().to_string();
+        anyhow::anyhow!("{}: not a readable weights file (corrupt or truncated?): {first}", weights.display())
+    })?;
+    let shapes: std::collections::HashMap<String, Vec<i64>> =
+        tensors.iter().map(|(name, t)| (name.clone(), t.size())).collect();
+    let mut wanted: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, var) in &wanted {
+        match shapes.get(name) {
+            None => bail!("{}: weights do not fit this network: it has no `{name}`", weights.display()),
+            Some(shape) if *shape != var.size() => bail!(
+                "{}: weights do not fit this network: `{name}` is {shape:?} in the file, {:?} in the network",
+                weights.display(),
+                var.size()
+            ),
+            Some(_) => {}
+        }
+    }
+    vs.load(weights).with_context(|| format!("{}: weights do not fit this network", weights.display()))
 }
 
 /// Load a checkpoint's weights alone (a fine-tuning run's start); returns its metadata.
 pub fn init_from(dir: &Path, vs: &mut nn::VarStore) -> Result<CheckpointMeta> {
     let meta = read_meta(dir)?;
     let weights = dir.join(WEIGHTS);
-    vs.load(&weights).with_context(|| format!("{}: weights do not fit this network", weights.display()))?;
+    load_checked(&weights, vs)?;
     Ok(meta)
 }
 

@@ -84,7 +84,7 @@ pub struct TrainArgs {
 }
 
 /// Samples of every source, crop folders included.
-fn load(specs: &[String]) -> Result<Vec<Sample>> {
+pub(crate) fn load(specs: &[String]) -> Result<Vec<Sample>> {
     let mut all = Vec::new();
     for spec in specs {
         let samples = Source::parse(spec)?.load()?;

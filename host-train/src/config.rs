@@ -6,6 +6,7 @@ use crate::net::Arch;
 use crate::proxy::ProxyConfig;
 use crate::target::MatchRule;
 use anyhow::{bail, Context, Result};
+use edge::model::PriorConfig;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -120,6 +121,10 @@ pub struct TrainConfig {
     pub arch: Arch,
     /// Channel multiplier of the network.
     pub net_width: f64,
+    /// Prior sizes per detection level, in input pixels (none: the card's default,
+    /// 10/16/24, 32/48, 64/96, 128/192/256). Keeping each level's count keeps the network,
+    /// so a run can start from a checkpoint with the default sizes.
+    pub prior_sizes: Option<Vec<Vec<f32>>>,
     /// IoU at which a prior matches a face (see `target::MatchRule`).
     pub match_iou: f32,
     pub neg_ratio: i64,
@@ -182,6 +187,7 @@ impl Default for TrainConfig {
             neg_ratio: 3,
             min_face_px: 10.0,
             near_iof: 0.5,
+            prior_sizes: None,
             seed: 1,
             device: DeviceChoice::Auto,
             prefetch: None,
@@ -243,6 +249,15 @@ impl TrainConfig {
         check("width", self.width as f64, 16.0, 4096.0, "16..=4096 pixels")?;
         check("height", self.height as f64, 16.0, 4096.0, "16..=4096 pixels")?;
         positive("net_width", self.net_width, 8.0)?;
+        if let Some(levels) = &self.prior_sizes {
+            let want = PriorConfig::default().steps.len();
+            if levels.len() != want || levels.iter().any(|l| l.is_empty() || l.len() > 8) {
+                bail!("`prior_sizes`: needs {want} levels (strides 8, 16, 32, 64) of 1 to 8 sizes each");
+            }
+            for &s in levels.iter().flatten() {
+                check("prior_sizes", s as f64, 1.0, 4096.0, "sizes in [1, 4096] input pixels")?;
+            }
+        }
         positive("match_iou", self.match_iou as f64, 1.0)?;
         check("neg_ratio", self.neg_ratio as f64, 1.0, 100.0, "1..=100")?;
         check("min_face_px", self.min_face_px as f64, 0.0, 4096.0, "in [0, 4096] pixels")?;
@@ -262,6 +277,15 @@ impl TrainConfig {
         positive("augment.min_crop_scale", a.min_crop_scale as f64, 1.0)?;
         check("augment.max_expand", a.max_expand as f64, 1.0, 8.0, "in [1, 8]")?;
         Ok(())
+    }
+
+    /// The priors these settings train (the card's default unless `prior_sizes` is set).
+    pub fn priors(&self) -> PriorConfig {
+        let mut p = PriorConfig::default();
+        if let Some(sizes) = &self.prior_sizes {
+            p.min_sizes = sizes.clone();
+        }
+        p
     }
 
     /// The labelling rule these settings describe.
@@ -332,8 +356,13 @@ mod tests {
             TrainConfig { epochs: 0, ..Default::default() },
             TrainConfig { net_width: 0.0, ..Default::default() },
             TrainConfig { near_iof: 2.0, ..Default::default() },
+            TrainConfig { prior_sizes: Some(vec![vec![6.0]]), ..Default::default() },
+            TrainConfig {
+                prior_sizes: Some(vec![vec![0.5], vec![32.0], vec![64.0], vec![128.0]]),
+                ..Default::default()
+            },
         ];
-        let keys = ["lr", "lr", "batch_size", "epochs", "net_width", "near_iof"];
+        let keys = ["lr", "lr", "batch_size", "epochs", "net_width", "near_iof", "prior_sizes", "prior_sizes"];
         for (cfg, key) in bad.iter().zip(keys) {
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")), "{err}");

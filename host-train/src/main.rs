@@ -213,7 +213,8 @@ enum Command {
         #[arg(long, default_value = "out/wider-eval")]
         out: PathBuf,
     },
-    /// Quantize an exported model to int8 QDQ, calibrating activations on real images.
+    /// Quantize an exported model (a detector or a face classifier) to int8 QDQ,
+    /// calibrating activations on real images (face crops, for a classifier).
     Quantize {
         /// The fp32 model exported by `export`.
         #[arg(long, default_value = "out/model.onnx")]
@@ -221,8 +222,9 @@ enum Command {
         /// Calibration images, as `import --data` takes them.
         #[arg(long = "data", required = true)]
         data: Vec<String>,
-        /// Calibration images to use, spread evenly over the data.
-        #[arg(long, default_value_t = 100)]
+        /// Calibration images to use (face crops, for a face classifier), spread evenly
+        /// over the data, 1..=100000.
+        #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
         count: usize,
         /// How activation ranges are chosen from the calibration values.
         #[arg(long, value_enum, default_value_t = CalibrationKind::Percentile)]
@@ -343,7 +345,10 @@ fn run(cli: Cli) -> Result<()> {
             if prepared.is_empty() {
                 bail!("none of the picked images could be read");
             }
-            let card = edge::model::ModelCard::new(input.0, input.1, edge::model::Provenance::default());
+            let card = edge::model::ModelCard {
+                priors: cfg.priors(),
+                ..edge::model::ModelCard::new(input.0, input.1, edge::model::Provenance::default())
+            };
             let maker = loader::BatchMaker::new(card, cfg.match_rule());
             let net =
                 checkpoint.as_deref().map(|dir| host_train::checkpoint::load(dir, tch::Device::Cpu)).transpose()?;
@@ -505,9 +510,13 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Quantize { model, data, count, calibration, percentile, keep_fp32, no_equalize, input, out } => {
-            let samples = load_all(&data)?;
-            let images: Vec<PathBuf> =
-                quantize::pick_evenly(samples.len(), count).into_iter().map(|i| samples[i].image.clone()).collect();
+            let classifier = matches!(
+                quantize::Card::read(&quantize::read_proto(&model)?)
+                    .with_context(|| format!("{}: refused", model.display()))?,
+                quantize::Card::Classifier(_)
+            );
+            // A classifier calibrates on faces, which crop folders hold too.
+            let samples = if classifier { classify_cli::load(&data)? } else { load_all(&data)? };
             let opts = quantize::QuantizeOptions {
                 method: match calibration {
                     CalibrationKind::Minmax => quantize::Method::MinMax,
@@ -520,8 +529,15 @@ fn run(cli: Cli) -> Result<()> {
                 data: data.join(" "),
                 progress: true,
             };
-            eprintln!("calibrating {} on {} images ({})", model.display(), images.len(), opts.method);
-            let r = quantize::quantize_file(&model, &images, &opts, &out)?;
+            let r = if classifier {
+                eprintln!("calibrating the classifier {} on {count} face crops ({})", model.display(), opts.method);
+                quantize::faces::quantize_classifier_file(&model, &samples, count, &opts, &out)?
+            } else {
+                let images: Vec<PathBuf> =
+                    quantize::pick_evenly(samples.len(), count).into_iter().map(|i| samples[i].image.clone()).collect();
+                eprintln!("calibrating {} on {} images ({})", model.display(), images.len(), opts.method);
+                quantize::quantize_file(&model, &images, &opts, &out)?
+            };
             println!(
                 "wrote {}: {} convs int8, {} fp32, {} activations quantized, {} conv pairs equalized; {} -> {} bytes ({:.3}x)",
                 out.display(),

@@ -77,7 +77,7 @@ pub fn train(
     }
     let device = cfg.device.resolve()?;
     tch::manual_seed(cfg.seed as i64);
-    let card = ModelCard::new(cfg.width, cfg.height, Provenance::default());
+    let card = ModelCard { priors: cfg.priors(), ..ModelCard::new(cfg.width, cfg.height, Provenance::default()) };
     let spec = NetSpec::new(cfg.arch, cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
     let mut vs = nn::VarStore::new(device);
     let mut net = Net::new(&vs.root(), spec.clone());

@@ -4,10 +4,12 @@
 
 mod compose;
 pub mod hud;
+pub mod per_class;
 pub mod privacy;
 pub mod sticker;
 
 pub use compose::{compose, Style};
+pub use per_class::PerClass;
 
 use crate::model::{BBox, Detection};
 use embedded_graphics::{

@@ -202,7 +202,9 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<
         git_commit: git_commit(),
         recipe,
     };
-    let card = ModelCard { score_threshold, ..ModelCard::new(meta.width, meta.height, provenance) };
+    // The priors the run trained (its config's), not the card's default.
+    let priors = meta.config.as_ref().map(crate::train::TrainConfig::priors).unwrap_or_default();
+    let card = ModelCard { score_threshold, priors, ..ModelCard::new(meta.width, meta.height, provenance) };
     card.validate()?;
     export_onnx(net.spec(), &vs.variables(), &card, out)?;
     Ok(card)

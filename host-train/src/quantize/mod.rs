@@ -8,15 +8,16 @@
 //!   activation tensor suits all its channels.
 //! - [`calibrate`]: activation ranges by min/max or by percentile.
 //! - [`qdq`]: the graph rewrite.
+//! - [`faces`]: a face classifier's calibration, on face crops cut as the device cuts them.
 
 pub mod calibrate;
 pub mod equalize;
+pub mod faces;
 pub mod qdq;
 
 use anyhow::{bail, Context, Result};
 pub use calibrate::Method;
-use edge::detector::read_card;
-use edge::model::{InputSpec, Quantization, CARD_KEY};
+use edge::model::{card_kind, CardError, ClassifierCard, InputSpec, ModelCard, Quantization, CARD_KEY};
 use edge::preprocess::{normalize_into, resize_to_input};
 use qdq::ActParams;
 use std::path::{Path, PathBuf};
@@ -110,26 +111,85 @@ impl calibrate::Inputs for ImageInputs {
     }
 }
 
-/// Quantize a model proto with the calibration `images`; the proto must carry a card.
+/// The card of the model being quantized, of either kind: kept, plus a quantization entry.
+#[derive(Debug, Clone)]
+pub enum Card {
+    Detector(ModelCard),
+    Classifier(ClassifierCard),
+}
+
+impl Card {
+    /// The card stored in `proto`.
+    pub fn read(proto: &ModelProto) -> Result<Self> {
+        let json = &proto.metadata_props.iter().find(|e| e.key == CARD_KEY).ok_or(CardError::Missing)?.value;
+        Ok(match card_kind(json)?.as_str() {
+            "classifier" => Card::Classifier(ClassifierCard::from_json(json)?),
+            _ => Card::Detector(ModelCard::from_json(json)?),
+        })
+    }
+
+    /// How the model's input is normalised, and its size.
+    pub fn input(&self) -> &InputSpec {
+        match self {
+            Card::Detector(c) => &c.input,
+            Card::Classifier(c) => &c.input,
+        }
+    }
+
+    fn quantization_mut(&mut self) -> &mut Option<Quantization> {
+        match self {
+            Card::Detector(c) => &mut c.quantization,
+            Card::Classifier(c) => &mut c.quantization,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        match self {
+            Card::Detector(c) => c.to_json(),
+            Card::Classifier(c) => c.to_json(),
+        }
+    }
+}
+
+/// Quantize a detector's proto with the calibration `images` (whole frames, resized to
+/// the input as the detector does); the proto must carry a detector card.
 pub fn quantize_proto(
     proto: &ModelProto,
     images: &[PathBuf],
     opts: &QuantizeOptions,
 ) -> Result<(ModelProto, QuantizeReport)> {
-    let mut card = read_card(proto)?;
-    if card.quantization.is_some() {
+    let card = Card::read(proto)?;
+    if let Card::Classifier(_) = card {
+        bail!("a face classifier calibrates on face crops, not whole images (see quantize::faces)");
+    }
+    let size = opts.size.unwrap_or((card.input().width, card.input().height));
+    if images.is_empty() {
+        bail!("no calibration images");
+    }
+    let mut inputs = ImageInputs::new(images.to_vec(), card.input().clone(), size);
+    quantize_inputs(proto, card, &mut inputs, size, opts)
+}
+
+/// Quantize `proto`, whose card is `card`, calibrating on `inputs` at `size`.
+pub fn quantize_inputs(
+    proto: &ModelProto,
+    mut card: Card,
+    inputs: &mut dyn calibrate::Inputs,
+    size: (u32, u32),
+    opts: &QuantizeOptions,
+) -> Result<(ModelProto, QuantizeReport)> {
+    if card.quantization_mut().is_some() {
         bail!("the model is already quantized (its card has a quantization entry)");
     }
     if proto.opset_import.iter().any(|o| o.domain.is_empty() && o.version < 13) {
         bail!("the model's opset is below 13, which per-channel DequantizeLinear needs; re-export it");
     }
-    let size = opts.size.unwrap_or((card.input.width, card.input.height));
     if size.0 == 0 || size.1 == 0 {
         bail!("calibration size {}x{} is empty", size.0, size.1);
     }
-    let mut inputs = ImageInputs::new(images.to_vec(), card.input.clone(), size);
-    if images.is_empty() {
-        bail!("no calibration images");
+    let count = inputs.count();
+    if count == 0 {
+        bail!("no calibration inputs");
     }
     let mut fp32 = proto.clone();
     let graph = fp32.graph.as_mut().context("the model has no graph")?;
@@ -138,19 +198,19 @@ pub fn quantize_proto(
     if opts.equalize {
         let pairs = equalize::pairs(graph);
         let acts: Vec<String> = pairs.iter().map(|p| p.act.clone()).collect();
-        let maxima = calibrate::channel_max(proto, &acts, size, &mut inputs, opts.progress)?;
+        let maxima = calibrate::channel_max(proto, &acts, size, inputs, opts.progress)?;
         equalized_pairs = equalize::equalize(graph, &pairs, &maxima)?;
     }
     let graph = fp32.graph.as_ref().context("the model has no graph")?;
     let plan = qdq::plan(graph, opts.keep_first, opts.keep_last)?;
-    let ranges = calibrate::calibrate(&fp32, &plan.activations, size, &mut inputs, opts.method, opts.progress)?;
+    let ranges = calibrate::calibrate(&fp32, &plan.activations, size, inputs, opts.method, opts.progress)?;
     let params = ranges.iter().map(|(t, (lo, hi))| (t.clone(), ActParams::from_range(*lo, *hi))).collect();
     let new_graph = qdq::rewrite(graph, &plan, &params)?;
-    card.quantization = Some(Quantization {
+    *card.quantization_mut() = Some(Quantization {
         format: FORMAT.into(),
         calibration: opts.method.to_string(),
         data: opts.data.clone(),
-        images: images.len(),
+        images: count,
         fp32_layers: plan.fp32_layers.clone(),
         equalized: opts.equalize,
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
@@ -167,18 +227,23 @@ pub fn quantize_proto(
         fp32_layers: plan.fp32_layers,
         equalized_pairs,
         activations: plan.activations.len(),
-        images: images.len(),
+        images: count,
         fp32_bytes: prost::Message::encoded_len(proto),
         int8_bytes: prost::Message::encoded_len(&out),
     };
     Ok((out, report))
 }
 
-/// Quantize the model file `model` into `out` (written atomically), calibrating on `images`.
-pub fn quantize_file(model: &Path, images: &[PathBuf], opts: &QuantizeOptions, out: &Path) -> Result<QuantizeReport> {
+/// Read an ONNX file (errors name it).
+pub fn read_proto(model: &Path) -> Result<ModelProto> {
     let bytes = std::fs::read(model).with_context(|| format!("{}: cannot read model", model.display()))?;
-    let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
-        .with_context(|| format!("{}: not an ONNX model", model.display()))?;
+    <ModelProto as prost::Message>::decode(bytes.as_slice())
+        .with_context(|| format!("{}: not an ONNX model", model.display()))
+}
+
+/// Quantize the detector file `model` into `out` (written atomically), calibrating on `images`.
+pub fn quantize_file(model: &Path, images: &[PathBuf], opts: &QuantizeOptions, out: &Path) -> Result<QuantizeReport> {
+    let proto = read_proto(model)?;
     let (q, report) =
         quantize_proto(&proto, images, opts).with_context(|| format!("{}: cannot quantize", model.display()))?;
     crate::export::write_model(out, &q)?;

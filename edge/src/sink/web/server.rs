@@ -94,6 +94,10 @@ fn serve_connection(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(5))
+            // A client that shuts its write side after the request still gets the
+            // answer (without this, hyper may see the EOF first and close unanswered:
+            // the fuzz target's /healthz after each input found it).
+            .half_close(true)
             .max_buf_size(16 << 10)
             .max_headers(32);
         let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), service);
