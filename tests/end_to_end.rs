@@ -159,3 +159,52 @@ fn training_settings_out_of_range_exit_2_and_write_nothing() {
         assert!(!dir.join("ckpt").exists(), "{flag} {value} left a checkpoint folder");
     }
 }
+
+/// Prior sizes set in a recipe reach the network's heads and the exported card: a run with
+/// four sizes on the finest level (the default has three) exports a file whose card names
+/// them and which the detector loads (it checks the outputs against the card's priors).
+#[test]
+fn prior_sizes_from_the_recipe_reach_the_card() {
+    let dir = scratch("e2e-priors");
+    run(Command::new(bin("facecam-train"))
+        .args(["synth", "--count", "6", "--seed", "4", "--out"])
+        .arg(dir.join("data")));
+    let recipe = dir.join("priors.toml");
+    let sizes = "[[5.0, 8.0, 12.0, 18.0], [32.0, 48.0], [64.0, 96.0], [128.0, 192.0, 256.0]]";
+    std::fs::write(
+        &recipe,
+        format!("epochs = 1\nbatch_size = 2\nwidth = 160\nheight = 120\nnet_width = 0.25\nprior_sizes = {sizes}\n"),
+    )
+    .unwrap();
+    let model = dir.join("m.onnx");
+    run(Command::new(bin("facecam-train"))
+        .args(["train", "--device", "cpu", "--no-augment", "--config"])
+        .arg(&recipe)
+        .arg("--data")
+        .arg(format!("labelme:{}", dir.join("data").display()))
+        .arg("--out")
+        .arg(dir.join("ckpt"))
+        .arg("--export")
+        .arg(&model));
+    let card: serde_json::Value =
+        serde_json::from_str(&run(Command::new(bin("facecam")).arg("card").arg(&model))).unwrap();
+    let want: serde_json::Value = serde_json::from_str(sizes).unwrap();
+    assert_eq!(card["priors"]["min_sizes"], want, "{card}");
+    let mut detector = edge::detector::Detector::load(&model).unwrap();
+    let found = detector.detect(&image::RgbImage::new(160, 120)).unwrap();
+    assert!(found.len() <= 750);
+    // A size out of range is named before anything is written.
+    std::fs::write(&recipe, "epochs = 1\nprior_sizes = [[0.5], [32.0], [64.0], [128.0]]\n").unwrap();
+    let out = Command::new(bin("facecam-train"))
+        .args(["train", "--device", "cpu", "--config"])
+        .arg(&recipe)
+        .arg("--data")
+        .arg(format!("labelme:{}", dir.join("data").display()))
+        .arg("--out")
+        .arg(dir.join("ckpt2"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("`prior_sizes`"), "{stderr}");
+    assert!(!dir.join("ckpt2").exists());
+}
