@@ -256,3 +256,30 @@ fn a_short_soak_keeps_memory_flat() {
     let (lo, hi) = settled.iter().fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
     assert!(hi - lo < 16.0, "VmRSS grew from {lo:.1} to {hi:.1} MiB: {rss:?}");
 }
+
+/// A camera command that dies is started again, and the run goes on: a command that sends
+/// 5 frames and exits, three times over, gives a 12-frame run. The gap at each restart
+/// (the recovery time, backoff included) is printed and must stay within a few seconds.
+#[test]
+fn a_camera_command_that_dies_is_started_again() {
+    let dir = scratch("pipe-restart");
+    let mjpeg = stream(&dir, 5);
+    let source = format!("pipe:cat '{}'", mjpeg.display());
+    let (ok, stdout, stderr) =
+        facecam(&["run", "--source", &source, "--sink", "json", "--frames", "12", "--every-frame"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("starting it again in 0.5 s"), "{stderr}");
+    let frames: Vec<serde_json::Value> =
+        stdout.lines().filter(|l| l.contains("\"seq\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(frames.len(), 12, "{stdout}");
+    let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..12).collect::<Vec<u64>>(), "seq keeps counting across restarts");
+    // Capture times (shown less latency): display times bunch up on a loaded machine.
+    let captured: Vec<f64> =
+        frames.iter().map(|f| f["time"].as_f64().unwrap() - f["latency_ms"].as_f64().unwrap() / 1e3).collect();
+    for restart in [5, 10] {
+        let gap = captured[restart] - captured[restart - 1];
+        eprintln!("recovery after the command died: {gap:.3} s");
+        assert!((0.45..5.0).contains(&gap), "gap {gap} s at frame {restart}");
+    }
+}

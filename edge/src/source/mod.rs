@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `v4l2:/dev/video0[@WxH[@FPS]][:mjpeg\|yuyv]` | a V4L2 camera, mmap streaming |
 //! | `mjpeg:PATH` (`-` for stdin) | concatenated JPEG frames from a file or pipe |
-//! | `pipe:COMMAND` | a child process writing MJPEG to stdout (the CSI cameras, RTSP through ffmpeg) |
+//! | `pipe:COMMAND` | a child process writing MJPEG to stdout (the CSI cameras, RTSP through ffmpeg), started again when it ends ([`restart`]) |
 //! | `http://HOST[:PORT]/PATH` | an MJPEG-over-HTTP camera ([`http`]), e.g. another facecam's `/stream.mjpg` |
 //! | `images:PATH` | an image file or a folder of them |
 //! | `pattern[:WxH]` | a moving test pattern |
@@ -18,6 +18,7 @@ pub mod files;
 pub mod http;
 pub mod mjpeg;
 pub mod pattern;
+pub mod restart;
 #[cfg(all(target_os = "linux", feature = "v4l2"))]
 pub mod v4l2;
 
@@ -145,7 +146,7 @@ impl SourceSpec {
             #[cfg(not(all(target_os = "linux", feature = "v4l2")))]
             SourceSpec::V4l2 { .. } => bail!("this build of facecam has no V4L2 support (feature `v4l2`)"),
             SourceSpec::Mjpeg(path) => Box::new(mjpeg::MjpegSource::open_path(path)?),
-            SourceSpec::Pipe(command) => Box::new(mjpeg::MjpegSource::spawn(command)?),
+            SourceSpec::Pipe(command) => Box::new(restart::RestartingPipe::spawn(command)?),
             #[cfg(feature = "http-source")]
             SourceSpec::Http(url) => Box::new(http::open(url)?),
             #[cfg(not(feature = "http-source"))]
