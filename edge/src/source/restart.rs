@@ -4,8 +4,10 @@
 //! frames flow again. Meanwhile the source answers [`SourceError::Timeout`], as a V4L2
 //! camera does while it reopens its device, so the loop keeps running.
 //!
-//! A command that fails before its very first frame is not retried: that is a wrong
-//! command line (`pipe:false`, a typo), reported at once as before.
+//! A command that stays alive but sends nothing for [`STALL`] (a hung camera stack) is
+//! stopped and started again the same way. A command that fails before its very first
+//! frame is not retried: that is a wrong command line (`pipe:false`, a typo), reported at
+//! once as before.
 
 use super::mjpeg::MjpegSource;
 use super::{Frame, FrameSource, SourceError};
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 pub const FIRST_RETRY: Duration = Duration::from_millis(500);
 /// The longest wait between restarts.
 pub const MAX_RETRY: Duration = Duration::from_secs(30);
+/// A command that has sent frames and then sends none for this long is restarted.
+pub const STALL: Duration = Duration::from_secs(15);
 
 /// A restarting `pipe:` source; see the module docs.
 pub struct RestartingPipe {
@@ -31,6 +35,9 @@ pub struct RestartingPipe {
     pub restarts: u64,
     /// The next frame follows a restart: tracks do not carry over.
     cut_next: bool,
+    stall: Duration,
+    /// Since when the running command has sent nothing (its first timeout).
+    silent_since: Option<Instant>,
 }
 
 impl RestartingPipe {
@@ -38,7 +45,7 @@ impl RestartingPipe {
     pub fn spawn(command: &str) -> anyhow::Result<Self> {
         Ok(Self {
             command: command.to_string(),
-            inner: Some(MjpegSource::spawn(command)?),
+            inner: Some(Self::start(command, STALL)?),
             seq_base: 0,
             ever_sent: false,
             first_retry: FIRST_RETRY,
@@ -46,17 +53,26 @@ impl RestartingPipe {
             retry_at: Instant::now(),
             restarts: 0,
             cut_next: false,
+            stall: STALL,
+            silent_since: None,
         })
     }
 
-    /// Another first backoff (tests use a short one).
-    pub fn with_first_retry(mut self, wait: Duration) -> Self {
-        (self.first_retry, self.backoff) = (wait, wait);
+    /// Another first backoff and stall time (tests use short ones); applies from the next start.
+    pub fn with_timing(mut self, first_retry: Duration, stall: Duration) -> Self {
+        (self.first_retry, self.backoff, self.stall) = (first_retry, first_retry, stall);
         self
+    }
+
+    /// Reads wait at most a third of the stall time, so a stall is noticed in time.
+    fn start(command: &str, stall: Duration) -> anyhow::Result<MjpegSource> {
+        Ok(MjpegSource::spawn(command)?.with_timeout((stall / 3).min(super::mjpeg::DEFAULT_TIMEOUT)))
     }
 
     /// The command ended (`why`): drop it and schedule the next start.
     fn ended(&mut self, why: &str) -> SourceError {
+        self.silent_since = None;
+        // Dropping the source stops the command (SIGTERM, then SIGKILL) and reaps it.
         if let Some(old) = self.inner.take() {
             let s = old.stats();
             self.seq_base += s.frames + s.corrupt;
@@ -84,7 +100,7 @@ impl FrameSource for RestartingPipe {
                 return Err(SourceError::Timeout(wait));
             }
             self.restarts += 1;
-            return match MjpegSource::spawn(&self.command) {
+            return match Self::start(&self.command, self.stall) {
                 Ok(s) => {
                     self.inner = Some(s);
                     self.cut_next = true;
@@ -101,6 +117,7 @@ impl FrameSource for RestartingPipe {
         match result {
             Ok(Some(mut frame)) => {
                 self.ever_sent = true;
+                self.silent_since = None;
                 self.backoff = self.first_retry;
                 frame.seq += self.seq_base;
                 frame.cut |= std::mem::take(&mut self.cut_next);
@@ -108,6 +125,13 @@ impl FrameSource for RestartingPipe {
             }
             Ok(None) => Err(self.ended("ended")),
             Err(SourceError::Fatal(e)) => Err(self.ended(&format!("{e:#}"))),
+            Err(SourceError::Timeout(t)) if self.ever_sent => {
+                let since = *self.silent_since.get_or_insert_with(|| Instant::now() - t);
+                match since.elapsed() >= self.stall {
+                    true => Err(self.ended(&format!("sent no frame for {:.1} s", since.elapsed().as_secs_f64()))),
+                    false => Err(SourceError::Timeout(t)),
+                }
+            }
             Err(other) => Err(other),
         }
     }
@@ -136,7 +160,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("facecam-restart-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut src =
-            RestartingPipe::spawn(&two_frames_then_exit(&dir)).unwrap().with_first_retry(Duration::from_millis(20));
+            RestartingPipe::spawn(&two_frames_then_exit(&dir)).unwrap().with_timing(Duration::from_millis(20), STALL);
         let (mut frames, mut cuts, started) = (Vec::new(), 0, Instant::now());
         while frames.len() < 6 && started.elapsed() < Duration::from_secs(20) {
             match src.next_frame() {
@@ -152,6 +176,29 @@ mod tests {
         assert_eq!(frames, vec![0, 1, 2, 3, 4, 5], "three runs of two frames each");
         assert!(src.restarts >= 2, "{}", src.restarts);
         assert_eq!(cuts, 2, "the first frame after each restart starts new tracks");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_command_that_stalls_is_stopped_and_started_again() {
+        let dir = std::env::temp_dir().join(format!("facecam-stall-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Two frames, then alive and silent: only the stall rule can get more frames.
+        let command = format!("{}; sleep 60", two_frames_then_exit(&dir));
+        let stall = Duration::from_millis(600);
+        let mut src = RestartingPipe::spawn(&command).unwrap().with_timing(Duration::from_millis(20), stall);
+        // The first run was started with the default timing: restart it now with the short one.
+        drop(src.ended("restarted by the test"));
+        let (mut frames, started) = (0, Instant::now());
+        while frames < 5 && started.elapsed() < Duration::from_secs(20) {
+            match src.next_frame() {
+                Ok(Some(_)) => frames += 1,
+                Err(SourceError::Timeout(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(frames, 5, "frames from three runs");
+        assert!(src.restarts >= 3, "{}", src.restarts);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
