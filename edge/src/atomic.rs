@@ -12,14 +12,17 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Write `bytes` to `path` so that a reader (or a crash) never sees a partial file.
-/// A directory at `path` is refused before anything is written; a failed rename
-/// removes the temporary, so nothing is left behind either way.
+/// A directory at `path` is refused before anything is written; a failed write (a full
+/// disk) or rename removes the temporary, so nothing is left behind either way.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     if path.is_dir() {
         anyhow::bail!("{}: is a directory, not a file to write", path.display());
     }
     let tmp = temp_path(path);
-    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("{}: cannot write: {e}", path.display())
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         anyhow::anyhow!("{}: cannot move into place: {e}", path.display())

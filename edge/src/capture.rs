@@ -217,7 +217,9 @@ fn each_fired_frame(
             Err(SourceError::Fatal(e)) => return Err(e.context(format!("capture from {}", source.describe()))),
         };
         if trigger.fired(Instant::now())? {
-            on_fire(&frame.image, summary)?;
+            let saved = summary.saved.len();
+            on_fire(&frame.image, summary)
+                .with_context(|| format!("capture stopped after {saved} file(s) saved in this run"))?;
         }
     }
     Ok(())
@@ -225,11 +227,14 @@ fn each_fired_frame(
 
 /// Write the picture as JPEG and its labelme JSON beside it, each atomically, the JSON
 /// last so a labelme folder never lists a picture that is not there.
+/// A picture whose JSON cannot be written (a full disk) is removed again: a pair or nothing.
 pub fn save(image: &RgbImage, faces: &[Detection], jpg: &Path) -> Result<()> {
     atomic::write(jpg, &jpeg(image, jpg)?)?;
     let json =
         labelme_json(jpg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), image, faces);
-    atomic::write(&jpg.with_extension("json"), serde_json::to_string_pretty(&json)?.as_bytes())
+    atomic::write(&jpg.with_extension("json"), serde_json::to_string_pretty(&json)?.as_bytes()).inspect_err(|_| {
+        let _ = std::fs::remove_file(jpg);
+    })
 }
 
 /// A labelme document with one `face` rectangle per detection.

@@ -283,3 +283,48 @@ fn a_camera_command_that_dies_is_started_again() {
         assert!((0.45..5.0).contains(&gap), "gap {gap} s at frame {restart}");
     }
 }
+
+/// A disk that fills during `capture` (a 300 KB tmpfs): it stops with an error naming
+/// the file and the cause, exit 1, and leaves whole picture + JSON pairs and no temporary.
+/// Needs to mount a tmpfs (root); skipped with a note where that is not allowed.
+#[test]
+fn a_full_disk_stops_capture_cleanly() {
+    let dir = scratch("full-disk");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=300k", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("NOTE: cannot mount a tmpfs here (not root?); the full-disk capture check is not run");
+        return;
+    }
+    let out = mnt.join("caps");
+    let (ok, _, stderr) = facecam(&[
+        "capture",
+        "--source",
+        "pattern",
+        "--every",
+        "0",
+        "--count",
+        "1000",
+        "--label",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let files: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("No space left on device") && stderr.contains("capture stopped after"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(files.iter().all(|f| !f.ends_with(".tmp")), "a temporary was left: {files:?}");
+    let jpgs: Vec<&String> = files.iter().filter(|f| f.ends_with(".jpg")).collect();
+    assert!(!jpgs.is_empty(), "some pictures fit before the disk filled");
+    for j in &jpgs {
+        assert!(files.contains(&j.replace(".jpg", ".json")), "{j} has no JSON: {files:?}");
+    }
+    assert_eq!(files.len(), 2 * jpgs.len(), "{files:?}");
+}
