@@ -42,6 +42,24 @@ pub struct InputSpec {
     pub std: [f32; 3],
 }
 
+impl InputSpec {
+    /// The checks both kinds of card share: each side in `sides`, RGB, and a
+    /// normalisation that can be applied (finite mean, finite non-zero std).
+    pub fn validate(&self, sides: std::ops::RangeInclusive<u32>) -> Result<(), CardError> {
+        let bad = |field, why: String| Err(CardError::Invalid { field, why });
+        if !sides.contains(&self.width) || !sides.contains(&self.height) {
+            return bad("input.width/height", format!("must each be {}..={}", sides.start(), sides.end()));
+        }
+        if self.channels != "RGB" {
+            return bad("input.channels", "only \"RGB\" is supported".into());
+        }
+        if self.std.iter().any(|s| !s.is_finite() || *s == 0.0) || self.mean.iter().any(|m| !m.is_finite()) {
+            return bad("input.mean/std", "must be finite, std non-zero".into());
+        }
+        Ok(())
+    }
+}
+
 /// Prior layout: one entry per detection level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -196,16 +214,7 @@ impl ModelCard {
                 why: format!("version {} is not {CARD_FORMAT}, the one this build reads", self.format),
             });
         }
-        let side = 1..=crate::preprocess::MAX_SIDE;
-        if !side.contains(&self.input.width) || !side.contains(&self.input.height) {
-            return bad("input.width/height", "must each be 1..=8192");
-        }
-        if self.input.channels != "RGB" {
-            return bad("input.channels", "only \"RGB\" is supported");
-        }
-        if self.input.std.iter().any(|s| !s.is_finite() || *s == 0.0) {
-            return bad("input.std", "must be finite and non-zero");
-        }
+        self.input.validate(1..=crate::preprocess::MAX_SIDE)?;
         let p = &self.priors;
         if p.min_sizes.is_empty() || p.min_sizes.len() != p.steps.len() {
             return bad("priors", "min_sizes and steps need one non-empty entry per level");
@@ -247,6 +256,9 @@ mod tests {
         let mut card = ModelCard::new(320, 240, Provenance::default());
         card.input.std[1] = 0.0;
         assert!(ModelCard::from_json(&card.to_json()).unwrap_err().to_string().contains("std"));
+        card.input.std[1] = 128.0;
+        card.input.mean[0] = f32::NAN;
+        assert!(card.validate().unwrap_err().to_string().contains("input.mean/std"));
         let card = ModelCard { score_threshold: Some(1.5), ..ModelCard::new(320, 240, Provenance::default()) };
         assert!(ModelCard::from_json(&card.to_json()).unwrap_err().to_string().contains("score_threshold"));
         let card = ModelCard { score_threshold: Some(0.4), ..ModelCard::new(320, 240, Provenance::default()) };

@@ -120,15 +120,9 @@ impl ClassifierCard {
         if self.format != FORMAT {
             return bad("format", &format!("version {} is not {FORMAT}, the one this build reads", self.format));
         }
-        if !(8..=512).contains(&self.input.width) || self.input.width != self.input.height {
-            return bad("input.width/height", "must be equal (a square crop) and 8..=512");
-        }
-        if self.input.channels != "RGB" {
-            return bad("input.channels", "only \"RGB\" is supported");
-        }
-        if self.input.std.iter().any(|s| !s.is_finite() || *s == 0.0) || self.input.mean.iter().any(|m| !m.is_finite())
-        {
-            return bad("input.mean/std", "must be finite, std non-zero");
+        self.input.validate(8..=512)?;
+        if self.input.width != self.input.height {
+            return bad("input.width/height", "must be equal (a square crop)");
         }
         if !(0.0..=1.0).contains(&self.crop.margin) {
             return bad("crop.margin", "must lie in 0..=1 (a fraction of the face's longer side)");
