@@ -6,7 +6,7 @@
 //! without lagging behind motion. A track survives a few missed frames (no flicker when
 //! one frame's score dips) and gets a new id only when a face is truly new.
 
-use crate::model::{iou, BBox, Detection};
+use crate::model::{match_greedy, BBox, Detection};
 use serde::Serialize;
 
 /// A face followed from frame to frame.
@@ -68,30 +68,18 @@ impl Tracker {
 
     /// Feed one frame's detections; returns the faces to show on it.
     pub fn update(&mut self, detections: &[Detection]) -> Vec<Track> {
-        // Every (track, detection) pair above the IoU bar, best first.
-        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
-        for (t, live) in self.live.iter().enumerate() {
-            for (d, det) in detections.iter().enumerate() {
-                let overlap = iou(&live.track.bbox, &det.bbox);
-                if overlap >= self.config.min_iou {
-                    pairs.push((overlap, t, d));
-                }
-            }
-        }
-        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut track_used = vec![false; self.live.len()];
+        let tracked: Vec<BBox> = self.live.iter().map(|l| l.track.bbox).collect();
+        let found: Vec<BBox> = detections.iter().map(|d| d.bbox).collect();
+        let partner = match_greedy(&tracked, &found, self.config.min_iou);
         let mut det_used = vec![false; detections.len()];
-        for (_, t, d) in pairs {
-            if track_used[t] || det_used[d] {
-                continue;
-            }
-            track_used[t] = true;
+        for (live, d) in self.live.iter_mut().zip(&partner) {
+            let Some(d) = *d else { continue };
             det_used[d] = true;
-            let live = &mut self.live[t];
             live.track.bbox = follow(&live.track.bbox, &detections[d].bbox, self.config.smoothing);
             live.track.score = detections[d].score;
             live.misses = 0;
         }
+        let track_used: Vec<bool> = partner.iter().map(Option::is_some).collect();
         for (live, used) in self.live.iter_mut().zip(&track_used) {
             if !used {
                 live.misses += 1;

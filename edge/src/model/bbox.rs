@@ -60,6 +60,31 @@ pub fn iou(a: &BBox, b: &BBox) -> f32 {
     }
 }
 
+/// Pair the boxes of `a` with those of `b`, each used at most once, best overlap first,
+/// among pairs with IoU ≥ `min_iou`: for each box of `a`, the index of its partner in
+/// `b`. (Tracks with detections, labelled faces with detected ones.)
+pub fn match_greedy(a: &[BBox], b: &[BBox], min_iou: f32) -> Vec<Option<usize>> {
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for (i, x) in a.iter().enumerate() {
+        for (j, y) in b.iter().enumerate() {
+            let overlap = iou(x, y);
+            if overlap >= min_iou {
+                pairs.push((overlap, i, j));
+            }
+        }
+    }
+    // Stable: equal overlaps keep `a`-major order.
+    pairs.sort_by(|p, q| q.0.total_cmp(&p.0));
+    let (mut partner, mut used) = (vec![None; a.len()], vec![false; b.len()]);
+    for (_, i, j) in pairs {
+        if partner[i].is_none() && !used[j] {
+            partner[i] = Some(j);
+            used[j] = true;
+        }
+    }
+    partner
+}
+
 /// A detected face: its box and its face probability.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
@@ -71,6 +96,16 @@ pub struct Detection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn greedy_matching_takes_the_best_overlap_first_and_each_box_once() {
+        let a = [BBox::new(0.0, 0.0, 10.0, 10.0), BBox::new(1.0, 0.0, 11.0, 10.0), BBox::new(50.0, 50.0, 60.0, 60.0)];
+        let b = [BBox::new(1.0, 0.0, 11.0, 10.0), BBox::new(0.0, 0.0, 10.0, 10.0)];
+        assert_eq!(match_greedy(&a, &b, 0.3), vec![Some(1), Some(0), None]);
+        // One detection between two tracks goes to the closer; the other stays unmatched.
+        assert_eq!(match_greedy(&a[..2], &b[..1], 0.3), vec![None, Some(0)]);
+        assert_eq!(match_greedy(&a, &[], 0.3), vec![None; 3]);
+    }
 
     #[test]
     fn iou_of_identical_disjoint_and_half_overlapping_boxes() {

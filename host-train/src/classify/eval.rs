@@ -10,7 +10,7 @@ use crate::plot::tile_grid;
 use anyhow::Result;
 use edge::classifier::{top, Classifier};
 use edge::detector::Detector;
-use edge::model::iou;
+use edge::model::{match_greedy, BBox};
 use edge::overlay::ImageTarget;
 use embedded_graphics::{
     mono_font::{ascii::FONT_6X10, MonoTextStyle},
@@ -147,18 +147,11 @@ pub fn on_detections(
     for (i, img) in set.images.iter().enumerate() {
         let faces: Vec<_> = set.faces.iter().filter(|f| f.image == i).collect();
         let dets = detector.detect(img)?;
-        let mut candidates: Vec<(f32, usize, usize)> = (faces.iter().enumerate())
-            .flat_map(|(fi, f)| dets.iter().enumerate().map(move |(di, d)| (iou(&f.bbox, &d.bbox), fi, di)))
-            .filter(|(o, _, _)| *o >= MATCH_IOU)
-            .collect();
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (mut face_det, mut det_used) = (vec![None; faces.len()], vec![false; dets.len()]);
-        for (_, fi, di) in candidates {
-            if face_det[fi].is_none() && !det_used[di] {
-                face_det[fi] = Some(di);
-                det_used[di] = true;
-            }
-        }
+        let labelled: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
+        let found: Vec<BBox> = dets.iter().map(|d| d.bbox).collect();
+        let face_det = match_greedy(&labelled, &found, MATCH_IOU);
+        let mut det_used = vec![false; dets.len()];
+        face_det.iter().flatten().for_each(|&d| det_used[d] = true);
         unmatched += det_used.iter().filter(|u| !**u).count();
         for (f, d) in faces.iter().zip(face_det) {
             let pred = match d {
