@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-facemask facemask-eval wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-facemask facemask-eval wider-eval test check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
@@ -123,9 +123,14 @@ train-finetune:
 train-stage3:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage3.toml RUN=$(HOME)/.cache/facecam/runs/stage3
 
-# Stage 4 (the shipped model): recipes/stage4.toml from stage 3's committed checkpoint (runs/stage3-2026-12-02).
+# Stage 4: recipes/stage4.toml from stage 3's committed checkpoint (runs/stage3-2026-12-02).
 train-stage4:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage4.toml RUN=$(HOME)/.cache/facecam/runs/stage4
+
+# Stage 5 (the shipped model): recipes/stage5.toml (smaller level-0 priors) from stage 4's
+# committed checkpoint (runs/stage4-2026-12-02); about 50 CPU minutes.
+train-stage5:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage5.toml RUN=$(HOME)/.cache/facecam/runs/stage5
 
 # The shipped face-mask classifier (models/facemask.onnx): recipes/facemask.toml on the
 # face-mask set's train split (the sample photos left out), about 8 CPU minutes; then its
