@@ -17,7 +17,9 @@ pub mod qdq;
 
 use anyhow::{bail, Context, Result};
 pub use calibrate::Method;
-use edge::model::{card_kind, CardError, ClassifierCard, InputSpec, ModelCard, Quantization, CARD_KEY};
+use edge::model::{
+    card_kind, CardError, ClassifierCard, InputSpec, ModelCard, Quantization, CARD_KEY, CLASSIFIER_KIND,
+};
 use edge::preprocess::{normalize_into, resize_to_input};
 use qdq::ActParams;
 use std::path::{Path, PathBuf};
@@ -123,7 +125,7 @@ impl Card {
     pub fn read(proto: &ModelProto) -> Result<Self> {
         let json = &proto.metadata_props.iter().find(|e| e.key == CARD_KEY).ok_or(CardError::Missing)?.value;
         Ok(match card_kind(json)?.as_str() {
-            "classifier" => Card::Classifier(ClassifierCard::from_json(json)?),
+            CLASSIFIER_KIND => Card::Classifier(ClassifierCard::from_json(json)?),
             _ => Card::Detector(ModelCard::from_json(json)?),
         })
     }
