@@ -2,33 +2,11 @@
 //! screen: an MJPEG file made from the sample photos as the source, a file laid out
 //! like a framebuffer as the display. The shipped model does the detecting.
 
+mod common;
+
+use common::{facecam, mjpeg_file as stream, root, scratch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facecam-camera-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Run `facecam` from the repository root; returns (success, stdout, stderr).
-fn facecam(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_facecam")).args(args).current_dir(root()).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-/// A 640x480 MJPEG file panning across the sample photos.
-fn stream(dir: &Path, frames: u32) -> PathBuf {
-    let jpegs = edge::bench::make_stream(&root().join("samples"), frames).unwrap();
-    let path = dir.join("stream.mjpeg");
-    std::fs::write(&path, jpegs.concat()).unwrap();
-    path
-}
 
 #[test]
 fn run_from_an_mjpeg_file_to_a_framebuffer_file_tracks_the_face() {
@@ -255,76 +233,4 @@ fn a_short_soak_keeps_memory_flat() {
     let settled = &rss[2..];
     let (lo, hi) = settled.iter().fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
     assert!(hi - lo < 16.0, "VmRSS grew from {lo:.1} to {hi:.1} MiB: {rss:?}");
-}
-
-/// A camera command that dies is started again, and the run goes on: a command that sends
-/// 5 frames and exits, three times over, gives a 12-frame run. The gap at each restart
-/// (the recovery time, backoff included) is printed and must stay within a few seconds.
-#[test]
-fn a_camera_command_that_dies_is_started_again() {
-    let dir = scratch("pipe-restart");
-    let mjpeg = stream(&dir, 5);
-    let source = format!("pipe:cat '{}'", mjpeg.display());
-    let (ok, stdout, stderr) =
-        facecam(&["run", "--source", &source, "--sink", "json", "--frames", "12", "--every-frame"]);
-    assert!(ok, "{stderr}");
-    assert!(stderr.contains("starting it again in 0.5 s"), "{stderr}");
-    let frames: Vec<serde_json::Value> =
-        stdout.lines().filter(|l| l.contains("\"seq\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(frames.len(), 12, "{stdout}");
-    let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (0..12).collect::<Vec<u64>>(), "seq keeps counting across restarts");
-    // Capture times (shown less latency): display times bunch up on a loaded machine.
-    let captured: Vec<f64> =
-        frames.iter().map(|f| f["time"].as_f64().unwrap() - f["latency_ms"].as_f64().unwrap() / 1e3).collect();
-    for restart in [5, 10] {
-        let gap = captured[restart] - captured[restart - 1];
-        eprintln!("recovery after the command died: {gap:.3} s");
-        assert!((0.45..5.0).contains(&gap), "gap {gap} s at frame {restart}");
-    }
-}
-
-/// A disk that fills during `capture` (a 300 KB tmpfs): it stops with an error naming
-/// the file and the cause, exit 1, and leaves whole picture + JSON pairs and no temporary.
-/// Needs to mount a tmpfs (root); skipped with a note where that is not allowed.
-#[test]
-fn a_full_disk_stops_capture_cleanly() {
-    let dir = scratch("full-disk");
-    let mnt = dir.join("mnt");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=300k", "tmpfs"])
-        .arg(&mnt)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("NOTE: cannot mount a tmpfs here (not root?); the full-disk capture check is not run");
-        return;
-    }
-    let out = mnt.join("caps");
-    let (ok, _, stderr) = facecam(&[
-        "capture",
-        "--source",
-        "pattern",
-        "--every",
-        "0",
-        "--count",
-        "1000",
-        "--label",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let files: Vec<String> =
-        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    let _ = Command::new("umount").arg(&mnt).status();
-    assert!(!ok, "{stderr}");
-    assert!(stderr.contains("No space left on device") && stderr.contains("capture stopped after"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(files.iter().all(|f| !f.ends_with(".tmp")), "a temporary was left: {files:?}");
-    let jpgs: Vec<&String> = files.iter().filter(|f| f.ends_with(".jpg")).collect();
-    assert!(!jpgs.is_empty(), "some pictures fit before the disk filled");
-    for j in &jpgs {
-        assert!(files.contains(&j.replace(".jpg", ".json")), "{j} has no JSON: {files:?}");
-    }
-    assert_eq!(files.len(), 2 * jpgs.len(), "{files:?}");
 }

@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-#[allow(dead_code)] // not every test uses every helper
 mod common;
 use common::{root, scratch};
 

@@ -1,5 +1,7 @@
-//! What the end-to-end tests of the network sinks share: paths, scratch folders and a
-//! camera stand-in that delivers frames at a camera's pace.
+//! What the end-to-end tests share: paths, scratch folders, running the binary, and
+//! camera stand-ins (an MJPEG file, a pipe that delivers frames at a camera's pace).
+// Each test binary uses some of these helpers, none uses all.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -25,4 +27,19 @@ pub fn paced_pipe(dir: &Path, frames: u32, gap_s: f64) -> String {
         std::fs::write(dir.join(format!("frame-{i:03}.jpg")), jpeg).unwrap();
     }
     format!("pipe:while :; do for f in '{}'/frame-*.jpg; do cat \"$f\"; sleep {gap_s}; done; done", dir.display())
+}
+
+/// Run `facecam` from the repository root; returns (success, stdout, stderr).
+pub fn facecam(args: &[&str]) -> (bool, String, String) {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_facecam")).args(args).current_dir(root()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A 640x480 MJPEG file of `frames` frames panning across the sample photos.
+pub fn mjpeg_file(dir: &Path, frames: u32) -> PathBuf {
+    let jpegs = edge::bench::make_stream(&root().join("samples"), frames).unwrap();
+    let path = dir.join("stream.mjpeg");
+    std::fs::write(&path, jpegs.concat()).unwrap();
+    path
 }

@@ -3,6 +3,7 @@
 
 use super::format::{Bitfield, Geometry};
 use super::framebuffer::Framebuffer;
+use super::screen::Screen;
 use anyhow::{bail, Context, Result};
 use memmap2::MmapOptions;
 use std::fs::OpenOptions;
@@ -144,7 +145,7 @@ impl Framebuffer {
         // processes; it is only ever accessed as plain bytes, for which any content is valid.
         let map = unsafe { MmapOptions::new().len(len).map_mut(&file) }
             .with_context(|| format!("{name}: cannot map {len} bytes of framebuffer memory"))?;
-        Self::from_map(name, geometry, map)
+        Self::from_screen(name, geometry, Screen::Mapped(map))
     }
 }
 

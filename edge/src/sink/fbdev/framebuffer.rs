@@ -1,17 +1,16 @@
-//! The [`Framebuffer`] itself: a mapped screen (device or file) with a back buffer in its
+//! The [`Framebuffer`] itself: a screen (device memory or a file) with a back buffer in its
 //! pixel format, shown through [`Framebuffer::present`], drawn on as an embedded-graphics
 //! `DrawTarget`, and a [`Sink`].
 
 use super::format::{Encoder, Geometry};
-use super::xwd::{parse_xwd, XVFB_SCREEN_FILE};
+use super::screen::{FileScreen, Screen};
+use super::xwd::XVFB_SCREEN_FILE;
 use crate::sink::letterbox::{fit, sample_map, Fit};
 use crate::sink::{FrameReport, Sink};
 use anyhow::{bail, Context, Result};
 use embedded_graphics::{pixelcolor::Rgb888, prelude::*};
 use image::RgbImage;
-use memmap2::{MmapMut, MmapOptions};
 use std::convert::Infallible;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 /// Where a frame of one size lands and which source pixels feed each screen pixel;
@@ -34,12 +33,12 @@ impl Plan {
     }
 }
 
-/// A mapped screen (device or file) with a back buffer in its pixel format.
+/// A screen (a device's mapped memory, or a file) with a back buffer in its pixel format.
 pub struct Framebuffer {
     /// The device or file, for error messages.
     name: String,
     geometry: Geometry,
-    map: MmapMut,
+    screen: Screen,
     encoder: Encoder,
     /// The whole visible screen in device format, rows packed (`row_bytes` apart).
     back: Vec<u8>,
@@ -56,22 +55,15 @@ impl std::fmt::Debug for Framebuffer {
 
 impl Framebuffer {
     /// Open a plain file laid out like a framebuffer with the given geometry (tests, or
-    /// any program that shows a file's bytes). The file must already be large enough.
+    /// any program that shows a file's bytes). The file must already be large enough. A
+    /// file that later shrinks, is replaced or cannot be written is reopened, not a crash
+    /// (see `screen`).
     pub fn open_file(path: impl AsRef<Path>, geometry: Geometry) -> Result<Framebuffer> {
         let path = path.as_ref();
         let name = path.display().to_string();
         geometry.check().map_err(|e| anyhow::anyhow!("framebuffer file {name}: {e}"))?;
-        let file = open_rw(path, &name)?;
-        let len = file.metadata().with_context(|| format!("framebuffer file {name}: cannot stat"))?.len();
-        let need = geometry.required_len().unwrap_or(usize::MAX);
-        if len < need as u64 {
-            bail!(
-                "framebuffer file {name} is {len} bytes, too small for {} ({need} bytes needed)",
-                geometry.describe()
-            );
-        }
-        let map = map_file(&file, &name)?;
-        Self::from_map(name, geometry, map)
+        let (screen, geometry) = FileScreen::open(path, Some(geometry))?;
+        Self::from_screen(name, geometry, Screen::File(screen))
     }
 
     /// Open the screen file of an `Xvfb -fbdir DIR` server: `DIR/Xvfb_screen0`, an XWD image
@@ -82,32 +74,34 @@ impl Framebuffer {
             path.push(XVFB_SCREEN_FILE);
         }
         let name = path.display().to_string();
-        let file = open_rw(&path, &name)?;
-        let map = map_file(&file, &name)?;
-        let geometry = parse_xwd(&map, &name)?;
-        Self::from_map(name, geometry, map)
+        let (screen, geometry) = FileScreen::open(&path, None)?;
+        Self::from_screen(name, geometry, Screen::File(screen))
     }
 
-    pub(super) fn from_map(name: String, geometry: Geometry, map: MmapMut) -> Result<Framebuffer> {
+    pub(super) fn from_screen(name: String, geometry: Geometry, screen: Screen) -> Result<Framebuffer> {
         geometry.check().map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let need = geometry.required_len().unwrap_or(usize::MAX);
-        if map.len() < need {
-            bail!(
-                "{name}: mapping is {} bytes, too small for {} ({need} bytes needed)",
-                map.len(),
-                geometry.describe()
-            );
+        if let Screen::Mapped(map) = &screen {
+            if map.len() < need {
+                bail!(
+                    "{name}: mapping is {} bytes, too small for {} ({need} bytes needed)",
+                    map.len(),
+                    geometry.describe()
+                );
+            }
         }
+        let bytes = screen.bytes(&geometry)?;
         let row = geometry.row_bytes();
         let mut saved = Vec::with_capacity(row * geometry.height as usize);
         for y in 0..geometry.height as usize {
-            saved.extend_from_slice(&map[geometry.offset + y * geometry.stride..][..row]);
+            saved.extend_from_slice(&bytes[geometry.offset + y * geometry.stride..][..row]);
         }
+        drop(bytes);
         // Start the back buffer from what is on screen, so drawing + flush without a
         // present changes only what was drawn.
         let back = saved.clone();
         let encoder = Encoder::new(&geometry);
-        Ok(Framebuffer { name, geometry, map, encoder, back, saved, plan: None })
+        Ok(Framebuffer { name, geometry, screen, encoder, back, saved, plan: None })
     }
 
     /// The screen's layout.
@@ -168,45 +162,27 @@ impl Framebuffer {
     }
 
     /// Copy the back buffer to the screen, row by row at the device's stride (the padding
-    /// past each row is left alone).
+    /// past each row is left alone). A lost screen file drops it (see `screen`).
     pub fn flush(&mut self) {
-        copy_rows(&mut self.map, &self.back, &self.geometry);
+        self.screen.write_rows(&self.back, &self.geometry);
     }
 
-    /// What the screen shows now, read back from the mapping and decoded to RGB.
+    /// Whether frames are being dropped because the screen file is lost (shrunk, replaced,
+    /// or unwritable) and not back yet.
+    pub fn is_lost(&self) -> bool {
+        self.screen.is_lost()
+    }
+
+    /// What the screen shows now, read back and decoded to RGB.
     pub fn snapshot(&self) -> Result<RgbImage> {
-        self.geometry.to_rgb_image(&self.map).with_context(|| format!("{}: cannot read the screen back", self.name))
+        let bytes = self.screen.bytes(&self.geometry)?;
+        self.geometry.to_rgb_image(&bytes).with_context(|| format!("{}: cannot read the screen back", self.name))
     }
 
     /// Put back the screen contents saved when the framebuffer was opened.
     pub fn restore(&mut self) {
-        copy_rows(&mut self.map, &self.saved, &self.geometry);
+        self.screen.write_rows(&self.saved, &self.geometry);
     }
-}
-
-fn copy_rows(map: &mut [u8], packed: &[u8], g: &Geometry) {
-    let row = g.row_bytes();
-    for (y, src) in packed.chunks_exact(row).enumerate() {
-        map[g.offset + y * g.stride..][..row].copy_from_slice(src);
-    }
-}
-
-fn open_rw(path: &Path, name: &str) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("framebuffer file {name}: cannot open for reading and writing"))
-}
-
-fn map_file(file: &File, name: &str) -> Result<MmapMut> {
-    let len = file.metadata().with_context(|| format!("framebuffer file {name}: cannot stat"))?.len();
-    if len == 0 {
-        bail!("framebuffer file {name} is empty");
-    }
-    // SAFETY: the file may be changed by others (Xvfb keeps it mapped as its screen); the
-    // mapping is only accessed as plain bytes, for which any content is valid.
-    unsafe { MmapOptions::new().map_mut(file) }.with_context(|| format!("framebuffer file {name}: cannot map"))
 }
 
 impl OriginDimensions for Framebuffer {

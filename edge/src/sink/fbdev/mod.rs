@@ -19,6 +19,7 @@
 mod device;
 mod format;
 mod framebuffer;
+mod screen;
 mod spec;
 #[cfg(test)]
 mod test_support;
