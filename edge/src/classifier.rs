@@ -3,7 +3,7 @@
 //! [`ClassifierCard`], rewrite int8 if asked, fix the input, optimise, make runnable.
 
 use crate::int8::Int8Path;
-use crate::model::{crop_square, BBox, CardError, ClassifierCard, CARD_KEY};
+use crate::model::{card_json, crop_square, BBox, ClassifierCard};
 use crate::preprocess::{normalize_into, resize_to_input};
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
@@ -17,9 +17,8 @@ pub fn read_classifier(path: &Path, int8: Int8Path) -> Result<(ModelProto, Class
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
     let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
         .with_context(|| format!("{}: not an ONNX model", path.display()))?;
-    let entry = proto.metadata_props.iter().find(|e| e.key == CARD_KEY).ok_or(CardError::Missing);
-    let card = entry
-        .and_then(|e| ClassifierCard::from_json(&e.value))
+    let card = card_json(&proto)
+        .and_then(ClassifierCard::from_json)
         .with_context(|| format!("{}: refused", path.display()))?;
     let graph = proto.graph.as_ref().with_context(|| format!("{}: the model has no graph", path.display()))?;
     let (inputs, outputs): (Vec<&str>, Vec<&str>) =

@@ -8,7 +8,7 @@
 
 pub use crate::int8::Int8Path;
 pub use crate::model::DetectOptions;
-use crate::model::{detections, CardError, Detection, ModelCard, Prior, CARD_KEY};
+use crate::model::{card_json, detections, CardError, Detection, ModelCard, Prior};
 use crate::preprocess::{normalize_into, resize_to_input};
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
@@ -116,8 +116,7 @@ pub fn check_names(proto: &ModelProto, card: &ModelCard) -> Result<()> {
 
 /// Read the card stored in an ONNX model proto.
 pub fn read_card(proto: &ModelProto) -> Result<ModelCard, CardError> {
-    let entry = proto.metadata_props.iter().find(|e| e.key == CARD_KEY).ok_or(CardError::Missing)?;
-    ModelCard::from_json(&entry.value)
+    ModelCard::from_json(card_json(proto)?)
 }
 
 impl Detector {

@@ -510,9 +510,9 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Quantize { model, data, count, calibration, percentile, keep_fp32, no_equalize, input, out } => {
+            let proto = quantize::read_proto(&model)?;
             let classifier = matches!(
-                quantize::Card::read(&quantize::read_proto(&model)?)
-                    .with_context(|| format!("{}: refused", model.display()))?,
+                quantize::Card::read(&proto).with_context(|| format!("{}: refused", model.display()))?,
                 quantize::Card::Classifier(_)
             );
             // A classifier calibrates on faces, which crop folders hold too.
@@ -531,12 +531,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             let r = if classifier {
                 eprintln!("calibrating the classifier {} on {count} face crops ({})", model.display(), opts.method);
-                quantize::faces::quantize_classifier_file(&model, &samples, count, &opts, &out)?
+                quantize::faces::quantize_classifier(&model, &proto, &samples, count, &opts, &out)?
             } else {
                 let images: Vec<PathBuf> =
                     quantize::pick_evenly(samples.len(), count).into_iter().map(|i| samples[i].image.clone()).collect();
                 eprintln!("calibrating {} on {} images ({})", model.display(), images.len(), opts.method);
-                quantize::quantize_file(&model, &images, &opts, &out)?
+                quantize::quantize_detector(&model, &proto, &images, &opts, &out)?
             };
             println!(
                 "wrote {}: {} convs int8, {} fp32, {} activations quantized, {} conv pairs equalized; {} -> {} bytes ({:.3}x)",

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 /// The ONNX `metadata_props` key under which the card's JSON is stored.
 pub const CARD_KEY: &str = "facecam.card";
 
+/// The card's JSON, as an ONNX model stores it in its metadata (either kind of card).
+pub fn card_json(proto: &tract_onnx::pb::ModelProto) -> Result<&str, CardError> {
+    proto.metadata_props.iter().find(|e| e.key == CARD_KEY).map(|e| e.value.as_str()).ok_or(CardError::Missing)
+}
+
 /// Card format version this build writes and reads.
 const CARD_FORMAT: u32 = 1;
 

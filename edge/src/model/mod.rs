@@ -21,7 +21,9 @@ mod postprocess;
 mod priors;
 
 pub use bbox::{intersection, iou, match_greedy, BBox, Detection};
-pub use card::{CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY};
+pub use card::{
+    card_json, CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY,
+};
 pub use classifier_card::{
     card_kind, crop_square, wrong_kind, ClassifierCard, CropSpec, CLASSIFIER_KIND, DETECTOR_KIND,
 };

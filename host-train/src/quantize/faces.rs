@@ -2,13 +2,14 @@
 //! card's own crop rule ([`edge::classifier::crop_face`]), the inputs the classifier sees
 //! on the device, not on whole images squeezed to its input.
 
-use super::{calibrate, pick_evenly, quantize_inputs, read_proto, Card, QuantizeOptions, QuantizeReport};
+use super::{calibrate, pick_evenly, quantize_inputs, Card, QuantizeOptions, QuantizeReport};
 use crate::data::Sample;
 use anyhow::{bail, Context, Result};
 use edge::model::{ClassifierCard, InputSpec};
 use edge::preprocess::normalize_into;
 use image::RgbImage;
 use std::path::Path;
+use tract_onnx::pb::ModelProto;
 
 /// Calibration crops, already at the input size.
 pub struct CropInputs {
@@ -57,17 +58,17 @@ pub fn face_crops(samples: &[Sample], card: &ClassifierCard, count: usize) -> Re
     Ok(crops)
 }
 
-/// Quantize the classifier file `model` into `out` (written atomically), calibrating on
-/// `count` faces of `samples`.
-pub fn quantize_classifier_file(
+/// Quantize the classifier `proto`, read from `model` (which errors name), into `out`
+/// (written atomically), calibrating on `count` faces of `samples`.
+pub fn quantize_classifier(
     model: &Path,
+    proto: &ModelProto,
     samples: &[Sample],
     count: usize,
     opts: &QuantizeOptions,
     out: &Path,
 ) -> Result<QuantizeReport> {
-    let proto = read_proto(model)?;
-    let card = Card::read(&proto).with_context(|| format!("{}: refused", model.display()))?;
+    let card = Card::read(proto).with_context(|| format!("{}: refused", model.display()))?;
     let Card::Classifier(classifier) = &card else {
         bail!("{}: a detector; its calibration is on whole images (quantize_file)", model.display())
     };
@@ -76,7 +77,7 @@ pub fn quantize_classifier_file(
     }
     let size = (classifier.input.width, classifier.input.height);
     let mut inputs = CropInputs { crops: face_crops(samples, classifier, count)?, spec: classifier.input.clone() };
-    let (q, report) = quantize_inputs(&proto, card, &mut inputs, size, opts)
+    let (q, report) = quantize_inputs(proto, card, &mut inputs, size, opts)
         .with_context(|| format!("{}: cannot quantize", model.display()))?;
     crate::export::write_model(out, &q)?;
     Ok(report)

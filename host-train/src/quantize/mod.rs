@@ -18,7 +18,7 @@ pub mod qdq;
 use anyhow::{bail, Context, Result};
 pub use calibrate::Method;
 use edge::model::{
-    card_kind, CardError, ClassifierCard, InputSpec, ModelCard, Quantization, CARD_KEY, CLASSIFIER_KIND,
+    card_json, card_kind, ClassifierCard, InputSpec, ModelCard, Quantization, CARD_KEY, CLASSIFIER_KIND,
 };
 use edge::preprocess::{normalize_into, resize_to_input};
 use qdq::ActParams;
@@ -123,7 +123,7 @@ pub enum Card {
 impl Card {
     /// The card stored in `proto`.
     pub fn read(proto: &ModelProto) -> Result<Self> {
-        let json = &proto.metadata_props.iter().find(|e| e.key == CARD_KEY).ok_or(CardError::Missing)?.value;
+        let json = card_json(proto)?;
         Ok(match card_kind(json)?.as_str() {
             CLASSIFIER_KIND => Card::Classifier(ClassifierCard::from_json(json)?),
             _ => Card::Detector(ModelCard::from_json(json)?),
@@ -245,9 +245,19 @@ pub fn read_proto(model: &Path) -> Result<ModelProto> {
 
 /// Quantize the detector file `model` into `out` (written atomically), calibrating on `images`.
 pub fn quantize_file(model: &Path, images: &[PathBuf], opts: &QuantizeOptions, out: &Path) -> Result<QuantizeReport> {
-    let proto = read_proto(model)?;
+    quantize_detector(model, &read_proto(model)?, images, opts, out)
+}
+
+/// [`quantize_file`] on a model already read from `model` (which errors name).
+pub fn quantize_detector(
+    model: &Path,
+    proto: &ModelProto,
+    images: &[PathBuf],
+    opts: &QuantizeOptions,
+    out: &Path,
+) -> Result<QuantizeReport> {
     let (q, report) =
-        quantize_proto(&proto, images, opts).with_context(|| format!("{}: cannot quantize", model.display()))?;
+        quantize_proto(proto, images, opts).with_context(|| format!("{}: cannot quantize", model.display()))?;
     crate::export::write_model(out, &q)?;
     Ok(report)
 }
