@@ -124,11 +124,28 @@ pub fn train(
             .unwrap_or(0.0);
         eprintln!("resuming after epoch {done} (step {})", opt.steps());
     } else if let Some(init) = &cfg.init {
-        let meta = checkpoint::init_from(init, &mut vs)?;
-        if meta.spec != spec {
+        let meta = checkpoint::read_meta(init)?;
+        if meta.spec == spec {
+            checkpoint::init_from(init, &mut vs)?;
+            eprintln!("starting from the weights of {} ({} epochs)", init.display(), meta.epochs);
+        } else if spec.backbone_in(&meta.spec).is_some() {
+            let (meta, fresh) = checkpoint::init_from_related(init, &mut vs, &spec)?;
+            // `backbone.7.branch0.1.conv.weight` → `backbone.7`: the layers, not each tensor.
+            let layers: std::collections::BTreeSet<String> =
+                fresh.iter().map(|n| n.split('.').take(2).collect::<Vec<_>>().join(".")).collect();
+            eprintln!(
+                "starting from the weights of {} ({}, {} epochs); {} of this {}'s {} tensors start fresh ({})",
+                init.display(),
+                meta.spec.name,
+                meta.epochs,
+                fresh.len(),
+                spec.name,
+                vs.variables().len(),
+                layers.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        } else {
             bail!("{}: `init` holds {}, not this run's {}", init.display(), meta.spec.name, spec.name);
         }
-        eprintln!("starting from the weights of {} ({} epochs)", init.display(), meta.epochs);
     }
 
     // Keep enough resolution for crops to zoom in on faces.

@@ -232,6 +232,28 @@ impl NetSpec {
         Self { name: format!("slim-{width:.2}"), classes, backbone, heads }
     }
 
+    /// For each of this network's backbone layers, the index of the same layer in
+    /// `from`: all of them when the two are the same network, all but the receptive-field
+    /// block when this is the RFB network made from `from` (see [`NetSpec::rfb`]), so a
+    /// slim checkpoint can start an RFB run. `None` when the networks are not related so.
+    pub fn backbone_in(&self, from: &NetSpec) -> Option<Vec<Option<usize>>> {
+        if self.classes != from.classes || self.heads.len() != from.heads.len() {
+            return None;
+        }
+        if self.backbone == from.backbone && self.heads == from.heads {
+            return Some((0..self.backbone.len()).map(Some).collect());
+        }
+        let t = self.backbone.iter().position(|b| matches!(b, Block::Rfb(_)))?;
+        let same_layers = from.backbone.len() == self.backbone.len() + 1
+            && self.backbone[..t] == from.backbone[..t]
+            && self.backbone[t + 1..] == from.backbone[t + 2..];
+        let same_heads = self.heads.iter().zip(&from.heads).all(|(a, b)| {
+            (a.anchors, &a.cls, &a.reg) == (b.anchors, &b.cls, &b.reg) && b.tap == a.tap + usize::from(a.tap >= t)
+        });
+        (same_layers && same_heads)
+            .then(|| (0..self.backbone.len()).map(|i| (i != t).then_some(if i < t { i } else { i + 1 })).collect())
+    }
+
     /// Trainable parameter count.
     pub fn parameters(&self) -> i64 {
         let heads = self.heads.iter().flat_map(|h| h.cls.iter().chain(&h.reg)).map(ConvSpec::parameters);
