@@ -66,127 +66,6 @@ pub fn save_with(dir: &Path, vs: &nn::VarStore, opt: &Optimizer, meta: &impl Ser
     atomic::write(&dir.join(META), serde_json::to_string_pretty(meta)?.as_bytes())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_set_mixed_by_an_interrupted_save_is_refused() {
-        use crate::net::{Net, NetSpec};
-        use crate::train::OptimizerKind;
-        let dir = std::env::temp_dir().join(format!("facecam-ckpt-set-{}", std::process::id()));
-        let spec = NetSpec::slim(0.25, &[3, 2, 2, 3], 2);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let net = Net::new(&vs.root(), spec.clone());
-        let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
-        let x = tch::Tensor::randn([1, 3, 64, 64], (tch::Kind::Float, Device::Cpu));
-        let step_and_save = |opt: &mut Optimizer| {
-            let (c, r) = net.forward_t(&x, true);
-            opt.backward_step(&(c.sum(tch::Kind::Float) + r.sum(tch::Kind::Float)), 1e-3);
-            let meta = CheckpointMeta {
-                spec: spec.clone(),
-                width: 64,
-                height: 64,
-                epochs: opt.steps() as u32,
-                data: "test".into(),
-                last_loss: 0.0,
-                config: None,
-                steps: Some(opt.steps()),
-            };
-            save(&dir, &vs, opt, &meta).unwrap();
-        };
-        step_and_save(&mut opt);
-        let old_weights = std::fs::read(dir.join(WEIGHTS)).unwrap();
-        step_and_save(&mut opt);
-        let fresh = || {
-            let mut vs = nn::VarStore::new(Device::Cpu);
-            let _net = Net::new(&vs.root(), spec.clone());
-            let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
-            resume(&dir, &mut vs, &mut opt)
-        };
-        assert_eq!(fresh().unwrap().steps, Some(2), "a whole set resumes");
-        // Killed after the weights of step 2 were written... here: the weights of step 1
-        // beside the optimiser and metadata of step 2.
-        std::fs::write(dir.join(WEIGHTS), old_weights).unwrap();
-        let err = format!("{:#}", fresh().unwrap_err());
-        assert!(err.contains("different steps") && err.contains("weights 1"), "{err}");
-        // A truncated weights file is reported as unreadable, not as another network's.
-        let whole = std::fs::read(dir.join(WEIGHTS)).unwrap();
-        std::fs::write(dir.join(WEIGHTS), &whole[..whole.len() / 2]).unwrap();
-        let err = format!("{:#}", fresh().unwrap_err());
-        assert!(err.contains("weights.ot: not a readable weights file"), "{err}");
-        // Another network's weights name the tensor that does not fit.
-        let other = nn::VarStore::new(Device::Cpu);
-        let _net = Net::new(&other.root(), NetSpec::slim(0.5, &[3, 2, 2, 3], 2));
-        other.save(dir.join(WEIGHTS)).unwrap();
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        let _net = Net::new(&vs.root(), spec.clone());
-        let err = format!("{:#}", load_weights(&dir, &mut vs).unwrap_err());
-        assert!(err.contains("do not fit this network: `") && err.contains("in the file"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// A slim checkpoint starts an RFB run: every layer but the receptive-field block
-    /// takes the slim network's weights (the layers after it from one index further on);
-    /// a checkpoint of another width is refused.
-    #[test]
-    fn a_slim_checkpoint_starts_an_rfb_run_with_only_its_new_block_fresh() {
-        use crate::net::{Arch, Block, Net, NetSpec};
-        use crate::train::OptimizerKind;
-        let dir = std::env::temp_dir().join(format!("facecam-ckpt-related-{}", std::process::id()));
-        let slim = NetSpec::slim(0.25, &[3, 2, 2, 3], 2);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let _net = Net::new(&vs.root(), slim.clone());
-        let opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
-        let meta = CheckpointMeta {
-            spec: slim,
-            width: 64,
-            height: 64,
-            epochs: 1,
-            data: "test".into(),
-            last_loss: 0.0,
-            config: None,
-            steps: Some(0),
-        };
-        save(&dir, &vs, &opt, &meta).unwrap();
-        let rfb = NetSpec::new(Arch::Rfb, 0.25, &[3, 2, 2, 3], 2);
-        let mut to = nn::VarStore::new(Device::Cpu);
-        let _net = Net::new(&to.root(), rfb.clone());
-        let (_, fresh) = init_from_related(&dir, &mut to, &rfb).unwrap();
-        let t = rfb.backbone.iter().position(|b| matches!(b, Block::Rfb(_))).unwrap();
-        assert!(!fresh.is_empty() && fresh.iter().all(|n| n.starts_with(&format!("backbone.{t}."))), "{fresh:?}");
-        let (from, got) = (vs.variables(), to.variables());
-        assert_eq!(
-            got.len() - fresh.len(),
-            from.len()
-                - (from
-                    .keys()
-                    .filter(|n| {
-                        n.starts_with(&format!("backbone.{t}.")) || n.starts_with(&format!("backbone.{}.", t + 1))
-                    })
-                    .count())
-        );
-        for (name, var) in &got {
-            let Some(rest) = name.strip_prefix("backbone.") else {
-                assert!(var.equal(&from[name]), "{name}");
-                continue;
-            };
-            let (i, tail) = rest.split_once('.').unwrap();
-            let i: usize = i.parse().unwrap();
-            if i != t {
-                let source = format!("backbone.{}.{tail}", if i < t { i } else { i + 1 });
-                assert!(var.equal(&from[&source]), "{name} is not {source}");
-            }
-        }
-        let wide = NetSpec::new(Arch::Rfb, 0.5, &[3, 2, 2, 3], 2);
-        let mut other = nn::VarStore::new(Device::Cpu);
-        let _net = Net::new(&other.root(), wide.clone());
-        let err = format!("{:#}", init_from_related(&dir, &mut other, &wide).unwrap_err());
-        assert!(err.contains("slim-0.25, which cannot start a rfb-0.50 run"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 /// Read a checkpoint's metadata.
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
     read_meta_as(dir)
@@ -324,4 +203,125 @@ pub fn load(dir: &Path, device: Device) -> Result<(nn::VarStore, Net, Checkpoint
     let net = Net::new(&vs.root(), meta.spec.clone());
     load_weights(dir, &mut vs)?;
     Ok((vs, net, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_mixed_by_an_interrupted_save_is_refused() {
+        use crate::net::{Net, NetSpec};
+        use crate::train::OptimizerKind;
+        let dir = std::env::temp_dir().join(format!("facecam-ckpt-set-{}", std::process::id()));
+        let spec = NetSpec::slim(0.25, &[3, 2, 2, 3], 2);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Net::new(&vs.root(), spec.clone());
+        let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
+        let x = tch::Tensor::randn([1, 3, 64, 64], (tch::Kind::Float, Device::Cpu));
+        let step_and_save = |opt: &mut Optimizer| {
+            let (c, r) = net.forward_t(&x, true);
+            opt.backward_step(&(c.sum(tch::Kind::Float) + r.sum(tch::Kind::Float)), 1e-3);
+            let meta = CheckpointMeta {
+                spec: spec.clone(),
+                width: 64,
+                height: 64,
+                epochs: opt.steps() as u32,
+                data: "test".into(),
+                last_loss: 0.0,
+                config: None,
+                steps: Some(opt.steps()),
+            };
+            save(&dir, &vs, opt, &meta).unwrap();
+        };
+        step_and_save(&mut opt);
+        let old_weights = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        step_and_save(&mut opt);
+        let fresh = || {
+            let mut vs = nn::VarStore::new(Device::Cpu);
+            let _net = Net::new(&vs.root(), spec.clone());
+            let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
+            resume(&dir, &mut vs, &mut opt)
+        };
+        assert_eq!(fresh().unwrap().steps, Some(2), "a whole set resumes");
+        // Killed after the weights of step 2 were written... here: the weights of step 1
+        // beside the optimiser and metadata of step 2.
+        std::fs::write(dir.join(WEIGHTS), old_weights).unwrap();
+        let err = format!("{:#}", fresh().unwrap_err());
+        assert!(err.contains("different steps") && err.contains("weights 1"), "{err}");
+        // A truncated weights file is reported as unreadable, not as another network's.
+        let whole = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        std::fs::write(dir.join(WEIGHTS), &whole[..whole.len() / 2]).unwrap();
+        let err = format!("{:#}", fresh().unwrap_err());
+        assert!(err.contains("weights.ot: not a readable weights file"), "{err}");
+        // Another network's weights name the tensor that does not fit.
+        let other = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&other.root(), NetSpec::slim(0.5, &[3, 2, 2, 3], 2));
+        other.save(dir.join(WEIGHTS)).unwrap();
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&vs.root(), spec.clone());
+        let err = format!("{:#}", load_weights(&dir, &mut vs).unwrap_err());
+        assert!(err.contains("do not fit this network: `") && err.contains("in the file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A slim checkpoint starts an RFB run: every layer but the receptive-field block
+    /// takes the slim network's weights (the layers after it from one index further on);
+    /// a checkpoint of another width is refused.
+    #[test]
+    fn a_slim_checkpoint_starts_an_rfb_run_with_only_its_new_block_fresh() {
+        use crate::net::{Arch, Block, Net, NetSpec};
+        use crate::train::OptimizerKind;
+        let dir = std::env::temp_dir().join(format!("facecam-ckpt-related-{}", std::process::id()));
+        let slim = NetSpec::slim(0.25, &[3, 2, 2, 3], 2);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&vs.root(), slim.clone());
+        let opt = Optimizer::new(&vs, OptimizerKind::Adam, 0.0);
+        let meta = CheckpointMeta {
+            spec: slim,
+            width: 64,
+            height: 64,
+            epochs: 1,
+            data: "test".into(),
+            last_loss: 0.0,
+            config: None,
+            steps: Some(0),
+        };
+        save(&dir, &vs, &opt, &meta).unwrap();
+        let rfb = NetSpec::new(Arch::Rfb, 0.25, &[3, 2, 2, 3], 2);
+        let mut to = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&to.root(), rfb.clone());
+        let (_, fresh) = init_from_related(&dir, &mut to, &rfb).unwrap();
+        let t = rfb.backbone.iter().position(|b| matches!(b, Block::Rfb(_))).unwrap();
+        assert!(!fresh.is_empty() && fresh.iter().all(|n| n.starts_with(&format!("backbone.{t}."))), "{fresh:?}");
+        let (from, got) = (vs.variables(), to.variables());
+        assert_eq!(
+            got.len() - fresh.len(),
+            from.len()
+                - (from
+                    .keys()
+                    .filter(|n| {
+                        n.starts_with(&format!("backbone.{t}.")) || n.starts_with(&format!("backbone.{}.", t + 1))
+                    })
+                    .count())
+        );
+        for (name, var) in &got {
+            let Some(rest) = name.strip_prefix("backbone.") else {
+                assert!(var.equal(&from[name]), "{name}");
+                continue;
+            };
+            let (i, tail) = rest.split_once('.').unwrap();
+            let i: usize = i.parse().unwrap();
+            if i != t {
+                let source = format!("backbone.{}.{tail}", if i < t { i } else { i + 1 });
+                assert!(var.equal(&from[&source]), "{name} is not {source}");
+            }
+        }
+        let wide = NetSpec::new(Arch::Rfb, 0.5, &[3, 2, 2, 3], 2);
+        let mut other = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&other.root(), wide.clone());
+        let err = format!("{:#}", init_from_related(&dir, &mut other, &wide).unwrap_err());
+        assert!(err.contains("slim-0.25, which cannot start a rfb-0.50 run"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
