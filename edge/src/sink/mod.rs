@@ -5,7 +5,7 @@
 //! | spec | sink |
 //! |---|---|
 //! | `fb:/dev/fb0` | Linux framebuffer (ioctls + mmap), letterboxed |
-//! | `fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]]` | a file laid out like a framebuffer (tests, Xvfb `-fbdir`) |
+//! | `fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]]` | a file laid out like a framebuffer (tests, Xvfb `-fbdir`), written in place and reopened when lost |
 //! | `spi:…` | an ST7789/ILI9341-class SPI LCD (see [`spi_lcd`]) |
 //! | `png:DIR` | one PNG per frame |
 //! | `json` | one JSON object per frame, and one per face event, on stdout |
