@@ -128,6 +128,8 @@ pub struct TrainConfig {
     /// IoU at which a prior matches a face (see `target::MatchRule`).
     pub match_iou: f32,
     pub neg_ratio: i64,
+    /// Weight of the Distance-IoU box term added to smooth-L1 (`loss::diou_loss`); 0 leaves it out.
+    pub iou_loss: f64,
     /// Faces under this many input pixels are ignore regions.
     pub min_face_px: f32,
     /// Coverage at which a prior near a face or ignore region is ignored rather than
@@ -185,6 +187,7 @@ impl Default for TrainConfig {
             net_width: 1.0,
             match_iou: 0.35,
             neg_ratio: 3,
+            iou_loss: 0.0,
             min_face_px: 10.0,
             near_iof: 0.5,
             prior_sizes: None,
@@ -260,6 +263,7 @@ impl TrainConfig {
         }
         positive("match_iou", self.match_iou as f64, 1.0)?;
         check("neg_ratio", self.neg_ratio as f64, 1.0, 100.0, "1..=100")?;
+        check("iou_loss", self.iou_loss, 0.0, 100.0, "in [0, 100]")?;
         check("min_face_px", self.min_face_px as f64, 0.0, 4096.0, "in [0, 4096] pixels")?;
         check("near_iof", self.near_iof as f64, 0.0, 1.0, "in [0, 1] (0: off)")?;
         check("face_prior", self.face_prior, 0.0, 0.5, "0 (default initialisation) or in (0, 0.5]")?;

@@ -188,8 +188,8 @@ enum Command {
         checkpoint: PathBuf,
         #[arg(long, default_value = "out/model.onnx")]
         out: PathBuf,
-        /// Recommended face threshold to store in the card (e.g. chosen on validation data).
-        #[arg(long)]
+        /// Recommended face threshold to store in the card (e.g. chosen on validation data), 0..=1.
+        #[arg(long, value_parser = unit_f32)]
         score_threshold: Option<f32>,
     },
     /// Official WIDER FACE val AP (easy/medium/hard) of an exported model, with a PR-curve PNG.
@@ -209,6 +209,22 @@ enum Command {
         /// camera's default) or `qdq` (every Quantize/DequantizeLinear run as written).
         #[arg(long, default_value = "weights")]
         int8: edge::int8::Int8Path,
+        /// Lowest score kept for the PR curve, 0..=1.
+        #[arg(long, default_value_t = run_wider::eval_options().score_threshold, value_parser = unit_f32)]
+        score_threshold: f32,
+        /// NMS IoU for the evaluation, 0..=1 (1 keeps every box).
+        #[arg(long, default_value_t = run_wider::eval_options().nms_iou, value_parser = unit_f32)]
+        nms_iou: f32,
+        /// Most boxes per image before NMS, 1..=100000.
+        #[arg(long, default_value_t = run_wider::eval_options().top_k, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+        top_k: usize,
+        /// Most candidates per image entering NMS (the strongest), 1..=100000.
+        #[arg(long, default_value_t = run_wider::eval_options().candidates, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+        candidates: usize,
+        /// Plain NMS: each face keeps its top box instead of the score-weighted mean of the
+        /// boxes it suppressed (box voting, the camera's default).
+        #[arg(long)]
+        no_vote: bool,
         /// Where to write the PR curves, the predictions and `ap.json`.
         #[arg(long, default_value = "out/wider-eval")]
         out: PathBuf,
@@ -229,8 +245,8 @@ enum Command {
         /// How activation ranges are chosen from the calibration values.
         #[arg(long, value_enum, default_value_t = CalibrationKind::Percentile)]
         calibration: CalibrationKind,
-        /// Percentile for `--calibration percentile`.
-        #[arg(long, default_value_t = 99.999)]
+        /// Percentile for `--calibration percentile`, above 50 and at most 100.
+        #[arg(long, default_value_t = 99.999, value_parser = percentile_f64)]
         percentile: f64,
         /// Layers to keep in fp32: `first` (the RGB input conv), `last` (the head convs).
         #[arg(long, value_enum, value_delimiter = ',')]
@@ -483,8 +499,21 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
-        Command::WiderEval { model, gt, images, size, int8, out } => {
-            let (result, preds) = run_wider::run(&model, &gt, &images, size, int8, true)?;
+        Command::WiderEval {
+            model,
+            gt,
+            images,
+            size,
+            int8,
+            score_threshold,
+            nms_iou,
+            top_k,
+            candidates,
+            no_vote,
+            out,
+        } => {
+            let post = edge::detector::DetectOptions { score_threshold, nms_iou, top_k, candidates, vote: !no_vote };
+            let (result, preds) = run_wider::run(&model, &gt, &images, size, int8, post, true)?;
             std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
             run_wider::write_submission(&preds, &out.join("predictions"))?;
             let series: Vec<Series> = (0..3)
@@ -497,7 +526,8 @@ fn run(cli: Cli) -> Result<()> {
             plot::unit_chart(&out.join("pr-curve.png"), &title, "recall", "precision", &series)?;
             let summary = serde_json::json!({
                 "model": model.display().to_string(), "size": format!("{size:?}").to_lowercase(),
-                "images": preds.len(), "easy": result.ap[0], "medium": result.ap[1], "hard": result.ap[2],
+                "images": preds.len(), "score_threshold": score_threshold, "nms_iou": nms_iou, "top_k": top_k, "candidates": candidates, "vote": !no_vote,
+                "easy": result.ap[0], "medium": result.ap[1], "hard": result.ap[2],
             });
             edge::atomic::write(&out.join("ap.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
             println!(
@@ -572,4 +602,24 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A value in 0..=1 (a score or an IoU).
+fn unit_f32(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in 0..=1"))
+    }
+}
+
+/// A percentile above 50 and at most 100 (calibration keeps the upper tail).
+fn percentile_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v > 50.0 && v <= 100.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in (50, 100]"))
+    }
 }

@@ -3,7 +3,7 @@
 //! file and `edge::detector` — the number the camera would get, every few epochs, in a
 //! few seconds instead of the minutes the full set takes.
 
-use crate::eval::run_wider::{predict, EvalSize};
+use crate::eval::run_wider::{eval_options, predict, EvalSize};
 use crate::eval::wider::{evaluate, WiderGt};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -68,8 +68,15 @@ impl Proxy {
 
     /// AP (easy, medium, hard) of the exported model at `model`.
     pub fn measure(&self, model: &Path) -> Result<[f64; 3]> {
-        let preds =
-            predict(model, &self.gt, &self.cfg.images, EvalSize::Input, edge::int8::Int8Path::default(), false)?;
+        let preds = predict(
+            model,
+            &self.gt,
+            &self.cfg.images,
+            EvalSize::Input,
+            edge::int8::Int8Path::default(),
+            eval_options(),
+            false,
+        )?;
         Ok(evaluate(&self.gt, &preds).ap)
     }
 }

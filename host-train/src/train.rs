@@ -6,7 +6,7 @@ use crate::checkpoint::{self, CheckpointMeta, EpochMetrics};
 pub use crate::config::{DeviceChoice, OptimizerKind, Precision, Schedule, TrainConfig};
 use crate::data::Sample;
 use crate::loader::{prepare, BatchMaker, HostBatch, ImageSet};
-use crate::loss::multibox_loss;
+use crate::loss::{diou_loss, multibox_loss};
 use crate::net::{Compute, Net, NetSpec};
 use crate::optim::Optimizer;
 use crate::proxy::{cpu_seconds, Proxy};
@@ -159,6 +159,7 @@ pub fn train(
         bail!("none of the {} training images could be read", samples.len());
     }
     let maker = BatchMaker::new(card, cfg.match_rule());
+    let variances = maker.card.priors.variances;
     let batch = cfg.batch_size.max(1).min(images.len());
     let steps_per_epoch = images.len().div_ceil(batch);
     let total = steps_per_epoch * cfg.epochs as usize;
@@ -204,7 +205,10 @@ pub fn train(
             let b = hb.to_device(device);
             let (conf, loc) = net.forward_t(&b.images, true);
             let loss = multibox_loss(&conf, &loc, &b.labels, &b.loc_t, cfg.neg_ratio);
-            let total_loss = &loss.class + &loss.boxes;
+            let mut total_loss = &loss.class + &loss.boxes;
+            if cfg.iou_loss > 0.0 {
+                total_loss += diou_loss(&loc, &b.loc_t, &b.labels, variances) * cfg.iou_loss;
+            }
             opt.backward_step(&total_loss, lr);
             let v = total_loss.double_value(&[]);
             if !v.is_finite() {

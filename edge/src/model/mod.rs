@@ -28,6 +28,6 @@ pub use classifier_card::{
     card_kind, crop_square, wrong_kind, ClassifierCard, CropSpec, CLASSIFIER_KIND, DETECTOR_KIND,
 };
 pub use codec::{decode, encode};
-pub use nms::nms;
+pub use nms::{nms, nms_vote};
 pub use postprocess::{detections, DetectOptions};
 pub use priors::Prior;

@@ -1,6 +1,6 @@
-//! Greedy non-maximum suppression.
+//! Greedy non-maximum suppression, plain or with box voting.
 
-use super::{iou, Detection};
+use super::{iou, BBox, Detection};
 
 /// Keep the highest-scoring detections, dropping any that overlaps a kept one by more
 /// than `iou_threshold`; at most `top_k` survive, sorted by descending score.
@@ -16,6 +16,42 @@ pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32, top_k: usize) -> Vec<De
         }
     }
     keep
+}
+
+/// Greedy NMS with box voting: the same faces survive as [`nms`] keeps, each with its
+/// score, but each box becomes the score-weighted mean of itself and the boxes it
+/// suppressed (each suppressed box votes for the kept box it overlaps most). Neighbouring
+/// priors' boxes scatter around the face, so their mean is a better box than the top one.
+pub fn nms_vote(mut dets: Vec<Detection>, iou_threshold: f32, top_k: usize) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Per kept face: the top box (what later boxes are compared with), the weighted sum
+    // of the voters' corners, and the sum of their weights.
+    let mut keep: Vec<(Detection, [f32; 4], f32)> = Vec::new();
+    for d in dets {
+        let best = keep
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i, iou(&k.0.bbox, &d.bbox)))
+            .filter(|&(_, o)| o > iou_threshold)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let b = d.bbox;
+        let corners = [b.x0, b.y0, b.x1, b.y1].map(|c| c * d.score);
+        match best {
+            Some((i, _)) => {
+                let k = &mut keep[i];
+                k.1.iter_mut().zip(corners).for_each(|(s, c)| *s += c);
+                k.2 += d.score;
+            }
+            None if keep.len() < top_k => keep.push((d, corners, d.score)),
+            None => {}
+        }
+    }
+    keep.into_iter()
+        .map(|(d, s, w)| {
+            let bbox = if w > 0.0 { BBox::new(s[0] / w, s[1] / w, s[2] / w, s[3] / w) } else { d.bbox };
+            Detection { bbox, score: d.score }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -39,5 +75,21 @@ mod tests {
     fn respects_top_k() {
         let out = nms(vec![det(0.0, 0.5), det(20.0, 0.6), det(40.0, 0.7)], 0.3, 2);
         assert_eq!(out.iter().map(|d| d.score).collect::<Vec<_>>(), vec![0.7, 0.6]);
+    }
+
+    #[test]
+    fn voting_keeps_the_same_faces_and_averages_their_boxes() {
+        let dets = vec![det(0.0, 0.6), det(2.0, 0.9), det(50.0, 0.7), det(4.0, 0.3)];
+        let plain = nms(dets.clone(), 0.3, 10);
+        let voted = nms_vote(dets, 0.3, 10);
+        assert_eq!(
+            voted.iter().map(|d| d.score).collect::<Vec<_>>(),
+            plain.iter().map(|d| d.score).collect::<Vec<_>>()
+        );
+        // (0.6 * 0 + 0.9 * 2 + 0.3 * 4) / 1.8 = 1.667
+        assert!((voted[0].bbox.x0 - 3.0 / 1.8).abs() < 1e-5, "{:?}", voted[0].bbox);
+        assert!((voted[0].bbox.x1 - (10.0 + 3.0 / 1.8)).abs() < 1e-5);
+        assert_eq!(voted[1].bbox, plain[1].bbox);
+        assert_eq!(nms_vote(vec![det(0.0, 0.5), det(20.0, 0.6), det(40.0, 0.7)], 0.3, 2).len(), 2);
     }
 }

@@ -2,7 +2,7 @@
 //! and suppress overlaps. The device runs it on tract's outputs; the trainer runs it on
 //! tch's, to draw what a checkpoint sees.
 
-use super::{decode, nms, BBox, Detection, Prior};
+use super::{decode, nms, nms_vote, BBox, Detection, Prior};
 
 /// Post-processing knobs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,11 +13,17 @@ pub struct DetectOptions {
     pub nms_iou: f32,
     /// At most this many faces per frame.
     pub top_k: usize,
+    /// At most this many strongest candidates enter NMS: it bounds the work on noisy
+    /// frames (NMS is quadratic), since only strong candidates can survive anyway.
+    pub candidates: usize,
+    /// Box voting in NMS ([`nms_vote`]): each face's box is the score-weighted mean of
+    /// the boxes it suppressed.
+    pub vote: bool,
 }
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200 }
+        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200, candidates: 1000, vote: true }
     }
 }
 
@@ -47,13 +53,15 @@ pub fn detections(
             cands.push(Detection { bbox: clipped.scale(sx, sy), score });
         }
     }
-    // Bound NMS work on noisy frames: only the strongest candidates can survive anyway.
-    const MAX_CANDIDATES: usize = 1000;
-    if cands.len() > MAX_CANDIDATES {
-        cands.select_nth_unstable_by(MAX_CANDIDATES, |a, b| b.score.total_cmp(&a.score));
-        cands.truncate(MAX_CANDIDATES);
+    if cands.len() > options.candidates {
+        cands.select_nth_unstable_by(options.candidates, |a, b| b.score.total_cmp(&a.score));
+        cands.truncate(options.candidates);
     }
-    nms(cands, options.nms_iou, options.top_k)
+    if options.vote {
+        nms_vote(cands, options.nms_iou, options.top_k)
+    } else {
+        nms(cands, options.nms_iou, options.top_k)
+    }
 }
 
 #[cfg(test)]

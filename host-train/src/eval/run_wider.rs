@@ -19,19 +19,21 @@ pub enum EvalSize {
     Original,
 }
 
-/// Post-processing for AP: a low threshold so the whole PR curve is seen.
+/// Post-processing for AP: a low threshold and many candidates so the whole PR curve is
+/// seen (crowd photos hold hundreds of faces), and the camera's box voting.
 pub fn eval_options() -> DetectOptions {
-    DetectOptions { score_threshold: 0.05, nms_iou: 0.3, top_k: 750 }
+    DetectOptions { score_threshold: 0.02, nms_iou: 0.3, top_k: 1500, candidates: 3000, vote: true }
 }
 
 /// Detect faces in every val image listed in `gt` under `images` (`EVENT/NAME.jpg`),
-/// running a quantized model by the `int8` path.
+/// running a quantized model by the `int8` path, post-processed by `post`.
 pub fn predict(
     model: &Path,
     gt: &WiderGt,
     images: &Path,
     size: EvalSize,
     int8: Int8Path,
+    post: DetectOptions,
     progress: bool,
 ) -> Result<Predictions> {
     let mut detectors: HashMap<(u32, u32), Detector> = HashMap::new();
@@ -54,7 +56,7 @@ pub fn predict(
                 std::collections::hash_map::Entry::Vacant(v) => {
                     let opts = LoadOptions { size: (key != (0, 0)).then_some(key), int8 };
                     let mut d = Detector::load_with(model, &opts)?;
-                    d.options = eval_options();
+                    d.options = post;
                     v.insert(d)
                 }
             };
@@ -96,9 +98,10 @@ pub fn run(
     images: &Path,
     size: EvalSize,
     int8: Int8Path,
+    post: DetectOptions,
     progress: bool,
 ) -> Result<(WiderResult, Predictions)> {
     let gt = WiderGt::load(gt_dir)?;
-    let preds = predict(model, &gt, images, size, int8, progress)?;
+    let preds = predict(model, &gt, images, size, int8, post, progress)?;
     Ok((evaluate(&gt, &preds), preds))
 }
