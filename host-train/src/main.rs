@@ -221,10 +221,10 @@ enum Command {
         /// Most candidates per image entering NMS (the strongest), 1..=100000.
         #[arg(long, default_value_t = run_wider::eval_options().candidates, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
         candidates: usize,
-        /// Plain NMS: each face keeps its top box instead of the score-weighted mean of the
-        /// boxes it suppressed (box voting, the camera's default).
+        /// Box voting in NMS: each face's box becomes the score-weighted mean of the boxes
+        /// it suppressed (not yet the camera's default).
         #[arg(long)]
-        no_vote: bool,
+        vote: bool,
         /// Where to write the PR curves, the predictions and `ap.json`.
         #[arg(long, default_value = "out/wider-eval")]
         out: PathBuf,
@@ -512,7 +512,7 @@ fn run(cli: Cli) -> Result<()> {
             no_vote,
             out,
         } => {
-            let post = edge::detector::DetectOptions { score_threshold, nms_iou, top_k, candidates, vote: !no_vote };
+            let post = edge::detector::DetectOptions { score_threshold, nms_iou, top_k, candidates, vote };
             let (result, preds) = run_wider::run(&model, &gt, &images, size, int8, post, true)?;
             std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
             run_wider::write_submission(&preds, &out.join("predictions"))?;
@@ -526,7 +526,7 @@ fn run(cli: Cli) -> Result<()> {
             plot::unit_chart(&out.join("pr-curve.png"), &title, "recall", "precision", &series)?;
             let summary = serde_json::json!({
                 "model": model.display().to_string(), "size": format!("{size:?}").to_lowercase(),
-                "images": preds.len(), "score_threshold": score_threshold, "nms_iou": nms_iou, "top_k": top_k, "candidates": candidates, "vote": !no_vote,
+                "images": preds.len(), "score_threshold": score_threshold, "nms_iou": nms_iou, "top_k": top_k, "candidates": candidates, "vote": vote,
                 "easy": result.ap[0], "medium": result.ap[1], "hard": result.ap[2],
             });
             edge::atomic::write(&out.join("ap.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;

@@ -23,7 +23,7 @@ pub struct DetectOptions {
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200, candidates: 1000, vote: true }
+        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200, candidates: 1000, vote: false }
     }
 }
 

@@ -19,10 +19,10 @@ pub enum EvalSize {
     Original,
 }
 
-/// Post-processing for AP: a low threshold and many candidates so the whole PR curve is
-/// seen (crowd photos hold hundreds of faces), and the camera's box voting.
+/// Post-processing for AP: a low threshold so the whole PR curve is seen, and the
+/// camera's plain NMS.
 pub fn eval_options() -> DetectOptions {
-    DetectOptions { score_threshold: 0.02, nms_iou: 0.3, top_k: 1500, candidates: 3000, vote: true }
+    DetectOptions { score_threshold: 0.05, nms_iou: 0.3, top_k: 750, candidates: 1000, vote: false }
 }
 
 /// Detect faces in every val image listed in `gt` under `images` (`EVENT/NAME.jpg`),
