@@ -509,7 +509,7 @@ fn run(cli: Cli) -> Result<()> {
             nms_iou,
             top_k,
             candidates,
-            no_vote,
+            vote,
             out,
         } => {
             let post = edge::detector::DetectOptions { score_threshold, nms_iou, top_k, candidates, vote };
