@@ -221,10 +221,10 @@ enum Command {
         /// Most candidates per image entering NMS (the strongest), 1..=100000.
         #[arg(long, default_value_t = run_wider::eval_options().candidates, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
         candidates: usize,
-        /// Box voting in NMS: each face's box becomes the score-weighted mean of the boxes
-        /// it suppressed (not yet the camera's default).
+        /// Plain NMS instead of box voting (by default each face's box is the
+        /// score-weighted mean of the boxes it suppressed, as on the camera).
         #[arg(long)]
-        vote: bool,
+        no_vote: bool,
         /// Where to write the PR curves, the predictions and `ap.json`.
         #[arg(long, default_value = "out/wider-eval")]
         out: PathBuf,
@@ -509,9 +509,10 @@ fn run(cli: Cli) -> Result<()> {
             nms_iou,
             top_k,
             candidates,
-            vote,
+            no_vote,
             out,
         } => {
+            let vote = !no_vote;
             let post = edge::detector::DetectOptions { score_threshold, nms_iou, top_k, candidates, vote };
             let (result, preds) = run_wider::run(&model, &gt, &images, size, int8, post, true)?;
             std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;

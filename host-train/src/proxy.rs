@@ -3,7 +3,7 @@
 //! file and `edge::detector` — the number the camera would get, every few epochs, in a
 //! few seconds instead of the minutes the full set takes.
 
-use crate::eval::run_wider::{eval_options, predict, EvalSize};
+use crate::eval::run_wider::{predict, proxy_options, EvalSize};
 use crate::eval::wider::{evaluate, WiderGt};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ impl Proxy {
             &self.cfg.images,
             EvalSize::Input,
             edge::int8::Int8Path::default(),
-            eval_options(),
+            proxy_options(),
             false,
         )?;
         Ok(evaluate(&self.gt, &preds).ap)

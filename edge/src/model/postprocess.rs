@@ -23,7 +23,7 @@ pub struct DetectOptions {
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200, candidates: 1000, vote: false }
+        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200, candidates: 1000, vote: true }
     }
 }
 
@@ -78,11 +78,19 @@ mod tests {
         // Two overlapping confident priors, one weak one.
         let scores = [0.1, 0.9, 0.2, 0.8, 0.7, 0.3];
         let boxes = [0.0; 12];
-        let opts = DetectOptions { score_threshold: 0.5, ..Default::default() };
-        let dets = detections(&scores, &boxes, 2, &priors, [0.1, 0.2], &opts, (200, 100));
+        let plain = DetectOptions { score_threshold: 0.5, vote: false, ..Default::default() };
+        let dets = detections(&scores, &boxes, 2, &priors, [0.1, 0.2], &plain, (200, 100));
         assert_eq!(dets.len(), 1, "{dets:?}");
         assert_eq!(dets[0].score, 0.9);
         let b = dets[0].bbox;
         assert!((b.x0 - 30.0).abs() < 1e-3 && (b.x1 - 70.0).abs() < 1e-3 && (b.y0 - 40.0).abs() < 1e-3, "{b:?}");
+        // The default votes: the same face and score, its box the score-weighted mean of
+        // the two priors' boxes (x0 30 and 32).
+        let voted = DetectOptions { score_threshold: 0.5, ..Default::default() };
+        let dets = detections(&scores, &boxes, 2, &priors, [0.1, 0.2], &voted, (200, 100));
+        assert_eq!(dets.len(), 1, "{dets:?}");
+        assert_eq!(dets[0].score, 0.9);
+        let (b, x0) = (dets[0].bbox, (0.9 * 30.0 + 0.8 * 32.0) / 1.7);
+        assert!((b.x0 - x0).abs() < 1e-3 && (b.x1 - (x0 + 40.0)).abs() < 1e-3 && (b.y0 - 40.0).abs() < 1e-3, "{b:?}");
     }
 }
