@@ -1,0 +1,83 @@
+"""Proxy AP of the default detector's training against cumulative CPU hours, across stages.
+
+Each stage's `metrics.csv` counts CPU seconds from its own start; the stages ran one after
+another (each from the previous one's checkpoint), so the x axis adds them up. Full WIDER
+val AP (hard, plain NMS) at each stage's end is drawn as a marker beside the proxy curve.
+
+    python3 bench/curves.py --out docs/proxy-ap-vs-cpu-hours.png \
+        stage1=docs/default-model-metrics.csv stage2=docs/finetune-metrics.csv ...
+
+An argument `LABEL=CSV@HARD` also marks the stage's full-val hard AP. Needs matplotlib.
+"""
+
+import argparse
+import csv
+import sys
+
+
+def read(path):
+    """(cpu_seconds, easy, medium, hard) for every row that has a proxy AP."""
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            for n, r in enumerate(csv.DictReader(f), start=2):
+                if r.get("proxy_ap_hard"):
+                    try:
+                        rows.append((float(r["cpu_seconds"]), float(r["proxy_ap_easy"]),
+                                     float(r["proxy_ap_medium"]), float(r["proxy_ap_hard"])))
+                    except (KeyError, ValueError) as e:
+                        sys.exit(f"{path}:{n}: bad row ({e})")
+    except OSError as e:
+        sys.exit(f"{path}: {e}")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--floor", type=float, default=0.33, help="the hard AP floor to draw")
+    ap.add_argument("stages", nargs="+", help="LABEL=CSV or LABEL=CSV@HARD, in training order")
+    args = ap.parse_args()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    offset = 0.0
+    colours = {"easy": "tab:green", "medium": "tab:orange", "hard": "tab:red"}
+    for i, spec in enumerate(args.stages):
+        label, _, rest = spec.partition("=")
+        path, _, hard = rest.partition("@")
+        if not path:
+            sys.exit(f"{spec}: expected LABEL=CSV[@HARD]")
+        rows = read(path)
+        if not rows:
+            sys.exit(f"{path}: no rows with a proxy AP")
+        # The next stage starts where this run ended: its last row's CPU seconds.
+        with open(path, newline="") as f:
+            last = [r for r in csv.DictReader(f)][-1]
+        span = float(last["cpu_seconds"])
+        xs = [(offset + r[0]) / 3600 for r in rows]
+        for k, name in enumerate(["easy", "medium", "hard"]):
+            ax.plot(xs, [r[k + 1] for r in rows], color=colours[name], marker=".",
+                    label=f"proxy {name}" if i == 0 else None)
+        if hard:
+            ax.plot([(offset + span) / 3600], [float(hard)], "k*", markersize=9,
+                    label="full val hard (stage end)" if i == 0 else None)
+        ax.axvline((offset + span) / 3600, color="0.85", linewidth=0.8)
+        ax.text((offset + span / 2) / 3600, 0.73, label, ha="center", fontsize=8, color="0.3", rotation=90 if span < 2400 else 0, va="top")
+        offset += span
+    ax.axhline(args.floor, color="tab:red", linestyle="--", linewidth=0.8, label=f"hard floor {args.floor}")
+    ax.set_xlabel("CPU hours (one core, cumulative)")
+    ax.set_ylabel("AP")
+    ax.set_ylim(0.15, 0.75)
+    ax.set_title("facecam default detector: proxy AP (every 10th WIDER val image) vs CPU time")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out)
+    print(f"{args.out}: {len(args.stages)} stages, {offset / 3600:.2f} CPU hours")
+
+
+if __name__ == "__main__":
+    main()
