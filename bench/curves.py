@@ -16,11 +16,16 @@ import sys
 
 
 def read(path):
-    """(cpu_seconds, easy, medium, hard) for every row that has a proxy AP."""
-    rows = []
+    """(cpu_seconds, easy, medium, hard) for every row that has a proxy AP, and the run's
+    CPU seconds at its last row (where the next stage starts)."""
+    rows, span = [], 0.0
     try:
         with open(path, newline="") as f:
             for n, r in enumerate(csv.DictReader(f), start=2):
+                try:
+                    span = float(r["cpu_seconds"])
+                except (KeyError, ValueError) as e:
+                    sys.exit(f"{path}:{n}: bad cpu_seconds ({e})")
                 if r.get("proxy_ap_hard"):
                     try:
                         rows.append((float(r["cpu_seconds"]), float(r["proxy_ap_easy"]),
@@ -29,7 +34,7 @@ def read(path):
                         sys.exit(f"{path}:{n}: bad row ({e})")
     except OSError as e:
         sys.exit(f"{path}: {e}")
-    return rows
+    return rows, span
 
 
 def main():
@@ -43,27 +48,24 @@ def main():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    offset = 0.0
+    offset, starred = 0.0, False
     colours = {"easy": "tab:green", "medium": "tab:orange", "hard": "tab:red"}
     for i, spec in enumerate(args.stages):
         label, _, rest = spec.partition("=")
         path, _, hard = rest.partition("@")
         if not path:
             sys.exit(f"{spec}: expected LABEL=CSV[@HARD]")
-        rows = read(path)
+        rows, span = read(path)
         if not rows:
             sys.exit(f"{path}: no rows with a proxy AP")
-        # The next stage starts where this run ended: its last row's CPU seconds.
-        with open(path, newline="") as f:
-            last = [r for r in csv.DictReader(f)][-1]
-        span = float(last["cpu_seconds"])
         xs = [(offset + r[0]) / 3600 for r in rows]
         for k, name in enumerate(["easy", "medium", "hard"]):
             ax.plot(xs, [r[k + 1] for r in rows], color=colours[name], marker=".",
                     label=f"proxy {name}" if i == 0 else None)
         if hard:
             ax.plot([(offset + span) / 3600], [float(hard)], "k*", markersize=9,
-                    label="full val hard (stage end)" if i == 0 else None)
+                    label=None if starred else "full val hard (stage end)")
+            starred = True
         ax.axvline((offset + span) / 3600, color="0.85", linewidth=0.8)
         ax.text((offset + span / 2) / 3600, 0.73, label, ha="center", fontsize=8, color="0.3", rotation=90 if span < 2400 else 0, va="top")
         offset += span

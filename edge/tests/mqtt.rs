@@ -93,12 +93,20 @@ fn subscribe(port: u16, id: &str, filter: &str) -> Messages {
     got
 }
 
-fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+/// Poll `done` every 100 ms for up to `secs`; whether it came true.
+fn wait_for(secs: u64, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+    true
+}
+
+fn wait_until(what: &str, secs: u64, done: impl FnMut() -> bool) {
+    assert!(wait_for(secs, done), "timed out waiting for {what}");
 }
 
 fn facecam(pipe: &str, port: u16, prefix: &str, extra: &[&str]) -> Child {
@@ -155,10 +163,7 @@ fn events_count_and_availability_survive_a_broker_restart() {
         .unwrap_or(0);
     // Wait for the last events, then let the assertions below say what is missing (with
     // facecam's log) rather than only that time ran out.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while events_of(&got, "fc/restart/events").len() + dropped < made.len() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(20, || events_of(&got, "fc/restart/events").len() + dropped >= made.len());
     let received = events_of(&got, "fc/restart/events");
     eprintln!("{} events made, {} received, {dropped} counted as dropped", made.len(), received.len());
     let kinds = |v: &[serde_json::Value], k: &str| v.iter().filter(|e| e["event"] == k).count();
