@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-facemask facemask-eval wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-facemask facemask-eval wider-eval test check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
@@ -111,7 +111,7 @@ train-default: build
 	    --data wider:../shared/data/widerface-subset@train --data voc:../shared/data/face-mask \
 	    --exclude recipes/holdout.txt --val wider:../shared/data/widerface-subset@val \
 	    --proxy-images $(WIDER_VAL) --proxy-every 2 --device cpu --out $(RUN) $(if $(RESUME),--resume) \
-	    --export out/model.onnx
+	    --export out/model.onnx $(EXTRA_DATA)
 
 # Stage 2 of the shipped model: recipes/finetune.toml, starting from stage 1's committed
 # checkpoint (runs/default-2026-12-01); about an hour on one core.
@@ -127,10 +127,22 @@ train-stage3:
 train-stage4:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage4.toml RUN=$(HOME)/.cache/facecam/runs/stage4
 
-# Stage 5 (the shipped model): recipes/stage5.toml (smaller level-0 priors) from stage 4's
-# committed checkpoint (runs/stage4-2026-12-02); about 50 CPU minutes.
+# Stage 5: recipes/stage5.toml (smaller level-0 priors) from stage 4's committed
+# checkpoint (runs/stage4-2026-12-02); about 50 CPU minutes.
 train-stage5:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage5.toml RUN=$(HOME)/.cache/facecam/runs/stage5
+
+# Stage 6: whole images at the evaluation's scale, with a DIoU term
+# (recipes/exp-fixres-b.toml) from stage 5's committed checkpoint; about 16 CPU minutes.
+train-stage6:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-fixres-b.toml RUN=$(HOME)/.cache/facecam/runs/stage6
+
+# Stage 7 (the shipped model): the WIDER subset drawn twice as often
+# (recipes/exp-wider2x.toml) from stage 6's committed checkpoint
+# (runs/exp-fixres-b-2026-12-03); about 29 CPU minutes.
+train-stage7:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-wider2x.toml RUN=$(HOME)/.cache/facecam/runs/stage7 \
+	    EXTRA_DATA="--data wider:../shared/data/widerface-subset@train"
 
 # The shipped face-mask classifier (models/facemask.onnx): recipes/facemask.toml on the
 # face-mask set's train split (the sample photos left out), about 8 CPU minutes; then its

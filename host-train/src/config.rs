@@ -123,7 +123,8 @@ pub struct TrainConfig {
     pub net_width: f64,
     /// Prior sizes per detection level, in input pixels (none: the card's default,
     /// 10/16/24, 32/48, 64/96, 128/192/256). Keeping each level's count keeps the network,
-    /// so a run can start from a checkpoint with the default sizes.
+    /// so a run can start from a checkpoint with the default sizes. A fifth level, listed
+    /// first, adds a stride-4 level (its head fresh when starting from four levels).
     pub prior_sizes: Option<Vec<Vec<f32>>>,
     /// IoU at which a prior matches a face (see `target::MatchRule`).
     pub match_iou: f32,
@@ -253,9 +254,11 @@ impl TrainConfig {
         check("height", self.height as f64, 16.0, 4096.0, "16..=4096 pixels")?;
         positive("net_width", self.net_width, 8.0)?;
         if let Some(levels) = &self.prior_sizes {
-            let want = PriorConfig::default().steps.len();
-            if levels.len() != want || levels.iter().any(|l| l.is_empty() || l.len() > 8) {
-                bail!("`prior_sizes`: needs {want} levels (strides 8, 16, 32, 64) of 1 to 8 sizes each");
+            if !matches!(levels.len(), 4 | 5) || levels.iter().any(|l| l.is_empty() || l.len() > 8) {
+                bail!(
+                    "`prior_sizes`: needs 4 levels (strides 8, 16, 32, 64), or 5 (a stride-4 level first), \
+                     of 1 to 8 sizes each"
+                );
             }
             for &s in levels.iter().flatten() {
                 check("prior_sizes", s as f64, 1.0, 4096.0, "sizes in [1, 4096] input pixels")?;
@@ -287,6 +290,9 @@ impl TrainConfig {
     pub fn priors(&self) -> PriorConfig {
         let mut p = PriorConfig::default();
         if let Some(sizes) = &self.prior_sizes {
+            if sizes.len() == p.steps.len() + 1 {
+                p.steps.insert(0, 4);
+            }
             p.min_sizes = sizes.clone();
         }
         p

@@ -594,10 +594,11 @@ fn run(cli: Cli) -> Result<()> {
             detector.options.score_threshold = threshold;
             let s = eval::evaluate(&mut detector, &samples)?;
             println!(
-                "{} images, {} faces: recall {:.3} at IoU 0.5, {:.2} false positives per image",
+                "{} images, {} faces: recall {:.3} at IoU 0.5, {} false positives ({:.3} per image)",
                 s.images,
                 s.faces,
                 s.recall(),
+                s.false_pos,
                 s.fp_per_image()
             );
         }

@@ -156,11 +156,16 @@ pub fn init_from_related(dir: &Path, vs: &mut nn::VarStore, spec: &NetSpec) -> R
         .with_context(|| format!("{}: not a readable weights file", weights.display()))?
         .into_iter()
         .collect();
+    let heads = spec.heads_in(&meta.spec);
     let source = |name: &str| -> Option<String> {
-        let Some(rest) = name.strip_prefix("backbone.") else { return Some(name.to_string()) };
-        let (i, tail) = rest.split_once('.')?;
+        let (map, prefix) = match name.split_once('.') {
+            Some(("backbone", _)) => (&map, "backbone"),
+            Some(("heads", _)) => (&heads, "heads"),
+            _ => return Some(name.to_string()),
+        };
+        let (i, tail) = name[prefix.len() + 1..].split_once('.')?;
         let from = (*map.get(i.parse::<usize>().ok()?)?)?;
-        Some(format!("backbone.{from}.{tail}"))
+        Some(format!("{prefix}.{from}.{tail}"))
     };
     let mut fresh = Vec::new();
     tch::no_grad(|| {
@@ -269,7 +274,7 @@ mod tests {
     /// takes the slim network's weights (the layers after it from one index further on);
     /// a checkpoint of another width is refused.
     #[test]
-    fn a_slim_checkpoint_starts_an_rfb_run_with_only_its_new_block_fresh() {
+    fn a_slim_checkpoint_starts_an_rfb_or_stride4_run_with_only_its_new_layers_fresh() {
         use crate::net::{Arch, Block, Net, NetSpec};
         use crate::train::OptimizerKind;
         let dir = std::env::temp_dir().join(format!("facecam-ckpt-related-{}", std::process::id()));
@@ -316,6 +321,19 @@ mod tests {
                 let source = format!("backbone.{}.{tail}", if i < t { i } else { i + 1 });
                 assert!(var.equal(&from[&source]), "{name} is not {source}");
             }
+        }
+        // A stride-4 level added first: every layer kept but the new head.
+        let s4 = NetSpec::slim(0.25, &[1, 3, 2, 2, 3], 2);
+        let mut to = nn::VarStore::new(Device::Cpu);
+        let _net = Net::new(&to.root(), s4.clone());
+        let (_, fresh) = init_from_related(&dir, &mut to, &s4).unwrap();
+        assert!(!fresh.is_empty() && fresh.iter().all(|n| n.starts_with("heads.0.")), "{fresh:?}");
+        for (name, var) in to.variables().iter().filter(|(n, _)| !n.starts_with("heads.0.")) {
+            let source = match name.strip_prefix("heads.").and_then(|r| r.split_once('.')) {
+                Some((l, tail)) => format!("heads.{}.{tail}", l.parse::<usize>().unwrap() - 1),
+                None => name.clone(),
+            };
+            assert!(var.equal(&from[&source]), "{name} is not {source}");
         }
         let wide = NetSpec::new(Arch::Rfb, 0.5, &[3, 2, 2, 3], 2);
         let mut other = nn::VarStore::new(Device::Cpu);

@@ -230,6 +230,42 @@ mod tests {
     }
 
     #[test]
+    fn a_stride4_level_emits_the_priors_of_five_levels() {
+        let cfg = crate::config::TrainConfig {
+            prior_sizes: Some(vec![
+                vec![4.0],
+                vec![6.0, 11.0, 18.0],
+                vec![32.0, 48.0],
+                vec![64.0, 96.0],
+                vec![128.0, 192.0, 256.0],
+            ]),
+            ..Default::default()
+        };
+        cfg.validate().unwrap();
+        let priors = cfg.priors();
+        assert_eq!(priors.steps, vec![4, 8, 16, 32, 64]);
+        let spec = NetSpec::slim(1.0, &priors.anchors_per_cell(), 2);
+        assert_eq!(spec.name, "slim-1.00+s4");
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = Net::new(&vs.root(), spec.clone());
+        for (w, h) in [(320, 240), (100, 70)] {
+            let x = Tensor::zeros([1, 3, h, w], (tch::Kind::Float, tch::Device::Cpu));
+            let (cls, reg) = net.forward_t(&x, false);
+            let n = priors.priors(w as u32, h as u32).len() as i64;
+            assert_eq!((cls.size(), reg.size()), (vec![1, n, 2], vec![1, n, 4]), "{w}x{h}");
+        }
+        // 80x60 cells at stride 4 before the four levels' 4,420.
+        assert_eq!(priors.priors(320, 240).len(), 4800 + 4420);
+        // The new level reads the last stride-4 block; the other four are slim's own.
+        let slim = NetSpec::slim(1.0, &[3, 2, 2, 3], 2);
+        assert_eq!((spec.backbone.clone(), &spec.heads[1..]), (slim.backbone.clone(), &slim.heads[..]));
+        assert!(spec.heads[0].tap < slim.heads[0].tap);
+        let rfb = NetSpec::rfb(1.0, &priors.anchors_per_cell(), 2);
+        assert_eq!(rfb.name, "rfb-1.00+s4");
+        assert!(matches!(rfb.backbone[rfb.heads[1].tap], Block::Rfb(_)));
+    }
+
+    #[test]
     fn rfb_keeps_the_prior_layout_and_sees_further() {
         let spec = NetSpec::new(Arch::Rfb, 1.0, &[3, 2, 2, 3], 2);
         assert_eq!(spec.name, "rfb-1.00");

@@ -159,21 +159,25 @@ impl NetSpec {
     /// replaced by a receptive-field block of the same width.
     pub fn rfb(width: f64, anchors: &[usize], classes: i64) -> Self {
         let mut spec = Self::slim(width, anchors, classes);
-        let tap = spec.heads[0].tap;
+        // The stride-8 level: the first, or the second after a stride-4 one.
+        let tap = spec.heads[spec.heads.len() - 4].tap;
         let ch = spec.backbone[tap].cout();
         // The depthwise + pointwise pair ending at the tap becomes one block.
         spec.backbone.splice(tap - 1..=tap, [Block::Rfb(RfbSpec::new(ch, ch))]);
         for h in &mut spec.heads {
             h.tap -= 1;
         }
-        spec.name = format!("rfb-{width:.2}");
+        spec.name = spec.name.replacen("slim", "rfb", 1);
         spec
     }
 
     /// The slim network at `width` times the seed channel count (16 at the stem),
-    /// with `anchors[i]` priors per cell on level `i` (strides 8, 16, 32, 64).
+    /// with `anchors[i]` priors per cell on level `i` (strides 8, 16, 32, 64). Five
+    /// counts add a level at stride 4 first, for faces of a few pixels: it reads the last
+    /// stride-4 block, and its name gets `+s4`.
     pub fn slim(width: f64, anchors: &[usize], classes: i64) -> Self {
-        assert_eq!(anchors.len(), 4, "the slim network has four detection levels");
+        assert!(matches!(anchors.len(), 4 | 5), "the slim network has four detection levels, or five with stride 4");
+        let stride4 = anchors.len() == 5;
         let c = |m: i64| (((16 * m) as f64 * width).round() as i64).max(4);
         let cbr = |cin, cout, s| ConvSpec::new(cin, cout, 3, s, 1, true, true);
         let dw = |cin, cout, s| {
@@ -201,7 +205,7 @@ impl NetSpec {
                 break;
             }
             backbone.extend(dw(cin, cout, s).map(Block::Conv));
-            if i == 6 || i == 9 || i == 11 {
+            if (stride4 && i == 2) || i == 6 || i == 9 || i == 11 {
                 taps.push((backbone.len() - 1, cout));
             }
         }
@@ -210,6 +214,7 @@ impl NetSpec {
         backbone.extend(dw(c(4), c(16), 2).map(Block::Conv));
         taps.push((backbone.len() - 1, c(16)));
 
+        let last = taps.len() - 1;
         let heads = taps
             .iter()
             .zip(anchors)
@@ -217,7 +222,7 @@ impl NetSpec {
             .map(|(level, (&(tap, ch), &a))| {
                 let a = a as i64;
                 let head = |out: i64| {
-                    if level < 3 {
+                    if level < last {
                         vec![
                             ConvSpec::new(ch, ch, 3, 1, ch, false, true),
                             ConvSpec::new(ch, a * out, 1, 1, 1, false, false),
@@ -229,19 +234,31 @@ impl NetSpec {
                 HeadSpec { tap, anchors: a, cls: head(classes), reg: head(4) }
             })
             .collect();
-        Self { name: format!("slim-{width:.2}"), classes, backbone, heads }
+        let name = if stride4 { format!("slim-{width:.2}+s4") } else { format!("slim-{width:.2}") };
+        Self { name, classes, backbone, heads }
     }
 
     /// For each of this network's backbone layers, the index of the same layer in
     /// `from`: all of them when the two are the same network, all but the receptive-field
     /// block when this is the RFB network made from `from` (see [`NetSpec::rfb`]), so a
     /// slim checkpoint can start an RFB run. `None` when the networks are not related so.
+    ///
+    /// A network that only adds a first head (the stride-4 level) keeps every backbone
+    /// layer of `from`; [`NetSpec::heads_in`] says where its heads come from.
     pub fn backbone_in(&self, from: &NetSpec) -> Option<Vec<Option<usize>>> {
+        let identity = || Some((0..self.backbone.len()).map(Some).collect());
+        if self.classes == from.classes
+            && self.backbone == from.backbone
+            && self.heads.len() == from.heads.len() + 1
+            && self.heads[1..] == from.heads[..]
+        {
+            return identity();
+        }
         if self.classes != from.classes || self.heads.len() != from.heads.len() {
             return None;
         }
         if self.backbone == from.backbone && self.heads == from.heads {
-            return Some((0..self.backbone.len()).map(Some).collect());
+            return identity();
         }
         let t = self.backbone.iter().position(|b| matches!(b, Block::Rfb(_)))?;
         let same_layers = from.backbone.len() == self.backbone.len() + 1
@@ -252,6 +269,15 @@ impl NetSpec {
         });
         (same_layers && same_heads)
             .then(|| (0..self.backbone.len()).map(|i| (i != t).then_some(if i < t { i } else { i + 1 })).collect())
+    }
+
+    /// For each of this network's heads, the index of the same head in `from`: the
+    /// same index, except that a network with one head more than `from` (a stride-4
+    /// level added first) has a fresh first head. Meaningful where
+    /// [`NetSpec::backbone_in`] is `Some`.
+    pub fn heads_in(&self, from: &NetSpec) -> Vec<Option<usize>> {
+        let shift = usize::from(self.heads.len() == from.heads.len() + 1);
+        (0..self.heads.len()).map(|l| l.checked_sub(shift)).collect()
     }
 
     /// Trainable parameter count.
