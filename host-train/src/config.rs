@@ -336,6 +336,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_committed_detector_recipe_reads_and_its_init_exists() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut read = 0;
+        for entry in std::fs::read_dir(root.join("recipes")).unwrap() {
+            let path = entry.unwrap().path();
+            // facemask.toml is the classifier's (`facecam-train classify`), not a detector's.
+            if path.extension().is_none_or(|e| e != "toml") || path.ends_with("facemask.toml") {
+                continue;
+            }
+            let cfg = TrainConfig::from_toml_file(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            if let Some(init) = &cfg.init {
+                assert!(
+                    root.join(init).join("meta.json").is_file(),
+                    "{}: init {} is not committed",
+                    path.display(),
+                    init.display()
+                );
+            }
+            read += 1;
+        }
+        assert!(read >= 10, "only {read} recipes found");
+    }
+
+    #[test]
     fn toml_configs_read_and_unknown_keys_are_refused() {
         let dir = std::env::temp_dir().join(format!("facecam-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
