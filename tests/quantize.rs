@@ -190,8 +190,10 @@ fn onnxruntime_agrees(model: &Path) {
                 faces
             };
             let low = (thr - max_score).max(0.01);
-            let (ours, theirs) =
-                (found(&mut det, &raw, thr + max_score), found(&mut det, &theirs_raw, thr + max_score));
+            // Capped under 1: with the card's 0.88 and the fused bound, thr + margin would
+            // pass 1, and no face could be sure.
+            let sure = (thr + max_score).min(0.995);
+            let (ours, theirs) = (found(&mut det, &raw, sure), found(&mut det, &theirs_raw, sure));
             let (ours_low, theirs_low) = (found(&mut det, &raw, low), found(&mut det, &theirs_raw, low));
             for (sure, other, who) in
                 [(&ours, &theirs_low, "onnxruntime misses tract's"), (&theirs, &ours_low, "tract misses onnxruntime's")]
@@ -217,18 +219,21 @@ fn cpu_has_vnni() -> bool {
 #[test]
 fn percentile_int8_is_small_and_close_to_fp32() {
     // One prior's face score moves by up to 0.072 (astronaut) and 0.086 (cat) with the
-    // stage-3 model, 0.080 and 0.108 with stage 4 (0.05 held for the earlier ones); the
-    // mean bound stays 0.005 (measured 0.0014), and the full-val AP moves by at most
-    // 0.0018 (stage 4: +0.0009 / −0.0001 / −0.0003; docs/BENCHMARKS.md).
-    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.14);
+    // stage-3 model, 0.080 and 0.108 with stage 4, 0.125 and 0.214 with stage 7 (0.05 held
+    // for the earlier ones): a single prior of 4,420 is a noisy statistic, so the bound
+    // follows it at about 1.2x, while the mean bound stays 0.005 (measured 0.0021) and the
+    // decoded faces must match. What it costs is the full-val AP, run as written (QDQ):
+    // stage 7 −0.0004 / −0.0023 / −0.0026 (docs/BENCHMARKS.md).
+    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.25);
     onnxruntime_agrees(&model);
 }
 
 #[test]
 fn minmax_int8_with_fp32_ends_is_close_to_fp32() {
     let opts = QuantizeOptions { method: Method::MinMax, keep_first: true, keep_last: true, ..Default::default() };
-    // Largest single-prior move: under 0.08 up to stage 3, 0.125 (cat) with stage 4.
-    let model = quantize_and_compare("quantize-minmax-ends", opts, 0.5, 0.16);
+    // Largest single-prior move: under 0.08 up to stage 3, 0.125 (cat) with stage 4, 0.212
+    // (cat) with stage 7; see the percentile test.
+    let model = quantize_and_compare("quantize-minmax-ends", opts, 0.5, 0.25);
     let proto = decode(&model);
     let graph = proto.graph.unwrap();
     // The kept layers read fp32 weights straight from their initializers.

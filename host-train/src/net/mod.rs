@@ -4,7 +4,7 @@
 //!
 //! The slim variant follows the layout of ULFGFD's `version-slim` (Linzaer, 2019): a
 //! stride-2 conv stem, depthwise-separable blocks with BatchNorm+ReLU, and detection
-//! heads on strides 8/16/32/64. The RFB variant replaces the last stride-8 block with a
+//! heads on strides 8/16/32/64 (and, with five prior levels, 4 first). The RFB variant replaces the last stride-8 block with a
 //! receptive-field block ([`RfbSpec`]; Liu et al., "Receptive Field Block Net", ECCV
 //! 2018), as ULFGFD's `version-RFB` does, to see more context around small faces.
 
