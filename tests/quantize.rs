@@ -192,8 +192,8 @@ fn onnxruntime_agrees(model: &Path) {
             let low = (thr - max_score).max(0.01);
             // Capped under 1: with the card's 0.88 and the fused bound, thr + margin would
             // pass 1, and no face could be sure.
-            let sure = (thr + max_score).min(0.995);
-            let (ours, theirs) = (found(&mut det, &raw, sure), found(&mut det, &theirs_raw, sure));
+            let sure_at = (thr + max_score).min(0.995);
+            let (ours, theirs) = (found(&mut det, &raw, sure_at), found(&mut det, &theirs_raw, sure_at));
             let (ours_low, theirs_low) = (found(&mut det, &raw, low), found(&mut det, &theirs_raw, low));
             for (sure, other, who) in
                 [(&ours, &theirs_low, "onnxruntime misses tract's"), (&theirs, &ours_low, "tract misses onnxruntime's")]

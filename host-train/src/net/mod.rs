@@ -4,9 +4,10 @@
 //!
 //! The slim variant follows the layout of ULFGFD's `version-slim` (Linzaer, 2019): a
 //! stride-2 conv stem, depthwise-separable blocks with BatchNorm+ReLU, and detection
-//! heads on strides 8/16/32/64 (and, with five prior levels, 4 first). The RFB variant replaces the last stride-8 block with a
-//! receptive-field block ([`RfbSpec`]; Liu et al., "Receptive Field Block Net", ECCV
-//! 2018), as ULFGFD's `version-RFB` does, to see more context around small faces.
+//! heads on strides 8/16/32/64 (and, with five prior levels, 4 first). The RFB variant
+//! replaces the last stride-8 block with a receptive-field block ([`RfbSpec`]; Liu et
+//! al., "Receptive Field Block Net", ECCV 2018), as ULFGFD's `version-RFB` does, to see
+//! more context around small faces.
 
 mod layers;
 
@@ -247,11 +248,7 @@ impl NetSpec {
     /// layer of `from`; [`NetSpec::heads_in`] says where its heads come from.
     pub fn backbone_in(&self, from: &NetSpec) -> Option<Vec<Option<usize>>> {
         let identity = || Some((0..self.backbone.len()).map(Some).collect());
-        if self.classes == from.classes
-            && self.backbone == from.backbone
-            && self.heads.len() == from.heads.len() + 1
-            && self.heads[1..] == from.heads[..]
-        {
+        if self.adds_first_head_to(from) {
             return identity();
         }
         if self.classes != from.classes || self.heads.len() != from.heads.len() {
@@ -272,12 +269,21 @@ impl NetSpec {
     }
 
     /// For each of this network's heads, the index of the same head in `from`: the
-    /// same index, except that a network with one head more than `from` (a stride-4
-    /// level added first) has a fresh first head. Meaningful where
-    /// [`NetSpec::backbone_in`] is `Some`.
+    /// same index, except that a network that is `from` with a first head added (the
+    /// stride-4 level) has that head fresh. Meaningful where [`NetSpec::backbone_in`] is
+    /// `Some`.
     pub fn heads_in(&self, from: &NetSpec) -> Vec<Option<usize>> {
-        let shift = usize::from(self.heads.len() == from.heads.len() + 1);
+        let shift = usize::from(self.adds_first_head_to(from));
         (0..self.heads.len()).map(|l| l.checked_sub(shift)).collect()
+    }
+
+    /// Whether this network is `from` with one head added before its first (the stride-4
+    /// level), every other layer the same.
+    fn adds_first_head_to(&self, from: &NetSpec) -> bool {
+        self.classes == from.classes
+            && self.backbone == from.backbone
+            && self.heads.len() == from.heads.len() + 1
+            && self.heads[1..] == from.heads[..]
     }
 
     /// Trainable parameter count.
