@@ -13,9 +13,32 @@ use tch::{nn, Device, Kind, Tensor};
 /// A network with non-trivial BatchNorm statistics and affine parameters, so folding
 /// is really exercised (and, in the RFB block, a merge scale other than 1).
 fn trained_looking_net(arch: Arch, width: f64) -> (nn::VarStore, Net) {
-    tch::manual_seed(7);
     let card = ModelCard::new(320, 240, Provenance::default());
-    let mut spec = NetSpec::new(arch, width, &card.priors.anchors_per_cell(), 2);
+    trained_looking(NetSpec::new(arch, width, &card.priors.anchors_per_cell(), 2))
+}
+
+/// The five-level card (a stride-4 level first) and the slim network with the stride-8
+/// features upsampled into that level's head.
+fn stride4_with_context() -> (ModelCard, NetSpec) {
+    let cfg = host_train::config::TrainConfig {
+        prior_sizes: Some(vec![
+            vec![4.0],
+            vec![6.0, 11.0, 18.0],
+            vec![32.0, 48.0],
+            vec![64.0, 96.0],
+            vec![128.0, 256.0],
+        ]),
+        stride4_context: true,
+        ..Default::default()
+    };
+    cfg.validate().unwrap();
+    let card = ModelCard { priors: cfg.priors(), ..ModelCard::new(320, 240, Provenance::default()) };
+    let spec = NetSpec::slim(1.0, &card.priors.anchors_per_cell(), 2).with_stride4_context().unwrap();
+    (card, spec)
+}
+
+fn trained_looking(mut spec: NetSpec) -> (nn::VarStore, Net) {
+    tch::manual_seed(7);
     for block in &mut spec.backbone {
         if let Block::Rfb(r) = block {
             r.scale = 0.7;
@@ -29,6 +52,9 @@ fn trained_looking_net(arch: Arch, width: f64) -> (nn::VarStore, Net) {
                 let _ = t.uniform_(0.5, 1.5);
             } else if name.ends_with("bn.bias") {
                 let _ = t.uniform_(-0.2, 0.2);
+            } else if name.contains("lateral") {
+                // Laterals start at zero; a trained one is not.
+                let _ = t.uniform_(-0.1, 0.1);
             }
         }
         // Training-mode passes move the running mean and variance off their defaults.
@@ -48,21 +74,30 @@ fn tch_outputs(net: &Net, x: &Tensor) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn tch_tract_and_onnxruntime_agree() {
+    let card = ModelCard::new(320, 240, Provenance { data: "parity".into(), ..Default::default() });
     for arch in [Arch::Slim, Arch::Rfb] {
-        agree(arch);
+        agree(&format!("{arch:?}"), trained_looking_net(arch, 1.0), &card, &[(320, 240), (160, 128)]);
     }
 }
 
-fn agree(arch: Arch) {
-    let dir = scratch(&format!("parity-{arch:?}"));
-    let (vs, net) = trained_looking_net(arch, 1.0);
-    let card = ModelCard::new(320, 240, Provenance { data: "parity".into(), ..Default::default() });
+/// The upsampled lateral as exported (Shape, Slice, Resize) is PyTorch's nearest
+/// upsampling, also where the stride-4 map is not twice the stride-8 one (100x70: 25x18
+/// from 13x9).
+#[test]
+fn a_stride4_head_with_upsampled_context_exports_what_tch_computes() {
+    let (card, spec) = stride4_with_context();
+    assert_eq!(spec.name, "slim-1.00+s4+up");
+    agree("s4up", trained_looking(spec), &card, &[(320, 240), (100, 70)]);
+}
+
+fn agree(what: &str, (vs, net): (nn::VarStore, Net), card: &ModelCard, sizes: &[(u32, u32)]) {
+    let dir = scratch(&format!("parity-{what}"));
     let model = dir.join("model.onnx");
-    export_onnx(net.spec(), &vs.variables(), &card, &model).unwrap();
+    export_onnx(net.spec(), &vs.variables(), card, &model).unwrap();
     let peer = python_peer();
 
     // The card's size and another one: the graph has no baked-in priors.
-    for (w, h) in [(320u32, 240u32), (160, 128)] {
+    for &(w, h) in sizes {
         let w_h = format!("{} {w}x{h}", net.spec().name);
         let x = Tensor::randn([1, 3, h as i64, w as i64], (Kind::Float, Device::Cpu));
         let (scores, boxes) = tch_outputs(&net, &x);

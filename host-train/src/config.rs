@@ -126,6 +126,9 @@ pub struct TrainConfig {
     /// so a run can start from a checkpoint with the default sizes. A fifth level, listed
     /// first, adds a stride-4 level (its head fresh when starting from four levels).
     pub prior_sizes: Option<Vec<Vec<f32>>>,
+    /// Add the stride-8 features, upsampled, to the stride-4 head's input
+    /// (`NetSpec::with_stride4_context`); needs the stride-4 level.
+    pub stride4_context: bool,
     /// IoU at which a prior matches a face (see `target::MatchRule`).
     pub match_iou: f32,
     pub neg_ratio: i64,
@@ -192,6 +195,7 @@ impl Default for TrainConfig {
             min_face_px: 10.0,
             near_iof: 0.5,
             prior_sizes: None,
+            stride4_context: false,
             seed: 1,
             device: DeviceChoice::Auto,
             prefetch: None,
@@ -263,6 +267,9 @@ impl TrainConfig {
             for &s in levels.iter().flatten() {
                 check("prior_sizes", s as f64, 1.0, 4096.0, "sizes in [1, 4096] input pixels")?;
             }
+        }
+        if self.stride4_context && self.prior_sizes.as_ref().is_none_or(|l| l.len() != 5) {
+            bail!("`stride4_context`: needs a stride-4 level (five `prior_sizes` levels)");
         }
         positive("match_iou", self.match_iou as f64, 1.0)?;
         check("neg_ratio", self.neg_ratio as f64, 1.0, 100.0, "1..=100")?;

@@ -78,7 +78,10 @@ pub fn train(
     let device = cfg.device.resolve()?;
     tch::manual_seed(cfg.seed as i64);
     let card = ModelCard { priors: cfg.priors(), ..ModelCard::new(cfg.width, cfg.height, Provenance::default()) };
-    let spec = NetSpec::new(cfg.arch, cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
+    let mut spec = NetSpec::new(cfg.arch, cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
+    if cfg.stride4_context {
+        spec = spec.with_stride4_context().context("`stride4_context` needs a stride-4 level")?;
+    }
     let mut vs = nn::VarStore::new(device);
     let mut net = Net::new(&vs.root(), spec.clone());
     let compute = Compute { bf16: cfg.precision.bf16(device), channels_last: cfg.channels_last };

@@ -23,6 +23,15 @@ fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints: ints.to_vec(), ..Default::default() }
 }
 
+fn attr_str(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::String as i32,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
 /// A float tensor value-info with named (`Err`) or fixed (`Ok`) dimensions.
 pub fn tensor_info(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
     let dim = dims
@@ -110,6 +119,25 @@ impl GraphBuilder {
     /// Element-wise `Add`.
     pub fn add(&mut self, a: &str, b: &str) -> String {
         self.node("Add", vec![a.into(), b.into()], vec![], None)
+    }
+
+    /// `x` resized (nearest, PyTorch's `upsample_nearest`: asymmetric coordinates, floor)
+    /// to the height and width of `like`, read from its shape at run time.
+    pub fn resize_like(&mut self, x: &str, like: &str) -> String {
+        let shape = |g: &mut Self, t: &str, from: i64, to: i64| {
+            let s = g.node("Shape", vec![t.into()], vec![], None);
+            let (a, b) = (g.int64_const("start", &[from]), g.int64_const("end", &[to]));
+            g.node("Slice", vec![s, a, b], vec![], None)
+        };
+        let nc = shape(self, x, 0, 2);
+        let hw = shape(self, like, 2, 4);
+        let sizes = self.concat(vec![nc, hw], 0, None);
+        let attrs = vec![
+            attr_str("mode", "nearest"),
+            attr_str("coordinate_transformation_mode", "asymmetric"),
+            attr_str("nearest_mode", "floor"),
+        ];
+        self.node("Resize", vec![x.into(), String::new(), String::new(), sizes], attrs, None)
     }
 
     /// `Relu`.

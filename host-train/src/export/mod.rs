@@ -4,7 +4,8 @@
 pub(crate) mod graph;
 
 use crate::net::{
-    backbone_path, head_path, rfb_branch_path, rfb_merge_path, rfb_shortcut_path, Block, ConvSpec, NetSpec,
+    backbone_path, head_path, lateral_path, rfb_branch_path, rfb_merge_path, rfb_shortcut_path, Block, ConvSpec,
+    NetSpec,
 };
 use anyhow::{Context, Result};
 use edge::model::{ModelCard, CARD_KEY};
@@ -102,8 +103,14 @@ pub fn build_model(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelC
     }
     let (mut cls, mut reg) = (Vec::new(), Vec::new());
     for (l, h) in spec.heads.iter().enumerate() {
+        let mut input = feats[h.tap].clone();
+        if let Some(lat) = &h.lateral {
+            let y = add_conv(&mut g, &vars, &feats[lat.from], &lateral_path(l), &lat.conv)?;
+            let up = g.resize_like(&y, &input);
+            input = g.add(&input, &up);
+        }
         for (branch, layers, k, outs) in [("cls", &h.cls, spec.classes, &mut cls), ("reg", &h.reg, 4, &mut reg)] {
-            let mut y = feats[h.tap].clone();
+            let mut y = input.clone();
             for (j, s) in layers.iter().enumerate() {
                 y = add_conv(&mut g, &vars, &y, &head_path(l, branch, j), s)?;
             }

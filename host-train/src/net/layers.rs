@@ -1,7 +1,10 @@
 //! The tch realisation of a [`NetSpec`]: variables under the paths the exporter reads,
 //! and a forward pass in fp32 or in bf16 compute with fp32 weights.
 
-use super::{backbone_path, head_path, rfb_branch_path, rfb_merge_path, rfb_shortcut_path, Block, ConvSpec, NetSpec};
+use super::{
+    backbone_path, head_path, lateral_path, rfb_branch_path, rfb_merge_path, rfb_shortcut_path, Block, ConvSpec,
+    NetSpec,
+};
 use tch::{nn, nn::ModuleT, Kind, Tensor};
 
 /// The variable-store sub-path for a dotted name (tch forbids dots within one component).
@@ -121,6 +124,7 @@ pub struct Net {
     spec: NetSpec,
     backbone: Vec<BlockLayers>,
     heads: Vec<(Vec<Layer>, Vec<Layer>)>,
+    laterals: Vec<Option<Layer>>,
     compute: Compute,
 }
 
@@ -143,7 +147,18 @@ impl Net {
                 (branch("cls", &h.cls), branch("reg", &h.reg))
             })
             .collect();
-        Self { spec, backbone, heads, compute: Compute::default() }
+        let laterals = (spec.heads.iter().enumerate())
+            .map(|(l, h)| {
+                let lat = Layer::new(sub_path(root, &lateral_path(l)), &h.lateral?.conv);
+                // Zero: the lateral adds nothing until training finds what it should add.
+                tch::no_grad(|| {
+                    let _ = lat.conv.ws.shallow_clone().zero_();
+                    lat.conv.bs.as_ref().map(|b| b.shallow_clone().zero_());
+                });
+                Some(lat)
+            })
+            .collect();
+        Self { spec, backbone, heads, laterals, compute: Compute::default() }
     }
 
     /// Compute the forward pass this way from now on.
@@ -197,8 +212,18 @@ impl Net {
         }
         let n = x.size()[0];
         let (mut cls, mut reg) = (Vec::new(), Vec::new());
-        for (h, (cls_layers, reg_layers)) in self.spec.heads.iter().zip(&self.heads) {
-            let f = &feats[h.tap];
+        for ((h, (cls_layers, reg_layers)), lateral) in self.spec.heads.iter().zip(&self.heads).zip(&self.laterals) {
+            let mut f = feats[h.tap].shallow_clone();
+            if let (Some(spec), Some(lat)) = (&h.lateral, lateral) {
+                let size = f.size();
+                let up = lat.forward(&feats[spec.from], train, c).upsample_nearest2d(
+                    [size[2], size[3]],
+                    None::<f64>,
+                    None::<f64>,
+                );
+                f = f + up.to_kind(feats[h.tap].kind());
+            }
+            let f = &f;
             let run = |layers: &[Layer], k: i64| {
                 let out = layers.iter().fold(f.shallow_clone(), |t, l| l.forward(&t, train, c));
                 out.permute([0, 2, 3, 1]).reshape([n, -1, k]).to_kind(Kind::Float)
@@ -263,6 +288,51 @@ mod tests {
         let rfb = NetSpec::rfb(1.0, &priors.anchors_per_cell(), 2);
         assert_eq!(rfb.name, "rfb-1.00+s4");
         assert!(matches!(rfb.backbone[rfb.heads[1].tap], Block::Rfb(_)));
+    }
+
+    #[test]
+    fn an_upsampled_lateral_starts_as_nothing_and_maps_from_the_plain_network() {
+        let anchors = [1, 3, 2, 2, 3];
+        let plain = NetSpec::slim(1.0, &anchors, 2);
+        let spec = plain.clone().with_stride4_context().unwrap();
+        assert!(spec.clone().with_stride4_context().is_none(), "one lateral per network");
+        assert!(NetSpec::slim(1.0, &[3, 2, 2, 3], 2).with_stride4_context().is_none(), "needs the stride-4 level");
+        let lat = spec.heads[0].lateral.unwrap();
+        assert_eq!((lat.from, lat.conv.cin, lat.conv.cout), (spec.heads[1].tap, 64, 32));
+        // A stride-4 checkpoint starts it whole, the lateral fresh; so does a four-level one.
+        let all: Vec<_> = (0..spec.backbone.len()).map(Some).collect();
+        assert_eq!(spec.backbone_in(&plain), Some(all.clone()));
+        assert_eq!(spec.heads_in(&plain), (0..5).map(Some).collect::<Vec<_>>());
+        assert_eq!(spec.backbone_in(&NetSpec::slim(1.0, &[3, 2, 2, 3], 2)), Some(all));
+        assert!(plain.backbone_in(&spec).is_none(), "a lateral is not dropped silently");
+
+        let (vs, vs_plain) = (nn::VarStore::new(tch::Device::Cpu), nn::VarStore::new(tch::Device::Cpu));
+        let net = Net::new(&vs.root(), spec.clone());
+        let net_plain = Net::new(&vs_plain.root(), plain);
+        let allocated: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        assert_eq!(allocated, spec.parameters());
+        let theirs = vs.variables();
+        tch::no_grad(|| {
+            for (name, mut t) in vs_plain.variables() {
+                t.copy_(&theirs[&name]);
+            }
+        });
+        for (w, h) in [(320, 240), (100, 70)] {
+            let x = Tensor::randn([1, 3, h, w], (tch::Kind::Float, tch::Device::Cpu));
+            let ((c, r), (cp, rp)) = (net.forward_t(&x, false), net_plain.forward_t(&x, false));
+            assert_eq!(c.size(), cp.size(), "{w}x{h}");
+            let diff = (&c - &cp).abs().max().double_value(&[]) + (&r - &rp).abs().max().double_value(&[]);
+            assert_eq!(diff, 0.0, "a fresh lateral changes nothing at {w}x{h}");
+        }
+        // Once trained, it does: the stride-4 outputs (the first 80x60 priors) move.
+        tch::no_grad(|| {
+            let _ = theirs["heads.0.lateral.conv.weight"].shallow_clone().fill_(0.05);
+        });
+        let x = Tensor::randn([1, 3, 240, 320], (tch::Kind::Float, tch::Device::Cpu));
+        let ((c, _), (cp, _)) = (net.forward_t(&x, false), net_plain.forward_t(&x, false));
+        let d4 = (c.narrow(1, 0, 4800) - cp.narrow(1, 0, 4800)).abs().max().double_value(&[]);
+        assert!(d4 > 1e-5, "the stride-4 outputs moved by only {d4}");
+        assert_eq!((c.narrow(1, 4800, 4420) - cp.narrow(1, 4800, 4420)).abs().max().double_value(&[]), 0.0);
     }
 
     #[test]

@@ -135,6 +135,20 @@ pub struct HeadSpec {
     pub anchors: i64,
     pub cls: Vec<ConvSpec>,
     pub reg: Vec<ConvSpec>,
+    /// Context from a deeper layer added to the tap before both branches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lateral: Option<LateralSpec>,
+}
+
+/// Top-down context for a shallow head, as in a feature pyramid (Lin et al., "Feature
+/// Pyramid Networks for Object Detection", CVPR 2017): backbone layer `from`'s output
+/// through a linear 1x1 `conv` to the tap's channels, upsampled (nearest) to the tap's
+/// size and added to it. The conv starts at zero, so a network given a lateral starts
+/// out computing what it computed without one.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LateralSpec {
+    pub from: usize,
+    pub conv: ConvSpec,
 }
 
 /// The whole network as data.
@@ -232,11 +246,25 @@ impl NetSpec {
                         vec![ConvSpec::new(ch, a * out, 3, 1, 1, false, false)]
                     }
                 };
-                HeadSpec { tap, anchors: a, cls: head(classes), reg: head(4) }
+                HeadSpec { tap, anchors: a, cls: head(classes), reg: head(4), lateral: None }
             })
             .collect();
         let name = if stride4 { format!("slim-{width:.2}+s4") } else { format!("slim-{width:.2}") };
         Self { name, classes, backbone, heads }
+    }
+
+    /// This network with the stride-8 level's features added, upsampled, to the first
+    /// (stride-4) head's input ([`LateralSpec`]); its name gets `+up`. `None` without a
+    /// stride-4 level.
+    pub fn with_stride4_context(mut self) -> Option<Self> {
+        if self.heads.len() != 5 || self.heads[0].lateral.is_some() {
+            return None;
+        }
+        let from = self.heads[1].tap;
+        let (cin, cout) = (self.backbone[from].cout(), self.backbone[self.heads[0].tap].cout());
+        self.heads[0].lateral = Some(LateralSpec { from, conv: ConvSpec::new(cin, cout, 1, 1, 1, false, false) });
+        self.name.push_str("+up");
+        Some(self)
     }
 
     /// For each of this network's backbone layers, the index of the same layer in
@@ -248,7 +276,7 @@ impl NetSpec {
     /// layer of `from`; [`NetSpec::heads_in`] says where its heads come from.
     pub fn backbone_in(&self, from: &NetSpec) -> Option<Vec<Option<usize>>> {
         let identity = || Some((0..self.backbone.len()).map(Some).collect());
-        if self.adds_first_head_to(from) {
+        if self.adds_first_head_to(from) || self.adds_laterals_to(from) {
             return identity();
         }
         if self.classes != from.classes || self.heads.len() != from.heads.len() {
@@ -286,9 +314,24 @@ impl NetSpec {
             && self.heads[1..] == from.heads[..]
     }
 
+    /// Whether this network is `from` with laterals added to heads that had none, every
+    /// other layer the same (the laterals start fresh).
+    fn adds_laterals_to(&self, from: &NetSpec) -> bool {
+        self.classes == from.classes
+            && self.backbone == from.backbone
+            && self.heads.len() == from.heads.len()
+            && self.heads != from.heads
+            && self.heads.iter().zip(&from.heads).all(|(a, b)| {
+                (a.tap, a.anchors, &a.cls, &a.reg) == (b.tap, b.anchors, &b.cls, &b.reg)
+                    && (a.lateral == b.lateral || b.lateral.is_none())
+            })
+    }
+
     /// Trainable parameter count.
     pub fn parameters(&self) -> i64 {
-        let heads = self.heads.iter().flat_map(|h| h.cls.iter().chain(&h.reg)).map(ConvSpec::parameters);
+        let heads = (self.heads.iter())
+            .flat_map(|h| h.cls.iter().chain(&h.reg).chain(h.lateral.as_ref().map(|l| &l.conv)))
+            .map(ConvSpec::parameters);
         self.backbone.iter().map(Block::parameters).sum::<i64>() + heads.sum::<i64>()
     }
 }
@@ -300,6 +343,10 @@ pub fn backbone_path(i: usize) -> String {
 /// Variable-store path of layer `j` of head `level`'s `branch` (`cls` or `reg`).
 pub fn head_path(level: usize, branch: &str, j: usize) -> String {
     format!("heads.{level}.{branch}.{j}")
+}
+/// Variable-store path of head `level`'s lateral conv.
+pub fn lateral_path(level: usize) -> String {
+    format!("heads.{level}.lateral")
 }
 /// Variable-store paths inside the receptive-field block at backbone index `i`: conv `j`
 /// of branch `b`, the merge conv and the shortcut conv.

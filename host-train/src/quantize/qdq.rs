@@ -174,7 +174,8 @@ pub fn rewrite(graph: &GraphProto, plan: &Plan, params: &HashMap<String, ActPara
     let mut renamed: HashMap<String, String> = HashMap::new();
     let qdq = |t: &str, nodes: &mut Vec<NodeProto>, added: &mut Vec<TensorProto>| -> Result<String> {
         let p = params.get(t).with_context(|| format!("no calibrated range for tensor `{t}`"))?;
-        let (s, z, q, dq) = (format!("{t}_scale"), format!("{t}_zp"), format!("{t}_q"), format!("{t}_dq"));
+        // Short suffixes: names are a few percent of a small int8 file.
+        let (s, z, q, dq) = (format!("{t}_s"), format!("{t}_z"), format!("{t}_q"), format!("{t}_d"));
         added.push(tensor(s.clone(), DataType::Float, vec![], p.scale.to_le_bytes().to_vec()));
         added.push(tensor(z.clone(), DataType::Uint8, vec![], vec![p.zero_point]));
         nodes.push(node("QuantizeLinear", &[t, &s, &z], &q, None));
@@ -210,7 +211,7 @@ pub fn rewrite(graph: &GraphProto, plan: &Plan, params: &HashMap<String, ActPara
                 let (q, scales) =
                     quantize_weights(&values, channels as usize).with_context(|| format!("weight `{w}`"))?;
                 // Symmetric: the zero point is 0, ONNX's default, so none is stored.
-                let (qn, sn, dq) = (format!("{w}_q"), format!("{w}_scale"), format!("{w}_dq"));
+                let (qn, sn, dq) = (format!("{w}_q"), format!("{w}_s"), format!("{w}_d"));
                 added.push(tensor(qn.clone(), DataType::Int8, t.dims.clone(), q.iter().map(|v| *v as u8).collect()));
                 added.push(tensor(
                     sn.clone(),
