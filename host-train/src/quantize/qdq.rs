@@ -211,7 +211,9 @@ pub fn rewrite(graph: &GraphProto, plan: &Plan, params: &HashMap<String, ActPara
                 let (q, scales) =
                     quantize_weights(&values, channels as usize).with_context(|| format!("weight `{w}`"))?;
                 // Symmetric: the zero point is 0, ONNX's default, so none is stored.
-                let (qn, sn, dq) = (format!("{w}_q"), format!("{w}_s"), format!("{w}_d"));
+                // `backbone.3.weight` → `backbone.3_q`, `_s`, `_d`.
+                let base = w.strip_suffix(".weight").unwrap_or(&w);
+                let (qn, sn, dq) = (format!("{base}_q"), format!("{base}_s"), format!("{base}_d"));
                 added.push(tensor(qn.clone(), DataType::Int8, t.dims.clone(), q.iter().map(|v| *v as u8).collect()));
                 added.push(tensor(
                     sn.clone(),
