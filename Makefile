@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-facemask facemask-eval wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-facemask facemask-eval wider-eval test check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
@@ -137,12 +137,33 @@ train-stage5:
 train-stage6:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-fixres-b.toml RUN=$(HOME)/.cache/facecam/runs/stage6
 
-# Stage 7 (the shipped model): the WIDER subset drawn twice as often
-# (recipes/exp-wider2x.toml) from stage 6's committed checkpoint
-# (runs/exp-fixres-b-2026-12-03); about 29 CPU minutes.
+# Stage 7: the WIDER subset drawn twice as often (recipes/exp-wider2x.toml) from stage
+# 6's committed checkpoint (runs/exp-fixres-b-2026-12-03); about 29 CPU minutes.
 train-stage7:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-wider2x.toml RUN=$(HOME)/.cache/facecam/runs/stage7 \
 	    EXTRA_DATA="--data wider:../shared/data/widerface-subset@train"
+
+# Stages 8 to 10 draw the WIDER subset three times as often as the face-mask photos.
+WIDER_3X := --data wider:../shared/data/widerface-subset@train --data wider:../shared/data/widerface-subset@train
+
+# Stage 8: recipes/exp-wider3x.toml from stage 7's committed checkpoint
+# (runs/exp-wider2x-2026-12-03); about 26 CPU minutes.
+train-stage8:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-wider3x.toml RUN=$(HOME)/.cache/facecam/runs/stage8 \
+	    EXTRA_DATA="$(WIDER_3X)"
+
+# Stage 9: a stride-4 level (recipes/exp-stride4-from-wider3x.toml) from stage 8's
+# committed checkpoint (runs/exp-wider3x-2026-12-03); about 30 CPU minutes.
+train-stage9:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-stride4-from-wider3x.toml \
+	    RUN=$(HOME)/.cache/facecam/runs/stage9 EXTRA_DATA="$(WIDER_3X)"
+
+# Stage 10 (the shipped model): the stride-8 features upsampled into the stride-4 head
+# (recipes/exp-s4up.toml) from stage 9's committed checkpoint
+# (runs/exp-stride4-2026-12-03); about 44 CPU minutes.
+train-stage10:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s4up.toml RUN=$(HOME)/.cache/facecam/runs/stage10 \
+	    EXTRA_DATA="$(WIDER_3X)"
 
 # The shipped face-mask classifier (models/facemask.onnx): recipes/facemask.toml on the
 # face-mask set's train split (the sample photos left out), about 8 CPU minutes; then its

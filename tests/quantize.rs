@@ -137,13 +137,15 @@ fn onnxruntime_agrees(model: &Path) {
         // (mode, peer flag, max |score diff|, mean |score diff|, mean |box offset diff|).
         // As written, the two engines round the same ops, but a value on a rounding
         // boundary can land one quantization step apart: with the 2026-12-01 model that
-        // moved one prior's score by 0.0117 (mean 4e-5), hence a max bound of 0.02.
+        // moved one prior's score by 0.0117 (mean 4e-5). The stage-10 model (its stride-4
+        // head reads an Add of two quantized tensors) moved one by 0.044 on the cat (mean
+        // 5e-5), hence a max bound of 0.08; the mean bound is what holds the engines together.
         // Fused, onnxruntime runs its own integer kernels: with that model it moved
         // scores by up to 0.171 (mean 0.038) on the percentile file, so that mode is held
         // to looser bounds and to finding the same faces.
         // The as-written mean box bound: 5e-3 held up to stage 3; the stage-4 min-max file
         // measured 5.3e-3 on the cat (values on rounding boundaries), hence 8e-3.
-        let modes = [("as written", Some("--no-optimize"), 0.02, 5e-4, 8e-3), ("fused int8", None, 0.25, 0.05, 0.03)];
+        let modes = [("as written", Some("--no-optimize"), 0.08, 5e-4, 8e-3), ("fused int8", None, 0.25, 0.05, 0.03)];
         for (mode, flag, max_score, mean_score, mean_box) in modes {
             let prefix = dir.join(format!("ort-{}-{name}", flag.is_some() as u8));
             let out = run(Command::new(&py)

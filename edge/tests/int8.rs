@@ -46,7 +46,7 @@ fn weight_only_graph_has_no_quantize_ops_and_int8_rounded_weights() {
     let (fp32, _) = read_model(&root().join("models/facecam.onnx"), Int8Path::WeightOnly).unwrap();
     assert_eq!(ops(&folded), ops(&fp32), "the folded graph has the fp32 graph's ops");
     let convs = g.node.iter().filter(|n| n.op_type == "Conv").count();
-    assert_eq!(convs, 42);
+    assert_eq!(convs, 47);
 }
 
 #[test]
@@ -61,14 +61,14 @@ fn weight_only_outputs_are_close_to_fp32_and_to_qdq() {
     let (f, q, w) = (fp32.forward(&img).unwrap(), qdq.forward(&img).unwrap(), weights.forward(&img).unwrap());
     let (wf, wq, qf) = (diff(&w, &f), diff(&w, &q), diff(&q, &f));
     println!("face score max, mean |Δ|, box offset max |Δ| (score > 0.3): weights vs fp32 {wf:?}, weights vs qdq {wq:?}, qdq vs fp32 {qf:?}");
-    // Measured on x86-64 with the stage-7 default model of 2026-12-03 (its full WIDER val
-    // AP moves by under 0.0012 in int8, docs/BENCHMARKS.md; stage 5 in brackets):
-    //   weights vs fp32: 0.0309, 0.00050, 0.124 (0.0376, 0.00051, 0.108)
-    //   weights vs qdq:  0.0518, 0.00114, 0.096 (0.0842, 0.00094, 0.053)
-    //   qdq vs fp32:     0.0519, 0.00123, 0.130 (0.0691, 0.00108, 0.098)
+    // Measured on x86-64 with the stage-10 default model of 2026-12-03 (its full WIDER val
+    // AP moves by under 0.001 weight-only, docs/BENCHMARKS.md; stage 7 in brackets):
+    //   weights vs fp32: 0.0566, 0.00077, 0.180 (0.0309, 0.00050, 0.124)
+    //   weights vs qdq:  0.0832, 0.00105, 0.110 (0.0518, 0.00114, 0.096)
+    //   qdq vs fp32:     0.0940, 0.00139, 0.226 (0.0519, 0.00123, 0.130)
     // Bounds about twice those, so other SIMD kernels (ARM) pass too.
     for (name, d, bound) in
-        [("weights vs fp32", wf, [0.08, 1.3e-3, 0.22]), ("weights vs qdq", wq, [0.17, 2.7e-3, 0.17])]
+        [("weights vs fp32", wf, [0.12, 1.6e-3, 0.36]), ("weights vs qdq", wq, [0.17, 2.7e-3, 0.22])]
     {
         assert!(d.iter().zip(bound).all(|(x, b)| *x < b), "{name}: {d:?}, bounds {bound:?}");
     }
@@ -92,16 +92,13 @@ fn malformed_quantization_is_an_error_naming_file_and_node() {
     use prost::Message;
     let (mut proto, _) = read_model(&root().join("models/facecam-int8.onnx"), Int8Path::Qdq).unwrap();
     let g = proto.graph.as_mut().unwrap();
-    g.initializer.retain(|t| t.name != "backbone.1.weight_scale");
+    g.initializer.retain(|t| t.name != "backbone.1_s");
     let dir = std::env::temp_dir().join(format!("facecam-int8-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("broken-int8.onnx");
     std::fs::write(&path, proto.encode_to_vec()).unwrap();
     let e = Detector::load_with(&path, &LoadOptions { size: None, int8: Int8Path::WeightOnly }).err().unwrap();
     let e = format!("{e:#}");
-    assert!(
-        e.contains("broken-int8.onnx") && e.contains("backbone.1.weight_dq") && e.contains("backbone.1.weight_scale"),
-        "{e}"
-    );
+    assert!(e.contains("broken-int8.onnx") && e.contains("backbone.1_d") && e.contains("backbone.1_s"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
