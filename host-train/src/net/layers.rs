@@ -153,7 +153,9 @@ impl Net {
                 // Zero: the lateral adds nothing until training finds what it should add.
                 tch::no_grad(|| {
                     let _ = lat.conv.ws.shallow_clone().zero_();
-                    lat.conv.bs.as_ref().map(|b| b.shallow_clone().zero_());
+                    if let Some(b) = &lat.conv.bs {
+                        let _ = b.shallow_clone().zero_();
+                    }
                 });
                 Some(lat)
             })
@@ -221,7 +223,7 @@ impl Net {
                     None::<f64>,
                     None::<f64>,
                 );
-                f = f + up.to_kind(feats[h.tap].kind());
+                f = &f + up.to_kind(f.kind());
             }
             let f = &f;
             let run = |layers: &[Layer], k: i64| {
