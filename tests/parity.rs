@@ -82,12 +82,17 @@ fn tch_tract_and_onnxruntime_agree() {
 
 /// The upsampled lateral as exported (Shape, Slice, Resize) is PyTorch's nearest
 /// upsampling, also where the stride-4 map is not twice the stride-8 one (100x70: 25x18
-/// from 13x9).
+/// from 13x9), and with a second lateral into the stride-8 head (13x9 from 7x5).
 #[test]
 fn a_stride4_head_with_upsampled_context_exports_what_tch_computes() {
     let (card, spec) = stride4_with_context();
     assert_eq!(spec.name, "slim-1.00+s4+up");
-    agree("s4up", trained_looking(spec), &card, &[(320, 240), (100, 70)]);
+    agree("s4up", trained_looking(spec.clone()), &card, &[(320, 240), (100, 70)]);
+    let both = spec.with_stride8_context().unwrap();
+    assert_eq!(both.name, "slim-1.00+s4+up+up8");
+    assert_eq!(both.heads[1].lateral.map(|l| l.from), Some(both.heads[2].tap));
+    assert!(both.clone().with_stride8_context().is_none(), "one lateral per head");
+    agree("s4up8", trained_looking(both), &card, &[(320, 240), (100, 70)]);
 }
 
 fn agree(what: &str, (vs, net): (nn::VarStore, Net), card: &ModelCard, sizes: &[(u32, u32)]) {

@@ -129,6 +129,9 @@ pub struct TrainConfig {
     /// Add the stride-8 features, upsampled, to the stride-4 head's input
     /// (`NetSpec::with_stride4_context`); needs the stride-4 level.
     pub stride4_context: bool,
+    /// Add the stride-16 features, upsampled, to the stride-8 head's input
+    /// (`NetSpec::with_stride8_context`).
+    pub stride8_context: bool,
     /// IoU at which a prior matches a face (see `target::MatchRule`).
     pub match_iou: f32,
     pub neg_ratio: i64,
@@ -196,6 +199,7 @@ impl Default for TrainConfig {
             near_iof: 0.5,
             prior_sizes: None,
             stride4_context: false,
+            stride8_context: false,
             seed: 1,
             device: DeviceChoice::Auto,
             prefetch: None,

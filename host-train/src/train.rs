@@ -82,6 +82,9 @@ pub fn train(
     if cfg.stride4_context {
         spec = spec.with_stride4_context().context("`stride4_context` needs a stride-4 level")?;
     }
+    if cfg.stride8_context {
+        spec = spec.with_stride8_context().context("`stride8_context`: the network has no stride-8 level")?;
+    }
     let mut vs = nn::VarStore::new(device);
     let mut net = Net::new(&vs.root(), spec.clone());
     let compute = Compute { bf16: cfg.precision.bf16(device), channels_last: cfg.channels_last };

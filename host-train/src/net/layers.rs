@@ -297,7 +297,7 @@ mod tests {
         let anchors = [1, 3, 2, 2, 3];
         let plain = NetSpec::slim(1.0, &anchors, 2);
         let spec = plain.clone().with_stride4_context().unwrap();
-        assert!(spec.clone().with_stride4_context().is_none(), "one lateral per network");
+        assert!(spec.clone().with_stride4_context().is_none(), "one lateral per head");
         assert!(NetSpec::slim(1.0, &[3, 2, 2, 3], 2).with_stride4_context().is_none(), "needs the stride-4 level");
         let lat = spec.heads[0].lateral.unwrap();
         assert_eq!((lat.from, lat.conv.cin, lat.conv.cout), (spec.heads[1].tap, 64, 32));

@@ -255,15 +255,30 @@ impl NetSpec {
 
     /// This network with the stride-8 level's features added, upsampled, to the first
     /// (stride-4) head's input ([`LateralSpec`]); its name gets `+up`. `None` without a
-    /// stride-4 level.
-    pub fn with_stride4_context(mut self) -> Option<Self> {
-        if self.heads.len() != 5 || self.heads[0].lateral.is_some() {
+    /// stride-4 level, or when that head has its lateral already.
+    pub fn with_stride4_context(self) -> Option<Self> {
+        (self.heads.len() == 5).then_some(())?;
+        self.with_lateral(0, "+up")
+    }
+
+    /// This network with the stride-16 level's features added, upsampled, to the stride-8
+    /// head's input, as [`NetSpec::with_stride4_context`] does one level down; its name
+    /// gets `+up8`. Each lateral reads its level's backbone features, not the sum another
+    /// lateral made. `None` when that head has its lateral already.
+    pub fn with_stride8_context(self) -> Option<Self> {
+        let level = self.heads.len().checked_sub(4)?;
+        self.with_lateral(level, "+up8")
+    }
+
+    /// Head `level` given a fresh lateral from the next level's tap.
+    fn with_lateral(mut self, level: usize, suffix: &str) -> Option<Self> {
+        if self.heads.get(level + 1).is_none() || self.heads[level].lateral.is_some() {
             return None;
         }
-        let from = self.heads[1].tap;
-        let (cin, cout) = (self.backbone[from].cout(), self.backbone[self.heads[0].tap].cout());
-        self.heads[0].lateral = Some(LateralSpec { from, conv: ConvSpec::new(cin, cout, 1, 1, 1, false, false) });
-        self.name.push_str("+up");
+        let from = self.heads[level + 1].tap;
+        let (cin, cout) = (self.backbone[from].cout(), self.backbone[self.heads[level].tap].cout());
+        self.heads[level].lateral = Some(LateralSpec { from, conv: ConvSpec::new(cin, cout, 1, 1, 1, false, false) });
+        self.name.push_str(suffix);
         Some(self)
     }
 
