@@ -107,6 +107,18 @@ def graph_has_op(path, op_type):
     return bytes([0x22, len(name)]) + name in Path(path).read_bytes()
 
 
+def facecam_card(path):
+    """The prior layout of a facecam model card (`facecam.card` in the ONNX metadata), or
+    None for a file without one."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    for prop in model.metadata_props:
+        if prop.key == "facecam.card":
+            return json.loads(prop.value)["priors"]
+    return None
+
+
 class Ulfgfd:
     """Ultra-Light-Fast-Generic-Face-Detector (version-RFB-320 / version-slim-320).
 
@@ -130,14 +142,21 @@ class Ulfgfd:
         self.sess, self.w, self.h, self.score, self.nms_iou = sess, width, height, score, nms_iou
         self.input = sess.get_inputs()[0].name
         self.in_graph_decode = graph_has_op(model_path, "Exp")
+        # facecam's own file (raced here as a ULFGFD-style network) brings its prior layout
+        # in its card; the published files use ULFGFD's.
+        card = facecam_card(model_path)
+        strides, min_boxes = (card["steps"], card["min_sizes"]) if card else (self.STRIDES, self.MIN_BOXES)
         priors = []
-        for stride, sizes in zip(self.STRIDES, self.MIN_BOXES):
+        for stride, sizes in zip(strides, min_boxes):
             fw, fh = math.ceil(width / stride), math.ceil(height / stride)
-            # fd_config: shrinkage = size / feature map size; centre = (i + 0.5) / (size / shrinkage)
+            # fd_config: shrinkage = size / feature map size; centre = (i + 0.5) / (size / shrinkage).
+            # facecam's card puts centres a stride apart in input pixels instead (the two
+            # differ only where the size is not a multiple of the stride).
+            sx, sy = (stride / width, stride / height) if card else (1 / fw, 1 / fh)
             for j in range(fh):
                 for i in range(fw):
                     for m in sizes:
-                        priors.append(((i + 0.5) / fw, (j + 0.5) / fh, m / width, m / height))
+                        priors.append(((i + 0.5) * sx, (j + 0.5) * sy, m / width, m / height))
         self.priors = np.clip(np.array(priors, dtype=np.float32), 0.0, 1.0)
         self.mean = np.float32(127.0)
         self.inv_std = np.float32(1.0 / 128.0)

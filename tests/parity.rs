@@ -80,7 +80,7 @@ fn tch_tract_and_onnxruntime_agree() {
     }
 }
 
-/// The upsampled lateral as exported (Shape, Slice, Resize) is PyTorch's nearest
+/// The upsampled lateral as exported (a depthwise ConvTranspose of ones, then Slice) is PyTorch's nearest
 /// upsampling, also where the stride-4 map is not twice the stride-8 one (100x70: 25x18
 /// from 13x9), and with a second lateral into the stride-8 head (13x9 from 7x5).
 #[test]

@@ -23,15 +23,6 @@ fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints: ints.to_vec(), ..Default::default() }
 }
 
-fn attr_str(name: &str, s: &str) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::String as i32,
-        s: s.as_bytes().to_vec(),
-        ..Default::default()
-    }
-}
-
 /// A float tensor value-info with named (`Err`) or fixed (`Ok`) dimensions.
 pub fn tensor_info(name: &str, dims: &[Result<i64, &str>]) -> ValueInfoProto {
     let dim = dims
@@ -121,23 +112,27 @@ impl GraphBuilder {
         self.node("Add", vec![a.into(), b.into()], vec![], None)
     }
 
-    /// `x` resized (nearest, PyTorch's `upsample_nearest`: asymmetric coordinates, floor)
-    /// to the height and width of `like`, read from its shape at run time.
-    pub fn resize_like(&mut self, x: &str, like: &str) -> String {
-        let shape = |g: &mut Self, t: &str, from: i64, to: i64| {
-            let s = g.node("Shape", vec![t.into()], vec![], None);
-            let (a, b) = (g.int64_const("start", &[from]), g.int64_const("end", &[to]));
-            g.node("Slice", vec![s, a, b], vec![], None)
-        };
-        let nc = shape(self, x, 0, 2);
-        let hw = shape(self, like, 2, 4);
-        let sizes = self.concat(vec![nc, hw], 0, None);
-        let attrs = vec![
-            attr_str("mode", "nearest"),
-            attr_str("coordinate_transformation_mode", "asymmetric"),
-            attr_str("nearest_mode", "floor"),
-        ];
-        self.node("Resize", vec![x.into(), String::new(), String::new(), sizes], attrs, None)
+    /// `x` (`channels` wide) upsampled twice (nearest: each value repeated 2x2) and cropped
+    /// to the height and width of `like`, read from its shape at run time. Where `x` is
+    /// `like` after a stride-2 convolution (`H = ceil(H' / 2)`), this is PyTorch's
+    /// `upsample_nearest` to `like`'s size (source row `floor(r * H / H')`, which is `r / 2`
+    /// for every row `r` of `H'`).
+    ///
+    /// The repeat is a depthwise `ConvTranspose` with a 2x2 kernel of ones and stride 2,
+    /// which copies each value into its 2x2 block exactly. tract runs it in 0.5 ms on the
+    /// stage-10 network's 80x60 map; `Resize` (nearest) took 1.5 ms there, and `Expand`
+    /// of a 2x2-broadcast view 1.3 ms, each computing its output value by value.
+    pub fn upsample2_like(&mut self, x: &str, channels: i64, like: &str) -> String {
+        let ones = self.fresh("upsample_ones");
+        let ones = self.float_const(&ones, &[channels, 1, 2, 2], &vec![1.0; 4 * channels as usize]);
+        let attrs =
+            vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2]), attr_int("group", channels)];
+        let up = self.node("ConvTranspose", vec![x.into(), ones], attrs, None);
+        let s = self.node("Shape", vec![like.into()], vec![], None);
+        let (a, b) = (self.int64_const("start", &[2]), self.int64_const("end", &[4]));
+        let ends = self.node("Slice", vec![s, a, b], vec![], None);
+        let (starts, axes) = (self.int64_const("start", &[0, 0]), self.int64_const("axes", &[2, 3]));
+        self.node("Slice", vec![up, starts, ends, axes], vec![], None)
     }
 
     /// `Relu`.

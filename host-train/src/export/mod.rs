@@ -106,7 +106,7 @@ pub fn build_model(spec: &NetSpec, vars: &HashMap<String, Tensor>, card: &ModelC
         let mut input = feats[h.tap].clone();
         if let Some(lat) = &h.lateral {
             let y = add_conv(&mut g, &vars, &feats[lat.from], &lateral_path(l), &lat.conv)?;
-            let up = g.resize_like(&y, &input);
+            let up = g.upsample2_like(&y, lat.conv.cout, &input);
             input = g.add(&input, &up);
         }
         for (branch, layers, k, outs) in [("cls", &h.cls, spec.classes, &mut cls), ("reg", &h.reg, 4, &mut reg)] {
