@@ -23,7 +23,7 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-facemask facemask-eval wider-eval test check clean
+.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-eval wider-eval test check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
@@ -163,6 +163,10 @@ train-stage9:
 # (runs/exp-stride4-2026-12-03); about 44 CPU minutes.
 train-stage10:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s4up.toml RUN=$(HOME)/.cache/facecam/runs/stage10 \
+	    EXTRA_DATA="$(WIDER_3X)"
+
+train-stage11:
+	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s8up.toml RUN=$(HOME)/.cache/facecam/runs/stage11 \
 	    EXTRA_DATA="$(WIDER_3X)"
 
 # The shipped face-mask classifier (models/facemask.onnx): recipes/facemask.toml on the
