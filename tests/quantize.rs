@@ -142,10 +142,11 @@ fn onnxruntime_agrees(model: &Path) {
         // 5e-5), hence a max bound of 0.08; the mean bound is what holds the engines together.
         // Fused, onnxruntime runs its own integer kernels: with that model it moved
         // scores by up to 0.171 (mean 0.038) on the percentile file, so that mode is held
-        // to looser bounds and to finding the same faces.
+        // to looser bounds and to finding the same faces (its mean box bound, 0.03, was met
+        // up to stage 10; the stage-11 min-max file measured 0.0303 on the cat, hence 0.04).
         // The as-written mean box bound: 5e-3 held up to stage 3; the stage-4 min-max file
         // measured 5.3e-3 on the cat (values on rounding boundaries), hence 8e-3.
-        let modes = [("as written", Some("--no-optimize"), 0.08, 5e-4, 8e-3), ("fused int8", None, 0.25, 0.05, 0.03)];
+        let modes = [("as written", Some("--no-optimize"), 0.08, 5e-4, 8e-3), ("fused int8", None, 0.25, 0.05, 0.04)];
         for (mode, flag, max_score, mean_score, mean_box) in modes {
             let prefix = dir.join(format!("ort-{}-{name}", flag.is_some() as u8));
             let out = run(Command::new(&py)
@@ -221,12 +222,13 @@ fn cpu_has_vnni() -> bool {
 #[test]
 fn percentile_int8_is_small_and_close_to_fp32() {
     // One prior's face score moves by up to 0.072 (astronaut) and 0.086 (cat) with the
-    // stage-3 model, 0.080 and 0.108 with stage 4, 0.125 and 0.214 with stage 7 (0.05 held
-    // for the earlier ones): a single prior of 4,420 is a noisy statistic, so the bound
-    // follows it at about 1.2x, while the mean bound stays 0.005 (measured 0.0021) and the
-    // decoded faces must match. What it costs is the full-val AP, run as written (QDQ):
-    // stage 7 −0.0004 / −0.0023 / −0.0026 (docs/BENCHMARKS.md).
-    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.25);
+    // stage-3 model, 0.080 and 0.108 with stage 4, 0.125 and 0.214 with stage 7, 0.106 and
+    // 0.320 with stage 11 (0.05 held for the earlier ones): a single prior of 9,220 is a
+    // noisy statistic, so the bound follows it at about 1.2x, while the mean bound stays
+    // 0.005 (measured 0.0017) and the decoded faces must match. What it costs is the
+    // full-val AP, run as written (QDQ): stage 7 −0.0004 / −0.0023 / −0.0026, stage 11
+    // +0.0016 / −0.0005 / −0.0012 (docs/BENCHMARKS.md).
+    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.38);
     onnxruntime_agrees(&model);
 }
 
@@ -234,8 +236,8 @@ fn percentile_int8_is_small_and_close_to_fp32() {
 fn minmax_int8_with_fp32_ends_is_close_to_fp32() {
     let opts = QuantizeOptions { method: Method::MinMax, keep_first: true, keep_last: true, ..Default::default() };
     // Largest single-prior move: under 0.08 up to stage 3, 0.125 (cat) with stage 4, 0.212
-    // (cat) with stage 7; see the percentile test.
-    let model = quantize_and_compare("quantize-minmax-ends", opts, 0.5, 0.25);
+    // (cat) with stage 7, 0.277 (cat) with stage 11; see the percentile test.
+    let model = quantize_and_compare("quantize-minmax-ends", opts, 0.5, 0.34);
     let proto = decode(&model);
     let graph = proto.graph.unwrap();
     // The kept layers read fp32 weights straight from their initializers.
