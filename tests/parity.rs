@@ -80,9 +80,10 @@ fn tch_tract_and_onnxruntime_agree() {
     }
 }
 
-/// The upsampled lateral as exported (a depthwise ConvTranspose of ones, then Slice) is PyTorch's nearest
-/// upsampling, also where the stride-4 map is not twice the stride-8 one (100x70: 25x18
-/// from 13x9), and with a second lateral into the stride-8 head (13x9 from 7x5).
+/// The upsampled lateral as exported (a depthwise ConvTranspose of ones, then Slice) is
+/// PyTorch's nearest upsampling, also where the stride-4 map is not twice the stride-8 one
+/// (100x70: 25x18 from 13x9), and with a second lateral into the stride-8 head (13x9 from
+/// 7x5).
 #[test]
 fn a_stride4_head_with_upsampled_context_exports_what_tch_computes() {
     let (card, spec) = stride4_with_context();

@@ -257,7 +257,9 @@ impl NetSpec {
     /// (stride-4) head's input ([`LateralSpec`]); its name gets `+up`. `None` without a
     /// stride-4 level, or when that head has its lateral already.
     pub fn with_stride4_context(self) -> Option<Self> {
-        (self.heads.len() == 5).then_some(())?;
+        if self.heads.len() != 5 {
+            return None;
+        }
         self.with_lateral(0, "+up")
     }
 

@@ -1,6 +1,5 @@
 //! The MJPEG source and its splitter on real JPEG streams, cut, corrupted and stalled.
 
-use super::splitter::{Splitter, Step};
 use super::*;
 use image::RgbImage;
 
