@@ -34,7 +34,7 @@ fn sample(name: &str) -> PathBuf {
 
 /// tract running a quantized file as written, every QuantizeLinear/DequantizeLinear
 /// included: what these tests compare with fp32 and with onnxruntime.
-const QDQ: LoadOptions = LoadOptions { size: None, int8: Int8Path::Qdq };
+const QDQ: LoadOptions = LoadOptions { size: None, int8: Int8Path::Qdq, kernels: edge::detector::Kernels::Facecam };
 
 fn shipped() -> PathBuf {
     repo_root().join("models/facecam.onnx")

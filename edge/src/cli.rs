@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use edge::board::Board;
-use edge::detector::{Detector, Int8Path, LoadOptions};
+use edge::detector::{Detector, Int8Path, Kernels, LoadOptions};
 use edge::source::{FrameSource, SourceSpec};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -19,6 +19,11 @@ pub struct Engine {
     /// or `qdq` (as written, every quantize/dequantize run). fp32 models ignore it.
     #[arg(long, default_value_t = Int8Path::default())]
     pub int8: Int8Path,
+    /// Whose kernels run the network: `facecam` (ours where they cover a layer — depthwise
+    /// 3x3 convolutions, the two-class softmax — tract's elsewhere) or `tract` (tract's own
+    /// ops only, to compare).
+    #[arg(long, default_value_t = Kernels::default())]
+    pub kernels: Kernels,
 }
 
 impl Engine {
@@ -30,7 +35,7 @@ impl Engine {
 
     /// Load options for a model at `size` (`None`: the card's).
     pub fn load_options(&self, size: Option<(u32, u32)>) -> LoadOptions {
-        LoadOptions { size, int8: self.int8 }
+        LoadOptions { size, int8: self.int8, kernels: self.kernels }
     }
 }
 

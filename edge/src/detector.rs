@@ -7,6 +7,7 @@
 //! pixels. [`set_threads`] spreads tract's matrix products over several threads.
 
 pub use crate::int8::Int8Path;
+pub use crate::kernels::Kernels;
 pub use crate::model::DetectOptions;
 use crate::model::{card_json, detections, CardError, Detection, ModelCard, Prior};
 use crate::preprocess::{normalize_into, resize_to_input};
@@ -54,6 +55,23 @@ pub struct LoadOptions {
     pub size: Option<(u32, u32)>,
     /// How a quantized (QDQ) model runs; fp32 models ignore it.
     pub int8: Int8Path,
+    /// Whose kernels run the network: facecam's where they cover a node (the default),
+    /// or tract's own ops only.
+    pub kernels: Kernels,
+}
+
+/// Take an ONNX proto through tract's chain — typed, decluttered, our kernels swapped in
+/// (unless `kernels` says tract's own), optimised — for one input shape.
+pub fn plan_for(proto: &ModelProto, input: &[usize], kernels: Kernels) -> TractResult<TypedModel> {
+    let mut model = tract_onnx::onnx()
+        .model_for_proto_model(proto)?
+        .with_input_fact(0, f32::fact(input).into())?
+        .into_typed()?
+        .into_decluttered()?;
+    if kernels == Kernels::Facecam {
+        crate::kernels::patch(&mut model)?;
+    }
+    model.into_optimized()
 }
 
 /// Read a model file and its card, and apply the int8 rewrite `int8` asks for when the
@@ -139,13 +157,8 @@ impl Detector {
         if width == 0 || height == 0 {
             bail!("{}: input size {width}x{height} is empty", path.display());
         }
-        let plan = tract_onnx::onnx()
-            .model_for_proto_model(&proto)
-            .and_then(|m| {
-                m.with_input_fact(0, f32::fact([1, 3, height as usize, width as usize]).into())?
-                    .into_optimized()?
-                    .into_runnable()
-            })
+        let plan = plan_for(&proto, &[1, 3, height as usize, width as usize], options.kernels)
+            .and_then(|m| m.into_runnable())
             .with_context(|| format!("{}: tract cannot prepare the model", path.display()))?;
         let priors = card.priors.priors(width, height);
         let state = plan.spawn()?;

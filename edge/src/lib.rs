@@ -29,6 +29,8 @@
 //! - [`preprocess`]: resize and normalise a frame exactly as the trainer did.
 //! - [`detector`]: tract runs the ONNX graph; the card decodes its outputs.
 //! - [`classifier`]: the optional second stage, a face classifier run on each face's crop.
+//! - [`kernels`]: facecam's own depthwise and softmax ops, swapped into tract's graph where
+//!   tract is slow.
 //! - [`int8`]: how a quantized (QDQ) model runs: as written, or with its weights folded to fp32.
 //! - [`track`]: faces matched across frames and smoothed, so boxes hold still; [`labels`]:
 //!   the classifier's label on each track, averaged over it.
@@ -37,7 +39,7 @@
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
 //! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
-//! - [`board`]: board profiles; [`mod@bench`]: `facecam bench` ([`bench_labels`] with a classifier); [`race`]: `facecam race`.
+//! - [`board`]: board profiles; [`mod@bench`]: `facecam bench` ([`bench_labels`] with a classifier); [`race`]: `facecam race` ([`race_net`]: any ONNX file's network alone).
 //! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes.
 
 pub mod annotate;
@@ -51,12 +53,14 @@ pub mod classifier;
 pub mod detector;
 pub mod events;
 pub mod int8;
+pub mod kernels;
 pub mod labels;
 pub mod model;
 pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;
 pub mod race;
+pub mod race_net;
 pub mod sink;
 pub mod soak;
 pub mod source;

@@ -98,6 +98,10 @@ struct RaceArgs {
     /// Print one JSON line instead of a summary.
     #[arg(long)]
     json: bool,
+    /// Time the network alone, on any ONNX file (no card needed): its first input fixed
+    /// to 1x3xHxW at --size and fed the frame's pixels as 0..1.
+    #[arg(long, conflicts_with = "stages")]
+    network_only: bool,
     #[command(flatten)]
     engine: cli::Engine,
 }
@@ -199,14 +203,14 @@ struct CaptureArgs {
 
 fn main() -> std::process::ExitCode {
     // glibc's malloc, tuned for a long-running camera (measured in docs/BENCHMARKS.md):
-    // - a fixed mmap threshold: frame-sized buffers (~1 MB) are mapped and unmapped
-    //   whole; by default glibc raises the threshold after the first such free and then
-    //   carves frames out of a heap that never shrinks back (47–53 MB peak vs 34 MB);
-    // - two arenas instead of one per allocating thread for the three stages.
+    // two arenas instead of one per allocating thread for the three stages. The mmap
+    // threshold stays glibc's own, dynamic one: a fixed 256 KiB threshold (set here until
+    // 2026-12-07 to keep RSS near 35 MiB) made every tensor above it an mmap and munmap on
+    // every frame, ~3,800 page faults and half the frame's time; with the dynamic threshold
+    // tract's tensors come from a heap that settles after the first frames.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt is called before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
     edge::atomic::exit_code(run(Cli::parse()))
@@ -270,9 +274,18 @@ fn race(args: RaceArgs) -> Result<()> {
         edge::race::write_ppm(&edge::race::make_frame(&args.image, args.size)?, path)?;
     }
     args.engine.apply_threads(None)?;
+    if args.network_only {
+        let frame = edge::race::make_frame(&args.image, args.size)?;
+        let (warmup, iterations, profile) = (args.warmup as usize, args.iterations as usize, args.profile as usize);
+        let report = edge::race_net::run(&args.model, &frame, args.engine.kernels, warmup, iterations, profile)?;
+        let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
+        let _ = writeln!(std::io::stdout(), "{text}");
+        return Ok(());
+    }
     let opts = edge::race::RaceOptions {
         model: args.model,
         int8: args.engine.int8,
+        kernels: args.engine.kernels,
         image: args.image,
         size: args.size,
         warmup: args.warmup as usize,

@@ -8,13 +8,12 @@
 //! a quantized model by the chosen [`Int8Path`]. Optional extras: the time split into
 //! preprocess / network / decode+NMS, and a per-operator profile of the network.
 
-use crate::detector::{read_model, Detector, Int8Path, LoadOptions};
+use crate::detector::{plan_for, read_model, Detector, Int8Path, Kernels, LoadOptions};
 use crate::model::Detection;
 use crate::preprocess::{normalize_into, resize_to_input};
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
@@ -26,6 +25,8 @@ pub struct RaceOptions {
     pub model: PathBuf,
     /// How a quantized model runs.
     pub int8: Int8Path,
+    /// Whose kernels run the network (facecam's swapped in, or tract's own only).
+    pub kernels: Kernels,
     /// The photo the frame is made from.
     pub image: PathBuf,
     /// Frame and network input size.
@@ -107,6 +108,8 @@ pub struct RaceReport {
     pub quantization: Option<String>,
     /// How the quantized model ran (`None` for an fp32 model).
     pub int8_path: Option<Int8Path>,
+    /// Whose kernels ran the network.
+    pub kernels: String,
     pub input: (u32, u32),
     pub threads: usize,
     pub warmup: usize,
@@ -149,7 +152,7 @@ pub fn run(opts: &RaceOptions) -> Result<RaceReport> {
         std::fs::metadata(&opts.model).with_context(|| format!("{}: no such model", opts.model.display()))?.len();
 
     let t0 = Instant::now();
-    let mut det = Detector::load_with(&opts.model, &LoadOptions { size: Some(opts.size), int8: opts.int8 })?;
+    let mut det = Detector::load_with(&opts.model, &LoadOptions { size: Some(opts.size), int8: opts.int8, kernels: opts.kernels })?;
     let model_load_s = t0.elapsed().as_secs_f64();
 
     let mut faces = Vec::new();
@@ -172,6 +175,7 @@ pub fn run(opts: &RaceOptions) -> Result<RaceReport> {
         model_bytes,
         quantization: det.card().quantization.as_ref().map(|q| q.format.clone()),
         int8_path: det.int8_path(),
+        kernels: opts.kernels.to_string(),
         input: opts.size,
         threads: crate::detector::threads(),
         warmup: opts.warmup,
@@ -211,56 +215,28 @@ fn time_stages(det: &mut Detector, frame: &RgbImage, iterations: usize) -> Resul
     })
 }
 
-/// Time every node of the optimised network over `runs` runs, grouped by operator.
+/// Time every node of the optimised network over `opts.profile_runs` runs, grouped by
+/// operator ([`crate::race_net::profile_plan`]).
 ///
 /// `Detector` keeps its plan private, so the model is prepared again here the same way
-/// (the same int8 path, `model_for_proto_model` → input fact → `into_optimized` →
-/// `into_runnable`) and run through `SimpleState::run_plan_with_eval`, with a stopwatch
-/// around tract's own `eval`.
+/// (the same int8 path and kernels, [`plan_for`] → `into_runnable`).
 fn profile_ops(opts: &RaceOptions, det: &Detector, frame: &RgbImage) -> Result<Vec<OpTime>> {
     let (w, h) = det.input_size();
-    let runs = opts.profile_runs;
     let (proto, _) = read_model(&opts.model, opts.int8)?;
-    let plan = tract_onnx::onnx()
-        .model_for_proto_model(&proto)?
-        .with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into())?
-        .into_optimized()?
-        .into_runnable()?;
-    let mut state = plan.spawn()?;
+    let plan = plan_for(&proto, &[1, 3, h as usize, w as usize], opts.kernels)?.into_runnable()?;
     let mut input = Tensor::zero::<f32>(&[1, 3, h as usize, w as usize])?;
     let resized = resize_to_input(frame, w, h);
     normalize_into(&resized, &det.card().input, input.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
-    let input: TValue = input.into();
+    crate::race_net::profile_plan(&plan, &input.into(), opts.profile_runs)
+}
 
-    let mut per_node: BTreeMap<usize, (String, Duration)> = BTreeMap::new();
-    state.run(tvec!(input.clone()))?; // warm-up
-    for _ in 0..runs {
-        state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
-            let t = Instant::now();
-            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-            let entry = per_node.entry(node.id).or_insert_with(|| (node.op().name().to_string(), Duration::ZERO));
-            entry.1 += t.elapsed();
-            out
-        })?;
+/// A profile as text lines: operator kind, nodes, ms per run, share.
+pub fn profile_table(ops: &[OpTime]) -> String {
+    let mut s = "\noperator             nodes   ms/run  share".to_string();
+    for o in ops {
+        s += &format!("\n{:<20} {:>5} {:>8.3} {:>5.1}%", o.op, o.nodes, o.ms, o.share * 100.0);
     }
-    let mut by_op: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
-    for (op, d) in per_node.into_values() {
-        let e = by_op.entry(op).or_default();
-        e.0 += 1;
-        e.1 += d;
-    }
-    let total: f64 = by_op.values().map(|(_, d)| d.as_secs_f64()).sum::<f64>().max(f64::MIN_POSITIVE);
-    let mut ops: Vec<OpTime> = by_op
-        .into_iter()
-        .map(|(op, (nodes, d))| OpTime {
-            op,
-            nodes,
-            ms: d.as_secs_f64() * 1e3 / runs as f64,
-            share: d.as_secs_f64() / total,
-        })
-        .collect();
-    ops.sort_by(|a, b| b.ms.total_cmp(&a.ms));
-    Ok(ops)
+    s
 }
 
 impl RaceReport {
@@ -290,10 +266,7 @@ impl RaceReport {
             );
         }
         if let Some(ops) = &self.profile {
-            s += "\noperator             nodes   ms/run  share";
-            for o in ops {
-                s += &format!("\n{:<20} {:>5} {:>8.3} {:>5.1}%", o.op, o.nodes, o.ms, o.share * 100.0);
-            }
+            s += &profile_table(ops);
         }
         s
     }

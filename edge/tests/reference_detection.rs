@@ -103,3 +103,37 @@ fn labels_match_the_x86_reference() {
     }
     assert!(compared >= 10, "the reference holds the street photos' faces ({compared})");
 }
+
+/// facecam's kernels (`edge::kernels`, the default) and tract's own ops give the same
+/// network outputs and faces on every sample photo, on this architecture; `make
+/// cross-test` runs it for aarch64 and armv7 under qemu-user.
+#[test]
+fn facecam_kernels_match_tracts_own_ops_on_the_samples() {
+    use edge::detector::{Kernels, LoadOptions};
+    let load = |kernels| {
+        let opts = LoadOptions { kernels, ..Default::default() };
+        let mut d = Detector::load_with(root().join("models/facecam.onnx"), &opts).unwrap();
+        d.options.score_threshold = 0.3;
+        d
+    };
+    let (mut ours, mut tracts) = (load(Kernels::Facecam), load(Kernels::Tract));
+    let photos = ["astronaut.png", "chelsea.png", "street/maksssksksss71.jpg", "street/maksssksksss164.jpg", "street/maksssksksss495.jpg"];
+    let mut faces = 0;
+    for name in photos {
+        let img = image::open(root().join("samples").join(name)).unwrap().to_rgb8();
+        let (a, b) = (ours.forward(&img).unwrap(), tracts.forward(&img).unwrap());
+        let diff = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        let (ds, db) = (diff(&a.scores, &b.scores), diff(&a.boxes, &b.boxes));
+        eprintln!("{name}: outputs differ by up to {ds:.1e} (scores), {db:.1e} (box offsets)");
+        assert!(ds <= 1e-4, "{name}: scores differ by up to {ds}");
+        assert!(db <= 1e-4, "{name}: box offsets differ by up to {db}");
+        let (fa, fb) = (ours.decode(&a, img.width(), img.height()), tracts.decode(&b, img.width(), img.height()));
+        assert_eq!(fa.len(), fb.len(), "{name}: number of faces");
+        for (x, y) in fa.iter().zip(&fb) {
+            assert!((x.score - y.score).abs() <= 1e-4, "{name}: score {} vs {}", x.score, y.score);
+            assert!(edge::model::iou(&x.bbox, &y.bbox) > 0.999, "{name}: box {:?} vs {:?}", x.bbox, y.bbox);
+        }
+        faces += fa.len();
+    }
+    assert!(faces >= 5, "only {faces} faces on the samples: the comparison says little");
+}

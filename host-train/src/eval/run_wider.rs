@@ -60,7 +60,7 @@ pub fn predict(
             let det = match detectors.entry(key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    let opts = LoadOptions { size: (key != (0, 0)).then_some(key), int8 };
+                    let opts = LoadOptions { size: (key != (0, 0)).then_some(key), int8, ..Default::default() };
                     let mut d = Detector::load_with(model, &opts)?;
                     d.options = post;
                     v.insert(d)

@@ -1,0 +1,147 @@
+//! facecam's own kernels, swapped into tract's graph where tract is slow.
+//!
+//! tract runs every convolution well but two: a depthwise 3x3 at stride 2 takes its
+//! scalar path (its SIMD row kernel reads stride-1 rows only), and a softmax over an axis
+//! of two walks each pair as a lane of its own. [`patch`] takes a decluttered
+//! [`TypedModel`] — the step of tract's `model → decluttered → optimized → runnable`
+//! chain where convolutions are still `Conv` nodes — and replaces each node one of our
+//! ops covers, through tract's public patch API:
+//! - [`depthwise::DepthwiseConv`]: depthwise 3x3, stride 1 or 2, bias and a following
+//!   ReLU fused in, vectorised by the compiler (AVX2 + FMA picked at run time on x86,
+//!   NEON on aarch64), planes split over tract's thread pool;
+//! - [`softmax2::PairSoftmax`]: a two-class softmax as a logistic.
+//!
+//! Nodes they do not cover keep tract's own op. The ONNX file is unchanged (onnxruntime
+//! runs the same file), and [`Kernels::Tract`] loads a model with tract's ops only, for
+//! comparison.
+
+pub mod depthwise;
+pub mod plane;
+pub mod softmax2;
+
+use depthwise::DepthwiseConv;
+use softmax2::PairSoftmax;
+use std::fmt;
+use std::str::FromStr;
+use tract_core::internal::*;
+use tract_core::ops::binary::TypedBinOp;
+use tract_core::ops::math::Max;
+
+/// Whose kernels run the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// facecam's kernels where they cover a node, tract's elsewhere (the default).
+    #[default]
+    Facecam,
+    /// tract's own ops everywhere, as tract itself would run the file.
+    Tract,
+}
+
+impl fmt::Display for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kernels::Facecam => "facecam",
+            Kernels::Tract => "tract",
+        })
+    }
+}
+
+impl FromStr for Kernels {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "facecam" => Ok(Kernels::Facecam),
+            "tract" => Ok(Kernels::Tract),
+            _ => Err(format!("`{s}` is not a kernel set: give `facecam` or `tract`")),
+        }
+    }
+}
+
+/// What [`patch`] replaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Patched {
+    /// Depthwise convolutions now run by [`DepthwiseConv`], and how many of them took
+    /// the ReLU after them in.
+    pub depthwise: usize,
+    pub relu_fused: usize,
+    /// Softmaxes now run by [`PairSoftmax`].
+    pub softmax: usize,
+}
+
+/// Replace every node of a decluttered `model` that one of facecam's ops covers.
+pub fn patch(model: &mut TypedModel) -> TractResult<Patched> {
+    let mut done = Patched::default();
+    // One node per pass: a patch renumbers nothing it does not touch, but reading the
+    // graph afresh after each keeps every lookup valid.
+    while let Some(step) = next_patch(model)? {
+        let (p, what) = step;
+        p.apply(model)?;
+        match what {
+            Replaced::Depthwise { relu } => {
+                done.depthwise += 1;
+                done.relu_fused += relu as usize;
+            }
+            Replaced::Softmax => done.softmax += 1,
+        }
+    }
+    model.compact()?;
+    Ok(done)
+}
+
+enum Replaced {
+    Depthwise { relu: bool },
+    Softmax,
+}
+
+/// The first node one of our ops covers, as a patch; `None` when none is left.
+fn next_patch(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Replaced)>> {
+    for &id in &model.eval_order()? {
+        let node = model.node(id);
+        if let Some(op) = DepthwiseConv::from_conv(model, node)? {
+            let relu = relu_after(model, node)?;
+            let (op, last) = match relu {
+                Some(r) => (op.with_relu(), r),
+                None => (op, node.id),
+            };
+            let mut patch = TypedModelPatch::new("facecam-depthwise");
+            let input = patch.tap_model(model, node.inputs[0])?;
+            let wire = patch.wire_node(&node.name, op, &[input])?;
+            patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
+            return Ok(Some((patch, Replaced::Depthwise { relu: relu.is_some() })));
+        }
+        if let Some(op) = PairSoftmax::from_softmax(model, node)? {
+            let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?;
+            return Ok(Some((patch, Replaced::Softmax)));
+        }
+    }
+    Ok(None)
+}
+
+/// The node right after `node` when it is the only reader of its output and a ReLU
+/// (`max(x, 0)` with a constant of zeros, as tract spells ONNX's Relu).
+fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>> {
+    let [succ] = &*node.outputs[0].successors else { return Ok(None) };
+    if model.output_outlets()?.contains(&OutletId::new(node.id, 0)) {
+        return Ok(None);
+    }
+    let next = model.node(succ.node);
+    let Some(bin) = next.op_as::<TypedBinOp>() else { return Ok(None) };
+    if !bin.0.is::<Max>() || bin.1.is_some() || next.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = model.outlet_fact(next.inputs[1 - succ.slot])?;
+    let zeros = other.konst.as_ref().is_some_and(|k| {
+        k.datum_type() == f32::datum_type() && floats(k).is_ok_and(|v| v.iter().all(|&x| x == 0.0))
+    });
+    // The ReLU must keep the convolution's shape (a zero that broadcasts, not one that widens).
+    let same = model.outlet_fact(OutletId::new(next.id, 0))?.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
+    Ok((zeros && same).then_some(next.id))
+}
+
+/// A tensor's values as floats (it must hold f32 in plain memory).
+fn floats(t: &Tensor) -> TractResult<&[f32]> {
+    t.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+#[cfg(test)]
+mod tests;

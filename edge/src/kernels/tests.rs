@@ -1,0 +1,204 @@
+//! Each kernel against tract's own op on the same graph: random weights and inputs, odd
+//! sizes, 1x1 and 2x2 maps, both strides, every padding from 0 to 2.
+
+use super::*;
+use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+use tract_core::ops::nn::{DataFormat, Softmax, SoftmaxKind};
+
+/// A small deterministic generator (xorshift), values in -1..1.
+struct Noise(u64);
+impl Noise {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn tensor(&mut self, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| self.next()).collect();
+        tract_ndarray::ArrayD::from_shape_vec(shape, v).unwrap().into_tensor()
+    }
+}
+
+/// The input shape: NCHW with one image, or CHW (as tract's declutter leaves most layers).
+fn shape_of(c: usize, h: usize, w: usize, chw: bool) -> Vec<usize> {
+    if chw {
+        vec![c, h, w]
+    } else {
+        vec![1, c, h, w]
+    }
+}
+
+/// A graph of one depthwise 3x3 convolution (and a ReLU after it, if asked).
+fn depthwise_model(c: usize, h: usize, w: usize, stride: usize, pad: [usize; 4], relu: bool, noise: &mut Noise) -> TypedModel {
+    let chw = (c + h + w) % 2 == 1;
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact(shape_of(c, h, w, chw))).unwrap();
+    let k = model.add_const("k", noise.tensor(&[c, 1, 3, 3])).unwrap();
+    let b = model.add_const("b", noise.tensor(&[c])).unwrap();
+    let conv = Conv {
+        pool_spec: PoolSpec {
+            data_format: if chw { DataFormat::CHW } else { DataFormat::NCHW },
+            kernel_shape: tvec!(3, 3),
+            padding: PaddingSpec::Explicit(tvec!(pad[0], pad[1]), tvec!(pad[2], pad[3])),
+            dilations: None,
+            strides: Some(tvec!(stride, stride)),
+            input_channels: c,
+            output_channels: c,
+        },
+        kernel_fmt: KernelFormat::OIHW,
+        group: c,
+        q_params: None,
+    };
+    let mut y = model.wire_node("dw", conv, &[x, k, b]).unwrap();
+    if relu {
+        let zero = if chw { tensor3(&[[[0f32]]]) } else { tensor4(&[[[[0f32]]]]) };
+        let zero = model.add_const("zero", zero).unwrap();
+        y = model.wire_node("relu", tract_core::ops::math::max(), &[y[0], zero]).unwrap();
+    }
+    model.select_output_outlets(&y).unwrap();
+    model
+}
+
+/// Run `model` on `input`, as tract would (`Kernels::Tract`) or with our ops swapped in.
+fn run(model: &TypedModel, input: &Tensor, kernels: Kernels) -> (Tensor, Patched) {
+    let mut model = model.clone().into_decluttered().unwrap();
+    let patched = match kernels {
+        Kernels::Facecam => patch(&mut model).unwrap(),
+        Kernels::Tract => Patched::default(),
+    };
+    let plan = model.into_optimized().unwrap().into_runnable().unwrap();
+    let out = plan.run(tvec!(input.clone().into())).unwrap();
+    (out[0].clone().into_tensor(), patched)
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.shape(), b.shape());
+    let (a, b) = (floats(a).unwrap(), floats(b).unwrap());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn depthwise_matches_tract_on_odd_shapes() {
+    let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
+    let shapes = [(2, 1, 1), (3, 2, 2), (4, 3, 3), (5, 7, 9), (8, 11, 6), (16, 24, 17), (3, 40, 33), (2, 1, 31), (2, 29, 1)];
+    let pads = [[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [2, 2, 2, 2], [0, 0, 1, 1]];
+    let mut checked = 0;
+    for &(c, h, w) in &shapes {
+        for stride in [1, 2] {
+            for pad in pads {
+                if h + pad[0] + pad[2] < 3 || w + pad[1] + pad[3] < 3 {
+                    continue; // no output at all: tract refuses such a graph too
+                }
+                for relu in [false, true] {
+                    let model = depthwise_model(c, h, w, stride, pad, relu, &mut noise);
+                    let input = noise.tensor(&shape_of(c, h, w, (c + h + w) % 2 == 1));
+                    let (want, _) = run(&model, &input, Kernels::Tract);
+                    let (got, patched) = run(&model, &input, Kernels::Facecam);
+                    let what = format!("c{c} {h}x{w} stride {stride} pad {pad:?} relu {relu}");
+                    assert_eq!(patched.depthwise, 1, "{what}: not swapped in");
+                    assert_eq!(patched.relu_fused, relu as usize, "{what}: ReLU not fused");
+                    let diff = max_diff(&want, &got);
+                    assert!(diff <= 1e-5, "{what}: differs from tract's by {diff}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 150, "only {checked} cases ran");
+}
+
+#[test]
+fn depthwise_splits_planes_over_threads_with_the_same_result() {
+    let mut noise = Noise(7);
+    // Large enough to pass the parallel threshold; channels not a multiple of the chunk.
+    let model = depthwise_model(37, 60, 50, 2, [1, 1, 1, 1], true, &mut noise);
+    let input = noise.tensor(&shape_of(37, 60, 50, true)); // 37 + 60 + 50 is odd: CHW
+    let (one, _) = run(&model, &input, Kernels::Facecam);
+    let pool = tract_linalg::multithread::Executor::multithread(3);
+    let (three, _) =
+        tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    assert_eq!(max_diff(&one, &three), 0.0, "the threads changed the result");
+    let (want, _) = run(&model, &input, Kernels::Tract);
+    assert!(max_diff(&want, &three) <= 1e-5);
+}
+
+#[test]
+fn other_convolutions_keep_tracts_op() {
+    let mut noise = Noise(11);
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact([1, 4, 8, 8])).unwrap();
+    // A full (not depthwise) 3x3 convolution and a depthwise 3x3 with dilation 2.
+    let k = model.add_const("k", noise.tensor(&[4, 4, 3, 3])).unwrap();
+    let b = model.add_const("b", noise.tensor(&[4])).unwrap();
+    let spec = |dil: Option<TVec<usize>>| PoolSpec {
+        data_format: DataFormat::NCHW,
+        kernel_shape: tvec!(3, 3),
+        padding: PaddingSpec::Explicit(tvec!(2, 2), tvec!(2, 2)),
+        dilations: dil,
+        strides: None,
+        input_channels: 4,
+        output_channels: 4,
+    };
+    let full = Conv { pool_spec: spec(None), kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None };
+    let y = model.wire_node("full", full, &[x, k, b]).unwrap();
+    let kd = model.add_const("kd", noise.tensor(&[4, 1, 3, 3])).unwrap();
+    let dilated = Conv { pool_spec: spec(Some(tvec!(2, 2))), kernel_fmt: KernelFormat::OIHW, group: 4, q_params: None };
+    let y = model.wire_node("dilated", dilated, &[y[0], kd, b]).unwrap();
+    model.select_output_outlets(&y).unwrap();
+    let input = noise.tensor(&[1, 4, 8, 8]);
+    let (want, _) = run(&model, &input, Kernels::Tract);
+    let (got, patched) = run(&model, &input, Kernels::Facecam);
+    assert_eq!(patched, Patched::default());
+    assert_eq!(max_diff(&want, &got), 0.0);
+}
+
+#[test]
+fn pair_softmax_matches_tract_on_both_layouts_and_extremes() {
+    let mut noise = Noise(3);
+    for (shape, axis) in [(vec![1, 9200, 2], 2), (vec![1, 2, 7, 5], 1), (vec![3, 2], 1), (vec![2, 1, 2], 2)] {
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact(&shape)).unwrap();
+        let op = Softmax { axes: tvec!(axis), quant_output_dt: None, kind: SoftmaxKind::Softmax };
+        let y = model.wire_node("softmax", op, &[x]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let mut input = noise.tensor(&shape);
+        // Logits far apart and equal, where a naive exp overflows or cancels.
+        let mut view = input.try_as_plain_ram_mut().unwrap();
+        view.as_slice_mut::<f32>().unwrap().iter_mut().enumerate().for_each(|(i, x)| *x *= [1.0, 30.0, 200.0, 0.0][i % 4]);
+        let (want, _) = run(&model, &input, Kernels::Tract);
+        let (got, patched) = run(&model, &input, Kernels::Facecam);
+        assert_eq!(patched.softmax, 1, "{shape:?}: not swapped in");
+        let diff = max_diff(&want, &got);
+        assert!(diff <= 1e-6, "{shape:?} axis {axis}: differs from tract's by {diff}");
+        assert!(floats(&got).unwrap().iter().all(|p| (0.0..=1.0).contains(p)));
+    }
+}
+
+#[test]
+fn softmax_over_more_than_two_keeps_tracts_op() {
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact([4, 3])).unwrap();
+    let op = Softmax { axes: tvec!(1), quant_output_dt: None, kind: SoftmaxKind::Softmax };
+    let y = model.wire_node("softmax", op, &[x]).unwrap();
+    model.select_output_outlets(&y).unwrap();
+    let mut m = model.into_decluttered().unwrap();
+    assert_eq!(patch(&mut m).unwrap(), Patched::default());
+}
+
+#[test]
+fn pair_softmax_keeps_nan_as_nan() {
+    let (x, mut out) = ([f32::NAN, 1.0, 0.0, 0.0], [0f32; 4]);
+    softmax2::pair_softmax(&x, &mut out, 1);
+    assert!(out[0].is_nan() && out[1].is_nan());
+    assert_eq!(&out[2..], &[0.5, 0.5]);
+}
+
+#[test]
+fn kernels_parse_and_print() {
+    for k in [Kernels::Facecam, Kernels::Tract] {
+        assert_eq!(k.to_string().parse::<Kernels>(), Ok(k));
+    }
+    assert!("onnxruntime".parse::<Kernels>().unwrap_err().contains("`facecam` or `tract`"));
+}

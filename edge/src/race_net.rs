@@ -1,0 +1,175 @@
+//! `facecam race --network-only`: any ONNX file's network, timed alone in tract.
+//!
+//! No card is needed: the graph's first input is fixed to `1x3xHxW` at the race size and
+//! fed the race frame's pixels scaled to 0..1 (every face detector here takes a 3-channel
+//! image; what the values mean does not change what tract computes per value). Each timed
+//! run is one `state.run` and nothing else, so published detectors, facecam's own file,
+//! tract's own ops and facecam's kernels can be set side by side. [`profile_plan`] times
+//! every node of a plan by operator kind; `facecam race` uses it too.
+
+use crate::detector::{plan_for, Kernels};
+use crate::race::{Latency, OpTime};
+use anyhow::{bail, Context, Result};
+use image::RgbImage;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// What `facecam race --network-only` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetReport {
+    pub engine: &'static str,
+    pub model: String,
+    /// Whose kernels ran the network, and how many nodes ours took over.
+    pub kernels: String,
+    pub patched_nodes: usize,
+    pub input: (u32, u32),
+    pub threads: usize,
+    pub iterations: usize,
+    /// Seconds to read, parse, optimise and plan the model.
+    pub model_load_s: f64,
+    pub latency: Latency,
+    pub samples_ms: Vec<f64>,
+    pub profile: Option<Vec<OpTime>>,
+    pub peak_rss_mib: f64,
+}
+
+/// Read an ONNX file for tract, dropping graph inputs that are also initializers (older
+/// exporters list every weight as an input; onnxruntime treats them as constants, and so
+/// does this).
+pub fn read_any(path: &Path) -> Result<ModelProto> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
+    let mut proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
+        .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+    let graph = proto.graph.as_mut().with_context(|| format!("{}: the model has no graph", path.display()))?;
+    let weights: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
+    graph.input.retain(|i| !weights.contains(&i.name));
+    if graph.input.is_empty() {
+        bail!("{}: the graph has no input that is not a weight", path.display());
+    }
+    Ok(proto)
+}
+
+/// Load `path`, time `iterations` runs of its network on `frame` (after `warmup`), and
+/// profile it over `profile_runs` more runs (0 = none).
+pub fn run(
+    path: &Path,
+    frame: &RgbImage,
+    kernels: Kernels,
+    warmup: usize,
+    iterations: usize,
+    profile_runs: usize,
+) -> Result<NetReport> {
+    let (w, h) = frame.dimensions();
+    let t0 = Instant::now();
+    let proto = read_any(path)?;
+    let model = plan_for(&proto, &[1, 3, h as usize, w as usize], kernels)
+        .with_context(|| format!("{}: tract cannot prepare the model at {w}x{h}", path.display()))?;
+    let patched_nodes = model.nodes().iter().filter(|n| n.op().name().starts_with("Facecam")).count();
+    let plan = model.into_runnable()?;
+    let mut state = plan.spawn()?;
+    let model_load_s = t0.elapsed().as_secs_f64();
+    let input: TValue = frame_tensor(frame)?.into();
+    for _ in 0..warmup {
+        state.run(tvec!(input.clone()))?;
+    }
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        std::hint::black_box(state.run(tvec!(input.clone()))?);
+        times.push(t.elapsed());
+    }
+    let profile = (profile_runs > 0).then(|| profile_plan(&plan, &input, profile_runs)).transpose()?;
+    Ok(NetReport {
+        engine: "tract",
+        model: path.display().to_string(),
+        kernels: kernels.to_string(),
+        patched_nodes,
+        input: (w, h),
+        threads: crate::detector::threads(),
+        iterations,
+        model_load_s,
+        latency: Latency::of(&times),
+        samples_ms: times.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+        profile,
+        peak_rss_mib: crate::bench::peak_rss_mib(),
+    })
+}
+
+/// The frame as a `1x3xHxW` tensor of values in 0..1.
+fn frame_tensor(frame: &RgbImage) -> Result<Tensor> {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let mut t = Tensor::zero::<f32>(&[1, 3, h, w])?;
+    let mut view = t.try_as_plain_ram_mut()?;
+    let v = view.as_slice_mut::<f32>()?;
+    for (i, p) in frame.pixels().enumerate() {
+        for c in 0..3 {
+            v[c * w * h + i] = p.0[c] as f32 / 255.0;
+        }
+    }
+    drop(view);
+    Ok(t)
+}
+
+/// Time every node of `plan` over `runs` runs on `input`, grouped by operator kind
+/// (tract's name for it after optimisation), most expensive first.
+pub fn profile_plan(plan: &std::sync::Arc<TypedRunnableModel>, input: &TValue, runs: usize) -> Result<Vec<OpTime>> {
+    let mut state = plan.spawn()?;
+    let mut per_node: BTreeMap<usize, (String, Duration)> = BTreeMap::new();
+    state.run(tvec!(input.clone()))?; // warm-up
+    for _ in 0..runs {
+        state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
+            let t = Instant::now();
+            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+            let entry = per_node.entry(node.id).or_insert_with(|| (node.op().name().to_string(), Duration::ZERO));
+            entry.1 += t.elapsed();
+            out
+        })?;
+    }
+    let mut by_op: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
+    for (op, d) in per_node.into_values() {
+        let e = by_op.entry(op).or_default();
+        e.0 += 1;
+        e.1 += d;
+    }
+    let total: f64 = by_op.values().map(|(_, d)| d.as_secs_f64()).sum::<f64>().max(f64::MIN_POSITIVE);
+    let mut ops: Vec<OpTime> = by_op
+        .into_iter()
+        .map(|(op, (nodes, d))| OpTime {
+            op,
+            nodes,
+            ms: d.as_secs_f64() * 1e3 / runs.max(1) as f64,
+            share: d.as_secs_f64() / total,
+        })
+        .collect();
+    ops.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    Ok(ops)
+}
+
+impl NetReport {
+    /// A short human-readable summary.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} network only at {}x{}, {} kernels ({} nodes ours), {} thread(s): load {:.3} s; median {:.3} ms, \
+             p90 {:.3} ms over {} runs; peak RSS {:.1} MiB",
+            self.model,
+            self.input.0,
+            self.input.1,
+            self.kernels,
+            self.patched_nodes,
+            self.threads,
+            self.model_load_s,
+            self.latency.median_ms,
+            self.latency.p90_ms,
+            self.iterations,
+            self.peak_rss_mib
+        );
+        if let Some(ops) = &self.profile {
+            s += &crate::race::profile_table(ops);
+        }
+        s
+    }
+}
