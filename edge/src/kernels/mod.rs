@@ -1,26 +1,32 @@
 //! facecam's own kernels, swapped into tract's graph where tract is slow.
 //!
-//! tract runs every convolution well but two: a depthwise 3x3 at stride 2 takes its
-//! scalar path (its SIMD row kernel reads stride-1 rows only), and a softmax over an axis
-//! of two walks each pair as a lane of its own. [`patch`] takes a decluttered
+//! tract is slow in three places a face detector spends its time: a depthwise 3x3 at
+//! stride 2 takes its scalar path (its SIMD row kernel reads stride-1 rows only), the
+//! first 3x3 convolution over RGB runs as a direct convolution behind a padding op, and a
+//! softmax over an axis of two walks each pair as a lane of its own. [`patch`] takes a decluttered
 //! [`TypedModel`] — the step of tract's `model → decluttered → optimized → runnable`
 //! chain where convolutions are still `Conv` nodes — and replaces each node one of our
 //! ops covers, through tract's public patch API:
-//! - [`depthwise::DepthwiseConv`]: depthwise 3x3, stride 1 or 2, bias and a following
-//!   ReLU fused in, vectorised by the compiler (AVX2 + FMA picked at run time on x86,
-//!   NEON on aarch64), planes split over tract's thread pool;
+//! - [`conv3x3::Conv3x3`]: 3x3 convolutions, depthwise or over a few input channels
+//!   (the first layer), stride 1 or 2, bias and a following ReLU fused in, vectorised by
+//!   the compiler (AVX2 + FMA picked at run time on x86, NEON on aarch64), output
+//!   planes split over tract's thread pool;
+//! - [`upsample::Upsample2x`]: the laterals' 2x upsampling (a depthwise 2x2 transposed
+//!   convolution at stride 2), one multiply-add per output value;
 //! - [`softmax2::PairSoftmax`]: a two-class softmax as a logistic.
 //!
 //! Nodes they do not cover keep tract's own op. The ONNX file is unchanged (onnxruntime
 //! runs the same file), and [`Kernels::Tract`] loads a model with tract's ops only, for
 //! comparison.
 
-pub mod depthwise;
+pub mod conv3x3;
 pub mod plane;
 pub mod softmax2;
+pub mod upsample;
 
-use depthwise::DepthwiseConv;
+use conv3x3::Conv3x3;
 use softmax2::PairSoftmax;
+use upsample::Upsample2x;
 use std::fmt;
 use std::str::FromStr;
 use tract_core::internal::*;
@@ -60,10 +66,13 @@ impl FromStr for Kernels {
 /// What [`patch`] replaced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Patched {
-    /// Depthwise convolutions now run by [`DepthwiseConv`], and how many of them took
-    /// the ReLU after them in.
+    /// 3x3 convolutions now run by [`Conv3x3`] (depthwise, and full over few inputs),
+    /// and how many of them took the ReLU after them in.
     pub depthwise: usize,
+    pub full: usize,
     pub relu_fused: usize,
+    /// Upsamplings now run by [`Upsample2x`].
+    pub upsample: usize,
     /// Softmaxes now run by [`PairSoftmax`].
     pub softmax: usize,
 }
@@ -77,10 +86,11 @@ pub fn patch(model: &mut TypedModel) -> TractResult<Patched> {
         let (p, what) = step;
         p.apply(model)?;
         match what {
-            Replaced::Depthwise { relu } => {
-                done.depthwise += 1;
+            Replaced::Conv { depthwise, relu } => {
+                *(if depthwise { &mut done.depthwise } else { &mut done.full }) += 1;
                 done.relu_fused += relu as usize;
             }
+            Replaced::Upsample => done.upsample += 1,
             Replaced::Softmax => done.softmax += 1,
         }
     }
@@ -89,7 +99,8 @@ pub fn patch(model: &mut TypedModel) -> TractResult<Patched> {
 }
 
 enum Replaced {
-    Depthwise { relu: bool },
+    Conv { depthwise: bool, relu: bool },
+    Upsample,
     Softmax,
 }
 
@@ -97,17 +108,22 @@ enum Replaced {
 fn next_patch(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Replaced)>> {
     for &id in &model.eval_order()? {
         let node = model.node(id);
-        if let Some(op) = DepthwiseConv::from_conv(model, node)? {
+        if let Some(op) = Conv3x3::from_conv(model, node)? {
             let relu = relu_after(model, node)?;
             let (op, last) = match relu {
                 Some(r) => (op.with_relu(), r),
                 None => (op, node.id),
             };
-            let mut patch = TypedModelPatch::new("facecam-depthwise");
+            let depthwise = op.depthwise;
+            let mut patch = TypedModelPatch::new("facecam-conv3x3");
             let input = patch.tap_model(model, node.inputs[0])?;
             let wire = patch.wire_node(&node.name, op, &[input])?;
             patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
-            return Ok(Some((patch, Replaced::Depthwise { relu: relu.is_some() })));
+            return Ok(Some((patch, Replaced::Conv { depthwise, relu: relu.is_some() })));
+        }
+        if let Some(op) = Upsample2x::from_deconv(model, node)? {
+            let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
+            return Ok(Some((patch, Replaced::Upsample)));
         }
         if let Some(op) = PairSoftmax::from_softmax(model, node)? {
             let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, op)?;

@@ -33,8 +33,8 @@ impl Geometry {
         Some(((hp - 3) / self.stride + 1, (wp - 3) / self.stride + 1))
     }
 
-    /// Scratch floats one plane needs: the padded copy and one row.
-    pub fn scratch_len(&self) -> usize {
+    /// Floats one [`prepare`]d plane takes: the padded copy and one row.
+    pub fn prepared_len(&self) -> usize {
         let (hp, wp) = self.padded();
         (hp + 1) * wp
     }
@@ -90,17 +90,15 @@ fn pad_into(input: &[f32], g: &Geometry, dst: &mut [f32]) {
     }
 }
 
-/// One plane: `out` (ho x wo) = bias + 3x3 taps `k` over `input` (h x w), then ReLU if
-/// asked. `scratch` must hold [`Geometry::scratch_len`] floats.
+/// Pad one input plane into `prepared` ([`Geometry::prepared_len`] floats) and, for
+/// stride 2, split every padded row into its even columns, then its odd ones, so that
+/// output x reads even[x], odd[x], even[x + 1]: three contiguous slices.
 #[inline(always)]
-pub fn plane<M: MulAdd>(input: &[f32], out: &mut [f32], k: &[f32], bias: f32, relu: bool, g: &Geometry, scratch: &mut [f32]) {
-    let Some((ho, wo)) = g.output() else { return };
+pub fn prepare(input: &[f32], g: &Geometry, prepared: &mut [f32]) {
     let (hp, wp) = g.padded();
-    let (padded, row) = scratch.split_at_mut(hp * wp);
+    let (padded, row) = prepared.split_at_mut(hp * wp);
     pad_into(input, g, padded);
     if g.stride == 2 {
-        // Split every padded row into its even columns, then its odd ones, so that output
-        // x reads even[x], odd[x], even[x + 1]: three contiguous slices.
         let (we, wd) = (wp.div_ceil(2), wp / 2);
         let row = &mut row[..wp];
         for r in padded.chunks_exact_mut(wp) {
@@ -113,77 +111,133 @@ pub fn plane<M: MulAdd>(input: &[f32], out: &mut [f32], k: &[f32], bias: f32, re
                 *o = row[2 * j + 1];
             }
         }
-        for (yo, o) in out.chunks_exact_mut(wo).take(ho).enumerate() {
-            o.fill(bias);
-            for ky in 0..3 {
-                let r = &padded[(2 * yo + ky) * wp..][..wp];
+    }
+}
+
+/// `out` (ho x wo) += the 3x3 taps `k` over a [`prepare`]d plane.
+#[inline(always)]
+pub fn accumulate<M: MulAdd>(prepared: &[f32], out: &mut [f32], k: &[f32], g: &Geometry) {
+    let Some((ho, wo)) = g.output() else { return };
+    let wp = g.padded().1;
+    let we = wp.div_ceil(2);
+    for (yo, o) in out.chunks_exact_mut(wo).take(ho).enumerate() {
+        for ky in 0..3 {
+            let r = &prepared[(g.stride * yo + ky) * wp..][..wp];
+            if g.stride == 2 {
                 let (even, odd) = r.split_at(we);
                 taps3::<M>(o, &even[..wo], &odd[..wo], &even[1..wo + 1], &k[3 * ky..]);
-            }
-            if relu {
-                o.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-        }
-    } else {
-        for (yo, o) in out.chunks_exact_mut(wo).take(ho).enumerate() {
-            o.fill(bias);
-            for ky in 0..3 {
-                let r = &padded[(yo + ky) * wp..][..wp];
+            } else {
                 taps3::<M>(o, &r[..wo], &r[1..wo + 1], &r[2..wo + 2], &k[3 * ky..]);
-            }
-            if relu {
-                o.iter_mut().for_each(|v| *v = v.max(0.0));
             }
         }
     }
 }
 
-/// The planes `first..` of `input` into `out`, one after another, each with its own 9
-/// taps and bias; the best kernel this CPU runs.
-pub fn planes(input: &[f32], out: &mut [f32], weights: &[f32], bias: &[f32], first: usize, relu: bool, g: &Geometry) {
-    let Some((ho, wo)) = g.output() else { return };
-    let (ip, op) = (g.h * g.w, ho * wo);
-    let count = out.len() / op;
+/// Clamp negative values to 0.
+#[inline(always)]
+pub fn relu(out: &mut [f32]) {
+    out.iter_mut().for_each(|v| *v = v.max(0.0));
+}
+
+/// One depthwise plane: `out` = bias + 3x3 taps `k` over `input`, then ReLU if asked.
+/// `scratch` must hold [`Geometry::prepared_len`] floats.
+#[inline(always)]
+pub fn plane<M: MulAdd>(input: &[f32], out: &mut [f32], k: &[f32], bias: f32, fuse_relu: bool, g: &Geometry, scratch: &mut [f32]) {
+    prepare(input, g, scratch);
+    out.fill(bias);
+    accumulate::<M>(scratch, out, k, g);
+    if fuse_relu {
+        relu(out);
+    }
+}
+
+/// One layer's taps: what [`run`] computes, plane by plane.
+#[derive(Debug, Clone, Copy)]
+pub struct Taps<'a> {
+    /// Depthwise: 9 taps per channel. Full: 9 per (output, input) channel pair,
+    /// output-major.
+    pub weights: &'a [f32],
+    /// One per output channel.
+    pub bias: &'a [f32],
+    /// Input channels each output channel sums over: `None` for depthwise (its own
+    /// plane only), `Some(n)` for a full convolution over all `n`.
+    pub full: Option<usize>,
+    pub relu: bool,
+    pub geometry: Geometry,
+}
+
+/// Output planes `first..` into `out` (whole planes, one after another), with the best
+/// kernel this CPU runs. `input` holds, for depthwise, the same planes `first..`; for a
+/// full convolution, every input plane.
+pub fn run(input: &[f32], out: &mut [f32], first: usize, taps: &Taps) {
+    let g = &taps.geometry;
+    let need = g.prepared_len() * taps.full.unwrap_or(1);
     SCRATCH.with_borrow_mut(|scratch| {
-        if scratch.len() < g.scratch_len() {
-            scratch.resize(g.scratch_len(), 0.0);
+        if scratch.len() < need {
+            scratch.resize(need, 0.0);
         }
-        for i in 0..count {
-            let c = first + i;
-            let (src, dst) = (&input[i * ip..][..ip], &mut out[i * op..][..op]);
-            let (k, b) = (&weights[9 * c..][..9], bias[c]);
-            run_plane(src, dst, k, b, relu, g, scratch);
-        }
+        dispatch(input, out, first, taps, &mut scratch[..need]);
     })
 }
 
+/// The plane loop, for one way of multiplying and adding.
+#[inline(always)]
+fn run_with<M: MulAdd>(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
+    let g = &t.geometry;
+    let Some((ho, wo)) = g.output() else { return };
+    let (ip, op, plen) = (g.h * g.w, ho * wo, g.prepared_len());
+    match t.full {
+        None => {
+            for (i, dst) in out.chunks_exact_mut(op).enumerate() {
+                let c = first + i;
+                plane::<M>(&input[i * ip..][..ip], dst, &t.weights[9 * c..][..9], t.bias[c], t.relu, g, scratch);
+            }
+        }
+        Some(n) => {
+            for (ci, prepared) in scratch.chunks_exact_mut(plen).take(n).enumerate() {
+                prepare(&input[ci * ip..][..ip], g, prepared);
+            }
+            for (i, dst) in out.chunks_exact_mut(op).enumerate() {
+                let co = first + i;
+                dst.fill(t.bias[co]);
+                for (ci, prepared) in scratch.chunks_exact(plen).take(n).enumerate() {
+                    accumulate::<M>(prepared, dst, &t.weights[9 * (co * n + ci)..][..9], g);
+                }
+                if t.relu {
+                    relu(dst);
+                }
+            }
+        }
+    }
+}
+
 thread_local! {
-    /// Each thread's padded copy, kept between calls.
+    /// Each thread's padded copies, kept between calls.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(target_arch = "x86_64")]
-fn run_plane(input: &[f32], out: &mut [f32], k: &[f32], b: f32, relu: bool, g: &Geometry, scratch: &mut [f32]) {
-    /// The same plane compiled for AVX2 and FMA: eight lanes, fused multiply-adds.
+fn dispatch(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
+    /// The same loop compiled for AVX2 and FMA: eight lanes, fused multiply-adds.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2(input: &[f32], out: &mut [f32], k: &[f32], b: f32, relu: bool, g: &Geometry, scratch: &mut [f32]) {
-        plane::<Fused>(input, out, k, b, relu, g, scratch)
+    unsafe fn avx2(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
+        run_with::<Fused>(input, out, first, t, scratch)
     }
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has both features, checked just above.
-        unsafe { avx2(input, out, k, b, relu, g, scratch) }
+        unsafe { avx2(input, out, first, t, scratch) }
     } else {
-        plane::<Separate>(input, out, k, b, relu, g, scratch)
+        run_with::<Separate>(input, out, first, t, scratch)
     }
 }
 
 #[cfg(target_arch = "aarch64")]
-fn run_plane(input: &[f32], out: &mut [f32], k: &[f32], b: f32, relu: bool, g: &Geometry, scratch: &mut [f32]) {
+fn dispatch(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
     // NEON and its fused multiply-add are part of every aarch64 CPU.
-    plane::<Fused>(input, out, k, b, relu, g, scratch)
+    run_with::<Fused>(input, out, first, t, scratch)
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn run_plane(input: &[f32], out: &mut [f32], k: &[f32], b: f32, relu: bool, g: &Geometry, scratch: &mut [f32]) {
-    plane::<Separate>(input, out, k, b, relu, g, scratch)
+fn dispatch(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
+    run_with::<Separate>(input, out, first, t, scratch)
 }

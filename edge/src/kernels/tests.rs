@@ -32,11 +32,24 @@ fn shape_of(c: usize, h: usize, w: usize, chw: bool) -> Vec<usize> {
 
 /// A graph of one depthwise 3x3 convolution (and a ReLU after it, if asked).
 fn depthwise_model(c: usize, h: usize, w: usize, stride: usize, pad: [usize; 4], relu: bool, noise: &mut Noise) -> TypedModel {
-    let chw = (c + h + w) % 2 == 1;
+    conv_model((c, c, c), h, w, stride, pad, relu, noise)
+}
+
+/// A graph of one 3x3 convolution, `(inputs, outputs, group)` channels (and a ReLU).
+fn conv_model(
+    (ci, co, group): (usize, usize, usize),
+    h: usize,
+    w: usize,
+    stride: usize,
+    pad: [usize; 4],
+    relu: bool,
+    noise: &mut Noise,
+) -> TypedModel {
+    let chw = (ci + h + w) % 2 == 1;
     let mut model = TypedModel::default();
-    let x = model.add_source("x", f32::fact(shape_of(c, h, w, chw))).unwrap();
-    let k = model.add_const("k", noise.tensor(&[c, 1, 3, 3])).unwrap();
-    let b = model.add_const("b", noise.tensor(&[c])).unwrap();
+    let x = model.add_source("x", f32::fact(shape_of(ci, h, w, chw))).unwrap();
+    let k = model.add_const("k", noise.tensor(&[co, ci / group, 3, 3])).unwrap();
+    let b = model.add_const("b", noise.tensor(&[co])).unwrap();
     let conv = Conv {
         pool_spec: PoolSpec {
             data_format: if chw { DataFormat::CHW } else { DataFormat::NCHW },
@@ -44,11 +57,11 @@ fn depthwise_model(c: usize, h: usize, w: usize, stride: usize, pad: [usize; 4],
             padding: PaddingSpec::Explicit(tvec!(pad[0], pad[1]), tvec!(pad[2], pad[3])),
             dilations: None,
             strides: Some(tvec!(stride, stride)),
-            input_channels: c,
-            output_channels: c,
+            input_channels: ci,
+            output_channels: co,
         },
         kernel_fmt: KernelFormat::OIHW,
-        group: c,
+        group,
         q_params: None,
     };
     let mut y = model.wire_node("dw", conv, &[x, k, b]).unwrap();
@@ -110,6 +123,33 @@ fn depthwise_matches_tract_on_odd_shapes() {
 }
 
 #[test]
+fn full_conv_over_few_inputs_matches_tract() {
+    let mut noise = Noise(0xD1B5_4A32_D192_ED03);
+    let mut checked = 0;
+    for (ci, co) in [(1, 1), (1, 8), (2, 5), (3, 16), (4, 3)] {
+        for (h, w) in [(1, 1), (3, 3), (7, 10), (24, 31)] {
+            for stride in [1, 2] {
+                for (pad, relu) in [([1, 1, 1, 1], true), ([0, 0, 0, 0], false), ([0, 1, 1, 0], true)] {
+                    if h + pad[0] + pad[2] < 3 || w + pad[1] + pad[3] < 3 {
+                        continue;
+                    }
+                    let model = conv_model((ci, co, 1), h, w, stride, pad, relu, &mut noise);
+                    let input = noise.tensor(&shape_of(ci, h, w, (ci + h + w) % 2 == 1));
+                    let (want, _) = run(&model, &input, Kernels::Tract);
+                    let (got, patched) = run(&model, &input, Kernels::Facecam);
+                    let what = format!("{ci}->{co} {h}x{w} stride {stride} pad {pad:?} relu {relu}");
+                    assert_eq!((patched.full, patched.relu_fused), (1, relu as usize), "{what}: {patched:?}");
+                    let diff = max_diff(&want, &got);
+                    assert!(diff <= 1e-5, "{what}: differs from tract's by {diff}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 80, "only {checked} cases ran");
+}
+
+#[test]
 fn depthwise_splits_planes_over_threads_with_the_same_result() {
     let mut noise = Noise(7);
     // Large enough to pass the parallel threshold; channels not a multiple of the chunk.
@@ -122,36 +162,79 @@ fn depthwise_splits_planes_over_threads_with_the_same_result() {
     assert_eq!(max_diff(&one, &three), 0.0, "the threads changed the result");
     let (want, _) = run(&model, &input, Kernels::Tract);
     assert!(max_diff(&want, &three) <= 1e-5);
+    // A full convolution over RGB, split over output channels the same way.
+    let model = conv_model((3, 19, 1), 61, 80, 2, [1, 1, 1, 1], true, &mut noise);
+    let input = noise.tensor(&shape_of(3, 61, 80, false));
+    let (one, _) = run(&model, &input, Kernels::Facecam);
+    let pool = tract_linalg::multithread::Executor::multithread(2);
+    let (two, _) =
+        tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    assert_eq!(max_diff(&one, &two), 0.0, "the threads changed the result");
 }
 
 #[test]
 fn other_convolutions_keep_tracts_op() {
     let mut noise = Noise(11);
     let mut model = TypedModel::default();
-    let x = model.add_source("x", f32::fact([1, 4, 8, 8])).unwrap();
-    // A full (not depthwise) 3x3 convolution and a depthwise 3x3 with dilation 2.
-    let k = model.add_const("k", noise.tensor(&[4, 4, 3, 3])).unwrap();
-    let b = model.add_const("b", noise.tensor(&[4])).unwrap();
+    let x = model.add_source("x", f32::fact([1, 8, 8, 8])).unwrap();
+    // A full 3x3 convolution over more inputs than ours takes, and a depthwise 3x3 with
+    // dilation 2.
+    let k = model.add_const("k", noise.tensor(&[8, 8, 3, 3])).unwrap();
+    let b = model.add_const("b", noise.tensor(&[8])).unwrap();
     let spec = |dil: Option<TVec<usize>>| PoolSpec {
         data_format: DataFormat::NCHW,
         kernel_shape: tvec!(3, 3),
         padding: PaddingSpec::Explicit(tvec!(2, 2), tvec!(2, 2)),
         dilations: dil,
         strides: None,
-        input_channels: 4,
-        output_channels: 4,
+        input_channels: 8,
+        output_channels: 8,
     };
     let full = Conv { pool_spec: spec(None), kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None };
     let y = model.wire_node("full", full, &[x, k, b]).unwrap();
-    let kd = model.add_const("kd", noise.tensor(&[4, 1, 3, 3])).unwrap();
-    let dilated = Conv { pool_spec: spec(Some(tvec!(2, 2))), kernel_fmt: KernelFormat::OIHW, group: 4, q_params: None };
+    let kd = model.add_const("kd", noise.tensor(&[8, 1, 3, 3])).unwrap();
+    let dilated = Conv { pool_spec: spec(Some(tvec!(2, 2))), kernel_fmt: KernelFormat::OIHW, group: 8, q_params: None };
     let y = model.wire_node("dilated", dilated, &[y[0], kd, b]).unwrap();
     model.select_output_outlets(&y).unwrap();
-    let input = noise.tensor(&[1, 4, 8, 8]);
+    let input = noise.tensor(&[1, 8, 8, 8]);
     let (want, _) = run(&model, &input, Kernels::Tract);
     let (got, patched) = run(&model, &input, Kernels::Facecam);
     assert_eq!(patched, Patched::default());
     assert_eq!(max_diff(&want, &got), 0.0);
+}
+
+#[test]
+fn upsample_matches_tracts_transposed_convolution() {
+    use tract_core::ops::cnn::Deconv;
+    let mut noise = Noise(0x5EED);
+    for (c, h, w, chw) in [(2, 1, 1, false), (32, 30, 40, false), (5, 7, 3, true), (64, 15, 20, true)] {
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact(shape_of(c, h, w, chw))).unwrap();
+        let k = model.add_const("k", noise.tensor(&[c, 1, 2, 2])).unwrap();
+        let b = model.add_const("b", noise.tensor(&[c])).unwrap();
+        let op = Deconv {
+            pool_spec: PoolSpec {
+                data_format: if chw { DataFormat::CHW } else { DataFormat::NCHW },
+                kernel_shape: tvec!(2, 2),
+                padding: PaddingSpec::Explicit(tvec!(0, 0), tvec!(0, 0)),
+                dilations: None,
+                strides: Some(tvec!(2, 2)),
+                input_channels: c,
+                output_channels: c,
+            },
+            kernel_format: KernelFormat::OIHW,
+            adjustments: tvec!(0, 0),
+            group: c,
+        };
+        let y = model.wire_node("up", op, &[x, k, b]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let input = noise.tensor(&shape_of(c, h, w, chw));
+        let (want, _) = run(&model, &input, Kernels::Tract);
+        let (got, patched) = run(&model, &input, Kernels::Facecam);
+        assert_eq!(patched.upsample, 1, "{c}x{h}x{w}: not swapped in");
+        let diff = max_diff(&want, &got);
+        assert!(diff <= 1e-6, "{c}x{h}x{w}: differs from tract's by {diff}");
+    }
 }
 
 #[test]
