@@ -203,14 +203,19 @@ struct CaptureArgs {
 
 fn main() -> std::process::ExitCode {
     // glibc's malloc, tuned for a long-running camera (measured in docs/BENCHMARKS.md):
-    // two arenas instead of one per allocating thread for the three stages. The mmap
-    // threshold stays glibc's own, dynamic one: a fixed 256 KiB threshold (set here until
-    // 2026-12-07 to keep RSS near 35 MiB) made every tensor above it an mmap and munmap on
-    // every frame, ~3,800 page faults and half the frame's time; with the dynamic threshold
-    // tract's tensors come from a heap that settles after the first frames.
+    // - every tensor from the heap, and the heap kept: an mmap threshold above the
+    //   largest tensor or frame, and a trim threshold above the whole working set.
+    //   glibc's defaults map and unmap each tensor over 128 KiB, or (once its dynamic
+    //   threshold rises) grow and trim the heap on every frame; a fixed 256 KiB threshold
+    //   (until 2026-12-07) did the former. Either way each frame paid page faults for
+    //   memory it had just given back: ~3,800 a frame, half the frame's time. The heap
+    //   now settles at the working set's peak after the first frames;
+    // - two arenas instead of one per allocating thread for the three stages.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt is called before any other thread exists.
     unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
     edge::atomic::exit_code(run(Cli::parse()))

@@ -11,6 +11,9 @@
 //!   (the first layer), stride 1 or 2, bias and a following ReLU fused in, vectorised by
 //!   the compiler (AVX2 + FMA picked at run time on x86, NEON on aarch64), output
 //!   planes split over tract's thread pool;
+//! - [`pointwise::Pointwise1x1`]: 1x1 convolutions with their bias and ReLU, register
+//!   blocks of output channels x pixels over the activation in place (tract packs it
+//!   first);
 //! - [`upsample::Upsample2x`]: the laterals' 2x upsampling (a depthwise 2x2 transposed
 //!   convolution at stride 2), one multiply-add per output value;
 //! - [`softmax2::PairSoftmax`]: a two-class softmax as a logistic.
@@ -20,18 +23,22 @@
 //! comparison.
 
 pub mod conv3x3;
+pub mod gemm;
 pub mod plane;
+pub mod pointwise;
 pub mod softmax2;
 pub mod upsample;
 
 use conv3x3::Conv3x3;
+use pointwise::Pointwise1x1;
 use softmax2::PairSoftmax;
 use upsample::Upsample2x;
 use std::fmt;
 use std::str::FromStr;
 use tract_core::internal::*;
 use tract_core::ops::binary::TypedBinOp;
-use tract_core::ops::math::Max;
+use tract_core::ops::binary::BinMiniOp;
+use tract_core::ops::math::{Add, Max};
 
 /// Whose kernels run the network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +78,8 @@ pub struct Patched {
     pub depthwise: usize,
     pub full: usize,
     pub relu_fused: usize,
+    /// 1x1 convolutions now run by [`Pointwise1x1`].
+    pub pointwise: usize,
     /// Upsamplings now run by [`Upsample2x`].
     pub upsample: usize,
     /// Softmaxes now run by [`PairSoftmax`].
@@ -90,6 +99,10 @@ pub fn patch(model: &mut TypedModel) -> TractResult<Patched> {
                 *(if depthwise { &mut done.depthwise } else { &mut done.full }) += 1;
                 done.relu_fused += relu as usize;
             }
+            Replaced::Pointwise { relu } => {
+                done.pointwise += 1;
+                done.relu_fused += relu as usize;
+            }
             Replaced::Upsample => done.upsample += 1,
             Replaced::Softmax => done.softmax += 1,
         }
@@ -100,6 +113,7 @@ pub fn patch(model: &mut TypedModel) -> TractResult<Patched> {
 
 enum Replaced {
     Conv { depthwise: bool, relu: bool },
+    Pointwise { relu: bool },
     Upsample,
     Softmax,
 }
@@ -121,6 +135,23 @@ fn next_patch(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Replac
             patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
             return Ok(Some((patch, Replaced::Conv { depthwise, relu: relu.is_some() })));
         }
+        if let Some(mut op) = Pointwise1x1::from_einsum(model, node)? {
+            let mut last = node.id;
+            if let Some((add, bias)) = bias_after(model, node, op.outputs)? {
+                op = op.with_bias(bias);
+                last = add;
+            }
+            let relu = relu_after(model, model.node(last))?;
+            if let Some(r) = relu {
+                op = op.with_relu();
+                last = r;
+            }
+            let mut patch = TypedModelPatch::new("facecam-pointwise");
+            let input = patch.tap_model(model, node.inputs[0])?;
+            let wire = patch.wire_node(&node.name, op, &[input])?;
+            patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
+            return Ok(Some((patch, Replaced::Pointwise { relu: relu.is_some() })));
+        }
         if let Some(op) = Upsample2x::from_deconv(model, node)? {
             let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
             return Ok(Some((patch, Replaced::Upsample)));
@@ -133,25 +164,41 @@ fn next_patch(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Replac
     Ok(None)
 }
 
-/// The node right after `node` when it is the only reader of its output and a ReLU
-/// (`max(x, 0)` with a constant of zeros, as tract spells ONNX's Relu).
-fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>> {
+/// The node right after `node` when it is the only reader of `node`'s output, a binary
+/// `B` with a constant on its other side, and keeps `node`'s shape: its id and the constant.
+fn const_op_after<B: BinMiniOp>(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(usize, Arc<Tensor>)>> {
     let [succ] = &*node.outputs[0].successors else { return Ok(None) };
     if model.output_outlets()?.contains(&OutletId::new(node.id, 0)) {
         return Ok(None);
     }
     let next = model.node(succ.node);
     let Some(bin) = next.op_as::<TypedBinOp>() else { return Ok(None) };
-    if !bin.0.is::<Max>() || bin.1.is_some() || next.inputs.len() != 2 {
+    if !bin.0.is::<B>() || bin.1.is_some() || next.inputs.len() != 2 {
         return Ok(None);
     }
-    let other = model.outlet_fact(next.inputs[1 - succ.slot])?;
-    let zeros = other.konst.as_ref().is_some_and(|k| {
-        k.datum_type() == f32::datum_type() && floats(k).is_ok_and(|v| v.iter().all(|&x| x == 0.0))
-    });
-    // The ReLU must keep the convolution's shape (a zero that broadcasts, not one that widens).
+    let Some(k) = model.outlet_fact(next.inputs[1 - succ.slot])?.konst.clone() else { return Ok(None) };
     let same = model.outlet_fact(OutletId::new(next.id, 0))?.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
-    Ok((zeros && same).then_some(next.id))
+    Ok((same && k.datum_type() == f32::datum_type()).then_some((next.id, k)))
+}
+
+/// The ReLU right after `node` (`max(x, 0)` with a constant of zeros, as tract spells
+/// ONNX's Relu), if `node`'s output goes there and nowhere else.
+fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>> {
+    Ok(const_op_after::<Max>(model, node)?.filter(|(_, k)| floats(k).is_ok_and(|v| v.iter().all(|&x| x == 0.0))).map(|(id, _)| id))
+}
+
+/// The per-channel bias added right after `node` (planes `[.., C, H, W]`, `channels`
+/// of them): the `Add`'s id and one value per channel.
+fn bias_after(model: &TypedModel, node: &TypedNode, channels: usize) -> TractResult<Option<(usize, Vec<f32>)>> {
+    let Some((id, k)) = const_op_after::<Add>(model, node)? else { return Ok(None) };
+    let rank = model.outlet_fact(OutletId::new(node.id, 0))?.rank();
+    // Right-aligned against the output: the channel axis (third from the end) holds all
+    // `channels` values, every other axis is 1.
+    let shape = k.shape();
+    let per_channel = shape.len() <= rank
+        && k.len() == channels
+        && shape.iter().rev().enumerate().all(|(from_end, &d)| d == if from_end == 2 { channels } else { 1 });
+    Ok(per_channel.then(|| floats(&k).map(|v| (id, v.to_vec()))).transpose()?)
 }
 
 /// A tensor's values as floats (it must hold f32 in plain memory).

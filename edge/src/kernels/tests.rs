@@ -37,6 +37,21 @@ fn depthwise_model(c: usize, h: usize, w: usize, stride: usize, pad: [usize; 4],
 
 /// A graph of one 3x3 convolution, `(inputs, outputs, group)` channels (and a ReLU).
 fn conv_model(
+    channels: (usize, usize, usize),
+    h: usize,
+    w: usize,
+    stride: usize,
+    pad: [usize; 4],
+    relu: bool,
+    noise: &mut Noise,
+) -> TypedModel {
+    conv_model_k(3, channels, h, w, stride, pad, relu, noise)
+}
+
+/// A graph of one `kernel` x `kernel` convolution (and a ReLU).
+#[allow(clippy::too_many_arguments)]
+fn conv_model_k(
+    kernel: usize,
     (ci, co, group): (usize, usize, usize),
     h: usize,
     w: usize,
@@ -48,12 +63,12 @@ fn conv_model(
     let chw = (ci + h + w) % 2 == 1;
     let mut model = TypedModel::default();
     let x = model.add_source("x", f32::fact(shape_of(ci, h, w, chw))).unwrap();
-    let k = model.add_const("k", noise.tensor(&[co, ci / group, 3, 3])).unwrap();
+    let k = model.add_const("k", noise.tensor(&[co, ci / group, kernel, kernel])).unwrap();
     let b = model.add_const("b", noise.tensor(&[co])).unwrap();
     let conv = Conv {
         pool_spec: PoolSpec {
             data_format: if chw { DataFormat::CHW } else { DataFormat::NCHW },
-            kernel_shape: tvec!(3, 3),
+            kernel_shape: tvec!(kernel, kernel),
             padding: PaddingSpec::Explicit(tvec!(pad[0], pad[1]), tvec!(pad[2], pad[3])),
             dilations: None,
             strides: Some(tvec!(stride, stride)),
@@ -147,6 +162,36 @@ fn full_conv_over_few_inputs_matches_tract() {
         }
     }
     assert!(checked > 80, "only {checked} cases ran");
+}
+
+#[test]
+fn pointwise_matches_tract_with_bias_and_relu() {
+    let mut noise = Noise(0xA076_1D64_78BD_642F);
+    let mut checked = 0;
+    for (ci, co) in [(1, 1), (3, 4), (16, 32), (32, 7), (64, 18), (9, 128)] {
+        for (h, w) in [(1, 1), (1, 17), (4, 4), (15, 20), (30, 40), (9, 11)] {
+            for relu in [false, true] {
+                let model = conv_model_k(1, (ci, co, 1), h, w, 1, [0; 4], relu, &mut noise);
+                let input = noise.tensor(&shape_of(ci, h, w, (ci + h + w) % 2 == 1));
+                let (want, _) = run(&model, &input, Kernels::Tract);
+                let (got, patched) = run(&model, &input, Kernels::Facecam);
+                let what = format!("{ci}->{co} {h}x{w} relu {relu}");
+                assert_eq!((patched.pointwise, patched.relu_fused), (1, relu as usize), "{what}: {patched:?}");
+                let diff = max_diff(&want, &got);
+                assert!(diff <= 1e-5, "{what}: differs from tract's by {diff}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 72);
+    // Split over threads: whole register blocks per chunk, the same values.
+    let model = conv_model_k(1, (48, 70, 1), 30, 41, 1, [0; 4], true, &mut noise);
+    let input = noise.tensor(&shape_of(48, 30, 41, true));
+    let (one, _) = run(&model, &input, Kernels::Facecam);
+    let pool = tract_linalg::multithread::Executor::multithread(3);
+    let (three, _) =
+        tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    assert_eq!(max_diff(&one, &three), 0.0, "the threads changed the result");
 }
 
 #[test]

@@ -1,0 +1,121 @@
+//! The arithmetic of a 1x1 convolution: `out[o, p] = bias[o] + Σ_i w[o, i] · x[i, p]`,
+//! planes in, planes out, with no packing of either operand.
+//!
+//! A face detector's pointwise layers have few input channels (16 to 256) and many
+//! pixels, so the product is bound by reading the activation, not by arithmetic: tract
+//! copies (packs) the whole activation into panels before its matrix kernel runs, which
+//! cost as much as a third of the product. Here a block of [`MR`] output channels x
+//! [`NR`] pixels is kept in registers while the input channels stream past it, reading
+//! each activation row in place.
+
+use super::plane::{Fused, MulAdd, Separate};
+
+/// Output channels per register block.
+pub const MR: usize = 4;
+/// Pixels per register block (two AVX2 vectors, four NEON ones).
+pub const NR: usize = 16;
+
+/// A pointwise layer's operands.
+#[derive(Debug, Clone, Copy)]
+pub struct Pointwise<'a> {
+    /// `[outputs, inputs]`, row-major.
+    pub weights: &'a [f32],
+    /// One per output channel.
+    pub bias: &'a [f32],
+    pub inputs: usize,
+    pub relu: bool,
+}
+
+/// One block of `mr` (≤ MR) output channels from `first`, pixels `p0..p0 + NR`.
+#[inline(always)]
+fn block<M: MulAdd, const ROWS: usize>(x: &[f32], pixels: usize, p0: usize, first: usize, l: &Pointwise, out: &mut [f32]) {
+    let k = l.inputs;
+    let mut acc = [[0f32; NR]; ROWS];
+    for (j, a) in acc.iter_mut().enumerate() {
+        *a = [l.bias[first + j]; NR];
+    }
+    for i in 0..k {
+        let xs: &[f32; NR] = x[i * pixels + p0..][..NR].try_into().unwrap();
+        for (j, a) in acc.iter_mut().enumerate() {
+            let w = l.weights[(first + j) * k + i];
+            for (v, &xv) in a.iter_mut().zip(xs) {
+                *v = M::mul_add(w, xv, *v);
+            }
+        }
+    }
+    for (j, a) in acc.iter().enumerate() {
+        let dst = &mut out[j * pixels + p0..][..NR];
+        if l.relu {
+            dst.iter_mut().zip(a).for_each(|(d, &v)| *d = v.max(0.0));
+        } else {
+            dst.copy_from_slice(a);
+        }
+    }
+}
+
+/// The pixels past the last whole block, one output channel at a time.
+#[inline(always)]
+fn tail<M: MulAdd>(x: &[f32], pixels: usize, p0: usize, o: usize, l: &Pointwise, out: &mut [f32]) {
+    let k = l.inputs;
+    let dst = &mut out[p0..pixels];
+    dst.fill(l.bias[o]);
+    for i in 0..k {
+        let w = l.weights[o * k + i];
+        for (d, &xv) in dst.iter_mut().zip(&x[i * pixels + p0..(i + 1) * pixels]) {
+            *d = M::mul_add(w, xv, *d);
+        }
+    }
+    if l.relu {
+        dst.iter_mut().for_each(|d| *d = d.max(0.0));
+    }
+}
+
+/// Output channels `first..` (as many as `out` holds planes of `pixels`) from `x`, all
+/// `inputs` planes of `pixels`.
+#[inline(always)]
+fn pointwise_with<M: MulAdd>(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Pointwise) {
+    if pixels == 0 {
+        return;
+    }
+    let rows = out.len() / pixels;
+    let whole = pixels / NR * NR;
+    let mut j = 0;
+    while j + MR <= rows {
+        let dst = &mut out[j * pixels..(j + MR) * pixels];
+        for p0 in (0..whole).step_by(NR) {
+            block::<M, MR>(x, pixels, p0, first + j, l, dst);
+        }
+        j += MR;
+    }
+    while j < rows {
+        let dst = &mut out[j * pixels..(j + 1) * pixels];
+        for p0 in (0..whole).step_by(NR) {
+            block::<M, 1>(x, pixels, p0, first + j, l, dst);
+        }
+        j += 1;
+    }
+    for j in 0..rows {
+        tail::<M>(x, pixels, whole, first + j, l, &mut out[j * pixels..(j + 1) * pixels]);
+    }
+}
+
+/// [`pointwise_with`] with the best multiply-add this CPU has.
+pub fn pointwise(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Pointwise) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// The same loops compiled for AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Pointwise) {
+            pointwise_with::<Fused>(x, out, pixels, first, l)
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has both features, checked just above.
+            return unsafe { avx2(x, out, pixels, first, l) };
+        }
+        pointwise_with::<Separate>(x, out, pixels, first, l)
+    }
+    #[cfg(target_arch = "aarch64")]
+    pointwise_with::<Fused>(x, out, pixels, first, l);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pointwise_with::<Separate>(x, out, pixels, first, l);
+}
