@@ -8,7 +8,13 @@
 //! [`NR`] pixels is kept in registers while the input channels stream past it, reading
 //! each activation row in place.
 
-use super::plane::{Fused, MulAdd, Separate};
+#[cfg(target_arch = "x86_64")]
+use super::isa::Avx2;
+#[cfg(target_arch = "aarch64")]
+use super::isa::Fused;
+use super::isa::Isa;
+#[cfg(not(target_arch = "aarch64"))]
+use super::isa::Separate;
 
 /// Output channels per register block.
 pub const MR: usize = 4;
@@ -28,7 +34,7 @@ pub struct Pointwise<'a> {
 
 /// One block of `mr` (≤ MR) output channels from `first`, pixels `p0..p0 + NR`.
 #[inline(always)]
-fn block<M: MulAdd, const ROWS: usize>(x: &[f32], pixels: usize, p0: usize, first: usize, l: &Pointwise, out: &mut [f32]) {
+fn block<M: Isa, const ROWS: usize>(x: &[f32], pixels: usize, p0: usize, first: usize, l: &Pointwise, out: &mut [f32]) {
     let k = l.inputs;
     let mut acc = [[0f32; NR]; ROWS];
     for (j, a) in acc.iter_mut().enumerate() {
@@ -53,49 +59,54 @@ fn block<M: MulAdd, const ROWS: usize>(x: &[f32], pixels: usize, p0: usize, firs
     }
 }
 
-/// The pixels past the last whole block, one output channel at a time.
+/// The pixels past the last whole block (fewer than [`NR`]): copied into a block of
+/// their own, zero-padded, run as a whole block, and the valid part copied out.
 #[inline(always)]
-fn tail<M: MulAdd>(x: &[f32], pixels: usize, p0: usize, o: usize, l: &Pointwise, out: &mut [f32]) {
-    let k = l.inputs;
-    let dst = &mut out[p0..pixels];
-    dst.fill(l.bias[o]);
-    for i in 0..k {
-        let w = l.weights[o * k + i];
-        for (d, &xv) in dst.iter_mut().zip(&x[i * pixels + p0..(i + 1) * pixels]) {
-            *d = M::mul_add(w, xv, *d);
-        }
+fn tail<M: Isa>(x: &[f32], pixels: usize, p0: usize, first: usize, l: &Pointwise, out: &mut [f32]) {
+    let (k, rem) = (l.inputs, pixels - p0);
+    let mut xt = vec![0f32; k * NR];
+    for (i, row) in xt.chunks_exact_mut(NR).enumerate() {
+        row[..rem].copy_from_slice(&x[i * pixels + p0..][..rem]);
     }
-    if l.relu {
-        dst.iter_mut().for_each(|d| *d = d.max(0.0));
+    let rows = out.len() / pixels;
+    let mut block_out = [0f32; MR * NR];
+    for j in (0..rows).step_by(MR) {
+        let n = MR.min(rows - j);
+        if n == MR {
+            block::<M, MR>(&xt, NR, 0, first + j, l, &mut block_out);
+        } else {
+            for r in 0..n {
+                block::<M, 1>(&xt, NR, 0, first + j + r, l, &mut block_out[r * NR..(r + 1) * NR]);
+            }
+        }
+        for r in 0..n {
+            out[(j + r) * pixels + p0..][..rem].copy_from_slice(&block_out[r * NR..][..rem]);
+        }
     }
 }
 
 /// Output channels `first..` (as many as `out` holds planes of `pixels`) from `x`, all
 /// `inputs` planes of `pixels`.
 #[inline(always)]
-fn pointwise_with<M: MulAdd>(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Pointwise) {
+fn pointwise_with<M: Isa>(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Pointwise) {
     if pixels == 0 {
         return;
     }
     let rows = out.len() / pixels;
     let whole = pixels / NR * NR;
-    let mut j = 0;
-    while j + MR <= rows {
-        let dst = &mut out[j * pixels..(j + MR) * pixels];
-        for p0 in (0..whole).step_by(NR) {
-            block::<M, MR>(x, pixels, p0, first + j, l, dst);
+    let blocked = rows / MR * MR;
+    // Pixel blocks outside, output channels inside: one block of the activation (all its
+    // input channels, NR pixels) stays in the first-level cache for every output channel.
+    for p0 in (0..whole).step_by(NR) {
+        for j in (0..blocked).step_by(MR) {
+            block::<M, MR>(x, pixels, p0, first + j, l, &mut out[j * pixels..(j + MR) * pixels]);
         }
-        j += MR;
-    }
-    while j < rows {
-        let dst = &mut out[j * pixels..(j + 1) * pixels];
-        for p0 in (0..whole).step_by(NR) {
-            block::<M, 1>(x, pixels, p0, first + j, l, dst);
+        for j in blocked..rows {
+            block::<M, 1>(x, pixels, p0, first + j, l, &mut out[j * pixels..(j + 1) * pixels]);
         }
-        j += 1;
     }
-    for j in 0..rows {
-        tail::<M>(x, pixels, whole, first + j, l, &mut out[j * pixels..(j + 1) * pixels]);
+    if whole < pixels {
+        tail::<M>(x, pixels, whole, first, l, out);
     }
 }
 
@@ -106,7 +117,7 @@ pub fn pointwise(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Po
         /// The same loops compiled for AVX2 and FMA.
         #[target_feature(enable = "avx2,fma")]
         unsafe fn avx2(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Pointwise) {
-            pointwise_with::<Fused>(x, out, pixels, first, l)
+            pointwise_with::<Avx2>(x, out, pixels, first, l)
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has both features, checked just above.

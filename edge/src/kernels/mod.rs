@@ -24,6 +24,7 @@
 
 pub mod conv3x3;
 pub mod gemm;
+pub mod isa;
 pub mod plane;
 pub mod pointwise;
 pub mod softmax2;

@@ -1,10 +1,19 @@
-//! The arithmetic of one depthwise 3x3 plane: pad, (for stride 2) split even and odd
-//! columns, then nine taps as three contiguous row sums per input row.
+//! The arithmetic of 3x3 convolutions over planes: pad each input plane, (for stride 2)
+//! split its rows into even and odd columns, then each output row is the nine taps over
+//! nine contiguous slices, in one pass.
 //!
 //! Every inner loop walks equal-length slices in step, so the compiler vectorises it
 //! without a per-pixel border test: the borders live in the zero-padded copy. tract's own
 //! depthwise walks stride 2 one output pixel at a time (its SIMD row kernel takes stride 1
 //! only), which is what this replaces.
+
+#[cfg(target_arch = "x86_64")]
+use super::isa::Avx2;
+#[cfg(target_arch = "aarch64")]
+use super::isa::Fused;
+use super::isa::Isa;
+#[cfg(not(target_arch = "aarch64"))]
+use super::isa::Separate;
 
 /// Geometry of one plane: input and output sizes, stride, zero padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,37 +49,42 @@ impl Geometry {
     }
 }
 
-/// Whether multiply-adds are fused (one rounding) or a multiply then an add.
-pub trait MulAdd {
-    fn mul_add(a: f32, b: f32, c: f32) -> f32;
-}
-
-/// `a * b + c` with two roundings: every target, no FMA unit needed.
-pub struct Separate;
-impl MulAdd for Separate {
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a * b + c
-    }
-}
-
-/// `a * b + c` with one rounding: only where the CPU has FMA (else a slow libm call).
-pub struct Fused;
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-}
-
-/// One output row += three taps over three equal-length input slices.
+/// One output row from all nine taps in one pass: `out[i]` = (`bias` if `FRESH`, else
+/// `out[i]`) + Σ k[t]·s[t][i], clamped at 0 if `RELU`. One load and one store of each
+/// output value, whatever the kernel.
 #[inline(always)]
-fn taps3<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], k: &[f32]) {
+fn taps9<M: Isa, const FRESH: bool, const RELU: bool>(out: &mut [f32], s: [&[f32]; 9], k: &[f32], bias: f32) {
     let n = out.len();
-    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
-    let (k0, k1, k2) = (k[0], k[1], k[2]);
+    // Nine named slices of the same length, so that no access is bounds-checked and the
+    // loop vectorises (an array of slices hides their lengths from the compiler).
+    let (s0, s1, s2, s3, s4, s5, s6, s7, s8) =
+        (&s[0][..n], &s[1][..n], &s[2][..n], &s[3][..n], &s[4][..n], &s[5][..n], &s[6][..n], &s[7][..n], &s[8][..n]);
+    let k: &[f32; 9] = k[..9].try_into().unwrap();
     for i in 0..n {
-        out[i] = M::mul_add(k2, c[i], M::mul_add(k1, b[i], M::mul_add(k0, a[i], out[i])));
+        // Three independent sums of three taps (one per kernel row), so that the
+        // multiply-adds do not wait on each other's latency nine deep.
+        let a = M::mul_add(k[2], s2[i], M::mul_add(k[1], s1[i], M::mul_add(k[0], s0[i], if FRESH { bias } else { out[i] })));
+        let b = M::mul_add(k[5], s5[i], M::mul_add(k[4], s4[i], k[3] * s3[i]));
+        let c = M::mul_add(k[8], s8[i], M::mul_add(k[7], s7[i], k[6] * s6[i]));
+        let v = a + (b + c);
+        out[i] = if RELU { v.max(0.0) } else { v };
+    }
+}
+
+/// The nine input slices output row `yo` of a [`prepare`]d plane reads, in tap order.
+#[inline(always)]
+fn row_taps<'a>(prepared: &'a [f32], yo: usize, g: &Geometry) -> [&'a [f32]; 9] {
+    let wp = g.padded().1;
+    let row = |ky: usize| &prepared[(g.stride * yo + ky) * wp..][..wp];
+    let (r0, r1, r2) = (row(0), row(1), row(2));
+    if g.stride == 2 {
+        let we = wp.div_ceil(2);
+        let (e0, o0) = r0.split_at(we);
+        let (e1, o1) = r1.split_at(we);
+        let (e2, o2) = r2.split_at(we);
+        [e0, o0, &e0[1..], e1, o1, &e1[1..], e2, o2, &e2[1..]]
+    } else {
+        [r0, &r0[1..], &r0[2..], r1, &r1[1..], &r1[2..], r2, &r2[1..], &r2[2..]]
     }
 }
 
@@ -94,43 +108,25 @@ fn pad_into(input: &[f32], g: &Geometry, dst: &mut [f32]) {
 /// stride 2, split every padded row into its even columns, then its odd ones, so that
 /// output x reads even[x], odd[x], even[x + 1]: three contiguous slices.
 #[inline(always)]
-pub fn prepare(input: &[f32], g: &Geometry, prepared: &mut [f32]) {
+pub fn prepare<M: Isa>(input: &[f32], g: &Geometry, prepared: &mut [f32]) {
     let (hp, wp) = g.padded();
     let (padded, row) = prepared.split_at_mut(hp * wp);
     pad_into(input, g, padded);
     if g.stride == 2 {
-        let (we, wd) = (wp.div_ceil(2), wp / 2);
+        let we = wp.div_ceil(2);
         let row = &mut row[..wp];
         for r in padded.chunks_exact_mut(wp) {
             row.copy_from_slice(r);
             let (even, odd) = r.split_at_mut(we);
-            for (j, e) in even.iter_mut().enumerate() {
-                *e = row[2 * j];
-            }
-            for (j, o) in odd[..wd].iter_mut().enumerate() {
-                *o = row[2 * j + 1];
-            }
+            M::split_even_odd(row, even, odd);
         }
     }
 }
 
-/// `out` (ho x wo) += the 3x3 taps `k` over a [`prepare`]d plane.
+/// Output row `yo` (`o`, wo values) += the 3x3 taps `k` over a [`prepare`]d plane.
 #[inline(always)]
-pub fn accumulate<M: MulAdd>(prepared: &[f32], out: &mut [f32], k: &[f32], g: &Geometry) {
-    let Some((ho, wo)) = g.output() else { return };
-    let wp = g.padded().1;
-    let we = wp.div_ceil(2);
-    for (yo, o) in out.chunks_exact_mut(wo).take(ho).enumerate() {
-        for ky in 0..3 {
-            let r = &prepared[(g.stride * yo + ky) * wp..][..wp];
-            if g.stride == 2 {
-                let (even, odd) = r.split_at(we);
-                taps3::<M>(o, &even[..wo], &odd[..wo], &even[1..wo + 1], &k[3 * ky..]);
-            } else {
-                taps3::<M>(o, &r[..wo], &r[1..wo + 1], &r[2..wo + 2], &k[3 * ky..]);
-            }
-        }
-    }
+pub fn accumulate_row<M: Isa>(prepared: &[f32], o: &mut [f32], yo: usize, k: &[f32], g: &Geometry) {
+    taps9::<M, false, false>(o, row_taps(prepared, yo, g), k, 0.0);
 }
 
 /// Clamp negative values to 0.
@@ -139,15 +135,58 @@ pub fn relu(out: &mut [f32]) {
     out.iter_mut().for_each(|v| *v = v.max(0.0));
 }
 
+/// Stride-1 planes whose padded rows, laid end to end, take at most this many floats
+/// are computed as one long row (see [`plane`]).
+pub const MAX_FLAT: usize = 1536;
+
+impl Geometry {
+    /// Floats of the flat output [`plane`] computes a small stride-1 plane into; 0 when
+    /// it goes row by row.
+    pub fn flat_len(&self) -> usize {
+        match self.output() {
+            Some((ho, _)) if self.stride == 1 && ho * self.padded().1 <= MAX_FLAT && self.padded().1 >= 2 => {
+                ho * self.padded().1
+            }
+            _ => 0,
+        }
+    }
+}
+
 /// One depthwise plane: `out` = bias + 3x3 taps `k` over `input`, then ReLU if asked.
-/// `scratch` must hold [`Geometry::prepared_len`] floats.
+/// `scratch` must hold [`Geometry::prepared_len`] + [`Geometry::flat_len`] floats.
+///
+/// A small stride-1 plane's rows are short (8 to 40 values: one or two vectors and a
+/// scalar tail each), so it is computed as one long row instead: output position
+/// `yo * wp + x` of the padded width reads the padded plane at the same offsets whatever
+/// the row, and the `wp - wo` values past each row's end are computed and dropped.
 #[inline(always)]
-pub fn plane<M: MulAdd>(input: &[f32], out: &mut [f32], k: &[f32], bias: f32, fuse_relu: bool, g: &Geometry, scratch: &mut [f32]) {
-    prepare(input, g, scratch);
-    out.fill(bias);
-    accumulate::<M>(scratch, out, k, g);
-    if fuse_relu {
-        relu(out);
+pub fn plane<M: Isa>(input: &[f32], out: &mut [f32], k: &[f32], bias: f32, fuse_relu: bool, g: &Geometry, scratch: &mut [f32]) {
+    let (prepared, flat) = scratch.split_at_mut(g.prepared_len());
+    prepare::<M>(input, g, prepared);
+    let n = g.flat_len();
+    let Some((_, wo)) = g.output() else { return };
+    if n == 0 {
+        for (yo, o) in out.chunks_exact_mut(wo).enumerate() {
+            let taps = row_taps(prepared, yo, g);
+            if fuse_relu {
+                taps9::<M, true, true>(o, taps, k, bias);
+            } else {
+                taps9::<M, true, false>(o, taps, k, bias);
+            }
+        }
+        return;
+    }
+    let (flat, wp) = (&mut flat[..n], g.padded().1);
+    // The same nine offsets as a row, over the whole plane: the last row's last taps
+    // read up to 2 values into the spare row of `prepared`.
+    let r = |ky: usize, kx: usize| &prepared[ky * wp + kx..][..n];
+    let taps = [r(0, 0), r(0, 1), r(0, 2), r(1, 0), r(1, 1), r(1, 2), r(2, 0), r(2, 1), r(2, 2)];
+    taps9::<M, true, false>(flat, taps, k, bias);
+    for (o, f) in out.chunks_exact_mut(wo).zip(flat.chunks_exact(wp)) {
+        o.copy_from_slice(&f[..wo]);
+        if fuse_relu {
+            relu(o);
+        }
     }
 }
 
@@ -171,7 +210,10 @@ pub struct Taps<'a> {
 /// full convolution, every input plane.
 pub fn run(input: &[f32], out: &mut [f32], first: usize, taps: &Taps) {
     let g = &taps.geometry;
-    let need = g.prepared_len() * taps.full.unwrap_or(1);
+    let need = match taps.full {
+        Some(n) => g.prepared_len() * n,
+        None => g.prepared_len() + g.flat_len(),
+    };
     SCRATCH.with_borrow_mut(|scratch| {
         if scratch.len() < need {
             scratch.resize(need, 0.0);
@@ -182,7 +224,7 @@ pub fn run(input: &[f32], out: &mut [f32], first: usize, taps: &Taps) {
 
 /// The plane loop, for one way of multiplying and adding.
 #[inline(always)]
-fn run_with<M: MulAdd>(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
+fn run_with<M: Isa>(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
     let g = &t.geometry;
     let Some((ho, wo)) = g.output() else { return };
     let (ip, op, plen) = (g.h * g.w, ho * wo, g.prepared_len());
@@ -195,16 +237,21 @@ fn run_with<M: MulAdd>(input: &[f32], out: &mut [f32], first: usize, t: &Taps, s
         }
         Some(n) => {
             for (ci, prepared) in scratch.chunks_exact_mut(plen).take(n).enumerate() {
-                prepare(&input[ci * ip..][..ip], g, prepared);
+                prepare::<M>(&input[ci * ip..][..ip], g, prepared);
             }
-            for (i, dst) in out.chunks_exact_mut(op).enumerate() {
-                let co = first + i;
-                dst.fill(t.bias[co]);
-                for (ci, prepared) in scratch.chunks_exact(plen).take(n).enumerate() {
-                    accumulate::<M>(prepared, dst, &t.weights[9 * (co * n + ci)..][..9], g);
-                }
-                if t.relu {
-                    relu(dst);
+            // Row by row, every output channel: the few input rows one output row reads
+            // stay in the first-level cache while all output channels use them.
+            let outputs = out.len() / op;
+            for yo in 0..ho {
+                for i in 0..outputs {
+                    let (co, o) = (first + i, &mut out[i * op + yo * wo..][..wo]);
+                    o.fill(t.bias[co]);
+                    for (ci, prepared) in scratch.chunks_exact(plen).take(n).enumerate() {
+                        accumulate_row::<M>(prepared, o, yo, &t.weights[9 * (co * n + ci)..][..9], g);
+                    }
+                    if t.relu {
+                        relu(o);
+                    }
                 }
             }
         }
@@ -221,7 +268,7 @@ fn dispatch(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mu
     /// The same loop compiled for AVX2 and FMA: eight lanes, fused multiply-adds.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn avx2(input: &[f32], out: &mut [f32], first: usize, t: &Taps, scratch: &mut [f32]) {
-        run_with::<Fused>(input, out, first, t, scratch)
+        run_with::<Avx2>(input, out, first, t, scratch)
     }
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has both features, checked just above.
