@@ -18,8 +18,9 @@ use super::isa::Separate;
 
 /// Output channels per register block.
 pub const MR: usize = 4;
-/// Pixels per register block (two AVX2 vectors, four NEON ones).
-pub const NR: usize = 16;
+/// Pixels per register block (three AVX2 vectors, six NEON ones): 4 x 24 accumulators
+/// measured fastest here among 2..8 x 8..32 (docs/BENCHMARKS.md).
+pub const NR: usize = 24;
 
 /// A pointwise layer's operands.
 #[derive(Debug, Clone, Copy)]
