@@ -20,7 +20,7 @@ use tract_linalg::multithread::{current_tract_executor, Executor};
 
 /// Fewer multiply-adds than this run on the calling thread: handing a small layer to
 /// the pool costs more than it saves.
-const MIN_PARALLEL_MACS: usize = 200_000;
+const MIN_PARALLEL_MACS: usize = 2_000_000;
 
 /// A full convolution is ours up to this many input channels; past it, tract's matrix
 /// kernels (im2col, then a product) do better than summing planes.

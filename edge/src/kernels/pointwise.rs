@@ -13,7 +13,7 @@ use tract_core::internal::*;
 use tract_core::ops::einsum::EinSum;
 
 /// Fewer multiply-adds than this run on the calling thread.
-const MIN_PARALLEL_MACS: usize = 400_000;
+const MIN_PARALLEL_MACS: usize = 2_000_000;
 
 /// The einsum spellings of a 1x1 convolution over planes (`N` is a batch axis of one).
 const SPELLINGS: [&str; 4] = ["IHW,OI->OHW", "NIHW,OI->OHW", "IHW,OI->NOHW", "NIHW,OI->NOHW"];
