@@ -6,9 +6,11 @@ same input size:
   tract             `facecam race --network-only --kernels tract`  (tract 0.23.9 as it is)
   tract + facecam   `facecam race --network-only --kernels facecam` (our depthwise and softmax)
   onnxruntime       session.run alone (intra/inter-op threads 1, sequential)
-and one more row times facecam as the camera runs it, frame in -> faces out
-(`facecam race`, preprocess + network + decode + NMS, facecam's kernels): the floor of
-issue 27 is that row against tract's own time for the same network, same round.
+and more rows time facecam as the camera runs it, frame in -> faces out (`facecam
+race`: preprocess + network + decode + NMS) with facecam's kernels, with tract's own ops,
+and (`--baseline BIN`) with another build: the floor of issue 27 is the first against
+tract's own time for the same network, same round. A regression of either kind (the
+allocator or a kernel) shows as that ratio rising.
 
 Rounds rotate the order so background load hits every contender alike; each ratio is
 taken within a round (against RFB-320 in onnxruntime, and for the floor against plain
@@ -68,12 +70,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--facecam", default="target/board/facecam")
     ap.add_argument("--model", default="models/facecam.onnx", help="facecam's file")
-    ap.add_argument("--rfb", required=True, help="ULFGFD version-RFB-320 ONNX (the reference)")
+    ap.add_argument("--rfb", help="ULFGFD version-RFB-320 ONNX (the reference; required)")
     ap.add_argument("--slim", help="ULFGFD version-slim-320 ONNX")
     ap.add_argument("--yunet", help="YuNet-n, the fixed 320x320 file (yunet_n_320_320.onnx)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--baseline", help="another facecam binary (e.g. an older build) whose frame -> faces is raced too")
     ap.add_argument("--profile", type=int, default=50, help="runs for tract's per-operator profiles (0: none)")
     ap.add_argument("--out", default="out/engines.json")
     ap.add_argument("--child-ort", help=argparse.SUPPRESS)
@@ -83,6 +86,8 @@ def main():
         return ort_child(a)
     if a.rounds < 1 or a.iterations < 1:
         raise SystemExit("--rounds and --iterations must be at least 1")
+    if not a.rfb:
+        raise SystemExit("--rfb is required: every ratio is against RFB-320 in onnxruntime")
     for p in (a.facecam, a.model, a.rfb, a.slim, a.yunet):
         if p and not Path(p).is_file():
             raise SystemExit(f"{p}: not found")
@@ -102,6 +107,10 @@ def main():
                      [sys.executable, HERE, "--child-ort", path, "--size", size,
                       "--iterations", a.iterations, "--warmup", a.warmup]))
     runs.append((("facecam", "frame->faces"), [a.facecam, "race", "--model", a.model, *n_i]))
+    # The same, with tract's own ops (what the allocator settings alone give).
+    runs.append((("facecam", "frame->faces, tract ops"), [a.facecam, "race", "--kernels", "tract", "--model", a.model, *n_i]))
+    if a.baseline:
+        runs.append((("facecam", "frame->faces, baseline"), [a.baseline, "race", "--model", a.model, *n_i]))
 
     medians = {key: [] for key, _ in runs}
     for r in range(a.rounds):
@@ -124,9 +133,11 @@ def main():
                            "x_rfb320_ort": ratio((name, engine), ref)}
         row["facecam_kernels_x_tract"] = ratio((name, "tract/facecam"), (name, "tract/tract"))
         rows.append(row)
-    floor = {"median_ms": statistics.median(medians[("facecam", "frame->faces")]),
-             "x_plain_tract_network": ratio(("facecam", "frame->faces"), ("facecam", "tract/tract")),
-             "x_rfb320_ort": ratio(("facecam", "frame->faces"), ref)}
+    floor = {}
+    for key in [k for k, _ in runs if k[1].startswith("frame->faces")]:
+        floor[key[1]] = {"median_ms": statistics.median(medians[key]),
+                         "x_plain_tract_network": ratio(key, ("facecam", "tract/tract")),
+                         "x_rfb320_ort": ratio(key, ref)}
 
     profiles = {}
     if a.profile > 0:
@@ -154,9 +165,10 @@ def table(rows, floor, profiles):
                  f"| {t['x_rfb320_ort']:.2f} | {f['x_rfb320_ort']:.2f} | {o['x_rfb320_ort']:.2f} "
                  f"| **{r['facecam_kernels_x_tract']:.2f}** |")
     s.append("")
-    s.append(f"facecam frame in -> faces out (`facecam race`): {floor['median_ms']:.2f} ms, "
-             f"**{floor['x_plain_tract_network']:.2f}x** plain tract's network time for the same file, "
-             f"{floor['x_rfb320_ort']:.2f}x RFB-320 in onnxruntime")
+    s += ["| facecam, frame in -> faces out (`facecam race`) | median ms | x plain tract's network, same file "
+          "| x RFB-320 in onnxruntime |", "|---|---|---|---|"]
+    for name, f in floor.items():
+        s.append(f"| {name} | {f['median_ms']:.2f} | **{f['x_plain_tract_network']:.2f}** | {f['x_rfb320_ort']:.2f} |")
     for kernels, ops in profiles.items():
         total = sum(o["ms"] for o in ops)
         s += ["", f"tract's profile of facecam's file, {kernels} kernels ({total:.2f} ms profiled):", "",

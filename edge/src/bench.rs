@@ -298,6 +298,7 @@ fn child_run_rss(stream: &[Vec<u8>], screen_file: &Path, model: &Path, load: &Lo
         .args(["run", "--source", &format!("mjpeg:{}", mjpeg.display())])
         .args(["--model".as_ref(), model.as_os_str()])
         .args(["--threads", &crate::detector::threads().to_string(), "--int8", &load.int8.to_string()])
+        .args(["--kernels", &load.kernels.to_string()])
         .args(load.size.map(|(w, h)| ["--input-size".to_string(), format!("{w}x{h}")]).into_iter().flatten())
         .args(["--sink", &format!("fbfile:{}@{}x{}@32", screen_file.display(), STREAM_SIZE.0, STREAM_SIZE.1)])
         .output()

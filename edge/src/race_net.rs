@@ -173,3 +173,50 @@ impl NetReport {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> std::path::PathBuf {
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    }
+
+    /// Older exporters (ULFGFD's files among them) list every weight as a graph input
+    /// too; such a file loads, and its weights stay constants.
+    #[test]
+    fn weights_listed_as_inputs_are_dropped_at_load() {
+        let model = root().join("models/facecam.onnx");
+        let mut proto = <ModelProto as prost::Message>::decode(std::fs::read(&model).unwrap().as_slice()).unwrap();
+        let graph = proto.graph.as_mut().unwrap();
+        let weights: Vec<String> = graph.initializer.iter().take(5).map(|t| t.name.clone()).collect();
+        for name in &weights {
+            let mut input = graph.input[0].clone();
+            input.name = name.clone();
+            graph.input.push(input);
+        }
+        let dir = std::env::temp_dir().join(format!("facecam-race-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("weights-as-inputs.onnx");
+        std::fs::write(&path, prost::Message::encode_to_vec(&proto)).unwrap();
+        let read = read_any(&path).unwrap();
+        assert_eq!(read.graph.as_ref().unwrap().input.len(), 1, "only the image is left as an input");
+        let frame = RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]));
+        let report = run(&path, &frame, Kernels::Facecam, 1, 2, 1).unwrap();
+        assert_eq!(report.samples_ms.len(), 2);
+        assert!(report.patched_nodes > 0, "facecam's kernels took no node");
+        assert!(report.profile.unwrap().iter().any(|o| o.op.starts_with("Facecam")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_onnx_is_refused_with_its_name() {
+        let dir = std::env::temp_dir().join(format!("facecam-race-net-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notes.onnx");
+        std::fs::write(&path, b"not a model").unwrap();
+        let err = format!("{:#}", read_any(&path).unwrap_err());
+        assert!(err.contains("notes.onnx") && (err.contains("not an ONNX model") || err.contains("no graph")), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

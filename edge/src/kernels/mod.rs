@@ -138,7 +138,7 @@ fn next_patch(model: &TypedModel) -> TractResult<Option<(TypedModelPatch, Replac
         }
         if let Some(mut op) = Pointwise1x1::from_einsum(model, node)? {
             let mut last = node.id;
-            if let Some((add, bias)) = bias_after(model, node, op.outputs)? {
+            if let Some((add, bias)) = bias_after(model, node, op.outputs, op.channels_last)? {
                 op = op.with_bias(bias);
                 last = add;
             }
@@ -188,17 +188,24 @@ fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>
     Ok(const_op_after::<Max>(model, node)?.filter(|(_, k)| floats(k).is_ok_and(|v| v.iter().all(|&x| x == 0.0))).map(|(id, _)| id))
 }
 
-/// The per-channel bias added right after `node` (planes `[.., C, H, W]`, `channels`
-/// of them): the `Add`'s id and one value per channel.
-fn bias_after(model: &TypedModel, node: &TypedNode, channels: usize) -> TractResult<Option<(usize, Vec<f32>)>> {
+/// The per-channel bias added right after `node` (`channels` of them, in planes `[..,
+/// C, H, W]` or, `channels_last`, `[.., H, W, C]`): the `Add`'s id and one value per
+/// channel.
+fn bias_after(
+    model: &TypedModel,
+    node: &TypedNode,
+    channels: usize,
+    channels_last: bool,
+) -> TractResult<Option<(usize, Vec<f32>)>> {
     let Some((id, k)) = const_op_after::<Add>(model, node)? else { return Ok(None) };
     let rank = model.outlet_fact(OutletId::new(node.id, 0))?.rank();
-    // Right-aligned against the output: the channel axis (third from the end) holds all
-    // `channels` values, every other axis is 1.
+    // Right-aligned against the output: the channel axis (third from the end, or the
+    // last) holds all `channels` values, every other axis is 1.
+    let channel_from_end = if channels_last { 0 } else { 2 };
     let shape = k.shape();
     let per_channel = shape.len() <= rank
         && k.len() == channels
-        && shape.iter().rev().enumerate().all(|(from_end, &d)| d == if from_end == 2 { channels } else { 1 });
+        && shape.iter().rev().enumerate().all(|(from_end, &d)| d == if from_end == channel_from_end { channels } else { 1 });
     Ok(per_channel.then(|| floats(&k).map(|v| (id, v.to_vec()))).transpose()?)
 }
 

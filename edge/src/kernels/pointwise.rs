@@ -2,7 +2,8 @@
 //! that fused in, as a tract op.
 //!
 //! tract's declutter turns a 1x1 convolution into an `EinSum` (`IHW,OI->OHW`, with or
-//! without a batch axis of one), then an `Add` of the bias and, for ONNX's Relu, a `Max`
+//! without a batch axis of one, or `->HWO` with the channels last when a reshape into
+//! one row per prior follows), then an `Add` of the bias and, for ONNX's Relu, a `Max`
 //! with zero. [`Pointwise1x1::from_einsum`] recognises that chain; the arithmetic is in
 //! [`super::gemm`]. Output channels are split over tract's thread pool when it has one.
 
@@ -18,6 +19,10 @@ const MIN_PARALLEL_MACS: usize = 2_000_000;
 /// The einsum spellings of a 1x1 convolution over planes (`N` is a batch axis of one).
 const SPELLINGS: [&str; 4] = ["IHW,OI->OHW", "NIHW,OI->OHW", "IHW,OI->NOHW", "NIHW,OI->NOHW"];
 
+/// The same with the output channels last (a detection head whose output is reshaped
+/// into one row per prior).
+const SPELLINGS_CHANNELS_LAST: [&str; 4] = ["IHW,OI->HWO", "NIHW,OI->HWO", "IHW,OI->NHWO", "NIHW,OI->NHWO"];
+
 /// A 1x1 convolution with bias, optionally followed by ReLU.
 #[derive(Debug, Clone)]
 pub struct Pointwise1x1 {
@@ -26,6 +31,8 @@ pub struct Pointwise1x1 {
     /// Pixels per plane.
     pub pixels: usize,
     pub relu: bool,
+    /// Output `[H, W, O]` (channels last) rather than `[O, H, W]`.
+    pub channels_last: bool,
     /// `[outputs, inputs]`, row-major.
     weights: Arc<Vec<f32>>,
     bias: Arc<Vec<f32>>,
@@ -35,8 +42,8 @@ pub struct Pointwise1x1 {
 
 impl PartialEq for Pointwise1x1 {
     fn eq(&self, other: &Self) -> bool {
-        (self.inputs, self.outputs, self.pixels, self.relu, &self.shape)
-            == (other.inputs, other.outputs, other.pixels, other.relu, &other.shape)
+        (self.inputs, self.outputs, self.pixels, self.relu, self.channels_last, &self.shape)
+            == (other.inputs, other.outputs, other.pixels, other.relu, other.channels_last, &other.shape)
             && self.weights == other.weights
             && self.bias == other.bias
     }
@@ -48,10 +55,12 @@ impl Pointwise1x1 {
     /// with constant weights, or `None`. Its bias is zero until [`Self::with_bias`].
     pub fn from_einsum(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Self>> {
         let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
+        let spelling = einsum.axes.to_string();
+        let channels_last = SPELLINGS_CHANNELS_LAST.contains(&spelling.as_str());
         if einsum.q_params.is_some()
             || einsum.operating_dt != f32::datum_type()
             || node.inputs.len() != 2
-            || !SPELLINGS.contains(&einsum.axes.to_string().as_str())
+            || !(channels_last || SPELLINGS.contains(&spelling.as_str()))
         {
             return Ok(None);
         }
@@ -66,7 +75,8 @@ impl Pointwise1x1 {
         }
         let (o, i) = (k.shape()[0], k.shape()[1]);
         let shape: TVec<usize> = os.into();
-        let (Some(&[xi, h, w]), Some(&[oo, oh, ow])) = (strip_batch(xs), strip_batch(os)) else { return Ok(None) };
+        let (Some(&[xi, h, w]), Some(&[a, b, c])) = (strip_batch(xs), strip_batch(os)) else { return Ok(None) };
+        let (oo, oh, ow) = if channels_last { (c, a, b) } else { (a, b, c) };
         if xi != i || oo != o || (oh, ow) != (h, w) {
             return Ok(None);
         }
@@ -75,6 +85,7 @@ impl Pointwise1x1 {
             outputs: o,
             pixels: h * w,
             relu: false,
+            channels_last,
             weights: Arc::new(floats(k)?.to_vec()),
             bias: Arc::new(vec![0.0; o]),
             shape,
@@ -113,7 +124,8 @@ impl Op for Pointwise1x1 {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{}->{} over {} pixels, relu {}", self.inputs, self.outputs, self.pixels, self.relu)])
+        let layout = if self.channels_last { ", channels last" } else { "" };
+        Ok(vec![format!("{}->{} over {} pixels, relu {}{layout}", self.inputs, self.outputs, self.pixels, self.relu)])
     }
 
     fn validation(&self) -> Validation {
@@ -143,6 +155,18 @@ impl EvalOp for Pointwise1x1 {
         let dst = view.as_slice_mut::<f32>()?;
         let layer = self.layer();
         let p = self.pixels;
+        if self.channels_last {
+            // A head: few output channels. Computed as planes, then written channels last.
+            let mut planes = vec![0f32; self.outputs * p];
+            pointwise(src, &mut planes, p, 0, &layer);
+            for (px, row) in dst.chunks_exact_mut(self.outputs).enumerate() {
+                for (o, v) in row.iter_mut().enumerate() {
+                    *v = planes[o * p + px];
+                }
+            }
+            drop(view);
+            return Ok(tvec!(output.into_tvalue()));
+        }
         let macs = self.inputs * self.outputs * p;
         match tract_linalg::multithread::current_tract_executor() {
             tract_linalg::multithread::Executor::MultiThread(pool) if macs >= MIN_PARALLEL_MACS && p > 0 => {

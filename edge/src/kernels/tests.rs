@@ -195,6 +195,42 @@ fn pointwise_matches_tract_with_bias_and_relu() {
 }
 
 #[test]
+fn pointwise_head_with_channels_last_matches_tract() {
+    let mut noise = Noise(0x1234_5678_9ABC_DEF1);
+    for (ci, co, h, w) in [(32, 2, 60, 80), (64, 12, 30, 40), (128, 4, 15, 20), (9, 5, 3, 7)] {
+        // A detection head: a 1x1 convolution, its output moved to channels last (as
+        // before the reshape into one row per prior).
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, ci, h, w])).unwrap();
+        let k = model.add_const("k", noise.tensor(&[co, ci, 1, 1])).unwrap();
+        let b = model.add_const("b", noise.tensor(&[co])).unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: DataFormat::NCHW,
+                kernel_shape: tvec!(1, 1),
+                padding: PaddingSpec::Valid,
+                dilations: None,
+                strides: None,
+                input_channels: ci,
+                output_channels: co,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        let y = model.wire_node("head", conv, &[x, k, b]).unwrap();
+        let y = model.wire_node("to_hwc", AxisOp::Move(1, 3), &y).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let input = noise.tensor(&[1, ci, h, w]);
+        let (want, _) = run(&model, &input, Kernels::Tract);
+        let (got, patched) = run(&model, &input, Kernels::Facecam);
+        assert_eq!(patched.pointwise, 1, "{ci}->{co} {h}x{w}: {patched:?}");
+        let diff = max_diff(&want, &got);
+        assert!(diff <= 1e-5, "{ci}->{co} {h}x{w}: differs from tract's by {diff}");
+    }
+}
+
+#[test]
 fn depthwise_splits_planes_over_threads_with_the_same_result() {
     let mut noise = Noise(7);
     // Large enough to pass the parallel threshold; channels not a multiple of the chunk.
