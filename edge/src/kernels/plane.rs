@@ -88,19 +88,17 @@ fn row_taps<'a>(prepared: &'a [f32], yo: usize, g: &Geometry) -> [&'a [f32]; 9] 
     }
 }
 
-/// Copy `input` (h x w) into `dst` with zero padding, one row of `wp` per padded row.
+/// Padded row `yp` of `input` (h x w) into `row` (`wp` values): zeros, then the input row
+/// at the left padding's offset, then zeros.
 #[inline(always)]
-fn pad_into(input: &[f32], g: &Geometry, dst: &mut [f32]) {
-    let (hp, wp) = g.padded();
-    for (yp, row) in dst.chunks_exact_mut(wp).take(hp).enumerate() {
-        match yp.checked_sub(g.pad[0]).filter(|&y| y < g.h) {
-            Some(y) => {
-                row[..g.pad[1]].fill(0.0);
-                row[g.pad[1]..g.pad[1] + g.w].copy_from_slice(&input[y * g.w..(y + 1) * g.w]);
-                row[g.pad[1] + g.w..].fill(0.0);
-            }
-            None => row.fill(0.0),
+fn pad_row(input: &[f32], g: &Geometry, yp: usize, row: &mut [f32]) {
+    match yp.checked_sub(g.pad[0]).filter(|&y| y < g.h) {
+        Some(y) => {
+            row[..g.pad[1]].fill(0.0);
+            row[g.pad[1]..g.pad[1] + g.w].copy_from_slice(&input[y * g.w..(y + 1) * g.w]);
+            row[g.pad[1] + g.w..].fill(0.0);
         }
+        None => row.fill(0.0),
     }
 }
 
@@ -111,14 +109,17 @@ fn pad_into(input: &[f32], g: &Geometry, dst: &mut [f32]) {
 pub fn prepare<M: Isa>(input: &[f32], g: &Geometry, prepared: &mut [f32]) {
     let (hp, wp) = g.padded();
     let (padded, row) = prepared.split_at_mut(hp * wp);
-    pad_into(input, g, padded);
     if g.stride == 2 {
-        let we = wp.div_ceil(2);
-        let row = &mut row[..wp];
-        for r in padded.chunks_exact_mut(wp) {
-            row.copy_from_slice(r);
+        // Each padded row is built in the spare row, then split into its place.
+        let (we, row) = (wp.div_ceil(2), &mut row[..wp]);
+        for (yp, r) in padded.chunks_exact_mut(wp).enumerate() {
+            pad_row(input, g, yp, row);
             let (even, odd) = r.split_at_mut(we);
             M::split_even_odd(row, even, odd);
+        }
+    } else {
+        for (yp, r) in padded.chunks_exact_mut(wp).enumerate() {
+            pad_row(input, g, yp, r);
         }
     }
 }
