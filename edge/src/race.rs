@@ -152,7 +152,10 @@ pub fn run(opts: &RaceOptions) -> Result<RaceReport> {
         std::fs::metadata(&opts.model).with_context(|| format!("{}: no such model", opts.model.display()))?.len();
 
     let t0 = Instant::now();
-    let mut det = Detector::load_with(&opts.model, &LoadOptions { size: Some(opts.size), int8: opts.int8, kernels: opts.kernels })?;
+    let mut det = Detector::load_with(
+        &opts.model,
+        &LoadOptions { size: Some(opts.size), int8: opts.int8, kernels: opts.kernels },
+    )?;
     let model_load_s = t0.elapsed().as_secs_f64();
 
     let mut faces = Vec::new();

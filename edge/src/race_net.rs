@@ -110,7 +110,6 @@ fn frame_tensor(frame: &RgbImage) -> Result<Tensor> {
             v[c * w * h + i] = p.0[c] as f32 / 255.0;
         }
     }
-    drop(view);
     Ok(t)
 }
 

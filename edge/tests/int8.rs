@@ -9,7 +9,8 @@ fn root() -> PathBuf {
 }
 
 fn load(model: &str, int8: Int8Path) -> Detector {
-    Detector::load_with(root().join("models").join(model), &LoadOptions { size: None, int8, ..Default::default() }).unwrap()
+    Detector::load_with(root().join("models").join(model), &LoadOptions { size: None, int8, ..Default::default() })
+        .unwrap()
 }
 
 /// Differences between two raw outputs: the largest and the mean absolute difference of
@@ -98,7 +99,9 @@ fn malformed_quantization_is_an_error_naming_file_and_node() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("broken-int8.onnx");
     std::fs::write(&path, proto.encode_to_vec()).unwrap();
-    let e = Detector::load_with(&path, &LoadOptions { size: None, int8: Int8Path::WeightOnly, ..Default::default() }).err().unwrap();
+    let e = Detector::load_with(&path, &LoadOptions { size: None, int8: Int8Path::WeightOnly, ..Default::default() })
+        .err()
+        .unwrap();
     let e = format!("{e:#}");
     assert!(e.contains("broken-int8.onnx") && e.contains("backbone.1_d") && e.contains("backbone.1_s"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -117,7 +117,13 @@ fn facecam_kernels_match_tracts_own_ops_on_the_samples() {
         d
     };
     let (mut ours, mut tracts) = (load(Kernels::Facecam), load(Kernels::Tract));
-    let photos = ["astronaut.png", "chelsea.png", "street/maksssksksss71.jpg", "street/maksssksksss164.jpg", "street/maksssksksss495.jpg"];
+    let photos = [
+        "astronaut.png",
+        "chelsea.png",
+        "street/maksssksksss71.jpg",
+        "street/maksssksksss164.jpg",
+        "street/maksssksksss495.jpg",
+    ];
     let mut faces = 0;
     for name in photos {
         let img = image::open(root().join("samples").join(name)).unwrap().to_rgb8();

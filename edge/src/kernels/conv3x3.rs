@@ -187,7 +187,6 @@ impl EvalOp for Conv3x3 {
         for b in 0..n {
             self.eval_one(&src[b * ip..][..ip], &mut dst[b * op..][..op], &taps);
         }
-        drop(view);
         Ok(tvec!(output.into_tvalue()))
     }
 }

@@ -33,13 +33,13 @@ pub mod upsample;
 use conv3x3::Conv3x3;
 use pointwise::Pointwise1x1;
 use softmax2::PairSoftmax;
-use upsample::Upsample2x;
 use std::fmt;
 use std::str::FromStr;
 use tract_core::internal::*;
-use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::binary::BinMiniOp;
+use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::math::{Add, Max};
+use upsample::Upsample2x;
 
 /// Whose kernels run the network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -178,14 +178,17 @@ fn const_op_after<B: BinMiniOp>(model: &TypedModel, node: &TypedNode) -> TractRe
         return Ok(None);
     }
     let Some(k) = model.outlet_fact(next.inputs[1 - succ.slot])?.konst.clone() else { return Ok(None) };
-    let same = model.outlet_fact(OutletId::new(next.id, 0))?.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
+    let same =
+        model.outlet_fact(OutletId::new(next.id, 0))?.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
     Ok((same && k.datum_type() == f32::datum_type()).then_some((next.id, k)))
 }
 
 /// The ReLU right after `node` (`max(x, 0)` with a constant of zeros, as tract spells
 /// ONNX's Relu), if `node`'s output goes there and nowhere else.
 fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>> {
-    Ok(const_op_after::<Max>(model, node)?.filter(|(_, k)| floats(k).is_ok_and(|v| v.iter().all(|&x| x == 0.0))).map(|(id, _)| id))
+    Ok(const_op_after::<Max>(model, node)?
+        .filter(|(_, k)| floats(k).is_ok_and(|v| v.iter().all(|&x| x == 0.0)))
+        .map(|(id, _)| id))
 }
 
 /// The per-channel bias added right after `node` (`channels` of them, in planes `[..,
@@ -205,8 +208,12 @@ fn bias_after(
     let shape = k.shape();
     let per_channel = shape.len() <= rank
         && k.len() == channels
-        && shape.iter().rev().enumerate().all(|(from_end, &d)| d == if from_end == channel_from_end { channels } else { 1 });
-    Ok(per_channel.then(|| floats(&k).map(|v| (id, v.to_vec()))).transpose()?)
+        && shape
+            .iter()
+            .rev()
+            .enumerate()
+            .all(|(from_end, &d)| d == if from_end == channel_from_end { channels } else { 1 });
+    per_channel.then(|| floats(&k).map(|v| (id, v.to_vec()))).transpose()
 }
 
 /// A tensor's values as floats (it must hold f32 in plain memory).

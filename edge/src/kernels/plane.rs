@@ -63,7 +63,11 @@ fn taps9<M: Isa, const FRESH: bool, const RELU: bool>(out: &mut [f32], s: [&[f32
     for i in 0..n {
         // Three independent sums of three taps (one per kernel row), so that the
         // multiply-adds do not wait on each other's latency nine deep.
-        let a = M::mul_add(k[2], s2[i], M::mul_add(k[1], s1[i], M::mul_add(k[0], s0[i], if FRESH { bias } else { out[i] })));
+        let a = M::mul_add(
+            k[2],
+            s2[i],
+            M::mul_add(k[1], s1[i], M::mul_add(k[0], s0[i], if FRESH { bias } else { out[i] })),
+        );
         let b = M::mul_add(k[5], s5[i], M::mul_add(k[4], s4[i], k[3] * s3[i]));
         let c = M::mul_add(k[8], s8[i], M::mul_add(k[7], s7[i], k[6] * s6[i]));
         let v = a + (b + c);
@@ -161,7 +165,15 @@ impl Geometry {
 /// `yo * wp + x` of the padded width reads the padded plane at the same offsets whatever
 /// the row, and the `wp - wo` values past each row's end are computed and dropped.
 #[inline(always)]
-pub fn plane<M: Isa>(input: &[f32], out: &mut [f32], k: &[f32], bias: f32, fuse_relu: bool, g: &Geometry, scratch: &mut [f32]) {
+pub fn plane<M: Isa>(
+    input: &[f32],
+    out: &mut [f32],
+    k: &[f32],
+    bias: f32,
+    fuse_relu: bool,
+    g: &Geometry,
+    scratch: &mut [f32],
+) {
     let (prepared, flat) = scratch.split_at_mut(g.prepared_len());
     prepare::<M>(input, g, prepared);
     let n = g.flat_len();

@@ -164,7 +164,6 @@ impl EvalOp for Pointwise1x1 {
                     *v = planes[o * p + px];
                 }
             }
-            drop(view);
             return Ok(tvec!(output.into_tvalue()));
         }
         let macs = self.inputs * self.outputs * p;
@@ -179,7 +178,6 @@ impl EvalOp for Pointwise1x1 {
             }
             _ => pointwise(src, dst, p, 0, &layer),
         }
-        drop(view);
         Ok(tvec!(output.into_tvalue()))
     }
 }

@@ -45,7 +45,13 @@ pub fn pair_softmax(x: &[f32], out: &mut [f32], inner: usize) {
             let e = (-d.abs()).exp();
             let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
             // NaN logits give NaN probabilities, as tract's softmax does.
-            let (a, b) = if d >= 0.0 { (small, big) } else if d < 0.0 { (big, small) } else { (f32::NAN, f32::NAN) };
+            let (a, b) = if d >= 0.0 {
+                (small, big)
+            } else if d < 0.0 {
+                (big, small)
+            } else {
+                (f32::NAN, f32::NAN)
+            };
             p0[i] = a;
             p1[i] = b;
         }

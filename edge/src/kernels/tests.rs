@@ -31,7 +31,15 @@ fn shape_of(c: usize, h: usize, w: usize, chw: bool) -> Vec<usize> {
 }
 
 /// A graph of one depthwise 3x3 convolution (and a ReLU after it, if asked).
-fn depthwise_model(c: usize, h: usize, w: usize, stride: usize, pad: [usize; 4], relu: bool, noise: &mut Noise) -> TypedModel {
+fn depthwise_model(
+    c: usize,
+    h: usize,
+    w: usize,
+    stride: usize,
+    pad: [usize; 4],
+    relu: bool,
+    noise: &mut Noise,
+) -> TypedModel {
     conv_model((c, c, c), h, w, stride, pad, relu, noise)
 }
 
@@ -110,7 +118,8 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 #[test]
 fn depthwise_matches_tract_on_odd_shapes() {
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
-    let shapes = [(2, 1, 1), (3, 2, 2), (4, 3, 3), (5, 7, 9), (8, 11, 6), (16, 24, 17), (3, 40, 33), (2, 1, 31), (2, 29, 1)];
+    let shapes =
+        [(2, 1, 1), (3, 2, 2), (4, 3, 3), (5, 7, 9), (8, 11, 6), (16, 24, 17), (3, 40, 33), (2, 1, 31), (2, 29, 1)];
     let pads = [[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [2, 2, 2, 2], [0, 0, 1, 1]];
     let mut checked = 0;
     for &(c, h, w) in &shapes {
@@ -189,8 +198,7 @@ fn pointwise_matches_tract_with_bias_and_relu() {
     let input = noise.tensor(&shape_of(48, 30, 41, true));
     let (one, _) = run(&model, &input, Kernels::Facecam);
     let pool = tract_linalg::multithread::Executor::multithread(3);
-    let (three, _) =
-        tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    let (three, _) = tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
     assert_eq!(max_diff(&one, &three), 0.0, "the threads changed the result");
 }
 
@@ -238,8 +246,7 @@ fn depthwise_splits_planes_over_threads_with_the_same_result() {
     let input = noise.tensor(&shape_of(37, 60, 50, true)); // 37 + 60 + 50 is odd: CHW
     let (one, _) = run(&model, &input, Kernels::Facecam);
     let pool = tract_linalg::multithread::Executor::multithread(3);
-    let (three, _) =
-        tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    let (three, _) = tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
     assert_eq!(max_diff(&one, &three), 0.0, "the threads changed the result");
     let (want, _) = run(&model, &input, Kernels::Tract);
     assert!(max_diff(&want, &three) <= 1e-5);
@@ -248,8 +255,7 @@ fn depthwise_splits_planes_over_threads_with_the_same_result() {
     let input = noise.tensor(&shape_of(3, 61, 80, false));
     let (one, _) = run(&model, &input, Kernels::Facecam);
     let pool = tract_linalg::multithread::Executor::multithread(2);
-    let (two, _) =
-        tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    let (two, _) = tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
     assert_eq!(max_diff(&one, &two), 0.0, "the threads changed the result");
 }
 
@@ -330,7 +336,11 @@ fn pair_softmax_matches_tract_on_both_layouts_and_extremes() {
         let mut input = noise.tensor(&shape);
         // Logits far apart and equal, where a naive exp overflows or cancels.
         let mut view = input.try_as_plain_ram_mut().unwrap();
-        view.as_slice_mut::<f32>().unwrap().iter_mut().enumerate().for_each(|(i, x)| *x *= [1.0, 30.0, 200.0, 0.0][i % 4]);
+        view.as_slice_mut::<f32>()
+            .unwrap()
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x *= [1.0, 30.0, 200.0, 0.0][i % 4]);
         let (want, _) = run(&model, &input, Kernels::Tract);
         let (got, patched) = run(&model, &input, Kernels::Facecam);
         assert_eq!(patched.softmax, 1, "{shape:?}: not swapped in");

@@ -141,7 +141,6 @@ impl EvalOp for Upsample2x {
             let (ip, op) = (c * h * w, 4 * c * h * w);
             upsample(&src[b * ip..][..ip], &mut dst[b * op..][..op], (c, h, w), &self.weights, &self.bias);
         }
-        drop(view);
         Ok(tvec!(output.into_tvalue()))
     }
 }
