@@ -19,6 +19,10 @@ use tract_linalg::multithread::{set_default_executor, Executor};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+/// The most priors a card may ask for when the graph's output size is not known at load
+/// (a 4K frame at stride 4 with three sizes a cell is about 1.5 million).
+pub const MAX_PRIORS: usize = 4_000_000;
+
 /// The thread count last given to [`set_threads`].
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
@@ -160,6 +164,24 @@ impl Detector {
         let plan = plan_for(&proto, &[1, 3, height as usize, width as usize], options.kernels)
             .and_then(|m| m.into_runnable())
             .with_context(|| format!("{}: tract cannot prepare the model", path.display()))?;
+        // The card's layout must give as many priors as the graph emits rows of scores,
+        // checked before the priors are made (a bad layout could ask for billions).
+        let count = card.priors.count(width, height);
+        let scores = plan.model().output_fact(0)?.shape.as_concrete().map(|s| s.iter().product::<usize>());
+        if let (Some(rows), Some(n)) = (scores.map(|v| v / card.classes.len().max(1)), count) {
+            if rows != n {
+                bail!(
+                    "{}: model and card disagree: the graph emits {rows} priors at {width}x{height}, the card's \
+                     prior layout gives {n}",
+                    path.display()
+                );
+            }
+        } else if count.is_none_or(|n| n > MAX_PRIORS) {
+            bail!(
+                "{}: the card's prior layout gives more than {MAX_PRIORS} priors at {width}x{height}",
+                path.display()
+            );
+        }
         let priors = card.priors.priors(width, height);
         let state = plan.spawn()?;
         let input = Tensor::zero::<f32>(&[1, 3, height as usize, width as usize])?;
@@ -248,6 +270,26 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A card whose prior layout asks for far more priors than the graph emits (steps of
+    /// 1 pixel: 1.4 million at 320x240) is refused before any prior is made.
+    #[test]
+    fn a_prior_layout_the_graph_does_not_emit_is_refused_before_allocating() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facecam.onnx");
+        let mut proto = <ModelProto as prost::Message>::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+        let mut card = read_card(&proto).unwrap();
+        card.priors.steps = vec![1; card.priors.steps.len()];
+        let entry = proto.metadata_props.iter_mut().find(|e| e.key == crate::model::CARD_KEY).unwrap();
+        entry.value = card.to_json();
+        let dir = std::env::temp_dir().join(format!("facecam-detector-priors-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("steps-of-one.onnx");
+        std::fs::write(&bad, prost::Message::encode_to_vec(&proto)).unwrap();
+        let err = format!("{:#}", Detector::load(&bad).err().unwrap());
+        assert!(err.contains("steps-of-one.onnx") && err.contains("model and card disagree"), "{err}");
+        assert!(err.contains("the card's prior layout gives"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn card_names_are_checked_against_the_graph() {

@@ -47,9 +47,14 @@ pub struct InputSpec {
     pub std: [f32; 3],
 }
 
+/// The smallest normalisation divisor a card may give: pixels are 0..=255, so a std
+/// below this would blow them up by more than a thousand (a negative one flips them).
+pub const MIN_STD: f32 = 1e-3;
+
 impl InputSpec {
     /// The checks both kinds of card share: each side in `sides`, RGB, and a
-    /// normalisation that can be applied (finite mean, finite non-zero std).
+    /// normalisation that can be applied (finite mean, a finite std of at least
+    /// [`MIN_STD`]).
     pub fn validate(&self, sides: std::ops::RangeInclusive<u32>) -> Result<(), CardError> {
         let bad = |field, why: String| Err(CardError::Invalid { field, why });
         if !sides.contains(&self.width) || !sides.contains(&self.height) {
@@ -58,8 +63,8 @@ impl InputSpec {
         if self.channels != "RGB" {
             return bad("input.channels", "only \"RGB\" is supported".into());
         }
-        if self.std.iter().any(|s| !s.is_finite() || *s == 0.0) || self.mean.iter().any(|m| !m.is_finite()) {
-            return bad("input.mean/std", "must be finite, std non-zero".into());
+        if self.std.iter().any(|s| !s.is_finite() || *s < MIN_STD) || self.mean.iter().any(|m| !m.is_finite()) {
+            return bad("input.mean/std", format!("must be finite, std at least {MIN_STD}"));
         }
         Ok(())
     }
@@ -224,12 +229,13 @@ impl ModelCard {
         if p.min_sizes.is_empty() || p.min_sizes.len() != p.steps.len() {
             return bad("priors", "min_sizes and steps need one non-empty entry per level");
         }
-        if p.min_sizes.iter().any(|l| l.is_empty() || l.iter().any(|s| s.is_nan() || *s <= 0.0)) || p.steps.contains(&0)
+        if p.min_sizes.iter().any(|l| l.is_empty() || l.iter().any(|s| !s.is_finite() || *s <= 0.0))
+            || p.steps.contains(&0)
         {
-            return bad("priors", "every level needs positive sizes and a positive step");
+            return bad("priors", "every level needs finite positive sizes and a positive step");
         }
-        if p.variances.iter().any(|v| v.is_nan() || *v <= 0.0) {
-            return bad("priors.variances", "must be positive");
+        if p.variances.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+            return bad("priors.variances", "must be finite and positive");
         }
         if self.score_threshold.is_some_and(|t| !(t > 0.0 && t < 1.0)) {
             return bad("score_threshold", "must lie strictly between 0 and 1");
@@ -268,6 +274,29 @@ mod tests {
         assert!(ModelCard::from_json(&card.to_json()).unwrap_err().to_string().contains("score_threshold"));
         let card = ModelCard { score_threshold: Some(0.4), ..ModelCard::new(320, 240, Provenance::default()) };
         assert_eq!(ModelCard::from_json(&card.to_json()).unwrap(), card);
+    }
+
+    #[test]
+    fn infinite_priors_and_variances_and_tiny_or_negative_std_are_refused() {
+        let base = ModelCard::new(320, 240, Provenance::default());
+        let mut card = base.clone();
+        card.priors.min_sizes[0][0] = f32::INFINITY;
+        assert!(card.validate().unwrap_err().to_string().contains("finite positive sizes"));
+        // 1e300 in the JSON is read into an f32 as infinity.
+        let json = base.to_json().replacen("\"variances\":[0.1,", "\"variances\":[1e300,", 1);
+        assert!(json.contains("1e300"), "{json}");
+        let err = ModelCard::from_json(&json).unwrap_err().to_string();
+        assert!(err.contains("priors.variances"), "{err}");
+        for v in [f32::INFINITY, -0.1] {
+            let mut card = base.clone();
+            card.priors.variances[1] = v;
+            assert!(card.validate().unwrap_err().to_string().contains("priors.variances"), "{v}");
+        }
+        for s in [-128.0, 1e-6, f32::INFINITY] {
+            let mut card = base.clone();
+            card.input.std[2] = s;
+            assert!(card.validate().unwrap_err().to_string().contains("std at least"), "{s}");
+        }
     }
 
     #[test]

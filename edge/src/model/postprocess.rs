@@ -43,10 +43,15 @@ pub fn detections(
     let mut cands: Vec<Detection> = Vec::new();
     for (i, prior) in priors.iter().enumerate() {
         let score = scores[i * classes + 1];
-        if score < options.score_threshold {
+        // A NaN score fails every comparison: refuse it explicitly, or it would pass.
+        if score.is_nan() || score < options.score_threshold {
             continue;
         }
         let t = [boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3]];
+        // Non-finite offsets decode to corners that clipping would turn into the frame's edges.
+        if !t.iter().all(|v| v.is_finite()) {
+            continue;
+        }
         let b = decode(t, prior, variances);
         let clipped = BBox::new(b.x0.max(0.0), b.y0.max(0.0), b.x1.min(1.0), b.y1.min(1.0));
         if clipped.area() > 0.0 {
@@ -67,6 +72,19 @@ pub fn detections(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nan_scores_and_non_finite_offsets_are_no_faces() {
+        let priors = [Prior { cx: 0.5, cy: 0.5, w: 0.2, h: 0.2 }; 3];
+        let scores = [0.0, f32::NAN, 0.0, 0.9, 0.0, 0.95];
+        let boxes = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0, f32::NAN, 0.0];
+        let options = DetectOptions { score_threshold: 0.5, ..Default::default() };
+        let faces = detections(&scores, &boxes, 2, &priors, [0.1, 0.2], &options, (100, 100));
+        // Prior 0: NaN score; prior 2: infinite and NaN offsets. Only prior 1 is a face.
+        assert_eq!(faces.len(), 1, "{faces:?}");
+        assert!((faces[0].score - 0.9).abs() < 1e-6);
+        assert!(faces.iter().all(|f| f.bbox.x1 - f.bbox.x0 < 50.0), "{faces:?}");
+    }
 
     #[test]
     fn thresholds_decodes_and_suppresses() {

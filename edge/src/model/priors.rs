@@ -34,6 +34,14 @@ impl PriorConfig {
         self.min_sizes.iter().map(Vec::len).collect()
     }
 
+    /// How many priors [`Self::priors`] makes for a `width` x `height` input, without
+    /// making them; `None` when the count overflows.
+    pub fn count(&self, width: u32, height: u32) -> Option<usize> {
+        self.feature_maps(width, height).into_iter().zip(&self.min_sizes).try_fold(0usize, |n, ((c, r), sizes)| {
+            (c as usize).checked_mul(r as usize)?.checked_mul(sizes.len())?.checked_add(n)
+        })
+    }
+
     /// All priors for a `width` x `height` input, in the order the network emits them:
     /// level by level, then row-major cells, then the level's min sizes.
     pub fn priors(&self, width: u32, height: u32) -> Vec<Prior> {
@@ -80,6 +88,15 @@ mod tests {
     fn feature_maps_round_up() {
         let cfg = PriorConfig::default();
         assert_eq!(cfg.feature_maps(320, 240), vec![(40, 30), (20, 15), (10, 8), (5, 4)]);
+    }
+
+    #[test]
+    fn count_matches_the_priors_made_and_overflow_is_none() {
+        let cfg = PriorConfig::default();
+        assert_eq!(cfg.count(320, 240), Some(cfg.priors(320, 240).len()));
+        assert_eq!(cfg.count(101, 77), Some(cfg.priors(101, 77).len()));
+        let many = PriorConfig { steps: vec![1], min_sizes: vec![vec![1.0; 3]], ..cfg };
+        assert_eq!(many.count(u32::MAX, u32::MAX), None);
     }
 
     #[test]
