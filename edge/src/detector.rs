@@ -272,7 +272,7 @@ mod tests {
     use super::*;
 
     /// A card whose prior layout asks for far more priors than the graph emits (steps of
-    /// 1 pixel: 1.4 million at 320x240) is refused before any prior is made.
+    /// 1 pixel: 844,800 at 320x240) is refused before any prior is made.
     #[test]
     fn a_prior_layout_the_graph_does_not_emit_is_refused_before_allocating() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facecam.onnx");
