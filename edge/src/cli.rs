@@ -19,9 +19,10 @@ pub struct Engine {
     /// or `qdq` (as written, every quantize/dequantize run). fp32 models ignore it.
     #[arg(long, default_value_t = Int8Path::default())]
     pub int8: Int8Path,
-    /// Whose kernels run the network: `facecam` (ours where they cover a layer — depthwise
-    /// 3x3 convolutions, the two-class softmax — tract's elsewhere) or `tract` (tract's own
-    /// ops only, to compare).
+    /// Whose kernels run the network: `facecam` (ours where they cover a layer — 3x3
+    /// depthwise and first-layer and 1x1 convolutions with their bias and ReLU, the 2x
+    /// upsampling, the two-class softmax — tract's elsewhere) or `tract` (tract's own ops
+    /// only, to compare).
     #[arg(long, default_value_t = Kernels::default())]
     pub kernels: Kernels,
 }

@@ -6,21 +6,15 @@
 //!   runs as a direct convolution behind an explicit padding op.
 //!
 //! [`Conv3x3::from_conv`] decides whether a decluttered tract `Conv` node is one this op
-//! covers (float, NCHW or CHW, OIHW weights and a bias known at load, 3x3, no dilation,
+//! covers (float, NCHW with one image or CHW, OIHW weights and a bias known at load, 3x3, no dilation,
 //! the same stride 1 or 2 on both axes, zero padding); any other convolution stays
 //! tract's own. Output planes are split over tract's thread pool when it has one.
 
-use super::floats;
 use super::plane::{run, Geometry, Taps};
+use super::{chw, floats, per_channel_bias, pool_for};
 use std::sync::Arc;
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
-use tract_linalg::multithread::{current_tract_executor, Executor};
-
-/// Fewer multiply-adds than this run on the calling thread: handing a small layer to
-/// the pool costs more than it saves.
-const MIN_PARALLEL_MACS: usize = 2_000_000;
 
 /// A full convolution is ours up to this many input channels; past it, tract's matrix
 /// kernels (im2col, then a product) do better than summing planes.
@@ -66,7 +60,6 @@ impl Conv3x3 {
         let plain = conv.q_params.is_none()
             && input.datum_type == f32::datum_type()
             && (depthwise || full)
-            && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
             && conv.kernel_fmt == KernelFormat::OIHW
             && *spec.kernel_shape == [3, 3]
             && spec.dilations.as_ref().is_none_or(|d| d.iter().all(|&d| d == 1))
@@ -79,12 +72,8 @@ impl Conv3x3 {
         if strides[1] != stride || !(1..=2).contains(&stride) {
             return Ok(None);
         }
-        let Some(shape) = input.shape.as_concrete() else { return Ok(None) };
-        // NCHW with one image, or CHW (tract's declutter drops a batch axis of one).
-        let (c, h, w) = match *shape {
-            [1, c, h, w] if spec.data_format == DataFormat::NCHW => (c, h, w),
-            [c, h, w] if spec.data_format == DataFormat::CHW => (c, h, w),
-            _ => return Ok(None),
+        let Some((c, h, w)) = input.shape.as_concrete().and_then(|s| chw(s, spec.data_format)) else {
+            return Ok(None);
         };
         let (Some(kernel), Some(bias)) =
             (&model.outlet_fact(node.inputs[1])?.konst, &model.outlet_fact(node.inputs[2])?.konst)
@@ -95,11 +84,7 @@ impl Conv3x3 {
         if c != ci || kernel.shape() != kernel_shape || kernel.datum_type() != f32::datum_type() {
             return Ok(None);
         }
-        let bias = match (bias.datum_type() == f32::datum_type(), bias.len()) {
-            (true, n) if n == co => floats(bias)?.to_vec(),
-            (true, 1) => vec![floats(bias)?[0]; co],
-            _ => return Ok(None),
-        };
+        let Some(bias) = per_channel_bias(bias, co)? else { return Ok(None) };
         let padded = spec.padding.compute(&[h, w], &[3, 3], &[1, 1], &strides);
         let pad = [padded[0].pad_before, padded[1].pad_before, padded[0].pad_after, padded[1].pad_after];
         let geometry = Geometry { h, w, stride, pad };
@@ -198,10 +183,7 @@ impl Conv3x3 {
         let g = &self.geometry;
         let (ho, wo) = g.output().unwrap_or((0, 0));
         let (ip, op) = (g.h * g.w, ho * wo);
-        let pool = match current_tract_executor() {
-            Executor::MultiThread(pool) if self.macs() >= MIN_PARALLEL_MACS && op > 0 => pool,
-            _ => return run(src, dst, 0, taps),
-        };
+        let Some(pool) = pool_for(self.macs()).filter(|_| op > 0) else { return run(src, dst, 0, taps) };
         use rayon::prelude::*;
         // Two chunks of output planes per thread, to even out the load.
         let per = self.outputs.div_ceil(pool.current_num_threads() * 2).max(1);

@@ -39,6 +39,7 @@ use tract_core::internal::*;
 use tract_core::ops::binary::BinMiniOp;
 use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::math::{Add, Max};
+use tract_core::ops::nn::DataFormat;
 use upsample::Upsample2x;
 
 /// Whose kernels run the network.
@@ -219,6 +220,39 @@ fn bias_after(
 /// A tensor's values as floats (it must hold f32 in plain memory).
 fn floats(t: &Tensor) -> TractResult<&[f32]> {
     t.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// `(channels, height, width)` of one image in `shape`: NCHW with a batch of one, or CHW
+/// (tract's declutter drops a batch axis of one); `None` for any other layout.
+fn chw(shape: &[usize], format: DataFormat) -> Option<(usize, usize, usize)> {
+    match *shape {
+        [1, c, h, w] if format == DataFormat::NCHW => Some((c, h, w)),
+        [c, h, w] if format == DataFormat::CHW => Some((c, h, w)),
+        _ => None,
+    }
+}
+
+/// A float bias of one value per channel (or one for all), as `channels` values;
+/// `None` for anything else.
+fn per_channel_bias(bias: &Tensor, channels: usize) -> TractResult<Option<Vec<f32>>> {
+    Ok(match (bias.datum_type() == f32::datum_type(), bias.len()) {
+        (true, n) if n == channels => Some(floats(bias)?.to_vec()),
+        (true, 1) => Some(vec![floats(bias)?[0]; channels]),
+        _ => None,
+    })
+}
+
+/// Layers of fewer multiply-adds than this run on the calling thread: handing a small
+/// layer to the pool costs more than it saves (docs/BENCHMARKS.md, "Threads").
+const MIN_PARALLEL_MACS: usize = 2_000_000;
+
+/// tract's thread pool, when it has one and a layer of `macs` multiply-adds is worth
+/// splitting over it.
+fn pool_for(macs: usize) -> Option<Arc<rayon::ThreadPool>> {
+    match tract_linalg::multithread::current_tract_executor() {
+        tract_linalg::multithread::Executor::MultiThread(pool) if macs >= MIN_PARALLEL_MACS => Some(pool),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

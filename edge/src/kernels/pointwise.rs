@@ -7,14 +7,11 @@
 //! with zero. [`Pointwise1x1::from_einsum`] recognises that chain; the arithmetic is in
 //! [`super::gemm`]. Output channels are split over tract's thread pool when it has one.
 
-use super::floats;
 use super::gemm::{pointwise, Pointwise};
+use super::{floats, pool_for};
 use std::sync::Arc;
 use tract_core::internal::*;
 use tract_core::ops::einsum::EinSum;
-
-/// Fewer multiply-adds than this run on the calling thread.
-const MIN_PARALLEL_MACS: usize = 2_000_000;
 
 /// The einsum spellings of a 1x1 convolution over planes (`N` is a batch axis of one).
 const SPELLINGS: [&str; 4] = ["IHW,OI->OHW", "NIHW,OI->OHW", "IHW,OI->NOHW", "NIHW,OI->NOHW"];
@@ -166,9 +163,8 @@ impl EvalOp for Pointwise1x1 {
             }
             return Ok(tvec!(output.into_tvalue()));
         }
-        let macs = self.inputs * self.outputs * p;
-        match tract_linalg::multithread::current_tract_executor() {
-            tract_linalg::multithread::Executor::MultiThread(pool) if macs >= MIN_PARALLEL_MACS && p > 0 => {
+        match pool_for(self.inputs * self.outputs * p).filter(|_| p > 0) {
+            Some(pool) => {
                 use rayon::prelude::*;
                 // Whole register blocks of output channels, two chunks per thread.
                 let per = self.outputs.div_ceil(pool.current_num_threads() * 2).next_multiple_of(super::gemm::MR);

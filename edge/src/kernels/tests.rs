@@ -109,6 +109,12 @@ fn run(model: &TypedModel, input: &Tensor, kernels: Kernels) -> (Tensor, Patched
     (out[0].clone().into_tensor(), patched)
 }
 
+/// [`run`] with facecam's kernels on a pool of `threads` threads.
+fn run_on_threads(threads: usize, model: &TypedModel, input: &Tensor) -> (Tensor, Patched) {
+    let pool = tract_linalg::multithread::Executor::multithread(threads);
+    tract_linalg::multithread::multithread_tract_scope(pool, || run(model, input, Kernels::Facecam))
+}
+
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.shape(), b.shape());
     let (a, b) = (floats(a).unwrap(), floats(b).unwrap());
@@ -197,8 +203,7 @@ fn pointwise_matches_tract_with_bias_and_relu() {
     let model = conv_model_k(1, (48, 70, 1), 30, 41, 1, [0; 4], true, &mut noise);
     let input = noise.tensor(&shape_of(48, 30, 41, true));
     let (one, _) = run(&model, &input, Kernels::Facecam);
-    let pool = tract_linalg::multithread::Executor::multithread(3);
-    let (three, _) = tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    let (three, _) = run_on_threads(3, &model, &input);
     assert_eq!(max_diff(&one, &three), 0.0, "the threads changed the result");
 }
 
@@ -245,8 +250,7 @@ fn depthwise_splits_planes_over_threads_with_the_same_result() {
     let model = depthwise_model(37, 60, 50, 2, [1, 1, 1, 1], true, &mut noise);
     let input = noise.tensor(&shape_of(37, 60, 50, true)); // 37 + 60 + 50 is odd: CHW
     let (one, _) = run(&model, &input, Kernels::Facecam);
-    let pool = tract_linalg::multithread::Executor::multithread(3);
-    let (three, _) = tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    let (three, _) = run_on_threads(3, &model, &input);
     assert_eq!(max_diff(&one, &three), 0.0, "the threads changed the result");
     let (want, _) = run(&model, &input, Kernels::Tract);
     assert!(max_diff(&want, &three) <= 1e-5);
@@ -254,8 +258,7 @@ fn depthwise_splits_planes_over_threads_with_the_same_result() {
     let model = conv_model((3, 19, 1), 61, 80, 2, [1, 1, 1, 1], true, &mut noise);
     let input = noise.tensor(&shape_of(3, 61, 80, false));
     let (one, _) = run(&model, &input, Kernels::Facecam);
-    let pool = tract_linalg::multithread::Executor::multithread(2);
-    let (two, _) = tract_linalg::multithread::multithread_tract_scope(pool, || run(&model, &input, Kernels::Facecam));
+    let (two, _) = run_on_threads(2, &model, &input);
     assert_eq!(max_diff(&one, &two), 0.0, "the threads changed the result");
 }
 

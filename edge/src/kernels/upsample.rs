@@ -6,11 +6,10 @@
 //! by the channel's four taps, plus the bias. No two taps overlap, so every output value
 //! is one multiply-add: tract's general `DepthwiseDeconv` walk costs far more than that.
 
-use super::floats;
+use super::{chw, floats, per_channel_bias};
 use std::sync::Arc;
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Deconv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
 
 /// A depthwise 2x2 stride-2 transposed convolution (no padding, no output adjustment).
 #[derive(Debug, Clone)]
@@ -45,7 +44,6 @@ impl Upsample2x {
             && c > 1
             && deconv.group == c
             && spec.output_channels == c
-            && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
             && deconv.kernel_format == KernelFormat::OIHW
             && *spec.kernel_shape == [2, 2]
             && spec.strides.as_deref() == Some(&[2, 2][..])
@@ -57,12 +55,12 @@ impl Upsample2x {
         if !ok {
             return Ok(None);
         }
-        let Some(shape) = input.shape.as_concrete() else { return Ok(None) };
-        let (h, w) = match *shape {
-            [1, cc, h, w] if spec.data_format == DataFormat::NCHW && cc == c => (h, w),
-            [cc, h, w] if spec.data_format == DataFormat::CHW && cc == c => (h, w),
-            _ => return Ok(None),
+        let Some((cc, h, w)) = input.shape.as_concrete().and_then(|s| chw(s, spec.data_format)) else {
+            return Ok(None);
         };
+        if cc != c {
+            return Ok(None);
+        }
         let (Some(kernel), Some(bias)) =
             (&model.outlet_fact(node.inputs[1])?.konst, &model.outlet_fact(node.inputs[2])?.konst)
         else {
@@ -71,11 +69,7 @@ impl Upsample2x {
         if kernel.shape() != [c, 1, 2, 2] || kernel.datum_type() != f32::datum_type() {
             return Ok(None);
         }
-        let bias = match (bias.datum_type() == f32::datum_type(), bias.len()) {
-            (true, n) if n == c => floats(bias)?.to_vec(),
-            (true, 1) => vec![floats(bias)?[0]; c],
-            _ => return Ok(None),
-        };
+        let Some(bias) = per_channel_bias(bias, c)? else { return Ok(None) };
         let weights = Arc::new(floats(kernel)?.to_vec());
         Ok(Some(Self { channels: c, h, w, weights, bias: Arc::new(bias) }))
     }
