@@ -1,5 +1,4 @@
 //! Files written whole or not at all: write a temporary sibling, then rename over.
-//! Also how the binaries end, so a failed write reads the same everywhere.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -36,40 +35,6 @@ pub fn write_png(path: &Path, image: &image::RgbImage) -> Result<()> {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .with_context(|| format!("{}: PNG encoding failed", path.display()))?;
     write(path, &png)
-}
-
-/// A request that cannot be right (a setting out of its range, checked after the command
-/// line was parsed): the binaries exit 2 for it, as for the usage errors clap finds.
-#[derive(Debug)]
-pub struct UsageError(pub anyhow::Error);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Mark an error as a usage error (exit 2).
-pub fn usage(e: anyhow::Error) -> anyhow::Error {
-    anyhow::Error::new(UsageError(e))
-}
-
-/// End a binary: `Ok` exits 0, an error prints as one chained line (`error: a: b: c`)
-/// and exits 1 (2 for a [`UsageError`]), so users see the file and the reason, not a
-/// debug dump.
-pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            match e.chain().any(|c| c.is::<UsageError>()) {
-                true => std::process::ExitCode::from(2),
-                false => std::process::ExitCode::FAILURE,
-            }
-        }
-    }
 }
 
 #[cfg(test)]

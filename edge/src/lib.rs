@@ -40,7 +40,8 @@
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
 //! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
 //! - [`board`]: board profiles; [`mod@bench`]: `facecam bench` ([`bench_labels`] with a classifier); [`race`]: `facecam race` ([`race_net`]: any ONNX file's network alone).
-//! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes.
+//! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes;
+//!   [`exit`]: how both binaries end (exit codes 0, 1, 2).
 
 pub mod annotate;
 pub mod atomic;
@@ -52,6 +53,7 @@ pub mod capture;
 pub mod classifier;
 pub mod detector;
 pub mod events;
+pub mod exit;
 pub mod int8;
 pub mod kernels;
 pub mod labels;

@@ -218,7 +218,7 @@ fn main() -> std::process::ExitCode {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    edge::atomic::exit_code(run(Cli::parse()))
+    edge::exit::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -351,10 +351,10 @@ fn run_camera(args: RunArgs) -> Result<()> {
         cli::find_sticker(name).and_then(|p| Sticker::load(&p)).map_err(|e| format!("{e:#}"))
     })
     .and_then(|s| s.check_classes("sticker", classes.as_deref()).map(|()| s))
-    .map_err(|e| edge::atomic::usage(anyhow::anyhow!(e)))?;
+    .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
     let privacy = PerClass::parse(&args.privacy, "privacy", str::parse)
         .and_then(|p| p.check_classes("privacy", classes.as_deref()).map(|()| p))
-        .map_err(|e| edge::atomic::usage(anyhow::anyhow!(e)))?;
+        .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
     let mut style = Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud };
     let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
     let options = edge::pipeline::RunOptions {
