@@ -12,8 +12,9 @@ use std::sync::Arc;
 /// How tract runs the model: on how many threads, and by which int8 path.
 #[derive(clap::Args)]
 pub struct Engine {
-    /// Threads for tract's matrix products, 1..=256 (default: the board profile's, else 1).
-    #[arg(long, value_parser = threads)]
+    /// Threads for tract's matrix products and facecam's kernels, 1..=256 (default: 1, or
+    /// the board profile's with --board).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub threads: Option<usize>,
     /// How an int8 (QDQ) model runs: `weights` (int8 weights folded to fp32 at load; fp32 speed)
     /// or `qdq` (as written, every quantize/dequantize run). fp32 models ignore it.
@@ -40,42 +41,6 @@ impl Engine {
     }
 }
 
-/// A face probability threshold: strictly between 0 and 1.
-pub fn probability(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(t) if t > 0.0 && t < 1.0 => Ok(t),
-        Ok(_) => Err(format!("`{s}` must lie strictly between 0 and 1")),
-        Err(_) => Err(format!("`{s}` is not a number")),
-    }
-}
-
-/// A weight in (0, 1] (1 = no smoothing).
-pub fn weight(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(t) if t > 0.0 && t <= 1.0 => Ok(t),
-        Ok(_) => Err(format!("`{s}` must be above 0 and at most 1")),
-        Err(_) => Err(format!("`{s}` is not a number")),
-    }
-}
-
-/// A period in seconds, 0..=86400 (a day; 0: as often as frames come).
-pub fn seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(t) if (0.0..=86_400.0).contains(&t) => Ok(t),
-        Ok(_) => Err(format!("`{s}` must be 0..=86400 seconds")),
-        Err(_) => Err(format!("`{s}` is not a number")),
-    }
-}
-
-/// A thread count, 1..=256.
-pub fn threads(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=256).contains(&n) => Ok(n),
-        Ok(_) => Err(format!("`{s}` must be 1..=256 threads")),
-        Err(_) => Err(format!("`{s}` is not a whole number")),
-    }
-}
-
 /// A source spec that parses (checked here so a bad one is a usage error, exit 2).
 pub fn source_spec(s: &str) -> Result<String, String> {
     s.parse::<SourceSpec>().map(|_| s.to_string()).map_err(|e| format!("{e:#}"))
@@ -87,24 +52,6 @@ pub fn sink_spec(s: &str) -> Result<String, String> {
     match edge::sink::KINDS.contains(&kind) {
         true => Ok(s.to_string()),
         false => Err(format!("`{kind}` is not a sink kind ({})", edge::sink::KINDS.join(", "))),
-    }
-}
-
-/// A crop margin: a fraction of the face's longer side, in [0, 1].
-pub fn margin(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
-        Ok(_) => Err(format!("`{s}` must be in [0, 1]")),
-        Err(_) => Err(format!("`{s}` is not a number")),
-    }
-}
-
-/// A duration in 0..=3600 seconds (event settings).
-pub fn event_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(t) if (0.0..=3600.0).contains(&t) => Ok(t),
-        Ok(_) => Err(format!("`{s}` must be 0..=3600 seconds")),
-        Err(_) => Err(format!("`{s}` is not a number")),
     }
 }
 
@@ -125,7 +72,7 @@ pub struct Common {
     #[arg(long, default_value = "models/facecam.onnx")]
     pub model: PathBuf,
     /// Minimum face probability, in (0, 1) (default: the model card's).
-    #[arg(long, value_parser = probability)]
+    #[arg(long, value_parser = edge::cmdline::probability)]
     pub threshold: Option<f32>,
     /// Run the model at this input size instead of the card's, e.g. 640x480.
     #[arg(long, value_parser = edge::preprocess::parse_size)]
@@ -355,26 +302,4 @@ pub fn soak(args: SoakArgs) -> Result<()> {
         edge::atomic::write(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_options_have_ranges() {
-        assert_eq!(probability("0.5"), Ok(0.5));
-        for bad in ["NaN", "-1", "2", "0", "1", "x"] {
-            assert!(probability(bad).is_err(), "{bad}");
-        }
-        assert_eq!(weight("1"), Ok(1.0));
-        for bad in ["NaN", "-5", "0", "1.5"] {
-            assert!(weight(bad).is_err(), "{bad}");
-        }
-        assert_eq!(seconds("2"), Ok(2.0));
-        assert_eq!(seconds("0"), Ok(0.0));
-        for bad in ["-1", "NaN", "1e9"] {
-            assert!(seconds(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -41,7 +41,8 @@
 //! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
 //! - [`board`]: board profiles; [`mod@bench`]: `facecam bench` ([`bench_labels`] with a classifier); [`race`]: `facecam race` ([`race_net`]: any ONNX file's network alone).
 //! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes;
-//!   [`exit`]: how both binaries end (exit codes 0, 1, 2).
+//!   [`exit`]: how both binaries end (exit codes 0, 1, 2); `cmdline`: what both command lines
+//!   share (verbosity and logging, the version line, ranged numbers, completions, man pages).
 
 pub mod annotate;
 pub mod atomic;
@@ -51,6 +52,8 @@ pub mod board;
 pub mod button;
 pub mod capture;
 pub mod classifier;
+#[cfg(feature = "cli")]
+pub mod cmdline;
 pub mod detector;
 pub mod events;
 pub mod exit;

@@ -1,17 +1,26 @@
 //! `facecam`: the face-detector camera's command line.
 
 use anyhow::{bail, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use edge::cmdline::{f32_in, float_in, DocCommand, Verbosity};
 use edge::preprocess::parse_size;
 use edge::{annotate::annotate_files, detector::Detector};
 use std::io::Write;
+use std::ops::Bound::{Excluded, Included};
 use std::path::PathBuf;
 
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "facecam", version, about = "A standalone face-detector camera")]
+#[command(
+    name = "facecam",
+    version = edge::cmdline::VERSION,
+    about = "A standalone face-detector camera",
+    after_help = edge::cmdline::ENVIRONMENT_HELP
+)]
 struct Cli {
+    #[command(flatten)]
+    verbosity: Verbosity,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,7 +39,7 @@ enum Command {
         #[arg(long, default_value = "models/facecam.onnx")]
         model: PathBuf,
         /// Minimum face probability, in (0, 1) (default: the model card's, else 0.6).
-        #[arg(long, value_parser = cli::probability)]
+        #[arg(long, value_parser = edge::cmdline::probability)]
         threshold: Option<f32>,
         /// Run at this input size instead of the card's, e.g. 640x480.
         #[arg(long, value_parser = parse_size)]
@@ -43,6 +52,7 @@ enum Command {
     },
     /// Print a model's card (a detector's or a classifier's).
     Card {
+        /// The ONNX model whose card to print.
         #[arg(default_value = "models/facecam.onnx")]
         model: PathBuf,
     },
@@ -67,6 +77,8 @@ enum Command {
     /// Push many frames (100,000 by default) through the whole loop, corrupt ones among
     /// them, and report whether memory stays flat.
     Soak(cli::SoakArgs),
+    #[command(flatten)]
+    Doc(DocCommand),
 }
 
 #[derive(clap::Args)]
@@ -77,9 +89,9 @@ struct RaceArgs {
     /// The photo the frame is made from (stretched to --size).
     #[arg(long, default_value = "samples/astronaut.png")]
     image: PathBuf,
-    /// Frame and input size.
-    #[arg(long, value_parser = parse_size, default_value = "320x240")]
-    size: (u32, u32),
+    /// Frame and model input size, WIDTHxHEIGHT.
+    #[arg(long, alias = "size", value_parser = parse_size, default_value = "320x240")]
+    input_size: (u32, u32),
     /// Untimed runs first (0..=100000).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     warmup: u64,
@@ -125,10 +137,10 @@ struct RunArgs {
     #[arg(long)]
     mqtt_discovery: bool,
     /// Seconds a face must stay in view before `face_appeared`, 0..=3600.
-    #[arg(long, default_value_t = 0.5, value_parser = cli::event_seconds)]
+    #[arg(long, default_value_t = 0.5, value_parser = float_in(0.0..=3600.0, "seconds"))]
     min_face_seconds: f64,
     /// Seconds between periodic `count` events, 0..=86400 (0: only when the count changes).
-    #[arg(long, default_value_t = 10.0, value_parser = cli::seconds)]
+    #[arg(long, default_value_t = 10.0, value_parser = float_in(0.0..=86_400.0, "seconds"))]
     count_every: f64,
     /// Put a sticker on every face: a name from assets/stickers (sunglasses, party-hat,
     /// smiley) or a PNG path. With --classifier, CLASS=NAME picks one per class and
@@ -156,7 +168,7 @@ struct RunArgs {
     #[arg(long)]
     keep_screen: bool,
     /// Tracker smoothing: weight of a new detection, in (0, 1]; 1 = off.
-    #[arg(long, default_value_t = 0.3, value_parser = cli::weight)]
+    #[arg(long, default_value_t = 0.3, value_parser = f32_in((Excluded(0.0), Included(1.0)), ""))]
     smoothing: f32,
     /// Label each tracked face with this face classifier (`facecam-train classify`).
     #[arg(long)]
@@ -175,7 +187,7 @@ struct CaptureArgs {
     #[arg(long, default_value = "captures")]
     out: PathBuf,
     /// Save a picture every SECONDS, 0..=86400 (default when no other trigger is given: 2).
-    #[arg(long, conflicts_with_all = ["key", "button"], value_parser = cli::seconds)]
+    #[arg(long, conflicts_with_all = ["key", "button"], value_parser = float_in(0.0..=86_400.0, "seconds"))]
     every: Option<f64>,
     /// Save a picture each time Enter is pressed.
     #[arg(long, conflicts_with = "button")]
@@ -193,11 +205,12 @@ struct CaptureArgs {
     /// read by `facecam-train` as `crops:OUT`) instead of whole pictures.
     #[arg(long, requires = "class")]
     crops: bool,
-    /// The class the crops are of (a folder name), e.g. `alice` or `smiling`.
-    #[arg(long, requires = "crops")]
+    /// The class the crops are of (a folder name: letters, digits, `-`, `_`, `.`), e.g.
+    /// `alice` or `smiling`.
+    #[arg(long, requires = "crops", value_parser = class_name)]
     class: Option<String>,
     /// With --crops: context kept around each face, a fraction of its longer side, 0..=1.
-    #[arg(long, default_value_t = 0.2, value_parser = cli::margin, requires = "crops")]
+    #[arg(long, default_value_t = 0.2, value_parser = edge::cmdline::unit, requires = "crops")]
     margin: f32,
 }
 
@@ -218,11 +231,23 @@ fn main() -> std::process::ExitCode {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    edge::exit::exit_code(run(Cli::parse()))
+    let cli = Cli::parse();
+    cli.verbosity.init_logging();
+    edge::exit::exit_code(run(cli))
+}
+
+/// A class name that is one plain folder name (no `/`, `..` or hidden file).
+fn class_name(s: &str) -> Result<String, String> {
+    let plain = s.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c));
+    match !s.is_empty() && plain && !s.starts_with('.') && s.len() <= 64 {
+        true => Ok(s.to_string()),
+        false => Err(format!("`{s}` is not a plain folder name (letters, digits, `-`, `_`, `.`; at most 64)")),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Doc(doc) => doc.run(Cli::command())?,
         Command::Detect { inputs, out, model, threshold, input_size, classifier, engine } => {
             if !model.exists() {
                 bail!(
@@ -238,7 +263,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let mut classifier = classifier.map(edge::classifier::Classifier::load).transpose()?;
             let summary = annotate_files(&mut detector, classifier.as_mut(), &inputs, &out, true)?;
-            eprintln!(
+            log::info!(
                 "{} image(s), {} face(s), {} skipped; results in {}",
                 summary.images,
                 summary.faces,
@@ -265,7 +290,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Screenshot { sink, out } => {
             let fb = edge::sink::fbdev::open_spec(&sink)?;
             edge::atomic::write_png(&out, &fb.snapshot()?)?;
-            eprintln!("{} ({}x{}) saved to {}", fb.name(), fb.dimensions().0, fb.dimensions().1, out.display());
+            log::info!("{} ({}x{}) saved to {}", fb.name(), fb.dimensions().0, fb.dimensions().1, out.display());
         }
         Command::Bench(args) => cli::bench(args)?,
         Command::Race(args) => race(args)?,
@@ -276,11 +301,11 @@ fn run(cli: Cli) -> Result<()> {
 
 fn race(args: RaceArgs) -> Result<()> {
     if let Some(path) = &args.dump_frame {
-        edge::race::write_ppm(&edge::race::make_frame(&args.image, args.size)?, path)?;
+        edge::race::write_ppm(&edge::race::make_frame(&args.image, args.input_size)?, path)?;
     }
     args.engine.apply_threads(None)?;
     if args.network_only {
-        let frame = edge::race::make_frame(&args.image, args.size)?;
+        let frame = edge::race::make_frame(&args.image, args.input_size)?;
         let (warmup, iterations, profile) = (args.warmup as usize, args.iterations as usize, args.profile as usize);
         let report = edge::race_net::run(&args.model, &frame, args.engine.kernels, warmup, iterations, profile)?;
         let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
@@ -292,7 +317,7 @@ fn race(args: RaceArgs) -> Result<()> {
         int8: args.engine.int8,
         kernels: args.engine.kernels,
         image: args.image,
-        size: args.size,
+        size: args.input_size,
         warmup: args.warmup as usize,
         iterations: args.iterations as usize,
         stages: args.stages,
@@ -366,7 +391,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
         },
         ..Default::default()
     };
-    eprintln!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
+    log::info!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
     let stats = edge::pipeline::run(
         source,
         detector,
@@ -377,7 +402,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
         &options,
         stop,
     )?;
-    eprintln!(
+    log::info!(
         "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
         stats.shown,
         stats.seconds,
@@ -403,7 +428,7 @@ fn capture(args: CaptureArgs) -> Result<()> {
     let stop = cli::stop_on_signals()?;
     let (mut source, _) = args.common.open_source()?;
     let mut trigger: Box<dyn Trigger> = if args.key {
-        eprintln!("press Enter to take a picture, Ctrl-C to stop");
+        log::info!("press Enter to take a picture, Ctrl-C to stop");
         Box::new(KeyPress::new(std::io::BufReader::new(std::io::stdin())))
     } else if let Some(button) = &args.button {
         cli::button_trigger(button)?
@@ -416,7 +441,7 @@ fn capture(args: CaptureArgs) -> Result<()> {
         let opts = edge::capture::CropOptions { margin: args.margin, ..Default::default() };
         let (src, trig) = (source.as_mut(), trigger.as_mut());
         let summary = edge::capture::capture_crops(src, trig, &args.out, class, opts, count, &mut detector, &stop)?;
-        eprintln!(
+        log::info!(
             "{} face crop(s) of `{class}` in {}; `facecam-train import --data crops:{}` lists them by class",
             summary.saved.len(),
             args.out.join(class).display(),
@@ -427,11 +452,31 @@ fn capture(args: CaptureArgs) -> Result<()> {
     let mut detector = if args.label { Some(args.common.load_detector()?) } else { None };
     let summary =
         edge::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, count, detector.as_mut(), &stop)?;
-    eprintln!(
+    log::info!(
         "{} picture(s) in {} ({} face(s) pre-labelled); open the folder in labelme to check the boxes",
         summary.saved.len(),
         args.out.display(),
         summary.faces
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_has_help_and_the_shared_names() {
+        Cli::command().debug_assert();
+        let problems = edge::cmdline::convention_problems(&Cli::command());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn class_names_are_plain_folder_names() {
+        assert_eq!(class_name("alice_2"), Ok("alice_2".into()));
+        for bad in ["../evil", "a/b", "", ".hidden", "x y"] {
+            assert!(class_name(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,0 +1,178 @@
+//! `train`: the detector's training run, and the options both trainers share.
+
+use super::{count, data_spec, load_photos, DataArgs};
+use anyhow::Result;
+use clap::Args;
+use edge::cmdline::float_in;
+use edge::preprocess::parse_size;
+use host_train::augment::AugmentConfig;
+use host_train::config::{DeviceChoice, OptimizerKind, Schedule, TrainConfig};
+use host_train::net::Arch;
+use host_train::proxy::ProxyConfig;
+use host_train::{data, export};
+use std::ops::Bound::{Excluded, Included};
+use std::path::PathBuf;
+
+/// The options of both trainers (`train` and `classify`): data, recipe, the common
+/// knobs, and what to do at the end.
+#[derive(Args)]
+pub struct TrainFlags {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Held-out validation data (same forms as --data), measured after every epoch:
+    /// loss curves and, for a detector, a grid of predictions; for a classifier, its
+    /// balanced accuracy.
+    #[arg(long = "val", value_parser = data_spec)]
+    pub val: Vec<String>,
+    /// A TOML recipe (as in `recipes/`); the flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Passes over the training data, 1..=100000 [default: the recipe's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub epochs: Option<u32>,
+    /// Images (or face crops) per step, 1..=4096 [default: the recipe's].
+    #[arg(long, value_parser = count(1, 4096))]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate, in (0, 10] [default: the recipe's].
+    #[arg(long, value_parser = float_in((Excluded(0.0), Included(10.0)), ""))]
+    pub lr: Option<f64>,
+    /// Where to train: auto (CUDA when available, else CPU), cpu or cuda [default: the
+    /// recipe's, else auto].
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Also export the final checkpoint to this ONNX file.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Leave out of training the photos named in this file (one file name per line), e.g.
+    /// the photos held out for testing (`recipes/holdout.txt`); names not in the data are
+    /// fine (they may sit in another split).
+    #[arg(long)]
+    pub exclude: Option<PathBuf>,
+}
+
+/// `train`'s options.
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    common: TrainFlags,
+    /// Checkpoint folder.
+    #[arg(long, default_value = "out/checkpoint")]
+    out: PathBuf,
+    /// The optimiser [default: the recipe's, else adam].
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// The learning-rate schedule [default: the recipe's].
+    #[arg(long, value_enum)]
+    schedule: Option<Schedule>,
+    /// Network family [default: the recipe's, else slim].
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
+    /// Model input size, WIDTHxHEIGHT [default: the recipe's, else 320x240].
+    #[arg(long, alias = "input", value_parser = parse_size)]
+    input_size: Option<(u32, u32)>,
+    /// Channel multiplier of the network, in (0, 8] [default: the recipe's, else 1].
+    #[arg(long, value_parser = float_in((Excluded(0.0), Included(8.0)), ""))]
+    width: Option<f64>,
+    /// Stop after this epoch, 1..=100000 (the schedule still spans --epochs); continue
+    /// with --resume.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    stop_after: Option<u32>,
+    /// Start from the weights of this checkpoint folder, e.g. the shipped model's run,
+    /// with a fresh optimiser and schedule: fine-tuning on your own photos. The folder
+    /// must hold the same network as this run's recipe (pass that recipe with --config).
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// Turn training augmentation off (it is on by default).
+    #[arg(long)]
+    no_augment: bool,
+    /// Decode training images from disk for every batch instead of keeping them
+    /// decoded in memory (for sets larger than memory; slower).
+    #[arg(long)]
+    no_cache: bool,
+    /// Use at most this many images, 1 or more (for quick runs).
+    #[arg(long, value_parser = count(1, u64::MAX))]
+    limit: Option<usize>,
+    /// Random seed for initial weights, order and augmentation [default: the recipe's, else 1].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Proxy AP during training: the WIDER val images folder (`EVENT/NAME.jpg`); the
+    /// official protocol on every `--proxy-stride`-th image, through the exported model.
+    #[arg(long)]
+    proxy_images: Option<PathBuf>,
+    /// The official WIDER val `.mat` files for the proxy.
+    #[arg(long, default_value = "../shared/data/widerface-val-gt/ground_truth")]
+    proxy_gt: PathBuf,
+    /// Every this many-th val image is in the proxy slice (1..=1000).
+    #[arg(long, default_value_t = 10, value_parser = count(1, 1000))]
+    proxy_stride: usize,
+    /// Measure the proxy every this many epochs (1..=1000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    proxy_every: u32,
+}
+
+impl TrainArgs {
+    /// The recipe (or the defaults) with these flags applied, checked.
+    fn config(&self, progress: bool) -> Result<TrainConfig> {
+        let mut cfg = match &self.common.config {
+            Some(path) => TrainConfig::from_toml_file(path)?,
+            None => TrainConfig::default(),
+        };
+        let c = &self.common;
+        cfg.epochs = c.epochs.unwrap_or(cfg.epochs);
+        cfg.batch_size = c.batch_size.unwrap_or(cfg.batch_size);
+        cfg.lr = c.lr.unwrap_or(cfg.lr);
+        cfg.device = c.device.unwrap_or(cfg.device);
+        cfg.optimizer = self.optimizer.unwrap_or(cfg.optimizer);
+        cfg.schedule = self.schedule.unwrap_or(cfg.schedule);
+        cfg.arch = self.arch.unwrap_or(cfg.arch);
+        (cfg.width, cfg.height) = self.input_size.unwrap_or((cfg.width, cfg.height));
+        cfg.net_width = self.width.unwrap_or(cfg.net_width);
+        cfg.seed = self.seed.unwrap_or(cfg.seed);
+        cfg.progress = progress;
+        cfg.stop_after = self.stop_after;
+        cfg.init = self.init.clone().or(cfg.init);
+        if self.no_augment {
+            cfg.augment = AugmentConfig::none();
+        }
+        if self.no_cache {
+            cfg.cache_images = false;
+        }
+        if let Some(images) = &self.proxy_images {
+            let (gt, stride, every) = (self.proxy_gt.clone(), self.proxy_stride, self.proxy_every);
+            cfg.proxy = Some(ProxyConfig { images: images.clone(), gt, stride, every });
+        }
+        cfg.validate().map_err(edge::exit::usage)?;
+        Ok(cfg)
+    }
+}
+
+/// `facecam-train train`.
+pub fn train(a: TrainArgs, progress: bool) -> Result<()> {
+    let cfg = a.config(progress)?;
+    let c = &a.common;
+    let mut samples = load_photos(&c.data.data)?;
+    if let Some(list) = &c.exclude {
+        let n = data::exclude_listed(&mut samples, list)?;
+        log::info!("left out {n} images listed in {}", list.display());
+    }
+    if let Some(n) = a.limit {
+        samples.truncate(n);
+    }
+    let val_samples = if c.val.is_empty() { Vec::new() } else { load_photos(&c.val)? };
+    let report = host_train::train::train(&samples, &val_samples, &c.data.data.join(" "), &cfg, &a.out, c.resume)?;
+    println!(
+        "trained {} epochs at {:.1} images/s; final loss {:.4}; checkpoint in {}",
+        report.epoch_loss.len(),
+        report.images_per_second,
+        report.epoch_loss.last().copied().unwrap_or(f64::NAN),
+        report.checkpoint.display()
+    );
+    if let Some(path) = &c.export {
+        export::export_checkpoint(&a.out, path, None)?;
+        println!("exported {}", path.display());
+    }
+    Ok(())
+}
