@@ -23,13 +23,21 @@ DEMO := out/demo
 include packaging/packaging.mk
 include boards/boards.mk
 
-.PHONY: system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-eval wider-eval test check clean
+# `make` alone lists the targets.
+.DEFAULT_GOAL := help
+
+# This list: every target whose line ends in `## what it does`.
+help: ## this list
+	@echo "make TARGET (options as VAR=value, described above each target in Makefile, packaging/*.mk, boards/*.mk):"
+	@sed -n 's/^\([a-z][a-zA-Z0-9-]*\):.*## \(.*\)$$/  \1\t\2/p' $(MAKEFILE_LIST) | expand -t 20
+
+.PHONY: help system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-eval wider-eval test check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
 PEER_STAMP := $(VENV)/.facecam-peers-globox-2.9.0
 
-setup: system-packages $(STAMP) $(PEER_STAMP)
+setup: system-packages $(STAMP) $(PEER_STAMP) ## install what the build needs (Debian packages, the torch virtualenv)
 
 # Debian packages the build and tests use: libclang (the v4l crate generates its
 # bindings at build time), Xvfb + xwd (a real X framebuffer for the display tests),
@@ -58,7 +66,7 @@ $(PEER_STAMP): $(STAMP)
 
 # One profile for everything (dependencies optimised, see Cargo.toml), so the demo and
 # the tests share one build.
-build: setup
+build: setup ## build both binaries (facecam, facecam-train)
 	$(MAKE) --no-print-directory _build
 
 _build:
@@ -66,7 +74,7 @@ _build:
 
 # The main job on a built-in default: the shipped model (models/facecam.onnx) finds the
 # faces in the sample photos that ship with the repository.
-demo: build
+demo: build ## the main job: the shipped model on the sample photos, no camera needed
 	$(MAKE) --no-print-directory _demo
 
 _demo:
@@ -80,7 +88,7 @@ _demo:
 
 # The whole path on made-up data, no photos needed: synthetic faces, a two-minute CPU
 # training, export, detection.
-demo-synthetic: build
+demo-synthetic: build ## the whole path on synthetic faces: train, export, detect (a few minutes)
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-train --count 400 --seed 1
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-test --count 6 --seed 99
 	$(BIN)/facecam-train train --data labelme:$(DEMO)/synth-train --input 160x120 --epochs 48 --lr 3e-3 \
@@ -88,14 +96,14 @@ demo-synthetic: build
 	$(BIN)/facecam detect $(DEMO)/synth-test --model $(DEMO)/synth-model.onnx --out $(DEMO)/synth-detect
 
 # Benchmarks (numbers in docs/BENCHMARKS.md).
-bench: build
+bench: build ## the benchmarks of docs/BENCHMARKS.md
 	$(BIN)/facecam-train bench --batch-size 32 --input 320x240 --steps 10
 	cargo build --profile board -p facecam-edge
 	$(CARGO_TARGET_DIR)/board/facecam bench --frames 200
 
 # The int8 (QDQ) models beside the fp32 ones: the detector calibrated on the WIDER train
 # subset, the face-mask classifier on 300 face crops of its train split.
-quantize: build
+quantize: build ## the int8 models beside the fp32 ones
 	$(BIN)/facecam-train quantize --model models/facecam.onnx --data wider:../shared/data/widerface-subset@train \
 	    --count 100 --calibration percentile --out models/facecam-int8.onnx
 	$(BIN)/facecam-train quantize --model models/facemask.onnx --data voc:../shared/data/face-mask@train \
@@ -106,7 +114,7 @@ quantize: build
 # interrupted run. The proxy AP needs the WIDER val images (WIDER_VAL, below).
 RUN ?= $(HOME)/.cache/facecam/runs/default
 RECIPE ?= recipes/default.toml
-train-default: build
+train-default: build ## stage 1 of the shipped detector (RESUME=1 continues)
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(BIN)/facecam-train train --config $(RECIPE) \
 	    --data wider:../shared/data/widerface-subset@train --data voc:../shared/data/face-mask \
 	    --exclude recipes/holdout.txt --val wider:../shared/data/widerface-subset@val \
@@ -173,26 +181,26 @@ train-stage11:
 # face-mask set's train split (the sample photos left out), about 8 CPU minutes; then its
 # numbers on the test split, from ground-truth boxes and from the detector's boxes.
 CLASSIFIER_RUN ?= $(HOME)/.cache/facecam/runs/facemask
-train-facemask: build
+train-facemask: build ## the shipped face-mask classifier (RESUME=1 continues)
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(BIN)/facecam-train classify --config recipes/facemask.toml \
 	    --data voc:../shared/data/face-mask@train --val voc:../shared/data/face-mask@val \
 	    --exclude recipes/holdout.txt --device cpu --out $(CLASSIFIER_RUN) $(if $(RESUME),--resume) \
 	    --export out/facemask.onnx
-facemask-eval: build
+facemask-eval: build ## the face-mask classifier's numbers on the test split
 	$(BIN)/facecam-train classify-eval --model models/facemask.onnx --detector models/facecam.onnx \
 	    --data voc:../shared/data/face-mask@test --out out/facemask-eval
 
 # Full WIDER FACE val AP of the shipped model; WIDER_VAL points at WIDER_val/images
 # (3,226 images; see ../shared/data/README.md for where they are).
 WIDER_VAL ?= $(HOME)/.cache/facecam/wider-val/WIDER_val/images
-wider-eval: build
+wider-eval: build ## full WIDER FACE val AP of the shipped model (WIDER_VAL=dir)
 	$(BIN)/facecam-train wider-eval --model models/facecam.onnx --images $(WIDER_VAL) --out out/wider-eval
 
 # Everything: the workspace's tests (the Python peer, Xvfb, the packaging tools, the
 # broker, the browser and ffmpeg are required, not skipped), then the edge tests for aarch64
 # and armv7 under qemu-user and the JetPack 4 (glibc 2.27) build with its
 # symbol-version check.
-test: build packaging-tools cross-tools
+test: build packaging-tools cross-tools ## every test, as CI runs them
 	$(MAKE) --no-print-directory _test
 
 _test:
@@ -201,9 +209,9 @@ _test:
 	$(MAKE) --no-print-directory cross-test
 	$(MAKE) --no-print-directory cross BOARD=jetson-nano
 
-check:
+check: ## rustfmt and clippy, as CI wants them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-clean:
+clean: ## remove out/ and test scratch
 	rm -rf out target/test-scratch

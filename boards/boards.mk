@@ -21,13 +21,13 @@ ZIG_DIR = $(CARGO_TARGET_DIR)/zig
 
 .PHONY: cross cross-tools cross-test
 
-cross-tools: system-packages
+cross-tools: system-packages ## the cross compilers and qemu-user
 	@missing=$$(for p in $(CROSS_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "installing $$missing"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add $(CROSS_TARGETS)
 	rustup target list --installed | grep -q armv7-unknown-linux-gnueabihf || rustup target add $(CROSS_TARGETS)
 
-cross: cross-tools
+cross: cross-tools ## the board's binary (BOARD=…)
 	@test -f $(BOARD_FILE) || { echo "unknown board '$(BOARD)'; known: $$(ls boards/*.toml | xargs -n1 basename | sed 's/.toml//' | tr '\n' ' ')"; exit 1; }
 	@target=$(call board_field,target); glibc=$(call board_field,min_glibc); \
 	if [ "$$(printf '%s\n%s\n' "$$glibc" "$(NATIVE_GLIBC_FLOOR)" | sort -V | head -1)" != "$(NATIVE_GLIBC_FLOOR)" ]; then \
@@ -43,7 +43,7 @@ cross: cross-tools
 	boards/check-glibc.sh $$bin $$glibc && mkdir -p out/boards/$(BOARD) && cp $$bin out/boards/$(BOARD)/facecam && \
 	echo "out/boards/$(BOARD)/facecam ($$(du -h $$bin | cut -f1)) for $(BOARD)"
 
-zig-tools: setup
+zig-tools: setup ## zig and cargo-zigbuild (old-glibc builds)
 	@command -v cargo-zigbuild >/dev/null || $(VENV)/bin/pip install -q cargo-zigbuild ziglang
 
 # The edge crate's unit tests, the cross-architecture reference detection and the int8
@@ -61,7 +61,7 @@ ZIG_TEST_BOARD := jetson-nano
 ZIG_TEST_GLIBC = $(shell sed -n 's/^min_glibc = "\(.*\)"/\1/p' boards/$(ZIG_TEST_BOARD).toml)
 CROSS_TESTS := --lib --test reference_detection --test int8
 
-cross-test: cross-tools packaging-tools zig-tools
+cross-test: cross-tools packaging-tools zig-tools ## the edge tests for aarch64 and armv7 under qemu-user
 	@for t in $(CROSS_TARGETS); do \
 	  case $$t in \
 	    aarch64-*) glibc=$(ZIG_TEST_GLIBC); dir=$(ZIG_DIR); \

@@ -47,7 +47,7 @@ pkg_deb_file = $(DEB_OUT)/facecam_$(pkg_version)-1_$(call pkg_arch,$(1)).deb
 .PHONY: packaging-tools deb deb-board flash deploy
 
 # cargo-deb (compiled once, a minute or two) and the dpkg/binutils tools packaging uses.
-packaging-tools:
+packaging-tools: ## cargo-deb and the dpkg tools packaging uses
 	@command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 	@for t in dpkg-deb readelf ssh rsync; do command -v $$t >/dev/null || { echo "packaging needs $$t (Debian: dpkg, binutils, openssh-client, rsync)" >&2; exit 1; }; done
 
@@ -56,7 +56,7 @@ packaging-tools:
 # the binary itself (under qemu-user for a cross build) and added, then libc6's minimum
 # version is set from the newest GLIBC_ symbol version the binary needs and the package
 # is recompressed.
-deb: packaging-tools
+deb: packaging-tools ## the .deb for the host (TARGET=triple: a cross build)
 	@set -e; arch=$(call pkg_arch,$(TARGET)); \
 	case $$arch in unsupported-*) echo "deb: TARGET $(TARGET) is not packaged (aarch64-unknown-linux-gnu, armv7-unknown-linux-gnueabihf)" >&2; exit 1;; esac; \
 	bin="$(FACECAM_BIN)"; \
@@ -95,13 +95,13 @@ deb: packaging-tools
 	echo "$$deb ($$(du -h $$deb | cut -f1), $$arch, needs glibc >= $$glibc)"
 
 # A board's package: its cross build (boards/boards.mk), packaged into DEB_OUT/BOARD.
-deb-board:
+deb-board: ## a board's .deb (BOARD=rpi4, …)
 	@test -f boards/$(BOARD).toml || { echo "unknown board '$(BOARD)'" >&2; exit 1; }
 	$(MAKE) --no-print-directory cross BOARD=$(BOARD)
 	$(MAKE) --no-print-directory deb TARGET=$(pkg_board_target) FACECAM_BIN=out/boards/$(BOARD)/facecam DEB_OUT=$(DEB_OUT)/$(BOARD)
 
 # Install on HOST over ssh: DEB=path, else the board's package is built first.
-flash:
+flash: ## build and install on a board over ssh (BOARD=… HOST=user@host)
 	@test -n "$(HOST)" || { echo "flash: set HOST=user@host, e.g. make flash BOARD=rpi4 HOST=pi@raspberrypi.local" >&2; exit 1; }
 	@test -f boards/$(BOARD).toml || { echo "flash: unknown board '$(BOARD)'" >&2; exit 1; }
 	$(if $(DEB),,$(MAKE) --no-print-directory deb-board BOARD=$(BOARD))
@@ -111,7 +111,7 @@ flash:
 
 # The developer loop: rsync the binary (FACECAM_BIN=path, else the board's cross build)
 # to a HOST that has the package, and restart the service.
-deploy:
+deploy: ## rsync only the binary to a board and restart (BOARD=… HOST=…)
 	@test -n "$(HOST)" || { echo "deploy: set HOST=user@host, e.g. make deploy BOARD=rpi4 HOST=pi@raspberrypi.local" >&2; exit 1; }
 	$(if $(FACECAM_BIN),,$(MAKE) --no-print-directory cross BOARD=$(BOARD))
 	@HOST='$(HOST)' SSH_PORT='$(SSH_PORT)' SSH_KEY='$(SSH_KEY)' SSH_OPTS='$(SSH_OPTS)' FLASH_ROOT='$(FLASH_ROOT)' \
