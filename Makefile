@@ -91,13 +91,13 @@ _demo:
 demo-synthetic: build ## the whole path on synthetic faces: train, export, detect (a few minutes)
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-train --count 400 --seed 1
 	$(BIN)/facecam-train synth --out $(DEMO)/synth-test --count 6 --seed 99
-	$(BIN)/facecam-train train --data labelme:$(DEMO)/synth-train --input 160x120 --epochs 48 --lr 3e-3 \
+	$(BIN)/facecam-train train --data labelme:$(DEMO)/synth-train --input-size 160x120 --epochs 48 --lr 3e-3 \
 	    --no-augment --device auto --out $(DEMO)/synth-checkpoint --export $(DEMO)/synth-model.onnx
 	$(BIN)/facecam detect $(DEMO)/synth-test --model $(DEMO)/synth-model.onnx --out $(DEMO)/synth-detect
 
 # Benchmarks (numbers in docs/BENCHMARKS.md).
 bench: build ## the benchmarks of docs/BENCHMARKS.md
-	$(BIN)/facecam-train bench --batch-size 32 --input 320x240 --steps 10
+	$(BIN)/facecam-train bench --batch-size 32 --input-size 320x240 --steps 10
 	cargo build --profile board -p facecam-edge
 	$(CARGO_TARGET_DIR)/board/facecam bench --frames 200
 

@@ -102,7 +102,7 @@ def main():
     for name, path, size in nets:
         for kernels in ("tract", "facecam"):
             runs.append(((name, f"tract/{kernels}"),
-                         [a.facecam, "race", "--network-only", "--kernels", kernels, "--model", path, "--size", size, *n_i]))
+                         [a.facecam, "race", "--network-only", "--kernels", kernels, "--model", path, "--input-size", size, *n_i]))
         runs.append(((name, "onnxruntime"),
                      [sys.executable, HERE, "--child-ort", path, "--size", size,
                       "--iterations", a.iterations, "--warmup", a.warmup]))

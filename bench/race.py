@@ -411,7 +411,7 @@ def main():
 
     # The shared frame, and facecam's face box for the sanity check.
     first = next(c for c in contenders if c["kind"] == "facecam")
-    ref, _ = run_child([facecam, "race", "--model", first["path"], "--image", a.image, "--size", a.size,
+    ref, _ = run_child([facecam, "race", "--model", first["path"], "--image", a.image, "--input-size", a.size,
                         "--iterations", "1", "--warmup", "0", "--dump-frame", frame, "--json"])
     if not ref["faces"]:
         raise SystemExit(f"{first['path']} finds no face in {a.image}: nothing to check the others against")
@@ -419,7 +419,7 @@ def main():
 
     def command(c, stages):
         if c["kind"] == "facecam":
-            cmd = [facecam, "race", "--model", c["path"], "--image", a.image, "--size", a.size,
+            cmd = [facecam, "race", "--model", c["path"], "--image", a.image, "--input-size", a.size,
                    "--iterations", str(a.iterations), "--warmup", str(a.warmup), "--json", *c["flags"]]
             return cmd + (["--stages"] if stages else [])
         cmd = [sys.executable, HERE, "--child", c["kind"], "--model", c["path"], "--frame", frame,
@@ -445,7 +445,7 @@ def main():
     if a.profile > 0:
         for c in contenders:
             if c["kind"] == "facecam":
-                rep, _ = run_child([facecam, "race", "--model", c["path"], "--image", a.image, "--size", a.size,
+                rep, _ = run_child([facecam, "race", "--model", c["path"], "--image", a.image, "--input-size", a.size,
                                     "--iterations", "1", "--warmup", "0", "--profile", str(a.profile), "--json",
                                     *c["flags"]])
                 profile[c["name"]] = rep["profile"]

@@ -40,7 +40,7 @@ def main():
     for r in range(a.rounds):
         k = r % len(counts)
         for t in counts[k:] + counts[:k]:
-            rep = race([a.facecam, "race", "--model", a.model, "--size", a.size, "--int8", a.int8,
+            rep = race([a.facecam, "race", "--model", a.model, "--input-size", a.size, "--int8", a.int8,
                         "--threads", str(t), "--iterations", str(a.iterations), "--warmup", str(a.warmup), "--json"])
             if rep["threads"] != t:
                 raise SystemExit(f"asked for {t} threads, facecam reports {rep['threads']}")
