@@ -109,8 +109,9 @@ quantize: build ## the int8 models beside the fp32 ones
 	$(BIN)/facecam-train quantize --model models/facemask.onnx --data voc:../shared/data/face-mask@train \
 	    --count 300 --calibration percentile --out models/facemask-int8.onnx
 
-# The shipped model's training run, exactly (recipes/default.toml; about an hour on one
-# CPU core of this machine). RUN is the checkpoint folder; add RESUME=1 to continue an
+# Stage 1 of the shipped model's eleven chained stages (recipes/default.toml; about an
+# hour on one CPU core of this machine); each later stage starts from the previous one's
+# committed checkpoint. RUN is the checkpoint folder; add RESUME=1 to continue an
 # interrupted run. The proxy AP needs the WIDER val images (WIDER_VAL, below).
 RUN ?= $(HOME)/.cache/facecam/runs/default
 RECIPE ?= recipes/default.toml
@@ -166,13 +167,15 @@ train-stage9:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-stride4-from-wider3x.toml \
 	    RUN=$(HOME)/.cache/facecam/runs/stage9 EXTRA_DATA="$(WIDER_3X)"
 
-# Stage 10 (the shipped model): the stride-8 features upsampled into the stride-4 head
+# Stage 10: the stride-8 features upsampled into the stride-4 head
 # (recipes/exp-s4up.toml) from stage 9's committed checkpoint
 # (runs/exp-stride4-2026-12-03); about 44 CPU minutes.
 train-stage10:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s4up.toml RUN=$(HOME)/.cache/facecam/runs/stage10 \
 	    EXTRA_DATA="$(WIDER_3X)"
 
+# Stage 11, the shipped model (models/facecam.onnx, runs/exp-s8up-2026-12-04): the stride-8
+# level's own upsampled lateral (recipes/exp-s8up.toml) from stage 10's checkpoint.
 train-stage11:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s8up.toml RUN=$(HOME)/.cache/facecam/runs/stage11 \
 	    EXTRA_DATA="$(WIDER_3X)"
