@@ -174,8 +174,9 @@ train-stage10:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s4up.toml RUN=$(HOME)/.cache/facecam/runs/stage10 \
 	    EXTRA_DATA="$(WIDER_3X)"
 
-# Stage 11, the shipped model (models/facecam.onnx, runs/exp-s8up-2026-12-04): the stride-8
-# level's own upsampled lateral (recipes/exp-s8up.toml) from stage 10's checkpoint.
+# Stage 11, the shipped model (models/facecam.onnx, runs/exp-s8up-2026-12-04): a second
+# lateral, the stride-16 features upsampled into the stride-8 head (recipes/exp-s8up.toml),
+# from stage 10's checkpoint.
 train-stage11:
 	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s8up.toml RUN=$(HOME)/.cache/facecam/runs/stage11 \
 	    EXTRA_DATA="$(WIDER_3X)"
