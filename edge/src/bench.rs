@@ -118,7 +118,7 @@ pub fn status_mib(field: &str) -> f64 {
 /// A 640x480 MJPEG stream of `frames` frames: a slow pan across the sample photos (or
 /// the test pattern when they are missing), JPEG quality 85 like a webcam.
 pub fn make_stream(samples: &Path, frames: u32) -> Result<Vec<Vec<u8>>> {
-    let mut photos: Vec<RgbImage> = crate::annotate::collect_images(&[samples.to_path_buf()])
+    let mut photos: Vec<RgbImage> = crate::source::files::collect_images(&[samples.to_path_buf()])
         .unwrap_or_default()
         .iter()
         .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))

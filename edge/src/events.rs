@@ -43,7 +43,7 @@ pub enum FaceEvent {
         score: f32,
         /// The classifier's label so far (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<crate::labels::Label>,
+        label: Option<crate::track::Label>,
         /// Wall-clock time, seconds since the Unix epoch.
         time: f64,
     },
@@ -59,7 +59,7 @@ pub enum FaceEvent {
         best_score: f32,
         /// Its last label (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<crate::labels::Label>,
+        label: Option<crate::track::Label>,
         time: f64,
     },
     /// How many announced faces are in view.
@@ -71,7 +71,7 @@ struct Seen {
     last: f64,
     best: f32,
     bbox: BBox,
-    label: Option<crate::labels::Label>,
+    label: Option<crate::track::Label>,
     announced: bool,
 }
 

@@ -22,7 +22,7 @@ mod priors;
 
 pub use bbox::{intersection, iou, match_greedy, BBox, Detection};
 pub use card::{
-    card_json, CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY,
+    card_json, CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY, MAX_SIDE,
 };
 pub use classifier_card::{
     card_kind, crop_square, wrong_kind, ClassifierCard, CropSpec, CLASSIFIER_KIND, DETECTOR_KIND,
