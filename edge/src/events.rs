@@ -6,7 +6,7 @@
 //! goes out whenever the number of faces changes and every `count_every` seconds, so a
 //! subscriber that joins late (or missed a message) soon knows the state.
 //!
-//! Sinks receive the events with their frame ([`crate::sink::FrameReport::events`]); the
+//! Sinks receive the events with their frame (`FrameReport::events` in the sink module); the
 //! `json` sink, the web view's `/events` and MQTT all carry the same JSON.
 
 use crate::model::BBox;

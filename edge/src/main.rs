@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use edge::preprocess::parse_size;
-use edge::{annotate::annotate_files, detector::Detector};
+use edge::{detector::Detector, jobs::annotate::annotate_files};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -276,18 +276,18 @@ fn run(cli: Cli) -> Result<()> {
 
 fn race(args: RaceArgs) -> Result<()> {
     if let Some(path) = &args.dump_frame {
-        edge::race::write_ppm(&edge::race::make_frame(&args.image, args.size)?, path)?;
+        edge::jobs::race::write_ppm(&edge::jobs::race::make_frame(&args.image, args.size)?, path)?;
     }
     args.engine.apply_threads(None)?;
     if args.network_only {
-        let frame = edge::race::make_frame(&args.image, args.size)?;
+        let frame = edge::jobs::race::make_frame(&args.image, args.size)?;
         let (warmup, iterations, profile) = (args.warmup as usize, args.iterations as usize, args.profile as usize);
-        let report = edge::race_net::run(&args.model, &frame, args.engine.kernels, warmup, iterations, profile)?;
+        let report = edge::jobs::race_net::run(&args.model, &frame, args.engine.kernels, warmup, iterations, profile)?;
         let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
         let _ = writeln!(std::io::stdout(), "{text}");
         return Ok(());
     }
-    let opts = edge::race::RaceOptions {
+    let opts = edge::jobs::race::RaceOptions {
         model: args.model,
         int8: args.engine.int8,
         kernels: args.engine.kernels,
@@ -298,7 +298,7 @@ fn race(args: RaceArgs) -> Result<()> {
         stages: args.stages,
         profile_runs: args.profile as usize,
     };
-    let report = edge::race::run(&opts)?;
+    let report = edge::jobs::race::run(&opts)?;
     let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
     let _ = writeln!(std::io::stdout(), "{text}");
     Ok(())
@@ -386,7 +386,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
         stats.dropped,
         stats.corrupt,
         stats.faces,
-        edge::bench::peak_rss_mib()
+        edge::jobs::bench::peak_rss_mib()
     );
     if let Some(e) = stats.source_error {
         bail!("the source failed: {e}");
@@ -399,7 +399,7 @@ fn run_camera(args: RunArgs) -> Result<()> {
 }
 
 fn capture(args: CaptureArgs) -> Result<()> {
-    use edge::capture::{Every, KeyPress, Trigger};
+    use edge::jobs::capture::{Every, KeyPress, Trigger};
     let stop = cli::stop_on_signals()?;
     let (mut source, _) = args.common.open_source()?;
     let mut trigger: Box<dyn Trigger> = if args.key {
@@ -413,9 +413,10 @@ fn capture(args: CaptureArgs) -> Result<()> {
     let count = args.count.map(|c| c as usize);
     if let Some(class) = &args.class {
         let mut detector = args.common.load_detector()?;
-        let opts = edge::capture::CropOptions { margin: args.margin, ..Default::default() };
+        let opts = edge::jobs::capture::CropOptions { margin: args.margin, ..Default::default() };
         let (src, trig) = (source.as_mut(), trigger.as_mut());
-        let summary = edge::capture::capture_crops(src, trig, &args.out, class, opts, count, &mut detector, &stop)?;
+        let summary =
+            edge::jobs::capture::capture_crops(src, trig, &args.out, class, opts, count, &mut detector, &stop)?;
         eprintln!(
             "{} face crop(s) of `{class}` in {}; `facecam-train import --data crops:{}` lists them by class",
             summary.saved.len(),
@@ -426,7 +427,7 @@ fn capture(args: CaptureArgs) -> Result<()> {
     }
     let mut detector = if args.label { Some(args.common.load_detector()?) } else { None };
     let summary =
-        edge::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, count, detector.as_mut(), &stop)?;
+        edge::jobs::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, count, detector.as_mut(), &stop)?;
     eprintln!(
         "{} picture(s) in {} ({} face(s) pre-labelled); open the folder in labelme to check the boxes",
         summary.saved.len(),

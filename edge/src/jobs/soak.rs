@@ -6,8 +6,8 @@
 //! Every `every` frames shown, the resident memory (VmRSS) is recorded. The report is
 //! the peak and the slope of a least-squares line through the samples after warm-up.
 
-use crate::bench::{make_stream, STREAM_SIZE};
 use crate::detector::{Detector, LoadOptions};
+use crate::jobs::bench::{make_stream, STREAM_SIZE};
 use crate::overlay::{sticker::Sticker, PerClass, Style};
 use crate::pipeline::{self, RunOptions};
 use crate::sink::fbdev::{Framebuffer, Geometry};
@@ -42,7 +42,7 @@ pub struct SoakReport {
 
 /// The current resident set of this process, MiB (VmRSS).
 pub fn rss_mib() -> f64 {
-    crate::bench::status_mib("VmRSS:")
+    crate::jobs::bench::status_mib("VmRSS:")
 }
 
 /// An endless byte stream: `frames` JPEGs over and over, with a truncated frame and a
