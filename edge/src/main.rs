@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use edge::preprocess::parse_size;
-use edge::{detector::Detector, jobs::annotate::annotate_files};
+use edge::{detector::Detector, jobs::annotate::annotate_files, model::AnyCard};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -248,13 +248,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Card { model } => {
             // The card and the graph's names only: no plan is built just to print it.
-            let json = match edge::classifier::read_classifier(&model, edge::int8::Int8Path::Qdq) {
-                Ok((_, card)) => serde_json::to_string_pretty(&card)?,
-                // Not a classifier's card: read it as a detector's (its errors are the detector's).
-                Err(e) if format!("{e:#}").contains("is a `detector`") => {
-                    serde_json::to_string_pretty(&edge::detector::read_model(&model, edge::int8::Int8Path::Qdq)?.1)?
+            // The card's kind picks the reader, which also checks the graph's names against it.
+            let qdq = edge::int8::Int8Path::Qdq;
+            let json = match AnyCard::read_file(&model)? {
+                AnyCard::Classifier(_) => {
+                    serde_json::to_string_pretty(&edge::classifier::read_classifier(&model, qdq)?.1)?
                 }
-                Err(e) => return Err(e),
+                AnyCard::Detector(_) => serde_json::to_string_pretty(&edge::detector::read_model(&model, qdq)?.1)?,
             };
             // A closed pipe (`facecam card | head`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{json}");

@@ -268,8 +268,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quantize { model, data, count, calibration, percentile, keep_fp32, no_equalize, input, out } => {
             let proto = quantize::read_proto(&model)?;
             let classifier = matches!(
-                quantize::Card::read(&proto).with_context(|| format!("{}: refused", model.display()))?,
-                quantize::Card::Classifier(_)
+                edge::model::AnyCard::read(&proto).with_context(|| format!("{}: refused", model.display()))?,
+                edge::model::AnyCard::Classifier(_)
             );
             // A classifier calibrates on faces, which crop folders hold too.
             let samples = if classifier { classify_cli::load(&data)? } else { load_all(&data)? };
