@@ -110,9 +110,8 @@ struct RaceArgs {
 struct RunArgs {
     #[command(flatten)]
     common: cli::Common,
-    /// Where frames go (repeatable): fb:/dev/fb0, fbfile:…, xvfb:…, spi:…, png:DIR, json,
-    /// http:[ADDR:]PORT (web view), mqtt:HOST[:PORT]/PREFIX (events), none.
-    #[arg(long = "sink", value_parser = cli::sink_spec)]
+    // Its help, like the kinds it takes, comes from the table of sinks (edge::sink::SINKS).
+    #[arg(long = "sink", value_parser = cli::sink_spec, help = edge::sink::help())]
     sinks: Vec<String>,
     /// The web view's token, needed by every route but /healthz (default: the contents of
     /// /etc/facecam/http-token, if any); required for a non-loopback address.
