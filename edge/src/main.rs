@@ -366,16 +366,8 @@ fn run_camera(args: RunArgs) -> Result<()> {
         ..Default::default()
     };
     eprintln!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
-    let stats = edge::pipeline::run(
-        source,
-        detector,
-        edge::track::Tracker::new(config),
-        labeler,
-        &mut style,
-        &mut sink,
-        &options,
-        stop,
-    )?;
+    let parts = edge::pipeline::RunParts { source, detector, tracker: edge::track::Tracker::new(config), labeler };
+    let stats = edge::pipeline::run(parts, &mut style, &mut sink, &options, stop)?;
     eprintln!(
         "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
         stats.shown,
