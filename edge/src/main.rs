@@ -111,7 +111,7 @@ struct RunArgs {
     #[command(flatten)]
     common: cli::Common,
     // Its help, like the kinds it takes, comes from the table of sinks (edge::sink::SINKS).
-    #[arg(long = "sink", value_parser = cli::sink_spec, help = edge::sink::help())]
+    #[arg(long = "sink", value_parser = cli::sink_spec, help = edge::sink::help(), long_help = edge::sink::long_help())]
     sinks: Vec<String>,
     /// The web view's token, needed by every route but /healthz (default: the contents of
     /// /etc/facecam/http-token, if any); required for a non-loopback address.
@@ -304,7 +304,6 @@ fn race(args: RaceArgs) -> Result<()> {
 }
 
 fn run_camera(args: RunArgs) -> Result<()> {
-    use edge::overlay::{sticker::Sticker, PerClass, Style};
     let stop = cli::stop_on_signals()?;
     let (source, every_frame) = args.common.open_source()?;
     let detector = args.common.load_detector()?;
@@ -315,46 +314,13 @@ fn run_camera(args: RunArgs) -> Result<()> {
         )
     });
     let sinks = match (args.sinks.is_empty(), args.common.board()?) {
-        (false, _) => args.sinks,
+        (false, _) => args.sinks.clone(),
         (true, Some(board)) => vec![board.sink],
         (true, None) => vec!["fb:/dev/fb0".to_string()],
     };
-    #[cfg(feature = "web")]
-    let http_token = edge::sink::web::WebOptions::find_token(
-        args.http_token.as_deref(),
-        std::path::Path::new(edge::sink::web::TOKEN_FILE),
-    )?;
-    #[cfg(not(feature = "web"))]
-    let http_token = args.http_token.clone();
-    let sink_options = edge::sink::SinkOptions {
-        http_token,
-        http_max_viewers: args.http_max_viewers as usize,
-        mqtt_discovery: args.mqtt_discovery,
-        about: format!(
-            "{} · {} ({}x{})",
-            args.common.board.as_deref().unwrap_or("host"),
-            args.common.model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-            detector.card().input.width,
-            detector.card().input.height
-        ),
-    };
-    let mut opened: Vec<Box<dyn edge::sink::Sink>> =
-        sinks.iter().map(|s| edge::sink::open(s, &sink_options)).collect::<Result<_>>()?;
-    if args.keep_screen {
-        opened =
-            opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
-    }
-    let mut sink = edge::sink::Tee(opened);
+    let mut sink = open_sinks(&args, &sinks, &detector)?;
     let classes = labeler.as_ref().map(|l| l.classifier().card().classes.clone());
-    let sticker = PerClass::parse(&args.sticker, "sticker", |name| {
-        cli::find_sticker(name).and_then(|p| Sticker::load(&p)).map_err(|e| format!("{e:#}"))
-    })
-    .and_then(|s| s.check_classes("sticker", classes.as_deref()).map(|()| s))
-    .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
-    let privacy = PerClass::parse(&args.privacy, "privacy", str::parse)
-        .and_then(|p| p.check_classes("privacy", classes.as_deref()).map(|()| p))
-        .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
-    let mut style = Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud };
+    let mut style = run_style(&args, classes.as_deref())?;
     let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
     let options = edge::pipeline::RunOptions {
         every_frame: args.every_frame || every_frame,
@@ -387,6 +353,52 @@ fn run_camera(args: RunArgs) -> Result<()> {
         bail!("{}: ended without a single frame to show", args.common.source_spec()?);
     }
     Ok(())
+}
+
+/// The sinks of `facecam run`, with the web view's token and the text about the run
+/// that the web page and MQTT show; all of them fed through one [`edge::sink::Tee`].
+fn open_sinks(args: &RunArgs, sinks: &[String], detector: &Detector) -> Result<edge::sink::Tee> {
+    #[cfg(feature = "web")]
+    let http_token = edge::sink::web::WebOptions::find_token(
+        args.http_token.as_deref(),
+        std::path::Path::new(edge::sink::web::TOKEN_FILE),
+    )?;
+    #[cfg(not(feature = "web"))]
+    let http_token = args.http_token.clone();
+    let sink_options = edge::sink::SinkOptions {
+        http_token,
+        http_max_viewers: args.http_max_viewers as usize,
+        mqtt_discovery: args.mqtt_discovery,
+        about: format!(
+            "{} · {} ({}x{})",
+            args.common.board.as_deref().unwrap_or("host"),
+            args.common.model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            detector.card().input.width,
+            detector.card().input.height
+        ),
+    };
+    let mut opened: Vec<Box<dyn edge::sink::Sink>> =
+        sinks.iter().map(|s| edge::sink::open(s, &sink_options)).collect::<Result<_>>()?;
+    if args.keep_screen {
+        opened =
+            opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
+    }
+    Ok(edge::sink::Tee(opened))
+}
+
+/// How `facecam run` draws: boxes, HUD, and the stickers and privacy masks (per class,
+/// checked against the classifier's `classes`; a bad one is a usage error).
+fn run_style(args: &RunArgs, classes: Option<&[String]>) -> Result<edge::overlay::Style> {
+    use edge::overlay::{sticker::Sticker, PerClass, Style};
+    let sticker = PerClass::parse(&args.sticker, "sticker", |name| {
+        cli::find_sticker(name).and_then(|p| Sticker::load(&p)).map_err(|e| format!("{e:#}"))
+    })
+    .and_then(|s| s.check_classes("sticker", classes).map(|()| s))
+    .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
+    let privacy = PerClass::parse(&args.privacy, "privacy", str::parse)
+        .and_then(|p| p.check_classes("privacy", classes).map(|()| p))
+        .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
+    Ok(Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud })
 }
 
 fn capture(args: CaptureArgs) -> Result<()> {

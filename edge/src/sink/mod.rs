@@ -109,7 +109,7 @@ pub const SINKS: &[SinkKind] = &[
     SinkKind {
         kind: "xvfb",
         usage: "xvfb:SCREEN_FILE",
-        what: "an `Xvfb -fbdir` screen file (or its directory), drawn as a framebuffer",
+        what: "an `Xvfb -fbdir` screen file, or its directory, drawn as a framebuffer",
         needs_args: false,
         open: open_fbdev,
     },
@@ -131,7 +131,7 @@ pub const SINKS: &[SinkKind] = &[
     SinkKind {
         kind: "http",
         usage: "http:[ADDR:]PORT",
-        what: "the live web view (loopback unless an address is given)",
+        what: "the live web view, on loopback unless an address is given",
         needs_args: false,
         open: open_http,
     },
@@ -145,7 +145,7 @@ pub const SINKS: &[SinkKind] = &[
     SinkKind {
         kind: "none",
         usage: "none",
-        what: "nothing (benchmarks, headless capture)",
+        what: "nothing: benchmarks, headless capture",
         needs_args: false,
         open: |_, _, _| Ok(Box::new(NullSink)),
     },
@@ -169,10 +169,15 @@ pub fn usages() -> String {
     format!("{} or {last}", rest.join(", "))
 }
 
-/// The help of `--sink`: every kind's usage and what it is.
+/// The short help of `--sink`: every kind's usage.
 pub fn help() -> String {
-    let kinds: Vec<String> = SINKS.iter().map(|k| format!("{} ({})", k.usage, k.what)).collect();
-    format!("Where frames go (repeatable): {}", kinds.join("; "))
+    format!("Where frames go (repeatable): {}", usages())
+}
+
+/// The long help of `--sink` (`--help`): every kind's usage and what it is, a line each.
+pub fn long_help() -> String {
+    let kinds: Vec<String> = SINKS.iter().map(|k| format!("  {}: {}", k.usage, k.what)).collect();
+    format!("Where frames go (repeatable):\n{}", kinds.join("\n"))
 }
 
 /// A parsed sink spec: a known kind and its arguments (see [`SINKS`]); they are checked
@@ -327,6 +332,7 @@ mod tests {
         );
         assert!(format!("{:#}", "png:".parse::<SinkSpec>().unwrap_err()).contains("expected fb:"));
         assert_eq!("json".parse::<SinkSpec>().unwrap().kind().kind, "json");
-        assert!(help().contains("mqtt:HOST[:PORT]/PREFIX (face events"));
+        assert!(help().ends_with("mqtt:HOST[:PORT]/PREFIX or none"));
+        assert!(long_help().contains("\n  mqtt:HOST[:PORT]/PREFIX: face events"));
     }
 }
