@@ -7,6 +7,7 @@
 #
 # Optional: SSH_PORT, SSH_KEY, SSH_OPTS, FLASH_ROOT as for flash.sh.
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 die() {
     echo "deploy: $*" >&2
@@ -59,7 +60,8 @@ rsync --compress --times --checksum --chmod=F755 --rsync-path="${sudo}rsync" \
     -e "$(printf '%q ' "${ssh_cmd[@]}")" "$BIN" "$HOST:$dest" ||
     die "rsync to $HOST failed"
 
-remote sh -s -- "'$FLASH_ROOT'" << 'REMOTE'
+# The restart and its health check (restart_facecam) are lib-restart.sh's, sent first.
+cat "$here/lib-restart.sh" - << 'REMOTE' | remote sh -s -- "'$FLASH_ROOT'"
 set -e
 root=$1
 sudo=""
@@ -67,13 +69,7 @@ sudo=""
 if [ -n "$root" ]; then
     echo "deploy: binary updated under $root (a staging root); nothing restarted"
 elif [ -d /run/systemd/system ]; then
-    $sudo systemctl restart facecam.service
-    sleep 2
-    if ! $sudo systemctl is-active --quiet facecam.service; then
-        echo "deploy: facecam did not stay up; its last log lines:" >&2
-        $sudo journalctl -u facecam.service -n 20 --no-pager >&2 || true
-        exit 1
-    fi
+    restart_facecam deploy 2
     echo "deploy: facecam restarted"
 else
     echo "deploy: systemd is not running on $(hostname); binary updated, service not restarted"

@@ -9,6 +9,7 @@
 # `dpkg --root`: a staging root, for tests; the service is then enabled there, never
 # started).
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 die() {
     echo "flash: $*" >&2
@@ -57,8 +58,9 @@ remote_deb=$(remote 'f=$(mktemp /tmp/facecam-XXXXXX.deb) && cat > "$f" && echo "
 
 echo "flash: installing on $HOST${FLASH_ROOT:+ under $FLASH_ROOT}, board $BOARD"
 # The remote side: POSIX sh, arguments: package file, board, staging root (or empty);
-# all three were checked above to be plain words, so single quotes are enough.
-remote sh -s -- "'$remote_deb'" "'$BOARD'" "'$FLASH_ROOT'" << 'REMOTE'
+# all three were checked above to be plain words, so single quotes are enough. The
+# restart and its health check (restart_facecam) are lib-restart.sh's, sent first.
+cat "$here/lib-restart.sh" - << 'REMOTE' | remote sh -s -- "'$remote_deb'" "'$BOARD'" "'$FLASH_ROOT'"
 set -e
 deb=$1 board=$2 root=$3
 trap 'rm -f "$deb"' EXIT
@@ -93,13 +95,7 @@ if [ -n "$root" ]; then
 elif [ -d /run/systemd/system ]; then
     $sudo systemctl daemon-reload
     $sudo systemctl enable facecam.service
-    $sudo systemctl restart facecam.service
-    sleep 3
-    if ! $sudo systemctl is-active --quiet facecam.service; then
-        echo "flash: facecam did not stay up; its last log lines:" >&2
-        $sudo journalctl -u facecam.service -n 20 --no-pager >&2 || true
-        exit 1
-    fi
+    restart_facecam flash 3
     echo "flash: facecam is running"
 else
     if $sudo systemctl enable facecam.service; then

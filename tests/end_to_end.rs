@@ -2,7 +2,7 @@
 //! `facecam detect` → scored against held-out ground truth. With `../shared/data`, also
 //! a brief training on real WIDER FACE photos and detection on real val photos.
 
-use edge::annotate::ImageResult;
+use edge::jobs::annotate::ImageResult;
 use facecam_tests::{bin, run, scratch, shared_data};
 use host_train::data::load_labelme;
 use host_train::eval::{score_image, Score};

@@ -192,7 +192,7 @@ pub fn find_sticker(name: &str) -> Result<PathBuf> {
 
 /// A GPIO button trigger from `CHIP:LINE`.
 #[cfg(feature = "board")]
-pub fn button_trigger(spec: &str) -> Result<Box<dyn edge::capture::Trigger>> {
+pub fn button_trigger(spec: &str) -> Result<Box<dyn edge::jobs::capture::Trigger>> {
     let (chip, line) = spec.rsplit_once(':').with_context(|| format!("--button `{spec}`: expected CHIP:LINE"))?;
     let line: u32 = line.parse().with_context(|| format!("--button `{spec}`: line `{line}` is not a number"))?;
     Ok(Box::new(edge::button::open_cdev(Path::new(chip), line, true)?))
@@ -200,7 +200,7 @@ pub fn button_trigger(spec: &str) -> Result<Box<dyn edge::capture::Trigger>> {
 
 /// No GPIO in this build.
 #[cfg(not(feature = "board"))]
-pub fn button_trigger(_spec: &str) -> Result<Box<dyn edge::capture::Trigger>> {
+pub fn button_trigger(_spec: &str) -> Result<Box<dyn edge::jobs::capture::Trigger>> {
     bail!("this build of facecam has no GPIO support (feature `board`)")
 }
 
@@ -244,10 +244,12 @@ pub struct BenchArgs {
 /// Run `facecam bench` and print its table.
 pub fn bench(args: BenchArgs) -> Result<()> {
     args.engine.apply_threads(None)?;
-    let report = edge::bench::run(&args.model, &args.engine.load_options(None), args.frames)?;
+    let report = edge::jobs::bench::run(&args.model, &args.engine.load_options(None), args.frames)?;
     println!("{}", report.table());
     let labels = (args.classifier.as_ref())
-        .map(|c| edge::bench_labels::run(&args.model, c, Path::new("samples/astronaut.png"), args.frames.min(100)))
+        .map(|c| {
+            edge::jobs::bench_labels::run(&args.model, c, Path::new("samples/astronaut.png"), args.frames.min(100))
+        })
         .transpose()?;
     if let Some(l) = &labels {
         println!("{}", l.table());
@@ -286,7 +288,7 @@ pub fn soak(args: SoakArgs) -> Result<()> {
     args.engine.apply_threads(None)?;
     let sticker = edge::overlay::sticker::Sticker::load(&find_sticker("sunglasses")?)?;
     let load = args.engine.load_options(None);
-    let report = edge::soak::soak(
+    let report = edge::jobs::soak::soak(
         &args.model,
         &load,
         Some(sticker),

@@ -6,7 +6,7 @@
 //! goes out whenever the number of faces changes and every `count_every` seconds, so a
 //! subscriber that joins late (or missed a message) soon knows the state.
 //!
-//! Sinks receive the events with their frame ([`crate::sink::FrameReport::events`]); the
+//! Sinks receive the events with their frame (`FrameReport::events` in the sink module); the
 //! `json` sink, the web view's `/events` and MQTT all carry the same JSON.
 
 use crate::model::BBox;
@@ -43,7 +43,7 @@ pub enum FaceEvent {
         score: f32,
         /// The classifier's label so far (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<crate::labels::Label>,
+        label: Option<crate::track::Label>,
         /// Wall-clock time, seconds since the Unix epoch.
         time: f64,
     },
@@ -59,7 +59,7 @@ pub enum FaceEvent {
         best_score: f32,
         /// Its last label (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<crate::labels::Label>,
+        label: Option<crate::track::Label>,
         time: f64,
     },
     /// How many announced faces are in view.
@@ -71,7 +71,7 @@ struct Seen {
     last: f64,
     best: f32,
     bbox: BBox,
-    label: Option<crate::labels::Label>,
+    label: Option<crate::track::Label>,
     announced: bool,
 }
 

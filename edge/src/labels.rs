@@ -2,27 +2,13 @@
 //! frames or when its box has changed enough, and its label is the most probable class
 //! of the probabilities averaged over the track, so labels do not flicker.
 
-use crate::classifier::{top, Classifier};
+use crate::classifier::Classifier;
 use crate::model::{iou, BBox};
+pub use crate::track::Label;
 use crate::track::Track;
 use anyhow::Result;
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// A face's class and its (averaged) probability.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Label {
-    pub class: String,
-    pub probability: f32,
-}
-
-impl Label {
-    /// The most probable class of `probs` over the class names `classes`.
-    pub fn from_probs(probs: &[f32], classes: &[String]) -> Option<Self> {
-        top(probs).and_then(|(i, p)| Some(Label { class: classes.get(i)?.clone(), probability: p }))
-    }
-}
 
 /// When a track is classified again.
 #[derive(Debug, Clone, Copy, PartialEq)]

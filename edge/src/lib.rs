@@ -38,19 +38,19 @@
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
-//! - [`capture`]: `facecam capture`, dataset pictures with labelme JSON; [`button`]: a GPIO trigger.
-//! - [`board`]: board profiles; [`mod@bench`]: `facecam bench` ([`bench_labels`] with a classifier); [`race`]: `facecam race` ([`race_net`]: any ONNX file's network alone).
-//! - [`annotate`]: the `facecam detect` job over image files; [`atomic`]: whole-or-nothing writes;
-//!   [`exit`]: how both binaries end (exit codes 0, 1, 2); `cmdline`: what both command lines
-//!   share (verbosity and logging, the version line, ranged numbers, completions, man pages).
+//! - [`button`]: a GPIO trigger; [`board`]: board profiles; [`atomic`]: whole-or-nothing
+//!   writes; [`exit`]: how both binaries end (exit codes 0, 1, 2); `cmdline`: what both
+//!   command lines share (verbosity and logging, the version line, ranged numbers,
+//!   completions, man pages).
+//!
+//! Beside the library, not under it: [`jobs`], the command line's other jobs, each built on
+//! the layers above and used by nothing in them — `facecam detect` ([`jobs::annotate`]),
+//! `facecam capture` ([`jobs::capture`]), `facecam bench` ([`jobs::bench`]), `facecam race`
+//! ([`jobs::race`], [`jobs::race_net`]) and `facecam soak` ([`jobs::soak`]).
 
-pub mod annotate;
 pub mod atomic;
-pub mod bench;
-pub mod bench_labels;
 pub mod board;
 pub mod button;
-pub mod capture;
 pub mod classifier;
 #[cfg(feature = "cli")]
 pub mod cmdline;
@@ -58,15 +58,13 @@ pub mod detector;
 pub mod events;
 pub mod exit;
 pub mod int8;
+pub mod jobs;
 pub mod kernels;
 pub mod labels;
 pub mod model;
 pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;
-pub mod race;
-pub mod race_net;
 pub mod sink;
-pub mod soak;
 pub mod source;
 pub mod track;

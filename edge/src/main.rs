@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use edge::cmdline::{f32_in, float_in, DocCommand, Verbosity};
 use edge::preprocess::parse_size;
-use edge::{annotate::annotate_files, detector::Detector};
+use edge::{detector::Detector, jobs::annotate::annotate_files, model::AnyCard};
 use std::io::Write;
 use std::ops::Bound::{Excluded, Included};
 use std::path::PathBuf;
@@ -122,9 +122,8 @@ struct RaceArgs {
 struct RunArgs {
     #[command(flatten)]
     common: cli::Common,
-    /// Where frames go (repeatable): fb:/dev/fb0, fbfile:…, xvfb:…, spi:…, png:DIR, json,
-    /// http:[ADDR:]PORT (web view), mqtt:HOST[:PORT]/PREFIX (events), none.
-    #[arg(long = "sink", value_parser = cli::sink_spec)]
+    // Its help, like the kinds it takes, comes from the table of sinks (edge::sink::SINKS).
+    #[arg(long = "sink", value_parser = cli::sink_spec, help = edge::sink::help(), long_help = edge::sink::long_help())]
     sinks: Vec<String>,
     /// The web view's token, needed by every route but /healthz (default: the contents of
     /// /etc/facecam/http-token, if any); required for a non-loopback address.
@@ -273,13 +272,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Card { model } => {
             // The card and the graph's names only: no plan is built just to print it.
-            let json = match edge::classifier::read_classifier(&model, edge::int8::Int8Path::Qdq) {
-                Ok((_, card)) => serde_json::to_string_pretty(&card)?,
-                // Not a classifier's card: read it as a detector's (its errors are the detector's).
-                Err(e) if format!("{e:#}").contains("is a `detector`") => {
-                    serde_json::to_string_pretty(&edge::detector::read_model(&model, edge::int8::Int8Path::Qdq)?.1)?
+            // The card's kind picks the reader, which also checks the graph's names against it.
+            let qdq = edge::int8::Int8Path::Qdq;
+            let json = match AnyCard::read_file(&model)? {
+                AnyCard::Classifier(_) => {
+                    serde_json::to_string_pretty(&edge::classifier::read_classifier(&model, qdq)?.1)?
                 }
-                Err(e) => return Err(e),
+                AnyCard::Detector(_) => serde_json::to_string_pretty(&edge::detector::read_model(&model, qdq)?.1)?,
             };
             // A closed pipe (`facecam card | head`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{json}");
@@ -301,18 +300,18 @@ fn run(cli: Cli) -> Result<()> {
 
 fn race(args: RaceArgs) -> Result<()> {
     if let Some(path) = &args.dump_frame {
-        edge::race::write_ppm(&edge::race::make_frame(&args.image, args.input_size)?, path)?;
+        edge::jobs::race::write_ppm(&edge::jobs::race::make_frame(&args.image, args.input_size)?, path)?;
     }
     args.engine.apply_threads(None)?;
     if args.network_only {
-        let frame = edge::race::make_frame(&args.image, args.input_size)?;
+        let frame = edge::jobs::race::make_frame(&args.image, args.input_size)?;
         let (warmup, iterations, profile) = (args.warmup as usize, args.iterations as usize, args.profile as usize);
-        let report = edge::race_net::run(&args.model, &frame, args.engine.kernels, warmup, iterations, profile)?;
+        let report = edge::jobs::race_net::run(&args.model, &frame, args.engine.kernels, warmup, iterations, profile)?;
         let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
         let _ = writeln!(std::io::stdout(), "{text}");
         return Ok(());
     }
-    let opts = edge::race::RaceOptions {
+    let opts = edge::jobs::race::RaceOptions {
         model: args.model,
         int8: args.engine.int8,
         kernels: args.engine.kernels,
@@ -323,14 +322,13 @@ fn race(args: RaceArgs) -> Result<()> {
         stages: args.stages,
         profile_runs: args.profile as usize,
     };
-    let report = edge::race::run(&opts)?;
+    let report = edge::jobs::race::run(&opts)?;
     let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
     let _ = writeln!(std::io::stdout(), "{text}");
     Ok(())
 }
 
 fn run_camera(args: RunArgs) -> Result<()> {
-    use edge::overlay::{sticker::Sticker, PerClass, Style};
     let stop = cli::stop_on_signals()?;
     let (source, every_frame) = args.common.open_source()?;
     let detector = args.common.load_detector()?;
@@ -341,10 +339,50 @@ fn run_camera(args: RunArgs) -> Result<()> {
         )
     });
     let sinks = match (args.sinks.is_empty(), args.common.board()?) {
-        (false, _) => args.sinks,
+        (false, _) => args.sinks.clone(),
         (true, Some(board)) => vec![board.sink],
         (true, None) => vec!["fb:/dev/fb0".to_string()],
     };
+    let mut sink = open_sinks(&args, &sinks, &detector)?;
+    let classes = labeler.as_ref().map(|l| l.classifier().card().classes.clone());
+    let mut style = run_style(&args, classes.as_deref())?;
+    let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
+    let options = edge::pipeline::RunOptions {
+        every_frame: args.every_frame || every_frame,
+        max_frames: args.frames,
+        events: edge::events::EventConfig {
+            min_duration: args.min_face_seconds,
+            count_every: (args.count_every > 0.0).then_some(args.count_every),
+        },
+        ..Default::default()
+    };
+    log::info!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
+    let parts = edge::pipeline::RunParts { source, detector, tracker: edge::track::Tracker::new(config), labeler };
+    let stats = edge::pipeline::run(parts, &mut style, &mut sink, &options, stop)?;
+    log::info!(
+        "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
+        stats.shown,
+        stats.seconds,
+        stats.fps,
+        stats.latency_ms,
+        stats.dropped,
+        stats.corrupt,
+        stats.faces,
+        edge::jobs::bench::peak_rss_mib()
+    );
+    if let Some(e) = stats.source_error {
+        bail!("the source failed: {e}");
+    }
+    // Nothing shown is a failure (a camera that gave nothing), unless the run was stopped.
+    if stats.shown == 0 && !cli::signalled() {
+        bail!("{}: ended without a single frame to show", args.common.source_spec()?);
+    }
+    Ok(())
+}
+
+/// The sinks of `facecam run`, with the web view's token and the text about the run
+/// that the web page and MQTT show; all of them fed through one [`edge::sink::Tee`].
+fn open_sinks(args: &RunArgs, sinks: &[String], detector: &Detector) -> Result<edge::sink::Tee> {
     #[cfg(feature = "web")]
     let http_token = edge::sink::web::WebOptions::find_token(
         args.http_token.as_deref(),
@@ -370,61 +408,26 @@ fn run_camera(args: RunArgs) -> Result<()> {
         opened =
             opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
     }
-    let mut sink = edge::sink::Tee(opened);
-    let classes = labeler.as_ref().map(|l| l.classifier().card().classes.clone());
+    Ok(edge::sink::Tee(opened))
+}
+
+/// How `facecam run` draws: boxes, HUD, and the stickers and privacy masks (per class,
+/// checked against the classifier's `classes`; a bad one is a usage error).
+fn run_style(args: &RunArgs, classes: Option<&[String]>) -> Result<edge::overlay::Style> {
+    use edge::overlay::{sticker::Sticker, PerClass, Style};
     let sticker = PerClass::parse(&args.sticker, "sticker", |name| {
         cli::find_sticker(name).and_then(|p| Sticker::load(&p)).map_err(|e| format!("{e:#}"))
     })
-    .and_then(|s| s.check_classes("sticker", classes.as_deref()).map(|()| s))
+    .and_then(|s| s.check_classes("sticker", classes).map(|()| s))
     .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
     let privacy = PerClass::parse(&args.privacy, "privacy", str::parse)
-        .and_then(|p| p.check_classes("privacy", classes.as_deref()).map(|()| p))
+        .and_then(|p| p.check_classes("privacy", classes).map(|()| p))
         .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
-    let mut style = Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud };
-    let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
-    let options = edge::pipeline::RunOptions {
-        every_frame: args.every_frame || every_frame,
-        max_frames: args.frames,
-        events: edge::events::EventConfig {
-            min_duration: args.min_face_seconds,
-            count_every: (args.count_every > 0.0).then_some(args.count_every),
-        },
-        ..Default::default()
-    };
-    log::info!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
-    let stats = edge::pipeline::run(
-        source,
-        detector,
-        edge::track::Tracker::new(config),
-        labeler,
-        &mut style,
-        &mut sink,
-        &options,
-        stop,
-    )?;
-    log::info!(
-        "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
-        stats.shown,
-        stats.seconds,
-        stats.fps,
-        stats.latency_ms,
-        stats.dropped,
-        stats.corrupt,
-        stats.faces,
-        edge::bench::peak_rss_mib()
-    );
-    if let Some(e) = stats.source_error {
-        bail!("the source failed: {e}");
-    }
-    // Nothing shown is a failure (a camera that gave nothing), unless the run was stopped.
-    if stats.shown == 0 && !cli::signalled() {
-        bail!("{}: ended without a single frame to show", args.common.source_spec()?);
-    }
-    Ok(())
+    Ok(Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud })
 }
 
 fn capture(args: CaptureArgs) -> Result<()> {
-    use edge::capture::{Every, KeyPress, Trigger};
+    use edge::jobs::capture::{Every, KeyPress, Trigger};
     let stop = cli::stop_on_signals()?;
     let (mut source, _) = args.common.open_source()?;
     let mut trigger: Box<dyn Trigger> = if args.key {
@@ -438,9 +441,10 @@ fn capture(args: CaptureArgs) -> Result<()> {
     let count = args.count.map(|c| c as usize);
     if let Some(class) = &args.class {
         let mut detector = args.common.load_detector()?;
-        let opts = edge::capture::CropOptions { margin: args.margin, ..Default::default() };
+        let opts = edge::jobs::capture::CropOptions { margin: args.margin, ..Default::default() };
         let (src, trig) = (source.as_mut(), trigger.as_mut());
-        let summary = edge::capture::capture_crops(src, trig, &args.out, class, opts, count, &mut detector, &stop)?;
+        let summary =
+            edge::jobs::capture::capture_crops(src, trig, &args.out, class, opts, count, &mut detector, &stop)?;
         log::info!(
             "{} face crop(s) of `{class}` in {}; `facecam-train import --data crops:{}` lists them by class",
             summary.saved.len(),
@@ -451,7 +455,7 @@ fn capture(args: CaptureArgs) -> Result<()> {
     }
     let mut detector = if args.label { Some(args.common.load_detector()?) } else { None };
     let summary =
-        edge::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, count, detector.as_mut(), &stop)?;
+        edge::jobs::capture::capture(source.as_mut(), trigger.as_mut(), &args.out, count, detector.as_mut(), &stop)?;
     log::info!(
         "{} picture(s) in {} ({} face(s) pre-labelled); open the folder in labelme to check the boxes",
         summary.saved.len(),

@@ -156,108 +156,212 @@ struct Detected {
     classify: Option<Duration>,
 }
 
+/// What a run is made of: the source, read on the capture thread, and the detector,
+/// tracker and optional labeler (which classifies tracked faces), run on the detect thread.
+pub struct RunParts {
+    pub source: Box<dyn FrameSource>,
+    pub detector: Detector,
+    pub tracker: Tracker,
+    pub labeler: Option<TrackLabeler>,
+}
+
+/// The counts the capture and detect stages keep while the display stage runs.
+#[derive(Default)]
+struct Counters {
+    /// Frames the source delivered.
+    captured: AtomicU64,
+    /// Frames the source could not decode.
+    corrupt: AtomicU64,
+    /// Waits on the source that timed out.
+    timeouts: AtomicU64,
+    /// Frames replaced by newer ones before a stage got to them.
+    dropped: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What the three stages share: the hand-over slots, the counts and the stop flag.
+struct Shared {
+    frames: Slot<Frame>,
+    detected: Slot<Detected>,
+    counters: Counters,
+    /// Why the source ended early, if it failed.
+    source_error: Mutex<Option<String>>,
+    stop: Arc<AtomicBool>,
+    /// Lossless hand-over (every frame in order) instead of the newest frame.
+    wait: bool,
+}
+
+impl Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
 /// Run the camera loop until the source ends, `max_frames` are shown, or `stop` is set;
-/// with a `labeler`, tracked faces are also classified. The sink is closed before
+/// with a labeler, tracked faces are also classified. The sink is closed before
 /// returning, also after an error.
-#[allow(clippy::too_many_arguments)]
 pub fn run(
-    mut source: Box<dyn FrameSource>,
-    mut detector: Detector,
-    mut tracker: Tracker,
-    mut labeler: Option<TrackLabeler>,
+    parts: RunParts,
     style: &mut Style,
     sink: &mut dyn Sink,
     options: &RunOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunStats> {
-    let frames: Arc<Slot<Frame>> = Arc::default();
-    let detected: Arc<Slot<Detected>> = Arc::default();
-    let counters = Arc::new([(); 4].map(|_| AtomicU64::new(0))); // captured, corrupt, timeouts, dropped
-    let source_error: Arc<Mutex<Option<String>>> = Arc::default();
-    let wait = options.every_frame;
+    let RunParts { source, detector, tracker, labeler } = parts;
+    let shared = Arc::new(Shared {
+        frames: Slot::default(),
+        detected: Slot::default(),
+        counters: Counters::default(),
+        source_error: Mutex::default(),
+        stop,
+        wait: options.every_frame,
+    });
 
     // Capture: it notices the stop flag at its next frame or read timeout and exits,
     // dropping the source (which stops a `pipe:` child). Waited for at the end, within
     // [`CAPTURE_GRACE`]: a source blocked in a read must not hold the exit up for ever.
     let capture_thread = {
-        let (frames, stop, counters, source_error) =
-            (frames.clone(), stop.clone(), counters.clone(), source_error.clone());
-        std::thread::Builder::new().name("capture".into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match source.next_frame() {
-                    Ok(Some(frame)) => {
-                        counters[0].fetch_add(1, Ordering::Relaxed);
-                        if frames.put(frame, wait) {
-                            counters[3].fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(SourceError::Corrupt(why)) => {
-                        counters[1].fetch_add(1, Ordering::Relaxed);
-                        eprintln!("skipped a frame: {why}");
-                    }
-                    Err(SourceError::Timeout(_)) => {
-                        counters[2].fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(SourceError::Fatal(e)) => {
-                        *source_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
-                        break;
-                    }
-                }
-            }
-            frames.close();
-            drop(source);
-        })?
+        let shared = shared.clone();
+        std::thread::Builder::new().name("capture".into()).spawn(move || capture_stage(source, &shared))?
     };
-
-    // Detect + track.
     let detect_thread = {
-        let (frames, detected, stop, counters) = (frames.clone(), detected.clone(), stop.clone(), counters.clone());
-        std::thread::Builder::new().name("detect".into()).spawn(move || -> Result<()> {
-            let result = (|| {
-                while let Some(frame) = frames.take() {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let t0 = Instant::now();
-                    let dets = detector.detect(&frame.image)?;
-                    let t1 = Instant::now();
-                    if frame.cut {
-                        tracker.reset();
-                    }
-                    let mut faces = tracker.update(&dets);
-                    let t2 = Instant::now();
-                    let classify = match labeler.as_mut() {
-                        Some(l) => {
-                            l.label(&frame.image, &mut faces)?;
-                            Some(t2.elapsed())
-                        }
-                        None => None,
-                    };
-                    let item = Detected { frame, faces, detect: t1 - t0, track: t2 - t1, classify };
-                    if detected.put(item, wait) {
-                        counters[3].fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Ok(())
-            })();
-            detected.close();
-            frames.close();
-            result
-        })?
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("detect".into())
+            .spawn(move || detect_stage(detector, tracker, labeler, &shared))?
     };
 
     // Compose + display, here.
     let started = Instant::now();
+    let mut events = FaceEvents::new(options.events);
+    let (mut stats, mut display_result) = display_stage(&shared, &mut events, style, sink, options);
+
+    // Wind down: tell the other stages, let the detector finish its frame, restore the screen.
+    shared.stop.store(true, Ordering::Relaxed);
+    shared.detected.close();
+    shared.frames.close();
+    let detect_result = detect_thread.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the detector thread panicked")));
+    // The faces still in view leave with the run (when the sink still works).
+    if display_result.is_ok() {
+        display_result = sink.events(&events.finish(now_s()));
+    }
+    let close_result = sink.close();
+    // Let the capture thread drop its source: a camera pipe's child process would
+    // otherwise outlive facecam, holding the camera (and our stderr) open.
+    let waited = Instant::now();
+    while !capture_thread.is_finished() && waited.elapsed() < CAPTURE_GRACE {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if capture_thread.is_finished() {
+        let _ = capture_thread.join();
+    }
+    stats.seconds = started.elapsed().as_secs_f64();
+    stats.fps = stats.shown as f64 / stats.seconds.max(1e-9);
+    let counters = &shared.counters;
+    stats.captured = counters.captured.load(Ordering::Relaxed);
+    stats.corrupt = counters.corrupt.load(Ordering::Relaxed);
+    stats.timeouts = counters.timeouts.load(Ordering::Relaxed);
+    stats.dropped = counters.dropped.load(Ordering::Relaxed);
+    stats.source_error = shared.source_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    display_result?;
+    detect_result?;
+    close_result?;
+    Ok(stats)
+}
+
+/// Wall-clock time, seconds since the Unix epoch.
+fn now_s() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// The capture stage: frames from the source into the `frames` slot until the source
+/// ends or fails or the run stops; then the slot is closed and the source dropped.
+fn capture_stage(mut source: Box<dyn FrameSource>, shared: &Shared) {
+    let counters = &shared.counters;
+    while !shared.stopped() {
+        match source.next_frame() {
+            Ok(Some(frame)) => {
+                bump(&counters.captured);
+                if shared.frames.put(frame, shared.wait) {
+                    bump(&counters.dropped);
+                }
+            }
+            Ok(None) => break,
+            Err(SourceError::Corrupt(why)) => {
+                bump(&counters.corrupt);
+                eprintln!("skipped a frame: {why}");
+            }
+            Err(SourceError::Timeout(_)) => bump(&counters.timeouts),
+            Err(SourceError::Fatal(e)) => {
+                *shared.source_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+                break;
+            }
+        }
+    }
+    shared.frames.close();
+    drop(source);
+}
+
+/// The detect stage: detect, track (and label) each frame from `frames` into `detected`;
+/// both slots are closed when it ends, also on an error.
+fn detect_stage(
+    mut detector: Detector,
+    mut tracker: Tracker,
+    mut labeler: Option<TrackLabeler>,
+    shared: &Shared,
+) -> Result<()> {
+    let result = (|| {
+        while let Some(frame) = shared.frames.take() {
+            if shared.stopped() {
+                break;
+            }
+            let t0 = Instant::now();
+            let dets = detector.detect(&frame.image)?;
+            let t1 = Instant::now();
+            if frame.cut {
+                tracker.reset();
+            }
+            let mut faces = tracker.update(&dets);
+            let t2 = Instant::now();
+            let classify = match labeler.as_mut() {
+                Some(l) => {
+                    l.label(&frame.image, &mut faces)?;
+                    Some(t2.elapsed())
+                }
+                None => None,
+            };
+            let item = Detected { frame, faces, detect: t1 - t0, track: t2 - t1, classify };
+            if shared.detected.put(item, shared.wait) {
+                bump(&shared.counters.dropped);
+            }
+        }
+        Ok(())
+    })();
+    shared.detected.close();
+    shared.frames.close();
+    result
+}
+
+/// The display stage, on the calling thread: compose each detected frame, turn its
+/// tracks into events and show it, until the detector's slot closes, the sink fails,
+/// `max_frames` are shown or the run stops. Returns the display's half of the stats and
+/// the sink's result.
+fn display_stage(
+    shared: &Shared,
+    events: &mut FaceEvents,
+    style: &mut Style,
+    sink: &mut dyn Sink,
+    options: &RunOptions,
+) -> (RunStats, Result<()>) {
     let mut stats = RunStats::default();
     let mut last_report = Instant::now();
     let mut hud = HudInfo::default();
     let mut shown_at: Vec<Instant> = Vec::new();
-    let mut display_result = Ok(());
-    let mut events = FaceEvents::new(options.events);
-    let now_s = || SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    while let Some(Detected { mut frame, faces, detect, track, classify }) = detected.take() {
-        if stop.load(Ordering::Relaxed) {
+    while let Some(Detected { mut frame, faces, detect, track, classify }) = shared.detected.take() {
+        if shared.stopped() {
             break;
         }
         stats.detect.add(detect);
@@ -280,68 +384,44 @@ pub fn run(
             faces,
         };
         if let Err(e) = sink.show(&frame.image, &report) {
-            display_result = Err(e);
-            break;
+            return (stats, Err(e));
         }
         let now = Instant::now();
         stats.display.add(now - t1);
         stats.shown += 1;
         stats.faces += report.faces.len() as u64;
         stats.latency_ms += (report.latency_ms - stats.latency_ms) / stats.shown as f64;
-        // HUD numbers: over the last second or so of frames.
-        shown_at.push(now);
-        shown_at.retain(|t| now - *t <= Duration::from_secs(2));
-        if shown_at.len() > 1 {
-            hud.fps = (shown_at.len() - 1) as f32 / (now - shown_at[0]).as_secs_f32().max(1e-3);
-        }
-        hud.latency_ms = hud.latency_ms * 0.9 + report.latency_ms as f32 * 0.1;
+        update_hud(&mut hud, &mut shown_at, now, report.latency_ms);
         if options.max_frames.is_some_and(|m| stats.shown >= m) {
             break;
         }
         if let Some(every) = options.report_every {
             if last_report.elapsed() >= every {
                 last_report = Instant::now();
+                let counters = &shared.counters;
                 eprintln!(
                     "{} shown, {:.1} fps, {:.0} ms latency, {} dropped, {} corrupt",
                     stats.shown,
                     hud.fps,
                     hud.latency_ms,
-                    counters[3].load(Ordering::Relaxed),
-                    counters[1].load(Ordering::Relaxed)
+                    counters.dropped.load(Ordering::Relaxed),
+                    counters.corrupt.load(Ordering::Relaxed)
                 );
             }
         }
     }
-    // Wind down: tell the other stages, let the detector finish its frame, restore the screen.
-    stop.store(true, Ordering::Relaxed);
-    detected.close();
-    frames.close();
-    let detect_result = detect_thread.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the detector thread panicked")));
-    // The faces still in view leave with the run (when the sink still works).
-    if display_result.is_ok() {
-        display_result = sink.events(&events.finish(now_s()));
+    (stats, Ok(()))
+}
+
+/// The HUD's numbers after a frame shown at `now`: frame rate over the last second or so
+/// of frames (`shown_at`), and a smoothed latency.
+fn update_hud(hud: &mut HudInfo, shown_at: &mut Vec<Instant>, now: Instant, latency_ms: f64) {
+    shown_at.push(now);
+    shown_at.retain(|t| now - *t <= Duration::from_secs(2));
+    if shown_at.len() > 1 {
+        hud.fps = (shown_at.len() - 1) as f32 / (now - shown_at[0]).as_secs_f32().max(1e-3);
     }
-    let close_result = sink.close();
-    // Let the capture thread drop its source: a camera pipe's child process would
-    // otherwise outlive facecam, holding the camera (and our stderr) open.
-    let waited = Instant::now();
-    while !capture_thread.is_finished() && waited.elapsed() < CAPTURE_GRACE {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if capture_thread.is_finished() {
-        let _ = capture_thread.join();
-    }
-    stats.seconds = started.elapsed().as_secs_f64();
-    stats.fps = stats.shown as f64 / stats.seconds.max(1e-9);
-    stats.captured = counters[0].load(Ordering::Relaxed);
-    stats.corrupt = counters[1].load(Ordering::Relaxed);
-    stats.timeouts = counters[2].load(Ordering::Relaxed);
-    stats.dropped = counters[3].load(Ordering::Relaxed);
-    stats.source_error = source_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    display_result?;
-    detect_result?;
-    close_result?;
-    Ok(stats)
+    hud.latency_ms = hud.latency_ms * 0.9 + latency_ms as f32 * 0.1;
 }
 
 #[cfg(test)]

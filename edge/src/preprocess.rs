@@ -98,9 +98,7 @@ pub fn normalize_into(image: &RgbImage, spec: &InputSpec, out: &mut [f32]) {
     }
 }
 
-/// The largest width or height any size option takes: past 8K, a frame or a network
-/// input is a typo (or an attack) that would only end in a failed allocation.
-pub const MAX_SIDE: u32 = 8192;
+pub use crate::model::MAX_SIDE;
 
 /// Parse a size written `WIDTHxHEIGHT` (each 1..=[`MAX_SIDE`]), as the command lines and
 /// board profiles take it.

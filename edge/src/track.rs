@@ -6,8 +6,9 @@
 //! without lagging behind motion. A track survives a few missed frames (no flicker when
 //! one frame's score dips) and gets a new id only when a face is truly new.
 
+use crate::classifier::top;
 use crate::model::{match_greedy, BBox, Detection};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A face followed from frame to frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,7 +22,22 @@ pub struct Track {
     pub score: f32,
     /// The classifier's label, averaged over the track (with `--classifier`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<crate::labels::Label>,
+    pub label: Option<Label>,
+}
+
+/// A face's class and its (averaged) probability: the classifier's label on a track
+/// (averaged over the track by the `labels` module).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub class: String,
+    pub probability: f32,
+}
+
+impl Label {
+    /// The most probable class of `probs` over the class names `classes`.
+    pub fn from_probs(probs: &[f32], classes: &[String]) -> Option<Self> {
+        top(probs).and_then(|(i, p)| Some(Label { class: classes.get(i)?.clone(), probability: p }))
+    }
 }
 
 /// Tracker settings.

@@ -18,7 +18,7 @@ fn an_rtsp_stream_through_ffmpeg_is_a_camera() {
         return;
     }
     let dir = scratch("rtsp");
-    let jpegs = edge::bench::make_stream(&root().join("samples"), 50).unwrap();
+    let jpegs = edge::jobs::bench::make_stream(&root().join("samples"), 50).unwrap();
     let file = dir.join("stream.mjpeg");
     std::fs::write(&file, jpegs.concat()).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -223,7 +223,8 @@ fn facecam_run_draws_each_overlay_on_the_x_server() {
         return;
     }
     let server = Xvfb::start_sized((640, 480), 24);
-    let jpegs = edge::bench::make_stream(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples")), 30).unwrap();
+    let jpegs =
+        edge::jobs::bench::make_stream(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples")), 30).unwrap();
     let stream = server.dir.join("pan.mjpeg");
     std::fs::write(&stream, jpegs.concat()).unwrap();
     let source = format!("mjpeg:{}", stream.display());

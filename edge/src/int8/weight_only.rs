@@ -25,13 +25,29 @@ fn describe(n: &NodeProto) -> String {
     }
 }
 
+/// What folding removes and adds, decided before the graph is touched.
+struct Fold {
+    /// The Q/DQ nodes that go, by index.
+    dropped: HashSet<usize>,
+    /// The weights dequantized to fp32 initializers, under their DequantizeLinear's output.
+    folded: Vec<TensorProto>,
+    /// A removed pair's DequantizeLinear output → the QuantizeLinear input it stands for.
+    bypass: HashMap<String, String>,
+}
+
 fn fold_graph(graph: &mut GraphProto) -> Result<()> {
+    let fold = plan_fold(graph)?;
+    apply_fold(graph, fold);
+    Ok(())
+}
+
+/// Which Q/DQ nodes go and what replaces them; an error for a graph that cannot fold.
+fn plan_fold(graph: &GraphProto) -> Result<Fold> {
     let inits: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
     let producer: HashMap<&str, usize> =
         (graph.node.iter().enumerate()).flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i))).collect();
     let mut dropped: HashSet<usize> = HashSet::new();
     let mut folded: Vec<TensorProto> = Vec::new();
-    // A removed pair's DequantizeLinear output → the QuantizeLinear input it stands for.
     let mut bypass: HashMap<String, String> = HashMap::new();
     for (i, n) in graph.node.iter().enumerate().filter(|(_, n)| is_qdq(n)) {
         let what = describe(n);
@@ -76,6 +92,12 @@ fn fold_graph(graph: &mut GraphProto) -> Result<()> {
         }
         dropped.insert(i);
     }
+    Ok(Fold { dropped, folded, bypass })
+}
+
+/// Rewrite `graph` as `fold` decided: nodes removed, their readers rewired, weights folded.
+fn apply_fold(graph: &mut GraphProto, fold: Fold) {
+    let Fold { dropped, folded, bypass } = fold;
     // Q(DQ(Q(x))) chains: follow the bypass to the first tensor that is kept.
     let resolve = |t: &str| -> String {
         let mut t = t;
@@ -117,7 +139,6 @@ fn fold_graph(graph: &mut GraphProto) -> Result<()> {
     let kept_inits: HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
     graph.value_info.retain(|v| produced.contains(v.name.as_str()) || kept_inits.contains(&v.name));
     graph.node = nodes;
-    Ok(())
 }
 
 /// The `axis` attribute of a Q/DQ node (ONNX's default: 1); blocked quantization refused.

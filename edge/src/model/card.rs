@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest width or height any size option takes: past 8K, a frame or a network
+/// input is a typo (or an attack) that would only end in a failed allocation.
+pub const MAX_SIDE: u32 = 8192;
+
 /// The ONNX `metadata_props` key under which the card's JSON is stored.
 pub const CARD_KEY: &str = "facecam.card";
 
@@ -224,7 +228,7 @@ impl ModelCard {
                 why: format!("version {} is not {CARD_FORMAT}, the one this build reads", self.format),
             });
         }
-        self.input.validate(1..=crate::preprocess::MAX_SIDE)?;
+        self.input.validate(1..=MAX_SIDE)?;
         let p = &self.priors;
         if p.min_sizes.is_empty() || p.min_sizes.len() != p.steps.len() {
             return bad("priors", "min_sizes and steps need one non-empty entry per level");

@@ -3,7 +3,7 @@
 //! - [`ModelCard`]: the detector's card — input size, normalisation, prior layout, classes, output names and
 //!   provenance, stored as JSON inside the ONNX file (`metadata_props`).
 //! - [`ClassifierCard`]: a face classifier's card, and [`crop_square`], the crop it sees;
-//!   [`card_kind`] tells the two kinds of file apart.
+//!   [`card_kind`] tells the two kinds of file apart, and [`AnyCard`] holds a card of either kind.
 //! - [`PriorConfig::priors`]: the prior (anchor) boxes for any input size.
 //! - [`encode`] / [`decode`]: the centre-size box codec with variances.
 //! - [`intersection`], [`iou`] and [`nms`]: overlap and greedy non-maximum suppression.
@@ -12,6 +12,7 @@
 //! The ONNX graph itself only computes class scores and box offsets per prior; all
 //! geometry lives here, so one exported file runs at any input size.
 
+mod any_card;
 mod bbox;
 mod card;
 mod classifier_card;
@@ -20,9 +21,10 @@ mod nms;
 mod postprocess;
 mod priors;
 
+pub use any_card::AnyCard;
 pub use bbox::{intersection, iou, match_greedy, BBox, Detection};
 pub use card::{
-    card_json, CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY,
+    card_json, CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY, MAX_SIDE,
 };
 pub use classifier_card::{
     card_kind, crop_square, wrong_kind, ClassifierCard, CropSpec, CLASSIFIER_KIND, DETECTOR_KIND,

@@ -58,8 +58,8 @@ pub fn compose(frame: &mut RgbImage, faces: &[Track], style: &mut Style, hud: &H
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::Label;
     use crate::model::BBox;
+    use crate::track::Label;
 
     fn face(x: f32, class: Option<&str>) -> Track {
         let label = class.map(|c| Label { class: c.into(), probability: 0.9 });

@@ -2,16 +2,15 @@
 //! call — the frame with overlays already drawn, and a [`FrameReport`] of what was found —
 //! so the run loop does not care whether it feeds a screen, files or a pipe.
 //!
-//! | spec | sink |
-//! |---|---|
-//! | `fb:/dev/fb0` | Linux framebuffer (ioctls + mmap), letterboxed |
-//! | `fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]]` | a file laid out like a framebuffer (tests, Xvfb `-fbdir`), written in place and reopened when lost |
-//! | `spi:…` | an ST7789/ILI9341-class SPI LCD (see [`spi_lcd`]) |
-//! | `png:DIR` | one PNG per frame |
-//! | `json` | one JSON object per frame, and one per face event, on stdout |
-//! | `http:[ADDR:]PORT` | the live web view ([`web`]; loopback unless an address is given) |
-//! | `mqtt:HOST[:PORT]/PREFIX` | face events, count and availability over MQTT ([`mqtt`]) |
-//! | `none` | nothing (benchmarks, headless capture) |
+//! A sink is named by a spec string, `KIND[:ARGS]`, parsed into a [`SinkSpec`] (as sources
+//! are into a [`crate::source::SourceSpec`]). Every kind — its usage, what it is and how it
+//! opens — is one row of [`SINKS`]; the kinds' list ([`KINDS`]), the error for an unknown
+//! spec and `facecam run --sink`'s help all come from that table:
+//!
+//! `fb:` and `fbfile:`/`xvfb:` are the Linux framebuffer and files laid out like one
+//! ([`fbdev`]), `spi:` an SPI LCD ([`spi_lcd`]), `png:` and `json` files and lines
+//! ([`files`]), `http:` the live web view ([`web`]), `mqtt:` face events over MQTT
+//! ([`mqtt`]), and `none` nothing.
 //!
 //! The framebuffer and the LCD are also embedded-graphics `DrawTarget`s.
 
@@ -76,41 +75,203 @@ pub struct SinkOptions {
     pub about: String,
 }
 
-/// The sink kinds, the part of a spec before `:` (see the module docs).
-pub const KINDS: [&str; 9] = ["fb", "fbfile", "xvfb", "spi", "png", "json", "http", "mqtt", "none"];
+/// One kind of sink: a row of [`SINKS`].
+#[derive(Debug)]
+pub struct SinkKind {
+    /// The part of a spec before `:`.
+    pub kind: &'static str,
+    /// How a spec of this kind is written.
+    pub usage: &'static str,
+    /// What the sink is.
+    pub what: &'static str,
+    /// Whether the spec must have something after the `:`.
+    needs_args: bool,
+    /// Open a sink from the whole spec and the part after the `:`.
+    open: fn(spec: &str, args: &str, options: &SinkOptions) -> Result<Box<dyn Sink>>,
+}
 
-/// Open the sink a spec names (see the module docs).
-pub fn open(spec: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
-    let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
-    let _ = options; // unused without the network sinks
-    Ok(match kind {
-        #[cfg(feature = "web")]
-        "http" => {
-            let defaults = web::WebOptions::default();
-            let max_viewers =
-                if options.http_max_viewers == 0 { defaults.max_viewers } else { options.http_max_viewers };
-            Box::new(web::WebSink::start(web::WebOptions {
-                addr: web::WebOptions::parse_addr(rest)?,
-                token: options.http_token.clone(),
-                max_viewers,
-                about: options.about.clone(),
-                ..defaults
-            })?)
+/// Every sink kind, in the order the help lists them.
+pub const SINKS: &[SinkKind] = &[
+    SinkKind {
+        kind: "fb",
+        usage: "fb:/dev/fbN",
+        what: "the Linux framebuffer (ioctls + mmap), letterboxed",
+        needs_args: false,
+        open: open_fbdev,
+    },
+    SinkKind {
+        kind: "fbfile",
+        usage: "fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]]",
+        what: "a file laid out like a framebuffer (tests), written in place and reopened when lost",
+        needs_args: false,
+        open: open_fbdev,
+    },
+    SinkKind {
+        kind: "xvfb",
+        usage: "xvfb:SCREEN_FILE",
+        what: "an `Xvfb -fbdir` screen file, or its directory, drawn as a framebuffer",
+        needs_args: false,
+        open: open_fbdev,
+    },
+    SinkKind {
+        kind: "spi",
+        usage: "spi:CONTROLLER@WxH,dc=N[,rst=N][,bl=N]",
+        what: "an ST7789/ILI9341-class SPI LCD",
+        needs_args: false,
+        open: open_spi,
+    },
+    SinkKind { kind: "png", usage: "png:DIR", what: "one PNG per frame", needs_args: true, open: open_png },
+    SinkKind {
+        kind: "json",
+        usage: "json",
+        what: "one JSON object per frame, and one per face event, on stdout",
+        needs_args: false,
+        open: open_json,
+    },
+    SinkKind {
+        kind: "http",
+        usage: "http:[ADDR:]PORT",
+        what: "the live web view, on loopback unless an address is given",
+        needs_args: false,
+        open: open_http,
+    },
+    SinkKind {
+        kind: "mqtt",
+        usage: "mqtt:HOST[:PORT]/PREFIX",
+        what: "face events, count and availability over MQTT",
+        needs_args: false,
+        open: open_mqtt,
+    },
+    SinkKind {
+        kind: "none",
+        usage: "none",
+        what: "nothing: benchmarks, headless capture",
+        needs_args: false,
+        open: |_, _, _| Ok(Box::new(NullSink)),
+    },
+];
+
+/// The sink kinds, the part of a spec before `:` (the kinds of [`SINKS`]).
+pub const KINDS: [&str; SINKS.len()] = {
+    let mut kinds = [""; SINKS.len()];
+    let mut i = 0;
+    while i < SINKS.len() {
+        kinds[i] = SINKS[i].kind;
+        i += 1;
+    }
+    kinds
+};
+
+/// Every sink's usage, as a list that ends in "or": what a sink spec may be.
+pub fn usages() -> String {
+    let usages: Vec<&str> = SINKS.iter().map(|k| k.usage).collect();
+    let (last, rest) = usages.split_last().expect("sink kinds");
+    format!("{} or {last}", rest.join(", "))
+}
+
+/// The short help of `--sink`: every kind's usage.
+pub fn help() -> String {
+    format!("Where frames go (repeatable): {}", usages())
+}
+
+/// The long help of `--sink` (`--help`): every kind's usage and what it is, a line each.
+pub fn long_help() -> String {
+    let kinds: Vec<String> = SINKS.iter().map(|k| format!("  {}: {}", k.usage, k.what)).collect();
+    format!("Where frames go (repeatable):\n{}", kinds.join("\n"))
+}
+
+/// A parsed sink spec: a known kind and its arguments (see [`SINKS`]); they are checked
+/// in full when it opens.
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    kind: &'static SinkKind,
+    spec: String,
+}
+
+impl SinkSpec {
+    /// The spec's kind, a row of [`SINKS`].
+    pub fn kind(&self) -> &'static SinkKind {
+        self.kind
+    }
+
+    /// Open the sink this spec names.
+    pub fn open(&self, options: &SinkOptions) -> Result<Box<dyn Sink>> {
+        let args = self.spec.split_once(':').map_or("", |(_, args)| args);
+        (self.kind.open)(&self.spec, args, options)
+    }
+}
+
+impl std::str::FromStr for SinkSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(spec: &str) -> Result<Self> {
+        let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
+        match SINKS.iter().find(|k| k.kind == kind) {
+            Some(k) if !(k.needs_args && args.is_empty()) => Ok(SinkSpec { kind: k, spec: spec.to_string() }),
+            _ => anyhow::bail!("sink `{spec}`: expected {}", usages()),
         }
-        #[cfg(feature = "mqtt")]
-        "mqtt" => Box::new(mqtt::MqttSink::start(mqtt::MqttOptions::parse(rest)?, options)?),
-        "fb" | "fbfile" | "xvfb" => Box::new(fbdev::open_spec(spec)?),
-        #[cfg(all(target_os = "linux", feature = "board"))]
-        "spi" => Box::new(spi_lcd::open(&spi_lcd::parse_spec(spec)?)?),
-        "png" if !rest.is_empty() => Box::new(files::PngSink::new(rest)?),
-        "json" => Box::new(files::JsonLines::stdout()),
-        "none" => Box::new(NullSink),
-        _ => anyhow::bail!(
-            "sink `{spec}`: expected fb:/dev/fbN, fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]], xvfb:SCREEN_FILE, \
-             spi:CONTROLLER@WxH,dc=N[,rst=N][,bl=N], png:DIR, json, http:[ADDR:]PORT, \
-             mqtt:HOST[:PORT]/PREFIX or none"
-        ),
-    })
+    }
+}
+
+impl std::fmt::Display for SinkSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.spec)
+    }
+}
+
+/// Open the sink a spec names (see [`SINKS`]).
+pub fn open(spec: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
+    spec.parse::<SinkSpec>()?.open(options)
+}
+
+fn open_fbdev(spec: &str, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
+    Ok(Box::new(fbdev::open_spec(spec)?))
+}
+
+fn open_png(_: &str, dir: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
+    Ok(Box::new(files::PngSink::new(dir)?))
+}
+
+fn open_json(_: &str, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
+    Ok(Box::new(files::JsonLines::stdout()))
+}
+
+#[cfg(all(target_os = "linux", feature = "board"))]
+fn open_spi(spec: &str, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
+    Ok(Box::new(spi_lcd::open(&spi_lcd::parse_spec(spec)?)?))
+}
+
+#[cfg(not(all(target_os = "linux", feature = "board")))]
+fn open_spi(spec: &str, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
+    anyhow::bail!("sink `{spec}`: this build of facecam has no SPI LCD support (feature `board`, Linux)")
+}
+
+#[cfg(feature = "web")]
+fn open_http(_: &str, addr: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
+    let defaults = web::WebOptions::default();
+    let max_viewers = if options.http_max_viewers == 0 { defaults.max_viewers } else { options.http_max_viewers };
+    Ok(Box::new(web::WebSink::start(web::WebOptions {
+        addr: web::WebOptions::parse_addr(addr)?,
+        token: options.http_token.clone(),
+        max_viewers,
+        about: options.about.clone(),
+        ..defaults
+    })?))
+}
+
+#[cfg(not(feature = "web"))]
+fn open_http(spec: &str, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
+    anyhow::bail!("sink `{spec}`: this build of facecam has no web view (feature `web`)")
+}
+
+#[cfg(feature = "mqtt")]
+fn open_mqtt(_: &str, args: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
+    Ok(Box::new(mqtt::MqttSink::start(mqtt::MqttOptions::parse(args)?, options)?))
+}
+
+#[cfg(not(feature = "mqtt"))]
+fn open_mqtt(spec: &str, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
+    anyhow::bail!("sink `{spec}`: this build of facecam has no MQTT support (feature `mqtt`)")
 }
 
 /// Several sinks fed the same frames (e.g. the screen and JSON lines).
@@ -152,5 +313,26 @@ pub struct NullSink;
 impl Sink for NullSink {
     fn show(&mut self, _frame: &RgbImage, _report: &FrameReport) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_in_the_table_and_the_error_lists_their_usages() {
+        assert_eq!(KINDS, ["fb", "fbfile", "xvfb", "spi", "png", "json", "http", "mqtt", "none"]);
+        let err = format!("{:#}", "vga:0".parse::<SinkSpec>().unwrap_err());
+        assert_eq!(
+            err,
+            "sink `vga:0`: expected fb:/dev/fbN, fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]], xvfb:SCREEN_FILE, \
+             spi:CONTROLLER@WxH,dc=N[,rst=N][,bl=N], png:DIR, json, http:[ADDR:]PORT, \
+             mqtt:HOST[:PORT]/PREFIX or none"
+        );
+        assert!(format!("{:#}", "png:".parse::<SinkSpec>().unwrap_err()).contains("expected fb:"));
+        assert_eq!("json".parse::<SinkSpec>().unwrap().kind().kind, "json");
+        assert!(help().ends_with("mqtt:HOST[:PORT]/PREFIX or none"));
+        assert!(long_help().contains("\n  mqtt:HOST[:PORT]/PREFIX: face events"));
     }
 }

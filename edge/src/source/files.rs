@@ -2,10 +2,42 @@
 //! name order. An unreadable file is a counted corrupt frame, not the end of the run.
 
 use super::{Frame, FrameSource, SourceError};
-use crate::annotate::collect_images;
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Extensions picked up when a directory is given.
+pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "webp"];
+
+/// Expand files and directories (not recursive) into a sorted list of image files.
+pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = fs::read_dir(input)
+                .with_context(|| format!("{}: cannot list directory", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if input.exists() {
+            files.push(input.clone());
+        } else {
+            bail!("{}: no such file or directory", input.display());
+        }
+    }
+    if files.is_empty() {
+        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        bail!("{}: no picture files ({})", names.join(", "), IMAGE_EXTENSIONS.join(", "));
+    }
+    Ok(files)
+}
 
 /// Image files played as frames, each once (or `repeat` times, to hold a picture on a screen).
 pub struct ImageFiles {

@@ -22,7 +22,7 @@ pub fn scratch(name: &str) -> PathBuf {
 /// (the astronaut, then the cat: a face appears and leaves every cycle), one JPEG every
 /// `gap_s` seconds like a live camera (a live source keeps only the newest frame).
 pub fn paced_pipe(dir: &Path, frames: u32, gap_s: f64) -> String {
-    let jpegs = edge::bench::make_stream(&root().join("samples"), frames).unwrap();
+    let jpegs = edge::jobs::bench::make_stream(&root().join("samples"), frames).unwrap();
     for (i, jpeg) in jpegs.iter().enumerate() {
         std::fs::write(dir.join(format!("frame-{i:03}.jpg")), jpeg).unwrap();
     }
@@ -38,7 +38,7 @@ pub fn facecam(args: &[&str]) -> (bool, String, String) {
 
 /// A 640x480 MJPEG file of `frames` frames panning across the sample photos.
 pub fn mjpeg_file(dir: &Path, frames: u32) -> PathBuf {
-    let jpegs = edge::bench::make_stream(&root().join("samples"), frames).unwrap();
+    let jpegs = edge::jobs::bench::make_stream(&root().join("samples"), frames).unwrap();
     let path = dir.join("stream.mjpeg");
     std::fs::write(&path, jpegs.concat()).unwrap();
     path

@@ -181,8 +181,8 @@ pub fn wider_eval(a: WiderEvalArgs) -> Result<()> {
 /// `facecam-train quantize`: a detector on whole images, a classifier on face crops.
 pub fn quantize(a: QuantizeArgs, progress: bool) -> Result<()> {
     let proto = q::read_proto(&a.model)?;
-    let card = q::Card::read(&proto).with_context(|| format!("{}: refused", a.model.display()))?;
-    let classifier = matches!(card, q::Card::Classifier(_));
+    let card = edge::model::AnyCard::read(&proto).with_context(|| format!("{}: refused", a.model.display()))?;
+    let classifier = matches!(card, edge::model::AnyCard::Classifier(_));
     // A classifier calibrates on faces, which crop folders hold too.
     let data = &a.data.data;
     let samples = if classifier { load_any(data)? } else { load_photos(data)? };

@@ -168,7 +168,7 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
             let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
             if path.is_dir() {
                 todo.push(path);
-            } else if ext.is_some_and(|e| edge::annotate::IMAGE_EXTENSIONS.contains(&e.as_str())) {
+            } else if ext.is_some_and(|e| edge::source::files::IMAGE_EXTENSIONS.contains(&e.as_str())) {
                 out.push(path);
             }
         }

@@ -28,7 +28,7 @@ pub fn load_yolo(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
     let (root, ultralytics) = if images_dir.is_dir() { (images_dir, true) } else { (dir.to_path_buf(), false) };
     let images = list_images(&root)?;
     if images.is_empty() {
-        bail!("{}: no images ({})", root.display(), edge::annotate::IMAGE_EXTENSIONS.join(", "));
+        bail!("{}: no images ({})", root.display(), edge::source::files::IMAGE_EXTENSIONS.join(", "));
     }
     let mut samples = Vec::with_capacity(images.len());
     for image in images {

@@ -2,10 +2,10 @@
 //! card's own crop rule ([`edge::classifier::crop_face`]), the inputs the classifier sees
 //! on the device, not on whole images squeezed to its input.
 
-use super::{calibrate, pick_evenly, quantize_inputs, Card, QuantizeOptions, QuantizeReport};
+use super::{calibrate, pick_evenly, quantize_inputs, QuantizeOptions, QuantizeReport};
 use crate::data::Sample;
 use anyhow::{bail, Context, Result};
-use edge::model::{ClassifierCard, InputSpec};
+use edge::model::{AnyCard, ClassifierCard, InputSpec};
 use edge::preprocess::normalize_into;
 use image::RgbImage;
 use std::path::Path;
@@ -68,8 +68,8 @@ pub fn quantize_classifier(
     opts: &QuantizeOptions,
     out: &Path,
 ) -> Result<QuantizeReport> {
-    let card = Card::read(proto).with_context(|| format!("{}: refused", model.display()))?;
-    let Card::Classifier(classifier) = &card else {
+    let card = AnyCard::read(proto).with_context(|| format!("{}: refused", model.display()))?;
+    let AnyCard::Classifier(classifier) = &card else {
         bail!("{}: a detector; its calibration is on whole images (quantize_file)", model.display())
     };
     if opts.size.is_some_and(|s| s != (classifier.input.width, classifier.input.height)) {

@@ -17,9 +17,7 @@ pub mod qdq;
 
 use anyhow::{bail, Context, Result};
 pub use calibrate::Method;
-use edge::model::{
-    card_json, card_kind, ClassifierCard, InputSpec, ModelCard, Quantization, CARD_KEY, CLASSIFIER_KIND,
-};
+use edge::model::{AnyCard, InputSpec, Quantization, CARD_KEY};
 use edge::preprocess::{normalize_into, resize_to_input};
 use qdq::ActParams;
 use std::path::{Path, PathBuf};
@@ -113,46 +111,6 @@ impl calibrate::Inputs for ImageInputs {
     }
 }
 
-/// The card of the model being quantized, of either kind: kept, plus a quantization entry.
-#[derive(Debug, Clone)]
-pub enum Card {
-    Detector(ModelCard),
-    Classifier(ClassifierCard),
-}
-
-impl Card {
-    /// The card stored in `proto`.
-    pub fn read(proto: &ModelProto) -> Result<Self> {
-        let json = card_json(proto)?;
-        Ok(match card_kind(json)?.as_str() {
-            CLASSIFIER_KIND => Card::Classifier(ClassifierCard::from_json(json)?),
-            _ => Card::Detector(ModelCard::from_json(json)?),
-        })
-    }
-
-    /// How the model's input is normalised, and its size.
-    pub fn input(&self) -> &InputSpec {
-        match self {
-            Card::Detector(c) => &c.input,
-            Card::Classifier(c) => &c.input,
-        }
-    }
-
-    fn quantization_mut(&mut self) -> &mut Option<Quantization> {
-        match self {
-            Card::Detector(c) => &mut c.quantization,
-            Card::Classifier(c) => &mut c.quantization,
-        }
-    }
-
-    fn to_json(&self) -> String {
-        match self {
-            Card::Detector(c) => c.to_json(),
-            Card::Classifier(c) => c.to_json(),
-        }
-    }
-}
-
 /// Quantize a detector's proto with the calibration `images` (whole frames, resized to
 /// the input as the detector does); the proto must carry a detector card.
 pub fn quantize_proto(
@@ -160,8 +118,8 @@ pub fn quantize_proto(
     images: &[PathBuf],
     opts: &QuantizeOptions,
 ) -> Result<(ModelProto, QuantizeReport)> {
-    let card = Card::read(proto)?;
-    if let Card::Classifier(_) = card {
+    let card = AnyCard::read(proto)?;
+    if let AnyCard::Classifier(_) = card {
         bail!("a face classifier calibrates on face crops, not whole images (see quantize::faces)");
     }
     let size = opts.size.unwrap_or((card.input().width, card.input().height));
@@ -175,7 +133,7 @@ pub fn quantize_proto(
 /// Quantize `proto`, whose card is `card`, calibrating on `inputs` at `size`.
 pub fn quantize_inputs(
     proto: &ModelProto,
-    mut card: Card,
+    mut card: AnyCard,
     inputs: &mut dyn calibrate::Inputs,
     size: (u32, u32),
     opts: &QuantizeOptions,

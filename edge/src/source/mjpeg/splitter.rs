@@ -76,98 +76,113 @@ impl Splitter {
 
     pub(super) fn next(&mut self) -> Step {
         loop {
-            let buf = &self.buf;
-            match self.phase {
-                Phase::Seek => {
-                    // SOI followed by the next marker's FF, as every real JPEG starts: a lone
-                    // FF D8 in garbage is not enough to start a frame.
-                    match buf.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]) {
-                        Some(start) => {
-                            self.skipped += start as u64;
-                            self.buf.drain(..start);
-                            self.phase = Phase::Headers;
-                            self.pos = 2;
-                        }
-                        None => {
-                            // Keep a tail that could be the start of a split SOI.
-                            let keep = buf.len().min(2);
-                            let drop = buf.len() - keep;
-                            self.skipped += drop as u64;
-                            self.buf.drain(..drop);
-                            return Step::NeedMore;
-                        }
-                    }
+            let step = match self.phase {
+                Phase::Seek => self.seek(),
+                Phase::Headers => self.headers(),
+                Phase::Scan => self.scan(),
+            };
+            if let Some(step) = step {
+                return step;
+            }
+        }
+    }
+
+    /// Look for a frame's start: its SOI. `None`: found, go on with its headers.
+    fn seek(&mut self) -> Option<Step> {
+        let buf = &self.buf;
+        // SOI followed by the next marker's FF, as every real JPEG starts: a lone
+        // FF D8 in garbage is not enough to start a frame.
+        match buf.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]) {
+            Some(start) => {
+                self.skipped += start as u64;
+                self.buf.drain(..start);
+                self.phase = Phase::Headers;
+                self.pos = 2;
+            }
+            None => {
+                // Keep a tail that could be the start of a split SOI.
+                let keep = buf.len().min(2);
+                let drop = buf.len() - keep;
+                self.skipped += drop as u64;
+                self.buf.drain(..drop);
+                return Some(Step::NeedMore);
+            }
+        }
+        None
+    }
+
+    /// One marker of a frame's headers. `None`: read, go on.
+    fn headers(&mut self) -> Option<Step> {
+        let buf = &self.buf;
+        let pos = self.pos;
+        match buf.get(pos) {
+            None => return Some(self.need_more()),
+            Some(0xFF) => {}
+            Some(_) => return Some(self.drop_corrupt(2, format!("no marker at byte {pos} of a frame"))),
+        }
+        let Some(&marker) = buf.get(pos + 1) else { return Some(self.need_more()) };
+        match marker {
+            0xFF => self.pos += 1, // fill byte before a marker
+            0xD8 => return Some(self.drop_corrupt(pos, format!("frame cut off after {pos} bytes"))),
+            0xD9 => return Some(Step::Frame(pos + 2)),
+            0xD0..=0xD7 | 0x01 => self.pos += 2, // markers without a length
+            0x00 => return Some(self.drop_corrupt(2, format!("bad marker FF 00 at byte {pos} of a frame"))),
+            _ => {
+                let Some(len) = buf.get(pos + 2..pos + 4).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else {
+                    return Some(self.need_more());
+                };
+                if len < 2 {
+                    return Some(self.drop_corrupt(2, format!("segment FF {marker:02X} with length {len}")));
                 }
-                Phase::Headers => {
-                    let pos = self.pos;
-                    match buf.get(pos) {
-                        None => return self.need_more(),
-                        Some(0xFF) => {}
-                        Some(_) => return self.drop_corrupt(2, format!("no marker at byte {pos} of a frame")),
-                    }
-                    let Some(&marker) = buf.get(pos + 1) else { return self.need_more() };
-                    match marker {
-                        0xFF => self.pos += 1, // fill byte before a marker
-                        0xD8 => return self.drop_corrupt(pos, format!("frame cut off after {pos} bytes")),
-                        0xD9 => return Step::Frame(pos + 2),
-                        0xD0..=0xD7 | 0x01 => self.pos += 2, // markers without a length
-                        0x00 => return self.drop_corrupt(2, format!("bad marker FF 00 at byte {pos} of a frame")),
-                        _ => {
-                            let Some(len) =
-                                buf.get(pos + 2..pos + 4).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
-                            else {
-                                return self.need_more();
-                            };
-                            if len < 2 {
-                                return self.drop_corrupt(2, format!("segment FF {marker:02X} with length {len}"));
-                            }
-                            let end = pos + 2 + len;
-                            if end > self.max_frame {
-                                return self.drop_corrupt(2, format!("frame larger than {} bytes", self.max_frame));
-                            }
-                            // Only APPn and COM segments carry arbitrary data (EXIF thumbnails with
-                            // their own SOI/EOI); a SOI inside any other segment, or in place of any
-                            // segment's length, means this frame was cut and the next one starts there.
-                            let opaque = matches!(marker, 0xE0..=0xEF | 0xFE);
-                            let check_end = if opaque { pos + 5 } else { end };
-                            let region = &buf[pos + 2..check_end.min(buf.len())];
-                            if let Some(i) = region.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]) {
-                                let at = pos + 2 + i;
-                                return self.drop_corrupt(at, format!("frame cut off after {at} bytes"));
-                            }
-                            if end > buf.len() {
-                                return self.need_more();
-                            }
-                            self.pos = end;
-                            if marker == 0xDA {
-                                self.phase = Phase::Scan;
-                            }
-                        }
-                    }
+                let end = pos + 2 + len;
+                if end > self.max_frame {
+                    return Some(self.drop_corrupt(2, format!("frame larger than {} bytes", self.max_frame)));
                 }
-                Phase::Scan => {
-                    let Some(i) = buf[self.pos..].iter().position(|&b| b == 0xFF).map(|i| self.pos + i) else {
-                        self.pos = buf.len();
-                        return self.need_more();
-                    };
-                    let Some(&next) = buf.get(i + 1) else {
-                        self.pos = i;
-                        return self.need_more();
-                    };
-                    match next {
-                        0x00 | 0xD0..=0xD7 => self.pos = i + 2, // stuffed FF, restart marker
-                        0xFF => self.pos = i + 1,               // fill byte
-                        0xD8 => return self.drop_corrupt(i, format!("frame cut off after {i} bytes")),
-                        0xD9 => return Step::Frame(i + 2),
-                        _ => {
-                            // Another segment (DHT, SOS, ... of a progressive JPEG).
-                            self.pos = i;
-                            self.phase = Phase::Headers;
-                        }
-                    }
+                // Only APPn and COM segments carry arbitrary data (EXIF thumbnails with
+                // their own SOI/EOI); a SOI inside any other segment, or in place of any
+                // segment's length, means this frame was cut and the next one starts there.
+                let opaque = matches!(marker, 0xE0..=0xEF | 0xFE);
+                let check_end = if opaque { pos + 5 } else { end };
+                let region = &buf[pos + 2..check_end.min(buf.len())];
+                if let Some(i) = region.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]) {
+                    let at = pos + 2 + i;
+                    return Some(self.drop_corrupt(at, format!("frame cut off after {at} bytes")));
+                }
+                if end > buf.len() {
+                    return Some(self.need_more());
+                }
+                self.pos = end;
+                if marker == 0xDA {
+                    self.phase = Phase::Scan;
                 }
             }
         }
+        None
+    }
+
+    /// The entropy-coded data after SOS, up to the next marker. `None`: go on.
+    fn scan(&mut self) -> Option<Step> {
+        let buf = &self.buf;
+        let Some(i) = buf[self.pos..].iter().position(|&b| b == 0xFF).map(|i| self.pos + i) else {
+            self.pos = buf.len();
+            return Some(self.need_more());
+        };
+        let Some(&next) = buf.get(i + 1) else {
+            self.pos = i;
+            return Some(self.need_more());
+        };
+        match next {
+            0x00 | 0xD0..=0xD7 => self.pos = i + 2, // stuffed FF, restart marker
+            0xFF => self.pos = i + 1,               // fill byte
+            0xD8 => return Some(self.drop_corrupt(i, format!("frame cut off after {i} bytes"))),
+            0xD9 => return Some(Step::Frame(i + 2)),
+            _ => {
+                // Another segment (DHT, SOS, ... of a progressive JPEG).
+                self.pos = i;
+                self.phase = Phase::Headers;
+            }
+        }
+        None
     }
 
     /// More input is needed; a frame that has outgrown the limit is dropped instead.

@@ -1,14 +1,14 @@
 //! Listing the V4L2 nodes for `facecam devices`: what each `/dev/videoN` is and which
 //! formats, sizes and frame rates it offers.
 
-use super::open::{explain_open_error, guarded};
+use super::util::{explain_open_error, fourcc_str, fps_of, guarded};
 use std::fmt;
 use std::path::PathBuf;
 use v4l::capability::Flags as CapFlags;
 use v4l::frameinterval::FrameIntervalEnum;
 use v4l::framesize::FrameSizeEnum;
 use v4l::video::Capture;
-use v4l::{Device, FourCC};
+use v4l::Device;
 
 /// One `/dev/videoN` node as [`list_devices`] found it.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,15 +148,6 @@ fn describe_node(path: PathBuf) -> DeviceInfo {
         info.formats.push(FormatInfo { fourcc: fourcc_str(desc.fourcc), description: desc.description, sizes });
     }
     info
-}
-
-/// Frames per second for a frame interval of `num/den` seconds.
-pub(super) fn fps_of(num: u32, den: u32) -> Option<f64> {
-    (num > 0).then(|| den as f64 / num as f64)
-}
-
-pub(super) fn fourcc_str(f: FourCC) -> String {
-    f.repr.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect()
 }
 
 impl fmt::Display for DeviceInfo {

@@ -14,6 +14,7 @@
 
 mod devices;
 mod open;
+mod util;
 
 pub use devices::{list_devices, DeviceInfo, FormatInfo, FpsInfo, SizeInfo};
 pub use open::choose_format;
@@ -21,13 +22,13 @@ pub use open::choose_format;
 use super::{Frame, FrameSource, PixelFormat, SourceError};
 use crate::source::decode::{decode_jpeg, yuyv_to_rgb};
 use anyhow::Result;
-use devices::fourcc_str;
 use image::RgbImage;
 use open::{discard, open_live, Granted, Live, Request};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use util::fourcc_str;
 use v4l::buffer::{Flags as BufferFlags, Type};
 use v4l::io::mmap::Stream;
 use v4l::io::traits::CaptureStream;

@@ -1,7 +1,7 @@
 //! Opening a V4L2 device: checking what it is, negotiating format, size and frame rate,
 //! mapping the buffers, and putting the driver's errors in words.
 
-use super::devices::{fourcc_str, fps_of};
+use super::util::{explain_open_error, fourcc_str, fps_of, guarded};
 use super::{BUFFERS, FRAME_TIMEOUT};
 use crate::source::PixelFormat;
 use anyhow::{anyhow, bail, Context, Result};
@@ -42,26 +42,6 @@ pub fn choose_format(offered: &[[u8; 4]], wanted: Option<PixelFormat>) -> Result
         let list = if list.is_empty() { "no formats".to_string() } else { list.join(", ") };
         format!("the camera does not offer {asked}; it offers {list}")
     })
-}
-
-/// Run a `v4l` call that may panic on odd driver data (its string fields are unwrapped as
-/// UTF-8, and a card name cut at 32 bytes can split a character) as an ordinary error.
-pub(super) fn guarded<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(io::Error::other("the driver returned malformed data")))
-}
-
-pub(super) fn explain_open_error(path: &Path, e: io::Error) -> anyhow::Error {
-    let p = path.display();
-    match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
-            anyhow!("{p}: no such camera; run `facecam devices` to list the connected ones")
-        }
-        Some(libc::EBUSY) => anyhow!("{p} is busy: another program holds the camera (see `fuser {p}`)"),
-        Some(libc::EACCES) | Some(libc::EPERM) => {
-            anyhow!("{p}: permission denied; add the user to the `video` group (then log in again)")
-        }
-        _ => anyhow!(e).context(format!("cannot open {p}")),
-    }
 }
 
 /// An error from a streaming call, with EBUSY put in words.

@@ -5,17 +5,15 @@
 use crate::atomic;
 use crate::classifier::Classifier;
 use crate::detector::Detector;
-use crate::labels::Label;
 use crate::model::Detection;
 use crate::overlay::{draw_labelled_box, ImageTarget};
+use crate::source::files::collect_images;
+use crate::track::Label;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// Extensions picked up when a directory is given.
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "webp"];
 
 /// One JSON line of `detections.jsonl`.
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -65,35 +63,6 @@ pub struct Summary {
     pub faces: usize,
     /// Files that could not be read or decoded, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
-}
-
-/// Expand files and directories (not recursive) into a sorted list of image files.
-pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut found: Vec<PathBuf> = fs::read_dir(input)
-                .with_context(|| format!("{}: cannot list directory", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else if input.exists() {
-            files.push(input.clone());
-        } else {
-            bail!("{}: no such file or directory", input.display());
-        }
-    }
-    if files.is_empty() {
-        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-        bail!("{}: no picture files ({})", names.join(", "), IMAGE_EXTENSIONS.join(", "));
-    }
-    Ok(files)
 }
 
 /// Output PNG name for an input file: its stem, made unique by index when needed.

@@ -8,6 +8,8 @@
 //! a quantized model by the chosen [`Int8Path`]. Optional extras: the time split into
 //! preprocess / network / decode+NMS, and a per-operator profile of the network.
 
+use super::timing::profile_plan;
+pub use super::timing::{profile_table, Latency, OpTime};
 use crate::detector::{plan_for, read_model, Detector, Int8Path, Kernels, LoadOptions};
 use crate::model::Detection;
 use crate::preprocess::{normalize_into, resize_to_input};
@@ -15,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tract_onnx::prelude::*;
 
 /// What to race.
@@ -41,39 +43,6 @@ pub struct RaceOptions {
     pub profile_runs: usize,
 }
 
-/// Latency statistics of a set of runs, milliseconds.
-#[derive(Debug, Clone, Serialize)]
-pub struct Latency {
-    pub median_ms: f64,
-    pub p90_ms: f64,
-    pub mean_ms: f64,
-    pub min_ms: f64,
-}
-
-impl Latency {
-    /// Statistics of `times`; all zero when there are none.
-    pub fn of(times: &[Duration]) -> Self {
-        if times.is_empty() {
-            return Self { median_ms: 0.0, p90_ms: 0.0, mean_ms: 0.0, min_ms: 0.0 };
-        }
-        let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        ms.sort_by(f64::total_cmp);
-        Self {
-            median_ms: quantile(&ms, 0.5),
-            p90_ms: quantile(&ms, 0.9),
-            mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
-            min_ms: ms[0],
-        }
-    }
-}
-
-/// Linear-interpolated quantile of sorted values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
 /// Median time of each stage of `detect`, run one after another.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stages {
@@ -83,19 +52,6 @@ pub struct Stages {
     pub network_ms: f64,
     /// Prior decoding, score threshold and NMS.
     pub decode_nms_ms: f64,
-}
-
-/// One operator kind's share of the network's time.
-#[derive(Debug, Clone, Serialize)]
-pub struct OpTime {
-    /// tract's name for the operator (after optimisation).
-    pub op: String,
-    /// Nodes of this kind in the optimised graph.
-    pub nodes: usize,
-    /// Mean milliseconds per run, all nodes of this kind together.
-    pub ms: f64,
-    /// Fraction of the profiled network time.
-    pub share: f64,
 }
 
 /// Everything `facecam race` measured.
@@ -189,7 +145,7 @@ pub fn run(opts: &RaceOptions) -> Result<RaceReport> {
         stages,
         profile,
         faces,
-        peak_rss_mib: crate::bench::peak_rss_mib(),
+        peak_rss_mib: crate::jobs::bench::peak_rss_mib(),
     })
 }
 
@@ -219,7 +175,7 @@ fn time_stages(det: &mut Detector, frame: &RgbImage, iterations: usize) -> Resul
 }
 
 /// Time every node of the optimised network over `opts.profile_runs` runs, grouped by
-/// operator ([`crate::race_net::profile_plan`]).
+/// operator ([`profile_plan`]).
 ///
 /// `Detector` keeps its plan private, so the model is prepared again here the same way
 /// (the same int8 path and kernels, [`plan_for`] → `into_runnable`).
@@ -230,16 +186,7 @@ fn profile_ops(opts: &RaceOptions, det: &Detector, frame: &RgbImage) -> Result<V
     let mut input = Tensor::zero::<f32>(&[1, 3, h as usize, w as usize])?;
     let resized = resize_to_input(frame, w, h);
     normalize_into(&resized, &det.card().input, input.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
-    crate::race_net::profile_plan(&plan, &input.into(), opts.profile_runs)
-}
-
-/// A profile as text lines: operator kind, nodes, ms per run, share.
-pub fn profile_table(ops: &[OpTime]) -> String {
-    let mut s = "\noperator             nodes   ms/run  share".to_string();
-    for o in ops {
-        s += &format!("\n{:<20} {:>5} {:>8.3} {:>5.1}%", o.op, o.nodes, o.ms, o.share * 100.0);
-    }
-    s
+    profile_plan(&plan, &input.into(), opts.profile_runs)
 }
 
 impl RaceReport {

@@ -6,10 +6,10 @@
 //! Every `every` frames shown, the resident memory (VmRSS) is recorded. The report is
 //! the peak and the slope of a least-squares line through the samples after warm-up.
 
-use crate::bench::{make_stream, STREAM_SIZE};
 use crate::detector::{Detector, LoadOptions};
+use crate::jobs::bench::{make_stream, STREAM_SIZE};
 use crate::overlay::{sticker::Sticker, PerClass, Style};
-use crate::pipeline::{self, RunOptions};
+use crate::pipeline::{self, RunOptions, RunParts};
 use crate::sink::fbdev::{Framebuffer, Geometry};
 use crate::sink::files::JsonLines;
 use crate::sink::{FrameReport, Sink, Tee};
@@ -42,7 +42,7 @@ pub struct SoakReport {
 
 /// The current resident set of this process, MiB (VmRSS).
 pub fn rss_mib() -> f64 {
-    crate::bench::status_mib("VmRSS:")
+    crate::jobs::bench::status_mib("VmRSS:")
 }
 
 /// An endless byte stream: `frames` JPEGs over and over, with a truncated frame and a
@@ -152,7 +152,13 @@ pub fn soak(
     let options = RunOptions { every_frame: true, report_every: None, ..Default::default() };
     let tracker = Tracker::new(TrackerConfig::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let stats = pipeline::run(Box::new(source), detector, tracker, None, &mut style, &mut sink, &options, stop);
+    let stats = pipeline::run(
+        RunParts { source: Box::new(source), detector, tracker, labeler: None },
+        &mut style,
+        &mut sink,
+        &options,
+        stop,
+    );
     let _ = std::fs::remove_file(&screen_file);
     let stats = stats?;
     let samples = samples.lock().expect("not poisoned").clone();

@@ -6,7 +6,7 @@
 use crate::detector::{Detector, LoadOptions};
 use crate::model::{iou, BBox};
 use crate::overlay::{compose, hud::HudInfo, Style};
-use crate::pipeline::{self, RunOptions};
+use crate::pipeline::{self, RunOptions, RunParts};
 use crate::preprocess::{normalize_into, resize_to_input};
 use crate::sink::{fbdev, FrameReport, Sink};
 use crate::source::{decode::decode_jpeg, mjpeg::MjpegSource};
@@ -118,7 +118,7 @@ pub fn status_mib(field: &str) -> f64 {
 /// A 640x480 MJPEG stream of `frames` frames: a slow pan across the sample photos (or
 /// the test pattern when they are missing), JPEG quality 85 like a webcam.
 pub fn make_stream(samples: &Path, frames: u32) -> Result<Vec<Vec<u8>>> {
-    let mut photos: Vec<RgbImage> = crate::annotate::collect_images(&[samples.to_path_buf()])
+    let mut photos: Vec<RgbImage> = crate::source::files::collect_images(&[samples.to_path_buf()])
         .unwrap_or_default()
         .iter()
         .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))
@@ -157,6 +157,17 @@ pub(crate) fn stage(name: &'static str, mut times: Vec<Duration>) -> Stage {
     Stage { name, mean_ms, p95_ms }
 }
 
+/// The names of the stages timed one after another, in order.
+const STAGE_NAMES: [&str; 7] = [
+    "decode JPEG",
+    "resize + normalise",
+    "network (tract)",
+    "decode boxes + NMS",
+    "track",
+    "draw overlays",
+    "display (framebuffer)",
+];
+
 /// Run the benchmark with the model loaded by `load`; sample photos are read from
 /// `samples/` beside the model's folder or the working directory.
 pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport> {
@@ -177,10 +188,39 @@ pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport>
     std::fs::write(&screen_file, vec![0u8; geometry.required_len().context("framebuffer size")?])?;
     let mut screen = fbdev::Framebuffer::open_file(&screen_file, geometry)?;
 
-    let mut tracker = Tracker::new(TrackerConfig::default());
     let mut style = Style { boxes: true, hud: true, ..Default::default() };
-    let mut chw = vec![0f32; (3 * input.0 * input.1) as usize];
-    // The baseline our resize replaced: the image crate's triangle filter, same output.
+    let baseline = resize_baseline(&stream, input)?;
+    let (times, followed) = time_serially(&stream, &mut detector, &mut style, &mut screen)?;
+    let mut stages: Vec<Stage> = STAGE_NAMES.iter().zip(times).map(|(n, t)| stage(n, t)).collect();
+    let serial_ms = stages.iter().map(|s| s.mean_ms).sum();
+    stages.push(stage("(baseline: image crate resize alone)", baseline));
+    let (jitter_raw_px, jitter_tracked_px) = jitter(&followed);
+
+    // The same stream through the threaded loop, every frame processed.
+    let stats = run_threaded(&stream, detector, &mut style, &mut screen)?;
+    drop(screen);
+    let run_peak_rss_mib = child_run_rss(&stream, &screen_file, model, &LoadOptions { size: Some(input), ..*load });
+    let _ = std::fs::remove_file(&screen_file);
+    Ok(BenchReport {
+        model: model.display().to_string(),
+        threads: crate::detector::threads(),
+        input,
+        frames,
+        jpeg_bytes,
+        model_load_s,
+        stages,
+        serial_ms,
+        pipeline_fps: stats.fps,
+        peak_rss_mib: peak_rss_mib(),
+        run_peak_rss_mib,
+        jitter_raw_px,
+        jitter_tracked_px,
+    })
+}
+
+/// The baseline our resize replaced, timed on the stream's first 50 frames: the image
+/// crate's triangle filter, same output.
+fn resize_baseline(stream: &[Vec<u8>], input: (u32, u32)) -> Result<Vec<Duration>> {
     let mut baseline = Vec::new();
     for jpeg in stream.iter().take(50) {
         let frame = decode_jpeg(jpeg)?;
@@ -188,19 +228,25 @@ pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport>
         let _ = image::imageops::resize(&frame, input.0, input.1, image::imageops::FilterType::Triangle);
         baseline.push(t.elapsed());
     }
-    let names = [
-        "decode JPEG",
-        "resize + normalise",
-        "network (tract)",
-        "decode boxes + NMS",
-        "track",
-        "draw overlays",
-        "display (framebuffer)",
-    ];
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
-    // The largest face per frame, as detected and as tracked, for the jitter measure.
+    Ok(baseline)
+}
+
+/// Each stage of [`STAGE_NAMES`] timed on every frame of `stream`, one after another on
+/// this thread; with the largest face per frame, as detected and as tracked (for the
+/// jitter measure).
+#[allow(clippy::type_complexity)]
+fn time_serially(
+    stream: &[Vec<u8>],
+    detector: &mut Detector,
+    style: &mut Style,
+    screen: &mut fbdev::Framebuffer,
+) -> Result<(Vec<Vec<Duration>>, Vec<Option<(BBox, BBox)>>)> {
+    let input = detector.input_size();
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut chw = vec![0f32; (3 * input.0 * input.1) as usize];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); STAGE_NAMES.len()];
     let mut followed: Vec<Option<(BBox, BBox)>> = Vec::new();
-    for jpeg in &stream {
+    for jpeg in stream {
         let mut lap = Instant::now();
         let mut mark = |i: usize, times: &mut Vec<Vec<Duration>>| {
             let now = Instant::now();
@@ -221,49 +267,28 @@ pub fn run(model: &Path, load: &LoadOptions, frames: u32) -> Result<BenchReport>
             let t = faces.iter().max_by(|a, b| iou(&a.bbox, &d.bbox).total_cmp(&iou(&b.bbox, &d.bbox)))?;
             Some((d.bbox, t.bbox))
         }));
-        compose(&mut frame, &faces, &mut style, &HudInfo::default());
+        compose(&mut frame, &faces, style, &HudInfo::default());
         mark(5, &mut times);
         let report = FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces, events: Vec::new() };
         screen.show(&frame, &report)?;
         mark(6, &mut times);
     }
-    let mut stages: Vec<Stage> = names.iter().zip(times).map(|(n, t)| stage(n, t)).collect();
-    let serial_ms = stages.iter().map(|s| s.mean_ms).sum();
-    stages.push(stage("(baseline: image crate resize alone)", baseline));
-    let (jitter_raw_px, jitter_tracked_px) = jitter(&followed);
+    Ok((times, followed))
+}
 
-    // The same stream through the threaded loop, every frame processed.
+/// `stream` through the threaded loop of `facecam run`, every frame processed.
+fn run_threaded(
+    stream: &[Vec<u8>],
+    detector: Detector,
+    style: &mut Style,
+    screen: &mut fbdev::Framebuffer,
+) -> Result<pipeline::RunStats> {
     let bytes: Vec<u8> = stream.concat();
     let source = MjpegSource::from_reader(Box::new(std::io::Cursor::new(bytes)), "bench stream")?;
     let options = RunOptions { every_frame: true, max_frames: None, report_every: None, ..Default::default() };
-    let stats = pipeline::run(
-        Box::new(source),
-        detector,
-        Tracker::new(TrackerConfig::default()),
-        None,
-        &mut style,
-        &mut screen,
-        &options,
-        Arc::new(AtomicBool::new(false)),
-    )?;
-    drop(screen);
-    let run_peak_rss_mib = child_run_rss(&stream, &screen_file, model, &LoadOptions { size: Some(input), ..*load });
-    let _ = std::fs::remove_file(&screen_file);
-    Ok(BenchReport {
-        model: model.display().to_string(),
-        threads: crate::detector::threads(),
-        input,
-        frames,
-        jpeg_bytes,
-        model_load_s,
-        stages,
-        serial_ms,
-        pipeline_fps: stats.fps,
-        peak_rss_mib: peak_rss_mib(),
-        run_peak_rss_mib,
-        jitter_raw_px,
-        jitter_tracked_px,
-    })
+    let parts =
+        RunParts { source: Box::new(source), detector, tracker: Tracker::new(TrackerConfig::default()), labeler: None };
+    pipeline::run(parts, style, screen, &options, Arc::new(AtomicBool::new(false)))
 }
 
 /// Mean jitter of the detected and the tracked box over every run of consecutive frames

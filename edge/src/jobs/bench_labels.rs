@@ -100,7 +100,7 @@ fn loop_ms(
         times.push(t.elapsed());
         faces = tracks.len();
     }
-    Ok((crate::bench::stage("detect thread", times).mean_ms, faces))
+    Ok((crate::jobs::bench::stage("detect thread", times).mean_ms, faces))
 }
 
 /// Run the benchmark: `detector` and `classifier` files, the face from `photo`.
@@ -131,7 +131,7 @@ pub fn run(detector: &Path, classifier: &Path, photo: &Path, frames: u32) -> Res
             }
         }
     }
-    let per_face = crate::bench::stage("classify one face", per_face);
+    let per_face = crate::jobs::bench::stage("classify one face", per_face);
     Ok(LabelBenchReport {
         classifier: classifier.display().to_string(),
         side,

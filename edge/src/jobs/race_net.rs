@@ -7,14 +7,15 @@
 //! tract's own ops and facecam's kernels can be set side by side. [`profile_plan`] times
 //! every node of a plan by operator kind; `facecam race` uses it too.
 
+pub use super::timing::profile_plan;
+use super::timing::{profile_table, Latency, OpTime};
 use crate::detector::{plan_for, Kernels};
-use crate::race::{Latency, OpTime};
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
@@ -95,7 +96,7 @@ pub fn run(
         latency: Latency::of(&times),
         samples_ms: times.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
         profile,
-        peak_rss_mib: crate::bench::peak_rss_mib(),
+        peak_rss_mib: crate::jobs::bench::peak_rss_mib(),
     })
 }
 
@@ -111,41 +112,6 @@ fn frame_tensor(frame: &RgbImage) -> Result<Tensor> {
         }
     }
     Ok(t)
-}
-
-/// Time every node of `plan` over `runs` runs on `input`, grouped by operator kind
-/// (tract's name for it after optimisation), most expensive first.
-pub fn profile_plan(plan: &std::sync::Arc<TypedRunnableModel>, input: &TValue, runs: usize) -> Result<Vec<OpTime>> {
-    let mut state = plan.spawn()?;
-    let mut per_node: BTreeMap<usize, (String, Duration)> = BTreeMap::new();
-    state.run(tvec!(input.clone()))?; // warm-up
-    for _ in 0..runs {
-        state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
-            let t = Instant::now();
-            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-            let entry = per_node.entry(node.id).or_insert_with(|| (node.op().name().to_string(), Duration::ZERO));
-            entry.1 += t.elapsed();
-            out
-        })?;
-    }
-    let mut by_op: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
-    for (op, d) in per_node.into_values() {
-        let e = by_op.entry(op).or_default();
-        e.0 += 1;
-        e.1 += d;
-    }
-    let total: f64 = by_op.values().map(|(_, d)| d.as_secs_f64()).sum::<f64>().max(f64::MIN_POSITIVE);
-    let mut ops: Vec<OpTime> = by_op
-        .into_iter()
-        .map(|(op, (nodes, d))| OpTime {
-            op,
-            nodes,
-            ms: d.as_secs_f64() * 1e3 / runs.max(1) as f64,
-            share: d.as_secs_f64() / total,
-        })
-        .collect();
-    ops.sort_by(|a, b| b.ms.total_cmp(&a.ms));
-    Ok(ops)
 }
 
 impl NetReport {
@@ -167,7 +133,7 @@ impl NetReport {
             self.peak_rss_mib
         );
         if let Some(ops) = &self.profile {
-            s += &crate::race::profile_table(ops);
+            s += &profile_table(ops);
         }
         s
     }
