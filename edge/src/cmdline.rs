@@ -20,10 +20,13 @@ pub const LOG_ENV: &str = "FACECAM_LOG";
 pub const ENVIRONMENT_HELP: &str = "\
 Environment:
   FACECAM_LOG     log filter: error, warn, info (default), debug or trace, per module too
-                  (`info,edge::source=debug`); -v and -q set the level when it is unset
+                  (`info,edge::source=debug`, `tract_core=debug`); overrides -v and -q
   FACECAM_BOARDS  extra folders of board profiles (NAME.toml), ':'-separated
   FACECAM_ASSETS  a folder with stickers/ searched before the installed ones
   FACECAM_PYTHON  the Python with torch that benches and parity tests compare against";
+
+/// The crates whose messages -v and -vv turn up: the two libraries and the two binaries.
+const OUR_CRATES: [&str; 4] = ["edge", "host_train", "facecam", "facecam_train"];
 
 /// `-v`/`-q`: how much is said on stderr. Flattened into both binaries' top level, so
 /// they go before or after the subcommand.
@@ -58,7 +61,12 @@ impl Verbosity {
     /// is `FACECAM_LOG`'s filter when set, else the flags'.
     pub fn init_logging(&self) {
         let mut builder = env_logger::Builder::new();
-        builder.filter_level(self.level());
+        // -v and -vv are about facecam's own messages; the libraries' debug output (tract
+        // logs every shape it infers) only through FACECAM_LOG.
+        builder.filter_level(self.level().min(log::LevelFilter::Info));
+        for ours in OUR_CRATES {
+            builder.filter_module(ours, self.level());
+        }
         if let Ok(filter) = std::env::var(LOG_ENV) {
             builder.parse_filters(&filter);
         }

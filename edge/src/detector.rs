@@ -73,7 +73,16 @@ pub fn plan_for(proto: &ModelProto, input: &[usize], kernels: Kernels) -> TractR
         .into_typed()?
         .into_decluttered()?;
     if kernels == Kernels::Facecam {
-        crate::kernels::patch(&mut model)?;
+        let p = crate::kernels::patch(&mut model)?;
+        log::debug!(
+            "facecam's kernels in: {} depthwise and {} full 3x3 ({} with their ReLU), {} 1x1, {} upsampling, {} softmax",
+            p.depthwise,
+            p.full,
+            p.relu_fused,
+            p.pointwise,
+            p.upsample,
+            p.softmax
+        );
     }
     model.into_optimized()
 }
@@ -182,6 +191,12 @@ impl Detector {
                 path.display()
             );
         }
+        log::debug!(
+            "{}: {width}x{height} input, {} priors, {:?} kernels",
+            path.display(),
+            count.unwrap_or(0),
+            options.kernels
+        );
         let priors = card.priors.priors(width, height);
         let state = plan.spawn()?;
         let input = Tensor::zero::<f32>(&[1, 3, height as usize, width as usize])?;

@@ -292,7 +292,7 @@ fn capture_stage(mut source: Box<dyn FrameSource>, shared: &Shared) {
             Ok(None) => break,
             Err(SourceError::Corrupt(why)) => {
                 bump(&counters.corrupt);
-                eprintln!("skipped a frame: {why}");
+                log::warn!("skipped a frame: {why}");
             }
             Err(SourceError::Timeout(_)) => bump(&counters.timeouts),
             Err(SourceError::Fatal(e)) => {
@@ -399,7 +399,7 @@ fn display_stage(
             if last_report.elapsed() >= every {
                 last_report = Instant::now();
                 let counters = &shared.counters;
-                eprintln!(
+                log::info!(
                     "{} shown, {:.1} fps, {:.0} ms latency, {} dropped, {} corrupt",
                     stats.shown,
                     hud.fps,

@@ -99,7 +99,7 @@ pub fn annotate_files(
             Ok(img) => img,
             Err(e) => {
                 if verbose {
-                    eprintln!("skipping {e:#}");
+                    log::warn!("skipping {e:#}");
                 }
                 summary.skipped.push((file.clone(), format!("{e:#}")));
                 continue;
@@ -124,7 +124,7 @@ pub fn annotate_files(
         }
         atomic::write_png(&out_dir.join(output_name(file, i, &mut taken)), &canvas)?;
         if verbose {
-            eprintln!("{}: {} face(s)", file.display(), faces.len());
+            log::info!("{}: {} face(s)", file.display(), faces.len());
         }
         summary.images += 1;
         summary.faces += faces.len();

@@ -114,7 +114,7 @@ pub fn capture(
         let jpg = out.join(format!("{name}.jpg"));
         save(image, &faces, &jpg)?;
         summary.faces += faces.len();
-        eprintln!("saved {} ({} face(s) pre-labelled)", jpg.display(), faces.len());
+        log::info!("saved {} ({} face(s) pre-labelled)", jpg.display(), faces.len());
         summary.saved.push(jpg);
         Ok(())
     })?;
@@ -169,7 +169,7 @@ pub fn capture_crops(
             summary.faces += 1;
             summary.saved.push(jpg);
         }
-        eprintln!("{} face crop(s) of `{class}` saved ({} in this picture)", summary.saved.len(), faces.len());
+        log::info!("{} face crop(s) of `{class}` saved ({} in this picture)", summary.saved.len(), faces.len());
         Ok(())
     })?;
     Ok(summary)

@@ -94,7 +94,7 @@ impl<S: Sink> Sink for Sampling<S> {
         if self.shown.is_multiple_of(self.every) {
             let rss = rss_mib();
             self.samples.lock().expect("not poisoned").push((self.shown, rss));
-            eprintln!("{} frames: VmRSS {rss:.1} MiB", self.shown);
+            log::info!("{} frames: VmRSS {rss:.1} MiB", self.shown);
         }
         Ok(())
     }

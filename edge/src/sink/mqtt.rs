@@ -96,7 +96,7 @@ impl MqttSink {
                     match notification {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
                             if down {
-                                eprintln!("mqtt: reconnected to {broker}");
+                                log::info!("mqtt: reconnected to {broker}");
                             }
                             (down, backoff) = (false, Duration::from_secs(1));
                             // The last will may have said offline while we were away.
@@ -109,7 +109,7 @@ impl MqttSink {
                         Ok(_) => {}
                         Err(e) => {
                             if !down {
-                                eprintln!("mqtt: {broker}: {e}; retrying with backoff");
+                                log::warn!("mqtt: {broker}: {e}; retrying with backoff");
                             }
                             down = true;
                             std::thread::sleep(backoff);
@@ -187,7 +187,7 @@ impl Sink for MqttSink {
         }
         let dropped = self.dropped();
         if dropped > 0 {
-            eprintln!("mqtt: {dropped} messages dropped while the broker was away or slow");
+            log::warn!("mqtt: {dropped} messages dropped while the broker was away or slow");
         }
         Ok(())
     }

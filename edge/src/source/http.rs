@@ -51,13 +51,13 @@ impl Read for Reconnecting {
         loop {
             if let Some(body) = &mut self.body {
                 match body.read(buf) {
-                    Ok(0) => eprintln!("http source {}: the stream ended; reconnecting", self.url),
+                    Ok(0) => log::warn!("http source {}: the stream ended; reconnecting", self.url),
                     Ok(n) => {
                         self.backoff = FIRST_BACKOFF;
                         return Ok(n);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => eprintln!("http source {}: {e}; reconnecting", self.url),
+                    Err(e) => log::warn!("http source {}: {e}; reconnecting", self.url),
                 }
                 self.body = None;
             }
@@ -65,10 +65,10 @@ impl Read for Reconnecting {
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             match connect(&self.agent, &self.url) {
                 Ok(body) => {
-                    eprintln!("http source {}: reconnected", self.url);
+                    log::info!("http source {}: reconnected", self.url);
                     self.body = Some(body);
                 }
-                Err(e) => eprintln!("{e:#}; retrying in {} s", self.backoff.as_secs()),
+                Err(e) => log::warn!("{e:#}; retrying in {} s", self.backoff.as_secs()),
             }
         }
     }

@@ -77,11 +77,7 @@ impl RestartingPipe {
             let s = old.stats();
             self.seq_base += s.frames + s.corrupt;
         }
-        eprintln!(
-            "warning: camera command `{}` {why}; starting it again in {:.1} s",
-            self.command,
-            self.backoff.as_secs_f64()
-        );
+        log::warn!("camera command `{}` {why}; starting it again in {:.1} s", self.command, self.backoff.as_secs_f64());
         self.retry_at = Instant::now() + self.backoff;
         let wait = self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_RETRY);

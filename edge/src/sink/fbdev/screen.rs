@@ -112,7 +112,7 @@ impl FileScreen {
             }
             match open_checked(&self.path, &self.name, Some(&self.geometry).filter(|_| !self.xwd)) {
                 Ok((file, id, g)) if !self.xwd || g == self.geometry => {
-                    eprintln!(
+                    log::info!(
                         "display {} is back after {:.1} s ({} frame(s) not shown)",
                         self.name,
                         lost.since.elapsed().as_secs_f64(),
@@ -134,7 +134,7 @@ impl FileScreen {
                     };
                     // The first failed reopen only restates the loss; later changes are news.
                     if why != lost.why && lost.tries > 0 {
-                        eprintln!("warning: {why}; the display stays off");
+                        log::warn!("{why}; the display stays off");
                     }
                     lost.why = why;
                     lost.tries += 1;
@@ -147,8 +147,8 @@ impl FileScreen {
         if let Err(why) = self.check().and_then(|()| {
             write_packed(&self.file, packed, &self.geometry).map_err(|e| format!("cannot be written ({e})"))
         }) {
-            eprintln!(
-                "warning: display {} {why}; frames are not shown while it is tried again every {:.1} s",
+            log::warn!(
+                "display {} {why}; frames are not shown while it is tried again every {:.1} s",
                 self.name,
                 self.reopen_every.as_secs_f64()
             );

@@ -138,7 +138,7 @@ impl WebSink {
             connections: AtomicUsize::new(0),
         });
         let server = server::start(shared.clone())?;
-        eprintln!("web view on http://{}/", server.addr);
+        log::info!("web view on http://{}/", server.addr);
         Ok(Self { shared, server: Some(server) })
     }
 

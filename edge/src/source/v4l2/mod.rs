@@ -80,15 +80,10 @@ impl V4l2Source {
         let (live, granted) = open_live(&request)?;
         let g = &granted;
         if (g.width, g.height) != (width, height) {
-            eprintln!(
-                "warning: {}: asked for {width}x{height}, the camera gives {}x{}",
-                device.display(),
-                g.width,
-                g.height
-            );
+            log::warn!("{}: asked for {width}x{height}, the camera gives {}x{}", device.display(), g.width, g.height);
         }
         if let Some(got) = g.fps.filter(|got| fps > 0 && (got - fps as f64).abs() > 0.5) {
-            eprintln!("warning: {}: asked for {fps} fps, the camera gives {got:.1}", device.display());
+            log::warn!("{}: asked for {fps} fps, the camera gives {got:.1}", device.display());
         }
         Ok(Self {
             request,
@@ -113,8 +108,8 @@ impl V4l2Source {
         if let Some(live) = self.live.take() {
             discard(live);
         }
-        eprintln!(
-            "warning: {}: camera lost ({e}); reopening every {:.2}s up to {}s",
+        log::warn!(
+            "{}: camera lost ({e}); reopening every {:.2}s up to {}s",
             self.request.path.display(),
             self.backoff.as_secs_f64(),
             MAX_RETRY.as_secs()
@@ -136,13 +131,13 @@ impl V4l2Source {
         match open_live(&self.request) {
             Ok((live, granted)) => {
                 if granted != self.granted {
-                    eprintln!("warning: {}: reopened with different settings", self.request.path.display());
+                    log::warn!("{}: reopened with different settings", self.request.path.display());
                 }
                 self.live = Some(live);
                 self.granted = granted;
                 self.backoff = FIRST_RETRY;
                 self.stats.reconnects += 1;
-                eprintln!("{}: camera back", self.request.path.display());
+                log::info!("{}: camera back", self.request.path.display());
                 Ok(())
             }
             Err(_) => {

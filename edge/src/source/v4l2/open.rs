@@ -142,7 +142,7 @@ pub(super) fn open_live(req: &Request) -> Result<(Live, Granted)> {
         // Frame rate control is optional in V4L2; without it the camera runs at its default.
         match dev.set_params(&Parameters::with_fps(req.fps)) {
             Ok(params) => fps = fps_of(params.interval.numerator, params.interval.denominator),
-            Err(e) => eprintln!("warning: {p}: cannot set the frame rate ({e}); using the camera's default"),
+            Err(e) => log::warn!("{p}: cannot set the frame rate ({e}); using the camera's default"),
         }
     }
     let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, BUFFERS)
