@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -62,6 +63,16 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// Held by the tests that seed libtorch's random generator and draw from it (training,
+/// random weights): that generator is one per process, and all the tests run in one
+/// process (the `integration` binary), so without it one test's seeding or draws could land
+/// between another's and change its numbers (`resume` compares two trainings bit for bit).
+pub fn torch_rng() -> MutexGuard<'static, ()> {
+    static RNG: Mutex<()> = Mutex::new(());
+    // A test that failed holding it poisons it; the others still run.
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Write f32 values little-endian.

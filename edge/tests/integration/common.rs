@@ -1,7 +1,5 @@
-//! What the end-to-end tests share: paths, scratch folders, running the binary, and
+//! What the integration tests share: paths, scratch folders, running the binary, and
 //! camera stand-ins (an MJPEG file, a pipe that delivers frames at a camera's pace).
-// Each test binary uses some of these helpers, none uses all.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

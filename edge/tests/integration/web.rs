@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{paced_pipe, root, scratch};
+use crate::common::{paced_pipe, root, scratch};
 
 /// A running `facecam run` with the web view; killed on drop.
 struct Camera {
