@@ -206,4 +206,4 @@ check:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 clean:
-	rm -rf out target/test-scratch
+	rm -rf out

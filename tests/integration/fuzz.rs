@@ -7,10 +7,11 @@
 //! values, inserts, deletes, duplications, truncations, splices of two seeds and, in text,
 //! numbers replaced by extremes (`NaN`, `-1`, `1e39`, `4294967296`…), seeded so a failure
 //! replays. CI replays the corpus, the regressions and 300 mutations per target (seconds);
-//! `FACECAM_FUZZ_SECONDS=600 cargo test --test fuzz -- --nocapture` runs each target that
-//! long and prints the executions (docs/RELIABILITY.md records them);
-//! `FACECAM_FUZZ_TARGETS=mat,onnx` picks targets. A failing input is
-//! saved under `target/test-scratch/fuzz/TARGET/` to become a regression file.
+//! `FACECAM_FUZZ_SECONDS=600 cargo test --workspace --test integration fuzz:: -- --nocapture`
+//! runs each target that long and prints the executions (docs/RELIABILITY.md records them);
+//! `FACECAM_FUZZ_TARGETS=mat,onnx` picks targets. A failing input is saved as
+//! `TARGET/input-N` in the test's scratch folder (kept when the test fails; the failure
+//! names each file) to become a regression file.
 
 use edge::model::ModelCard;
 use edge::source::FrameSource;
