@@ -68,7 +68,7 @@ fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_sc
     assert!(ratio <= max_size, "{name}: int8 file is {ratio:.3}x the fp32 one");
 
     let mut fp32 = Detector::load(shipped()).unwrap();
-    // The QDQ graph as written (the weight-only path is edge/tests/int8.rs's).
+    // The QDQ graph as written (the weight-only path is edge/tests/integration/int8.rs's).
     let mut int8 = Detector::load_with(&out, &QDQ).unwrap();
     // The card is kept, plus how the model was quantized.
     let q = int8.card().quantization.clone().expect("the int8 card says it is quantized");
@@ -96,7 +96,7 @@ fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_sc
     // The faces found on the astronaut photo are the same ones, compared as the network
     // outputs them: plain NMS, since voting averages each face's neighbouring boxes by
     // their scores and so moves a box with every small score change (the camera's voted
-    // boxes are compared across architectures in edge/tests/reference_detection.rs).
+    // boxes are compared across architectures in edge/tests/integration/reference_detection.rs).
     fp32.options.vote = false;
     int8.options.vote = false;
     let frame = image::open(sample("astronaut.png")).unwrap().to_rgb8();
