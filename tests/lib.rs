@@ -1,10 +1,15 @@
 //! Helpers for facecam's end-to-end tests: where the built binaries, the shared data
-//! and the Python peer (onnx + onnxruntime) are, and scratch folders (the same
-//! [`scratch`] as the edge crate's tests have, in `edge/tests/integration/common.rs`).
+//! and the Python peer (onnx + onnxruntime) are, and scratch folders ([`scratch`],
+//! the edge crate's tests' own: `edge/tests/integration/common/scratch.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
+
+// The edge crate's tests' scratch folders, the same file, so both packages have one helper.
+#[path = "../edge/tests/integration/common/scratch.rs"]
+mod scratch;
+pub use scratch::{scratch, Scratch};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -56,56 +61,6 @@ pub fn python_peer() -> Option<PathBuf> {
         eprintln!("NOTE: no Python with onnx + onnxruntime; the onnxruntime peer check is not run");
     }
     ok.then_some(py)
-}
-
-/// A fresh, empty scratch folder for one test: `temp_dir()/facecam-NAME-XXXXXX`, its
-/// random end keeping apart the tests that run side by side in the one test binary. It is
-/// removed with everything in it when dropped, unless the test is failing (its thread is
-/// panicking) or `FACECAM_KEEP_SCRATCH=1` is set: then it is kept and its path printed,
-/// to look into. It derefs to its path.
-pub fn scratch(name: &str) -> Scratch {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("facecam-{name}-"))
-        .tempdir()
-        .unwrap_or_else(|e| panic!("cannot make a scratch folder in {}: {e}", std::env::temp_dir().display()));
-    Scratch(Some(dir))
-}
-
-/// A scratch folder made by [`scratch`]; removed when dropped (unless the test failed).
-pub struct Scratch(Option<tempfile::TempDir>);
-
-impl Scratch {
-    pub fn path(&self) -> &Path {
-        self.0.as_ref().expect("only taken in drop").path()
-    }
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        self.path()
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        self.path()
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for Scratch {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.path().as_os_str()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let Some(dir) = self.0.take() else { return };
-        if std::thread::panicking() || std::env::var_os("FACECAM_KEEP_SCRATCH").is_some_and(|v| v == "1") {
-            eprintln!("scratch folder kept: {}", dir.keep().display());
-        }
-    }
 }
 
 /// Held by the tests that seed libtorch's random generator and draw from it (training,
