@@ -217,5 +217,5 @@ check: ## rustfmt and clippy, as CI wants them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-clean: ## remove out/ and test scratch
-	rm -rf out target/test-scratch
+clean: ## remove out/
+	rm -rf out

@@ -59,17 +59,23 @@ zig-tools: setup ## zig and cargo-zigbuild (old-glibc builds)
 # `make cross BOARD=$(ZIG_TEST_BOARD)` that follows in `make test` finds it built.
 ZIG_TEST_BOARD := jetson-nano
 ZIG_TEST_GLIBC = $(shell sed -n 's/^min_glibc = "\(.*\)"/\1/p' boards/$(ZIG_TEST_BOARD).toml)
-CROSS_TESTS := --lib --test reference_detection --test int8
+# Two runs: the library's unit tests, then the modules of the one integration-test binary
+# that start no child process (a filter applies to every test binary of a run).
+CROSS_TESTS := "--lib" "--test integration -- reference_detection:: int8::"
 
 cross-test: cross-tools packaging-tools zig-tools ## the edge tests for aarch64 and armv7 under qemu-user
 	@for t in $(CROSS_TARGETS); do \
 	  case $$t in \
 	    aarch64-*) glibc=$(ZIG_TEST_GLIBC); dir=$(ZIG_DIR); \
 	      echo "== edge tests for $$t (linked against glibc $$glibc by cargo-zigbuild) under qemu-user"; \
-	      CARGO_TARGET_DIR=$$dir cargo-zigbuild test --profile board -p facecam-edge --target $$t.$$glibc $(CROSS_TESTS) || exit 1;; \
+	      for tests in $(CROSS_TESTS); do \
+	        CARGO_TARGET_DIR=$$dir cargo-zigbuild test --profile board -p facecam-edge --target $$t.$$glibc $$tests || exit 1; \
+	      done;; \
 	    *) glibc=$(DEBIAN_LINKED_MIN_GLIBC); dir=$(CROSS_DIR); \
 	      echo "== edge tests for $$t under qemu-user"; \
-	      CARGO_TARGET_DIR=$$dir cargo test --profile board -p facecam-edge --target $$t $(CROSS_TESTS) || exit 1;; \
+	      for tests in $(CROSS_TESTS); do \
+	        CARGO_TARGET_DIR=$$dir cargo test --profile board -p facecam-edge --target $$t $$tests || exit 1; \
+	      done;; \
 	  esac; \
 	  boards/check-glibc.sh $$dir/$$t/board/facecam $$glibc || exit 1; \
 	  out=$(CROSS_DIR)/cross-deb/$$t; rm -rf $$out; \

@@ -1,8 +1,15 @@
 //! Helpers for facecam's end-to-end tests: where the built binaries, the shared data
-//! and the Python peer (onnx + onnxruntime) are, and scratch directories.
+//! and the Python peer (onnx + onnxruntime) are, and scratch folders ([`scratch`],
+//! the edge crate's tests' own: `edge/tests/integration/common/scratch.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+// The edge crate's tests' scratch folders, the same file, so both packages have one helper.
+#[path = "../edge/tests/integration/common/scratch.rs"]
+mod scratch;
+pub use scratch::{scratch, Scratch};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -56,12 +63,14 @@ pub fn python_peer() -> Option<PathBuf> {
     ok.then_some(py)
 }
 
-/// A fresh, empty scratch directory under `target/test-scratch/NAME`.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = repo_root().join("target").join("test-scratch").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+/// Held by the tests that seed libtorch's random generator and draw from it (training,
+/// random weights): that generator is one per process, and all the tests run in one
+/// process (the `integration` binary), so without it one test's seeding or draws could land
+/// between another's and change its numbers (`resume` compares two trainings bit for bit).
+pub fn torch_rng() -> MutexGuard<'static, ()> {
+    static RNG: Mutex<()> = Mutex::new(());
+    // A test that failed holding it poisons it; the others still run.
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Write f32 values little-endian.

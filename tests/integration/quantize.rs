@@ -6,7 +6,7 @@
 use edge::detector::{read_card, Detector, Int8Path, LoadOptions, RawOutput};
 use edge::model::{iou, CARD_KEY};
 use edge::preprocess::{normalize_into, resize_to_input};
-use facecam_tests::{max_abs_diff, python_peer, read_f32, repo_root, run, scratch, shared_data, write_f32};
+use facecam_tests::{max_abs_diff, python_peer, read_f32, repo_root, run, scratch, shared_data, write_f32, Scratch};
 use host_train::quantize::{self, Method, QuantizeOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,8 +54,9 @@ fn face_scores(raw: &RawOutput) -> Vec<f32> {
     raw.scores.chunks_exact(2).map(|c| c[1]).collect()
 }
 
-/// Quantize the shipped model and check it against the fp32 one; returns the int8 path.
-fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_score_diff: f32) -> PathBuf {
+/// Quantize the shipped model and check it against the fp32 one; returns the int8 path
+/// and the scratch folder it is in (removed when that is dropped).
+fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_score_diff: f32) -> (Scratch, PathBuf) {
     let dir = scratch(name);
     let (images, data) = calibration_images(&dir, 40);
     let out = dir.join("int8.onnx");
@@ -68,7 +69,7 @@ fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_sc
     assert!(ratio <= max_size, "{name}: int8 file is {ratio:.3}x the fp32 one");
 
     let mut fp32 = Detector::load(shipped()).unwrap();
-    // The QDQ graph as written (the weight-only path is edge/tests/int8.rs's).
+    // The QDQ graph as written (the weight-only path is edge/tests/integration/int8.rs's).
     let mut int8 = Detector::load_with(&out, &QDQ).unwrap();
     // The card is kept, plus how the model was quantized.
     let q = int8.card().quantization.clone().expect("the int8 card says it is quantized");
@@ -96,7 +97,7 @@ fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_sc
     // The faces found on the astronaut photo are the same ones, compared as the network
     // outputs them: plain NMS, since voting averages each face's neighbouring boxes by
     // their scores and so moves a box with every small score change (the camera's voted
-    // boxes are compared across architectures in edge/tests/reference_detection.rs).
+    // boxes are compared across architectures in edge/tests/integration/reference_detection.rs).
     fp32.options.vote = false;
     int8.options.vote = false;
     let frame = image::open(sample("astronaut.png")).unwrap().to_rgb8();
@@ -107,7 +108,7 @@ fn quantize_and_compare(name: &str, opts: QuantizeOptions, max_size: f64, max_sc
         let best = b.iter().map(|e| iou(&d.bbox, &e.bbox)).fold(0.0, f32::max);
         assert!(best >= 0.8, "{name}: fp32 face {d:?} has no int8 match (best IoU {best:.3})");
     }
-    out
+    (dir, out)
 }
 
 /// onnxruntime (through the Python peer, after `onnx.checker`) runs the int8 file and
@@ -228,7 +229,7 @@ fn percentile_int8_is_small_and_close_to_fp32() {
     // 0.005 (measured 0.0017) and the decoded faces must match. What it costs is the
     // full-val AP, run as written (QDQ): stage 7 −0.0004 / −0.0023 / −0.0026, stage 11
     // +0.0016 / −0.0005 / −0.0012 (docs/BENCHMARKS.md).
-    let model = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.38);
+    let (_dir, model) = quantize_and_compare("quantize-percentile", QuantizeOptions::default(), 0.35, 0.38);
     onnxruntime_agrees(&model);
 }
 
@@ -237,7 +238,7 @@ fn minmax_int8_with_fp32_ends_is_close_to_fp32() {
     let opts = QuantizeOptions { method: Method::MinMax, keep_first: true, keep_last: true, ..Default::default() };
     // Largest single-prior move: under 0.08 up to stage 3, 0.125 (cat) with stage 4, 0.212
     // (cat) with stage 7, 0.277 (cat) with stage 11; see the percentile test.
-    let model = quantize_and_compare("quantize-minmax-ends", opts, 0.5, 0.34);
+    let (_dir, model) = quantize_and_compare("quantize-minmax-ends", opts, 0.5, 0.34);
     let proto = decode(&model);
     let graph = proto.graph.unwrap();
     // The kept layers read fp32 weights straight from their initializers.

@@ -6,12 +6,13 @@
 //! `FACECAM_REQUIRE_XVFB=1`. With `FACECAM_WRITE_SCREENSHOTS` set, what the server shows is
 //! saved to `docs/screenshots/xvfb-DEPTH.png`.
 
+use crate::common::{scratch, Scratch};
 use edge::sink::fbdev::{parse_xwd, Framebuffer};
 use edge::sink::letterbox::letterbox;
 use edge::sink::Sink;
 use image::RgbImage;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,7 +46,7 @@ fn tools_present() -> bool {
 struct Xvfb {
     child: Child,
     display: u32,
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl Drop for Xvfb {
@@ -59,7 +60,6 @@ impl Drop for Xvfb {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -79,8 +79,7 @@ impl Xvfb {
             if taken.iter().any(|p| Path::new(p).exists()) {
                 continue;
             }
-            let dir = std::env::temp_dir().join(format!("facecam-xvfb-{}-{display}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
+            let dir = scratch(&format!("xvfb-{display}"));
             let log = File::create(dir.join("log")).unwrap();
             let child = Command::new("Xvfb")
                 .arg(format!(":{display}"))

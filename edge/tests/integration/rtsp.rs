@@ -7,8 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-mod common;
-use common::{root, scratch};
+use crate::common::{root, scratch};
 
 #[test]
 fn an_rtsp_stream_through_ffmpeg_is_a_camera() {

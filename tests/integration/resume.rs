@@ -17,6 +17,7 @@ fn load(path: &std::path::Path) -> HashMap<String, Tensor> {
 
 #[test]
 fn resumed_training_matches_uninterrupted_training() {
+    let _rng = facecam_tests::torch_rng();
     let dir = scratch("resume");
     let samples = generate_synthetic(
         &dir.join("data"),

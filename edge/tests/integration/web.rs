@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{paced_pipe, root, scratch};
+use crate::common::{paced_pipe, root, scratch, Scratch};
 
 /// A running `facecam run` with the web view; killed on drop.
 struct Camera {
@@ -20,7 +19,8 @@ struct Camera {
     addr: SocketAddr,
     /// Frames the json sink has reported so far.
     frames: Arc<AtomicU64>,
-    _dir: PathBuf,
+    /// Its frames; removed after it is stopped.
+    _dir: Scratch,
 }
 
 impl Drop for Camera {

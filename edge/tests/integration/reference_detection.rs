@@ -1,7 +1,8 @@
 //! The shipped model on the sample photos gives the same faces on every architecture.
 //!
 //! The expected detections were produced on x86-64 (`FACECAM_UPDATE_FIXTURES=1 cargo test
-//! -p facecam-edge --test reference_detection` rewrites them); `make cross-test` runs this
+//! --workspace --test integration reference_detection::` rewrites them, from
+//! `edge/tests/fixtures/`); `make cross-test` runs this
 //! same test for aarch64 and armv7 under qemu-user, where tract uses other SIMD kernels,
 //! so agreement here means the board computes what the workstation computed.
 

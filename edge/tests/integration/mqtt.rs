@@ -9,8 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{paced_pipe, root, scratch};
+use crate::common::{paced_pipe, root, scratch};
 
 /// A mosquitto broker on `port` with its data in `dir`; killed on drop.
 struct Broker {

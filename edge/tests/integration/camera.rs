@@ -2,9 +2,7 @@
 //! screen: an MJPEG file made from the sample photos as the source, a file laid out
 //! like a framebuffer as the display. The shipped model does the detecting.
 
-mod common;
-
-use common::{facecam, mjpeg_file as stream, root, scratch};
+use crate::common::{facecam, mjpeg_file as stream, root, scratch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -7,10 +7,11 @@
 //! values, inserts, deletes, duplications, truncations, splices of two seeds and, in text,
 //! numbers replaced by extremes (`NaN`, `-1`, `1e39`, `4294967296`…), seeded so a failure
 //! replays. CI replays the corpus, the regressions and 300 mutations per target (seconds);
-//! `FACECAM_FUZZ_SECONDS=600 cargo test --test fuzz -- --nocapture` runs each target that
-//! long and prints the executions (docs/RELIABILITY.md records them);
-//! `FACECAM_FUZZ_TARGETS=mat,onnx` picks targets. A failing input is
-//! saved under `target/test-scratch/fuzz/TARGET/` to become a regression file.
+//! `FACECAM_FUZZ_SECONDS=600 cargo test --workspace --test integration fuzz:: -- --nocapture`
+//! runs each target that long and prints the executions (docs/RELIABILITY.md records them);
+//! `FACECAM_FUZZ_TARGETS=mat,onnx` picks targets. A failing input is saved as
+//! `TARGET/input-N` in the test's scratch folder (kept when the test fails; the failure
+//! names each file) to become a regression file.
 
 use edge::model::ModelCard;
 use edge::source::FrameSource;
@@ -22,6 +23,7 @@ use rand::{Rng, SeedableRng};
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One parser under test: it may fail, never panic.
@@ -274,14 +276,47 @@ fn check(f: Target, input: &[u8]) -> Result<(), String> {
     }
 }
 
+/// The panic hook says nothing for panics on this thread until dropped, then is the one
+/// before again. The hook is the process's, and the other tests run beside this one in
+/// the same process: their panics still go to the hook before.
+struct QuietPanics(Option<Arc<PanicHook>>);
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+impl QuietPanics {
+    fn here() -> Self {
+        let quiet = std::thread::current().id();
+        let before = Arc::new(std::panic::take_hook());
+        let others = Arc::clone(&before);
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().id() != quiet {
+                others(info)
+            }
+        }));
+        QuietPanics(Some(before))
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        // Hooks cannot be changed while panicking; the quiet one only keeps this thread quiet.
+        if std::thread::panicking() {
+            return;
+        }
+        drop(std::panic::take_hook()); // and with it `others`, the other holder of the hook before
+        if let Some(before) = self.0.take().and_then(Arc::into_inner) {
+            std::panic::set_hook(before);
+        }
+    }
+}
+
 #[test]
 fn no_parser_panics_or_hangs_on_mutated_real_files() {
     let budget = std::env::var("FACECAM_FUZZ_SECONDS").ok().and_then(|s| s.parse::<f64>().ok());
     let out = scratch("fuzz");
     let mut failures = Vec::new();
     // Panics are caught and reported below; the default hook would print each one.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    let quiet = QuietPanics::here();
     // FACECAM_FUZZ_TARGETS=mat,onnx runs only those.
     let only = std::env::var("FACECAM_FUZZ_TARGETS").ok();
     for (name, f) in TARGETS {
@@ -328,6 +363,6 @@ fn no_parser_panics_or_hangs_on_mutated_real_files() {
             seeds.len()
         );
     }
-    std::panic::set_hook(hook);
+    drop(quiet);
     assert!(failures.is_empty(), "inputs that panicked or hung:\n{}", failures.join("\n"));
 }

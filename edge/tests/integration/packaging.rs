@@ -29,11 +29,11 @@
 //! sshd, rsync, …) or root is missing, unless FACECAM_REQUIRE_PACKAGING=1, which makes
 //! that a failure (and lets `make packaging-tools` install cargo-deb).
 
+use crate::common::{scratch, Scratch};
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -134,26 +134,6 @@ fn make(args: &[&str]) -> Command {
     c
 }
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("facecam-pkg-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The host-architecture package of this test build's binary, built once per run.
 fn package() -> &'static Path {
     static DEB: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -214,9 +194,9 @@ fn repo_files(dir: &str, ext: Option<&str>) -> Vec<String> {
 /// A throwaway root for `dpkg --root`: a dpkg database, the user and group files (root,
 /// and a `video` group as on the boards), and this machine's systemd units (what the
 /// board's systemd package would provide) so the unit can be verified there.
-fn staging_root(tag: &str) -> TempDir {
-    let root = TempDir::new(tag);
-    let r = &root.0;
+fn staging_root(tag: &str) -> Scratch {
+    let root = scratch(&format!("pkg-{tag}"));
+    let r = root.path();
     for d in ["etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/log", "lib/systemd"] {
         std::fs::create_dir_all(r.join(d)).unwrap();
     }
@@ -278,13 +258,13 @@ fn package_has_exactly_the_expected_files_and_control() {
     assert!(depends.contains("libc6 (>= 2.") && depends.contains("passwd"), "Depends: {depends}");
     assert!(field("Description").starts_with("face-detector camera"), "Description");
 
-    let ctrl = TempDir::new("control");
-    ok(Command::new("dpkg-deb").arg("--control").arg(deb).arg(&ctrl.0), Duration::from_secs(30));
-    let conffiles = std::fs::read_to_string(ctrl.0.join("conffiles")).unwrap();
+    let ctrl = scratch("pkg-control");
+    ok(Command::new("dpkg-deb").arg("--control").arg(deb).arg(ctrl.path()), Duration::from_secs(30));
+    let conffiles = std::fs::read_to_string(ctrl.path().join("conffiles")).unwrap();
     assert_eq!(conffiles.trim(), "/etc/facecam/facecam.conf");
     for script in ["postinst", "prerm", "postrm"] {
         use std::os::unix::fs::PermissionsExt;
-        let m = std::fs::metadata(ctrl.0.join(script)).unwrap_or_else(|_| panic!("no {script}"));
+        let m = std::fs::metadata(ctrl.path().join(script)).unwrap_or_else(|_| panic!("no {script}"));
         assert_eq!(m.permissions().mode() & 0o777, 0o755, "{script} mode");
     }
 }
@@ -326,7 +306,7 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     }
     let deb = package();
     let root = staging_root("install");
-    let r = &root.0;
+    let r = root.path();
     let host_passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     ok(dpkg_root(r).arg("--install").arg(deb), Duration::from_secs(120));
     assert_eq!(std::fs::read_to_string("/etc/passwd").unwrap(), host_passwd, "the host's users were touched");
@@ -365,10 +345,10 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     let conf = std::fs::read_to_string(r.join("etc/facecam/facecam.conf")).unwrap();
     let board = conf.lines().find_map(|l| l.strip_prefix("FACECAM_BOARD=")).expect("FACECAM_BOARD");
     let share = r.join("usr/share/facecam");
-    let scratch = TempDir::new("run");
+    let cwd = scratch("pkg-run");
     let o = run(
         Command::new(r.join("usr/bin/facecam"))
-            .current_dir(&scratch.0)
+            .current_dir(cwd.path())
             .env("FACECAM_BOARDS", share.join("boards"))
             .env("FACECAM_ASSETS", &share)
             .arg("run")
@@ -392,7 +372,7 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
 /// An sshd on 127.0.0.1, killed when dropped.
 struct Sshd {
     child: Child,
-    dir: TempDir,
+    dir: Scratch,
     port: u16,
 }
 
@@ -405,8 +385,8 @@ impl Drop for Sshd {
 
 impl Sshd {
     fn start() -> Sshd {
-        let dir = TempDir::new("ssh");
-        let d = &dir.0;
+        let dir = scratch("pkg-ssh");
+        let d = dir.path();
         for key in ["host_key", "client_key"] {
             ok(
                 Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(d.join(key)),
@@ -458,7 +438,7 @@ impl Sshd {
             assert!(
                 start.elapsed() < Duration::from_secs(15),
                 "sshd did not listen on 127.0.0.1:{port}: {}",
-                std::fs::read_to_string(sshd.dir.0.join("sshd.log")).unwrap_or_default()
+                std::fs::read_to_string(sshd.dir.path().join("sshd.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -467,7 +447,7 @@ impl Sshd {
 
     /// The make variables for this server.
     fn vars(&self) -> Vec<String> {
-        let d = self.dir.0.display();
+        let d = self.dir.path().display();
         vec![
             "HOST=root@127.0.0.1".into(),
             format!("SSH_PORT={}", self.port),
@@ -477,7 +457,7 @@ impl Sshd {
     }
 
     fn systemctl_calls(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("systemctl.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("systemctl.log")).unwrap_or_default()
     }
 }
 
@@ -498,7 +478,7 @@ fn flash_and_deploy_over_loopback_ssh() {
     let deb = package();
     let sshd = Sshd::start();
     let root = staging_root("flash");
-    let r = &root.0;
+    let r = root.path();
     let vars = sshd.vars();
     let deb_var = format!("DEB={}", deb.display());
     let root_var = format!("FLASH_ROOT={}", r.display());
@@ -510,16 +490,16 @@ fn flash_and_deploy_over_loopback_ssh() {
 
     // Every file the package database lists landed, with the package's contents (the
     // config differs only in the board line).
-    let unpacked = TempDir::new("unpacked");
-    ok(Command::new("dpkg-deb").arg("--extract").arg(deb).arg(&unpacked.0), Duration::from_secs(60));
+    let unpacked = scratch("pkg-unpacked");
+    ok(Command::new("dpkg-deb").arg("--extract").arg(deb).arg(unpacked.path()), Duration::from_secs(60));
     let listed = ok(
         Command::new("dpkg").arg(format!("--root={}", r.display())).args(["-L", "facecam"]),
         Duration::from_secs(30),
     );
-    let files: Vec<&str> = listed.lines().filter(|p| unpacked.0.join(&p[1..]).is_file()).collect();
+    let files: Vec<&str> = listed.lines().filter(|p| unpacked.path().join(&p[1..]).is_file()).collect();
     assert_eq!(files.len(), package_files(deb).len(), "dpkg -L lists:\n{listed}");
     for f in &files {
-        let (got, want) = (std::fs::read(r.join(&f[1..])), std::fs::read(unpacked.0.join(&f[1..])).unwrap());
+        let (got, want) = (std::fs::read(r.join(&f[1..])), std::fs::read(unpacked.path().join(&f[1..])).unwrap());
         let got = got.unwrap_or_else(|e| panic!("{f} is not in the flashed root: {e}"));
         if *f == "/etc/facecam/facecam.conf" {
             let conf = text(&got);
@@ -551,10 +531,10 @@ fn flash_and_deploy_over_loopback_ssh() {
     );
 
     // make deploy: a changed binary goes over with rsync, nothing else changes.
-    let work = TempDir::new("deploy");
-    let mut bin = std::fs::read(unpacked.0.join("usr/bin/facecam")).unwrap();
+    let work = scratch("pkg-deploy");
+    let mut bin = std::fs::read(unpacked.path().join("usr/bin/facecam")).unwrap();
     bin.extend_from_slice(b"facecam-deploy-test");
-    let new_bin = work.0.join("facecam");
+    let new_bin = work.path().join("facecam");
     std::fs::write(&new_bin, &bin).unwrap();
     let bin_var = format!("FACECAM_BIN={}", new_bin.display());
     let out = ok(make(&["deploy"]).args(&vars).arg(&bin_var).arg(&root_var), Duration::from_secs(180));
@@ -565,7 +545,7 @@ fn flash_and_deploy_over_loopback_ssh() {
         let mode = std::fs::metadata(r.join("usr/bin/facecam")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
     }
-    let not_installed = format!("FLASH_ROOT={}/nothing-here", work.0.display());
+    let not_installed = format!("FLASH_ROOT={}/nothing-here", work.path().display());
     fails_with(make(&["deploy"]).args(&vars).arg(&bin_var).arg(&not_installed), "facecam is not installed");
 
     ok(dpkg_root(r).args(["--purge", "facecam"]), Duration::from_secs(120));

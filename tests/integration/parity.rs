@@ -4,7 +4,7 @@
 
 use edge::detector::{read_card, Detector};
 use edge::model::{ModelCard, Provenance, CARD_KEY};
-use facecam_tests::{max_abs_diff, python_peer, read_f32, run, scratch, write_f32};
+use facecam_tests::{max_abs_diff, python_peer, read_f32, run, scratch, torch_rng, write_f32};
 use host_train::export::{build_model, export_onnx};
 use host_train::net::{Arch, Block, Net, NetSpec};
 use std::process::Command;
@@ -74,6 +74,7 @@ fn tch_outputs(net: &Net, x: &Tensor) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn tch_tract_and_onnxruntime_agree() {
+    let _rng = torch_rng();
     let card = ModelCard::new(320, 240, Provenance { data: "parity".into(), ..Default::default() });
     for arch in [Arch::Slim, Arch::Rfb] {
         agree(&format!("{arch:?}"), trained_looking_net(arch, 1.0), &card, &[(320, 240), (160, 128)]);
@@ -86,6 +87,7 @@ fn tch_tract_and_onnxruntime_agree() {
 /// 7x5).
 #[test]
 fn a_stride4_head_with_upsampled_context_exports_what_tch_computes() {
+    let _rng = torch_rng();
     let (card, spec) = stride4_with_context();
     assert_eq!(spec.name, "slim-1.00+s4+up");
     agree("s4up", trained_looking(spec.clone()), &card, &[(320, 240), (100, 70)]);
@@ -140,6 +142,7 @@ fn agree(what: &str, (vs, net): (nn::VarStore, Net), card: &ModelCard, sizes: &[
 
 #[test]
 fn card_round_trips_and_bad_cards_are_refused() {
+    let _rng = torch_rng();
     let dir = scratch("card");
     let (vs, net) = trained_looking_net(Arch::Slim, 0.25);
     let card = ModelCard::new(320, 240, Provenance { data: "x".into(), epochs: 4, ..Default::default() });

@@ -95,8 +95,7 @@ fn malformed_quantization_is_an_error_naming_file_and_node() {
     let (mut proto, _) = read_model(&root().join("models/facecam-int8.onnx"), Int8Path::Qdq).unwrap();
     let g = proto.graph.as_mut().unwrap();
     g.initializer.retain(|t| t.name != "backbone.1_s");
-    let dir = std::env::temp_dir().join(format!("facecam-int8-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch("int8");
     let path = dir.join("broken-int8.onnx");
     std::fs::write(&path, proto.encode_to_vec()).unwrap();
     let e = Detector::load_with(&path, &LoadOptions { size: None, int8: Int8Path::WeightOnly, ..Default::default() })
@@ -104,5 +103,4 @@ fn malformed_quantization_is_an_error_naming_file_and_node() {
         .unwrap();
     let e = format!("{e:#}");
     assert!(e.contains("broken-int8.onnx") && e.contains("backbone.1_d") && e.contains("backbone.1_s"), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

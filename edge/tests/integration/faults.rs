@@ -3,9 +3,7 @@
 //! command that dies, a disk that fills during `capture`, a display file that shrinks,
 //! fills its disk or is replaced.
 
-mod common;
-
-use common::{facecam, mjpeg_file as stream, scratch};
+use crate::common::{facecam, mjpeg_file as stream, scratch};
 use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -92,7 +90,7 @@ fn run_on_display(fb: &Path) -> Child {
     let sink = format!("fbfile:{}@320x240@32", fb.display());
     Command::new(env!("CARGO_BIN_EXE_facecam"))
         .args(["run", "--source", "pattern:320x240", "--sink", &sink, "--frames", "1800"])
-        .current_dir(common::root())
+        .current_dir(crate::common::root())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

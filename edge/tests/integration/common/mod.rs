@@ -1,7 +1,8 @@
-//! What the end-to-end tests share: paths, scratch folders, running the binary, and
-//! camera stand-ins (an MJPEG file, a pipe that delivers frames at a camera's pace).
-// Each test binary uses some of these helpers, none uses all.
-#![allow(dead_code)]
+//! What the integration tests share: paths, scratch folders ([`scratch`], which the tests
+//! package's helpers use too), running the binary, and camera stand-ins (an MJPEG file, a
+//! pipe that delivers frames at a camera's pace).
+
+mod scratch;
 
 use std::path::{Path, PathBuf};
 
@@ -10,13 +11,7 @@ pub fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// An empty scratch folder for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facecam-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+pub use scratch::{scratch, Scratch};
 
 /// A `pipe:` source spec looping over `frames` frames panned across the sample photos
 /// (the astronaut, then the cat: a face appears and leaves every cycle), one JPEG every

@@ -37,6 +37,7 @@ fn samples(dir: &std::path::Path) -> Vec<Sample> {
 
 #[test]
 fn a_small_real_set_is_learned_well_below_the_constant_floor() {
+    let _rng = facecam_tests::torch_rng();
     let dir = scratch("overfit");
     let samples = samples(&dir);
     let cfg = TrainConfig {

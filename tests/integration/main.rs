@@ -1,0 +1,19 @@
+//! facecam's end-to-end tests across both crates, one test binary (as ripgrep does):
+//! each binary links tract and libtorch, so one per file cost a link and ~65 MB each.
+//! One module per subject; `cargo test --workspace --test integration parity::` runs one
+//! of them.
+//!
+//! What they share is the `facecam_tests` library (`tests/lib.rs`); their data stay
+//! beside this folder: `tests/fixtures/`, `tests/peer/` (the Python reference peers) and
+//! `tests/fuzz/` (the fuzz corpus and regressions).
+
+mod capture_to_train;
+mod classifier;
+mod end_to_end;
+mod fuzz;
+mod importers;
+mod overfit;
+mod parity;
+mod quantize;
+mod resume;
+mod wider_protocol;
