@@ -8,6 +8,7 @@
 mod common;
 
 mod camera;
+mod cli;
 mod faults;
 mod int8;
 mod mqtt;

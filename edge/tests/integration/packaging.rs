@@ -239,6 +239,17 @@ fn package_has_exactly_the_expected_files_and_control() {
     ];
     expected.extend(repo_files("assets/stickers", None).iter().map(|f| format!("/usr/share/facecam/stickers/{f}")));
     expected.extend(repo_files("boards", Some(".toml")).iter().map(|f| format!("/usr/share/facecam/boards/{f}")));
+    // A man page per subcommand, as the binary writes them, and three shells' completions.
+    let pages = scratch("pkg-man");
+    ok(Command::new(env!("CARGO_BIN_EXE_facecam")).arg("man-pages").arg(pages.path()), Duration::from_secs(60));
+    let mut man = repo_files(pages.path().to_str().unwrap(), Some(".1"));
+    assert!(man.len() > 5 && man.contains(&"facecam-run.1".to_string()), "man pages: {man:?}");
+    expected.extend(man.drain(..).map(|f| format!("/usr/share/man/man1/{f}.gz")));
+    expected.extend([
+        "/usr/share/bash-completion/completions/facecam".to_string(),
+        "/usr/share/zsh/vendor-completions/_facecam".into(),
+        "/usr/share/fish/vendor_completions.d/facecam.fish".into(),
+    ]);
     expected.sort();
     let files = package_files(deb);
     let mut paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
@@ -362,6 +373,19 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     );
     let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
     assert!(o.status.success() && out.contains("3 frames"), "the packaged facecam ({}):\n{out}", o.status);
+
+    // The installed man page reads as one (man renders it), and bash loads the completion.
+    let page = r.join("usr/share/man/man1/facecam-run.1.gz");
+    if on_path("man") {
+        let shown = ok(Command::new("man").arg("-l").arg(&page).env("MANPAGER", "cat"), Duration::from_secs(60));
+        assert!(shown.contains("--sink") && shown.contains("--threshold"), "man facecam-run:\n{shown}");
+    }
+    let script = r.join("usr/share/bash-completion/completions/facecam");
+    let complete = ok(
+        Command::new("bash").arg("-c").arg(format!("source '{}' && complete -p facecam", script.display())),
+        Duration::from_secs(30),
+    );
+    assert!(complete.contains("facecam"), "bash completion: {complete}");
 
     ok(dpkg_root(r).args(["--purge", "facecam"]), Duration::from_secs(120));
     for gone in ["usr/bin/facecam", "etc/facecam", "lib/systemd/system/facecam.service", "usr/share/facecam"] {
