@@ -114,7 +114,7 @@ pub fn run(command: ClassifyCommand) -> Result<()> {
             cfg.side = a.side.unwrap_or(cfg.side);
             cfg.margin = a.margin.unwrap_or(cfg.margin);
             cfg.balance &= !a.no_balance;
-            cfg.validate().map_err(edge::atomic::usage)?;
+            cfg.validate().map_err(edge::exit::usage)?;
             let device = a.device.resolve()?;
             let mut samples = load(&a.data)?;
             if let Some(list) = &a.exclude {

@@ -35,7 +35,7 @@ fn load_all(specs: &[String]) -> Result<Vec<Sample>> {
 }
 
 fn main() -> std::process::ExitCode {
-    edge::atomic::exit_code(run(Cli::parse()))
+    edge::exit::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -165,7 +165,7 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(images) = proxy_images {
                 cfg.proxy = Some(ProxyConfig { images, gt: proxy_gt, stride: proxy_stride, every: proxy_every });
             }
-            cfg.validate().map_err(edge::atomic::usage)?;
+            cfg.validate().map_err(edge::exit::usage)?;
             let val_samples = if val.is_empty() { Vec::new() } else { load_all(&val)? };
             let report = train::train(&samples, &val_samples, &data.join(" "), &cfg, &out, resume)?;
             println!(
