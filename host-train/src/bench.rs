@@ -4,12 +4,12 @@
 //! same thread count; and the input pipeline alone, to see whether it can keep up.
 
 use crate::augment::AugmentConfig;
+use crate::config::OptimizerKind;
 use crate::data::{generate_synthetic, SynthOptions};
 use crate::loader::{prepare, BatchMaker, ImageSet};
 use crate::loss::multibox_loss;
 use crate::net::{Arch, Compute, Net, NetSpec};
 use crate::optim::Optimizer;
-use crate::train::OptimizerKind;
 use anyhow::{bail, Context, Result};
 use edge::model::{ModelCard, Provenance};
 use rand::{rngs::StdRng, SeedableRng};

@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use host_train::classify::{eval, faces::FaceSet, train, ClassifyConfig};
+use host_train::config::DeviceChoice;
 use host_train::data::{Sample, Source};
-use host_train::train::DeviceChoice;
 use std::path::{Path, PathBuf};
 
 /// The classifier's subcommands.

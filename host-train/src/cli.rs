@@ -3,9 +3,9 @@
 
 use clap::{Parser, Subcommand};
 use edge::preprocess::parse_size;
+use host_train::config::{DeviceChoice, OptimizerKind, Schedule};
 use host_train::eval::run_wider::{self, EvalSize};
 use host_train::net::Arch;
-use host_train::train::{DeviceChoice, OptimizerKind, Schedule};
 use std::path::PathBuf;
 
 #[derive(Parser)]

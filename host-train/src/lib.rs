@@ -5,12 +5,12 @@
 //! evaluate the exported file through the same detector the board runs.
 //!
 //! ```no_run
-//! use host_train::{data, eval, export, train};
+//! use host_train::{config, data, eval, export, train};
 //!
 //! # fn main() -> anyhow::Result<()> {
 //! let dir = std::path::Path::new("out/synth");
 //! let samples = data::generate_synthetic(dir, &data::SynthOptions::default())?;
-//! let cfg = train::TrainConfig { epochs: 5, ..Default::default() };
+//! let cfg = config::TrainConfig { epochs: 5, ..Default::default() };
 //! train::train(&samples, &[], "synthetic", &cfg, "out/ckpt".as_ref(), false)?; // checkpoint per epoch
 //! export::export_checkpoint("out/ckpt".as_ref(), "out/model.onnx".as_ref(), None)?; // card inside
 //! let mut detector = edge::detector::Detector::load("out/model.onnx")?;

@@ -3,11 +3,11 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use host_train::augment::AugmentConfig;
+use host_train::config::TrainConfig;
 use host_train::data::{self, Sample, Source, SynthOptions};
 use host_train::eval::{run_wider, wider};
 use host_train::plot::{self, Series};
 use host_train::proxy::ProxyConfig;
-use host_train::train::TrainConfig;
 use host_train::{bench, eval, export, loader, quantize, teach, train};
 use rand::SeedableRng;
 use std::path::PathBuf;

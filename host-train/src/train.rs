@@ -3,7 +3,7 @@
 //! schedule, a progress bar, validation, and a checkpoint after every epoch.
 
 use crate::checkpoint::{self, CheckpointMeta, EpochMetrics};
-pub use crate::config::{DeviceChoice, OptimizerKind, Precision, Schedule, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::Sample;
 use crate::loader::{prepare, BatchMaker, HostBatch, ImageSet};
 use crate::loss::{diou_loss, multibox_loss};
