@@ -51,6 +51,7 @@ pub mod loss;
 pub mod net;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod proxy;
 pub mod quantize;
 pub mod target;

@@ -13,7 +13,6 @@ use crate::proxy::{cpu_seconds, Proxy};
 use crate::validate::validate;
 use anyhow::{bail, Context, Result};
 use edge::model::{ModelCard, Provenance};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -170,12 +169,7 @@ pub fn train(
     let steps_per_epoch = images.len().div_ceil(batch);
     let total = steps_per_epoch * cfg.epochs as usize;
     let mut step = steps_per_epoch * done as usize;
-    let bar = if cfg.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps eta {eta}  {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let bar = crate::progress::bar(cfg.progress, total, "steps");
     bar.set_position(step as u64);
     if cfg.progress {
         eprintln!(

@@ -13,7 +13,6 @@ use crate::plot::{chart, Range, Series};
 use crate::proxy::cpu_seconds;
 use anyhow::{bail, Context, Result};
 use edge::model::{ClassifierCard, InputSpec, Provenance, CLASSIFIER_KIND};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -154,12 +153,7 @@ pub fn train(
     let batch_size = cfg.batch_size.min(train_set.faces.len());
     let steps_per_epoch = train_set.faces.len().div_ceil(batch_size);
     let total = steps_per_epoch * cfg.epochs as usize;
-    let bar = ProgressBar::new(total as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps eta {eta}  {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let bar = crate::progress::bar(true, total, "steps");
     bar.set_position((steps_per_epoch * meta.epochs as usize) as u64);
     eprintln!(
         "training a classifier of {} classes ({}) on {} faces at {}x{}, {} epochs, device {device:?}",
