@@ -44,6 +44,7 @@ pub mod checkpoint;
 pub mod classify;
 pub mod config;
 pub mod data;
+pub mod epochs;
 pub mod eval;
 pub mod export;
 pub mod loader;

@@ -3,11 +3,12 @@
 //!
 //! A bar is drawn on stderr only when it is a terminal; `show = false` hides it anyway.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A bar of `len` items counted in `unit` (`steps`, `images`…), hidden unless `show`.
 pub fn bar(show: bool, len: usize, unit: &str) -> ProgressBar {
-    let bar = if show { ProgressBar::new(len as u64) } else { ProgressBar::hidden() };
+    let target = if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    let bar = ProgressBar::with_draw_target(Some(len as u64), target);
     bar.set_style(style(unit));
     bar
 }
