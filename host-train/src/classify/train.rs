@@ -11,7 +11,7 @@ use crate::checkpoint;
 use crate::config::{warmup_cosine, OptimizerKind};
 use crate::epochs::{self, Epoch, Epochs};
 use crate::optim::Optimizer;
-use crate::plot::{chart, Range, Series};
+use crate::plot::{epoch_chart, Range, Series};
 use anyhow::{bail, Context, Result};
 use edge::model::{ClassifierCard, InputSpec, Provenance, CLASSIFIER_KIND};
 use rand::seq::SliceRandom;
@@ -238,19 +238,21 @@ impl Pass<'_> {
 fn plot_history(out: &Path, history: &[[f64; 4]]) -> Result<()> {
     let col =
         |i: usize| -> Vec<(f64, f64)> { history.iter().enumerate().map(|(e, h)| ((e + 1) as f64, h[i])).collect() };
-    let epochs = Range { lo: 1.0, hi: history.len().max(2) as f64 };
+    let epochs = (1, history.len() as u32);
     let (train, val, acc) = (col(0), col(1), col(2));
     let losses = Range::of(train.iter().chain(&val).map(|p| p.1));
-    chart(
+    epoch_chart(
         &out.join("loss.png"),
         "classifier loss",
-        [("epoch", epochs), ("loss", losses)],
+        epochs,
+        ("loss", losses),
         &[Series { label: "training".into(), points: &train }, Series { label: "validation".into(), points: &val }],
     )?;
-    chart(
+    epoch_chart(
         &out.join("accuracy.png"),
         "validation balanced accuracy",
-        [("epoch", epochs), ("balanced accuracy", Range { lo: 0.0, hi: 1.0 })],
+        epochs,
+        ("balanced accuracy", Range { lo: 0.0, hi: 1.0 }),
         &[Series { label: "validation".into(), points: &acc }],
     )
 }
