@@ -151,15 +151,6 @@ fn filter_listed(samples: &mut Vec<Sample>, list: &Path, keep: bool) -> Result<u
     Ok(before - samples.len())
 }
 
-/// Mark faces smaller than `min_px` (shorter side) as ignore regions.
-pub fn ignore_small(samples: &mut [Sample], min_px: f32) {
-    for b in samples.iter_mut().flat_map(|s| s.boxes.iter_mut()) {
-        if b.width().min(b.height()) < min_px {
-            b.ignore = true;
-        }
-    }
-}
-
 /// Every picture under `dir`, recursively, sorted (by the extensions `facecam detect`
 /// takes).
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
