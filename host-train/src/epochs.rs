@@ -83,8 +83,8 @@ struct CpuClock {
 }
 
 impl CpuClock {
-    fn new(before: f64) -> Self {
-        Self { before, start: cpu_seconds(), excluded: Cell::new(0.0) }
+    fn new(before: f64, start: f64) -> Self {
+        Self { before, start, excluded: Cell::new(0.0) }
     }
 
     fn seconds(&self) -> f64 {
@@ -106,6 +106,9 @@ pub struct Epochs {
     pub show: bool,
     /// CPU seconds spent by earlier sessions (0 for a new run).
     pub cpu_before: f64,
+    /// [`cpu_seconds`] when this session's clock started (the detector's counts
+    /// opening its data, the classifier's starts with the first epoch).
+    pub cpu_start: f64,
 }
 
 /// One epoch under way, as its trainer sees it.
@@ -155,7 +158,7 @@ impl Epoch<'_> {
     /// at the measured time of a whole epoch (validation and checkpoint included; this
     /// epoch's projected time until one has completed).
     fn run_eta(&self) -> Duration {
-        let done = self.bar.position().clamp(1, self.steps as u64) as f64;
+        let done = self.bar.position().clamp(1, self.steps.max(1) as u64) as f64;
         let per_step = self.elapsed().as_secs_f64() / done;
         let this_left = per_step * (self.steps as f64 - done);
         let per_epoch = self.epoch_time.map_or(per_step * self.steps as f64, |d| d.as_secs_f64());
@@ -169,7 +172,7 @@ impl Epochs {
     /// `epoch K/N: LINE` (also when stderr is a log file, where the bar is not drawn).
     pub fn run(&self, mut epoch: impl FnMut(&Epoch) -> Result<String>) -> Result<()> {
         let bar = progress::bar(self.show, self.steps_per_epoch, "steps");
-        let cpu = CpuClock::new(self.cpu_before);
+        let cpu = CpuClock::new(self.cpu_before, self.cpu_start);
         let mut took = Duration::ZERO;
         for number in self.done + 1..=self.last {
             bar.set_position(0);
@@ -215,7 +218,15 @@ mod tests {
 
     #[test]
     fn epochs_run_from_after_the_checkpoint_to_the_last_numbered_from_one() {
-        let run = Epochs { done: 2, epochs: 6, last: 5, steps_per_epoch: 3, show: false, cpu_before: 10.0 };
+        let run = Epochs {
+            done: 2,
+            epochs: 6,
+            last: 5,
+            steps_per_epoch: 3,
+            show: false,
+            cpu_before: 10.0,
+            cpu_start: cpu_seconds(),
+        };
         let mut seen = Vec::new();
         run.run(|e| {
             for _ in 0..e.steps {
@@ -242,7 +253,7 @@ mod tests {
 
     #[test]
     fn the_run_eta_counts_the_epochs_left() {
-        let (bar, cpu) = (ProgressBar::hidden(), CpuClock::new(0.0));
+        let (bar, cpu) = (ProgressBar::hidden(), CpuClock::new(0.0, cpu_seconds()));
         bar.set_position(5);
         let e = Epoch {
             number: 1,

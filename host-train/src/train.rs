@@ -12,7 +12,7 @@ use crate::loader::{prepare, BatchMaker, HostBatch, ImageSet, Prepared};
 use crate::loss::{diou_loss, multibox_loss};
 use crate::net::{Compute, Net, NetSpec};
 use crate::optim::Optimizer;
-use crate::proxy::Proxy;
+use crate::proxy::{cpu_seconds, Proxy};
 use crate::validate::{validate, ValLoss};
 use anyhow::{bail, Context, Result};
 use edge::model::{ModelCard, Provenance};
@@ -51,6 +51,8 @@ pub fn train(
     let device = cfg.device.resolve()?;
     let mut model = Model::new(cfg, device)?;
     let proxy = cfg.proxy.as_ref().map(Proxy::open).transpose()?;
+    // The CPU clock counts from here: resuming and opening the data are part of the run.
+    let cpu_start = cpu_seconds();
     let (done, cpu_before) = if resume {
         model.resume(cfg, out, data)?
     } else {
@@ -71,6 +73,7 @@ pub fn train(
         steps_per_epoch,
         show: cfg.progress,
         cpu_before,
+        cpu_start,
     };
     let mut t = Trainer {
         cfg,

@@ -12,6 +12,7 @@ use crate::config::{warmup_cosine, OptimizerKind};
 use crate::epochs::{self, Epoch, Epochs};
 use crate::optim::Optimizer;
 use crate::plot::{epoch_chart, Range, Series};
+use crate::proxy::cpu_seconds;
 use anyhow::{bail, Context, Result};
 use edge::model::{ClassifierCard, InputSpec, Provenance, CLASSIFIER_KIND};
 use rand::seq::SliceRandom;
@@ -147,6 +148,7 @@ pub fn train(
         steps_per_epoch,
         show: true,
         cpu_before: meta.history.last().map_or(0.0, |h| h[3]),
+        cpu_start: cpu_seconds(),
     };
     let mut pass = Pass { net: &net, opt: &mut opt, set: train_set, cfg, weights: &weights, device, batch_size };
     run.run(|e| {
