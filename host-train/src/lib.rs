@@ -5,12 +5,12 @@
 //! evaluate the exported file through the same detector the board runs.
 //!
 //! ```no_run
-//! use host_train::{data, eval, export, train};
+//! use host_train::{config, data, eval, export, train};
 //!
 //! # fn main() -> anyhow::Result<()> {
 //! let dir = std::path::Path::new("out/synth");
 //! let samples = data::generate_synthetic(dir, &data::SynthOptions::default())?;
-//! let cfg = train::TrainConfig { epochs: 5, ..Default::default() };
+//! let cfg = config::TrainConfig { epochs: 5, ..Default::default() };
 //! train::train(&samples, &[], "synthetic", &cfg, "out/ckpt".as_ref(), false)?; // checkpoint per epoch
 //! export::export_checkpoint("out/ckpt".as_ref(), "out/model.onnx".as_ref(), None)?; // card inside
 //! let mut detector = edge::detector::Detector::load("out/model.onnx")?;
@@ -19,7 +19,9 @@
 //! ```
 //!
 //! Layers, data flowing down:
-//! - [`data`]: WIDER FACE, labelme and Pascal VOC importers, and synthetic faces.
+//! - [`data`]: importers of WIDER FACE, labelme, Pascal VOC, COCO, YOLO and face-crop
+//!   folders (chosen by `KIND:PATH[@OPTION]` source specs, with deterministic splits for
+//!   sources without one), and synthetic faces.
 //! - [`augment`]: box-aware crops, zoom-out, flips and colour changes.
 //! - [`loader`]: decode, cache, augment, resize and batch; [`target`] decides what is taught
 //!   (positives, ignores, background) with the shared `edge::model` codec, and [`teach`]
@@ -28,12 +30,15 @@
 //!   multibox loss.
 //! - [`train`]: the loop, set by a [`config`], with [`optim`]isers whose state is saved in
 //!   [`checkpoint`]s (written atomically, checked as one set), so runs resume exactly;
-//!   [`validate`]: held-out loss and a picture of predictions each epoch; [`proxy`]: AP
-//!   on a fixed WIDER val slice every few epochs, against CPU seconds.
+//!   [`epochs`]: the epoch runner it shares with the classifier's trainer (resume checks,
+//!   per-epoch RNG, CPU time, progress with the run's ETA); [`validate`]: held-out loss
+//!   and a picture of predictions each epoch; [`proxy`]: AP on a fixed WIDER val slice
+//!   every few epochs, against CPU seconds.
 //! - [`export`]: ONNX with BatchNorm folded and the card in its metadata.
 //! - [`quantize`]: int8 QDQ post-processing of an exported file, calibrated on real images.
 //! - [`eval`]: recall and false positives, and the official WIDER FACE protocol, of an
-//!   exported file run through `edge::detector`; [`plot`] draws curves and image grids.
+//!   exported file run through `edge::detector`; [`plot`] draws curves and image grids;
+//!   [`progress`]: the one progress-bar look of every long step.
 //! - [`classify`]: the second stage, a face classifier trained on the same sources' box
 //!   classes, exported with its own card, evaluated on ground-truth and detected boxes.
 //! - [`bench`](mod@bench): training throughput against an equivalent PyTorch-Python loop.
@@ -44,6 +49,7 @@ pub mod checkpoint;
 pub mod classify;
 pub mod config;
 pub mod data;
+pub mod epochs;
 pub mod eval;
 pub mod export;
 pub mod loader;
@@ -51,6 +57,7 @@ pub mod loss;
 pub mod net;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod proxy;
 pub mod quantize;
 pub mod target;

@@ -5,7 +5,7 @@
 //! convolution weights only: decaying BatchNorm scales and biases pulls them toward zero
 //! for no gain in generalisation, and under Adam it can switch whole channels off.
 
-use crate::train::OptimizerKind;
+use crate::config::OptimizerKind;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use tch::{nn, Tensor};

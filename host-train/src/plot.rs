@@ -59,9 +59,68 @@ impl Range {
     }
 }
 
-/// Draw series on axes spanning `x` and `y`, with a legend, as a PNG at `path`.
+/// Where an axis is labelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ticks {
+    /// At every fifth of the range.
+    #[default]
+    Even,
+    /// At whole numbers only (epochs): every one, or every 2nd, 5th, 10th… so that
+    /// there are at most six.
+    Integers,
+}
+
+/// One axis of a chart: its label, the range it shows and where it is labelled.
+#[derive(Debug, Clone, Copy)]
+pub struct Axis<'a> {
+    pub label: &'a str,
+    pub range: Range,
+    pub ticks: Ticks,
+}
+
+/// The values at which an axis is labelled, lowest first.
+fn tick_values(axis: &Axis) -> Vec<f64> {
+    let r = axis.range;
+    match axis.ticks {
+        Ticks::Even => (0..=5).map(|i| r.at(i as f64 / 5.0)).collect(),
+        Ticks::Integers => {
+            let span = (r.hi - r.lo).max(1.0);
+            let step = (0..)
+                .flat_map(|p| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(p)))
+                .find(|step| span / step <= 5.0)
+                .unwrap_or(1.0);
+            let first = (r.lo / step).ceil() * step;
+            (0..).map(|k| first + k as f64 * step).take_while(|v| *v <= r.hi + 1e-9).collect()
+        }
+    }
+}
+
+impl Range {
+    /// Epochs `first..=last` on an axis (at least two epochs wide, so one epoch still
+    /// draws).
+    pub fn epochs(first: u32, last: u32) -> Self {
+        Self { lo: first as f64, hi: last.max(first + 1) as f64 }
+    }
+}
+
+/// Draw series on axes spanning `x` and `y`, with a legend, as a PNG at `path`;
+/// each axis labelled at every fifth of its range.
 pub fn chart(path: &Path, title: &str, axes: [(&str, Range); 2], series: &[Series]) -> Result<()> {
-    let [(x_label, xr), (y_label, yr)] = axes;
+    draw(path, title, axes.map(|(label, range)| Axis { label, range, ticks: Ticks::Even }), series)
+}
+
+/// A chart of per-epoch values (losses, accuracy) against epochs `first..=last`, the
+/// epoch axis labelled at whole epochs.
+pub fn epoch_chart(path: &Path, title: &str, epochs: (u32, u32), y: (&str, Range), series: &[Series]) -> Result<()> {
+    let x = Axis { label: "epoch", range: Range::epochs(epochs.0, epochs.1), ticks: Ticks::Integers };
+    draw(path, title, [x, Axis { label: y.0, range: y.1, ticks: Ticks::Even }], series)
+}
+
+/// Draw series on `axes` (x, y), with grid lines, tick labels and a legend, as a PNG at
+/// `path`.
+pub fn draw(path: &Path, title: &str, axes: [Axis; 2], series: &[Series]) -> Result<()> {
+    let [xa, ya] = axes;
+    let (xr, yr) = (xa.range, ya.range);
     let (w, h) = (480u32, 400u32);
     let (left, right, top, bottom) = (52i32, 16i32, 28i32, 40i32);
     let (pw, ph) = (w as i32 - left - right, h as i32 - top - bottom);
@@ -72,19 +131,28 @@ pub fn chart(path: &Path, title: &str, axes: [(&str, Range); 2], series: &[Serie
     let frac_px = |fx: f64, fy: f64| Point::new(left + (fx * pw as f64) as i32, top + ((1.0 - fy) * ph as f64) as i32);
     let to_px = |x: f64, y: f64| frac_px(xr.frac(x), yr.frac(y));
     let tick = |v: f64| if v.abs() >= 100.0 || v == v.round() { format!("{v:.0}") } else { format!("{v:.2}") };
-    for i in 0..=10 {
-        let f = i as f64 / 10.0;
+    // Grid lines every tenth of an evenly labelled axis, at each label of another.
+    let lines = |a: &Axis| match a.ticks {
+        Ticks::Even => (0..=10).map(|i| i as f64 / 10.0).collect::<Vec<_>>(),
+        Ticks::Integers => tick_values(a).iter().map(|&v| a.range.frac(v)).collect(),
+    };
+    for f in lines(&xa) {
         Line::new(frac_px(f, 0.0), frac_px(f, 1.0)).into_styled(grid).draw(&mut t)?;
+    }
+    for f in lines(&ya) {
         Line::new(frac_px(0.0, f), frac_px(1.0, f)).into_styled(grid).draw(&mut t)?;
-        if i % 2 == 0 {
-            Text::new(&tick(xr.at(f)), frac_px(f, 0.0) + Point::new(-8, 14), text).draw(&mut t)?;
-            Text::new(&tick(yr.at(f)), frac_px(0.0, f) + Point::new(-30, 3), text).draw(&mut t)?;
-        }
+    }
+    for v in tick_values(&xa) {
+        Text::new(&tick(v), frac_px(xr.frac(v), 0.0) + Point::new(-8, 14), text).draw(&mut t)?;
+    }
+    for v in tick_values(&ya) {
+        Text::new(&tick(v), frac_px(0.0, yr.frac(v)) + Point::new(-30, 3), text).draw(&mut t)?;
     }
     Rectangle::new(Point::new(left, top), Size::new(pw as u32, ph as u32))
         .into_styled(PrimitiveStyle::with_stroke(Rgb888::BLACK, 1))
         .draw(&mut t)?;
     Text::new(title, Point::new(left, 16), text).draw(&mut t)?;
+    let (x_label, y_label) = (xa.label, ya.label);
     Text::new(x_label, Point::new(left + pw / 2 - 3 * x_label.len() as i32, h as i32 - 8), text).draw(&mut t)?;
     Text::new(y_label, Point::new(left + 4, top + 12), text).draw(&mut t)?;
     for (k, s) in series.iter().enumerate() {
@@ -147,6 +215,33 @@ mod tests {
         let pts = [(1.0, 5.0), (2.0, f64::NAN), (3.0, 4.0)];
         let axes = [("epoch", Range { lo: 1.0, hi: 3.0 }), ("loss", r)];
         chart(&path, "loss", axes, &[Series { label: "val".into(), points: &pts }]).unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn epoch_axes_are_labelled_at_whole_epochs() {
+        let epochs = |first, last| Axis { label: "epoch", range: Range::epochs(first, last), ticks: Ticks::Integers };
+        assert_eq!(tick_values(&epochs(1, 1)), vec![1.0, 2.0], "one epoch still spans an axis");
+        assert_eq!(tick_values(&epochs(1, 5)), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(tick_values(&epochs(1, 11)), vec![2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(tick_values(&epochs(3, 48)), vec![10.0, 20.0, 30.0, 40.0]);
+        // A range with headroom (as `Range::of` gives) still gets whole numbers only.
+        let odd = Axis { label: "epoch", range: Range { lo: 1.0, hi: 10.87 }, ticks: Ticks::Integers };
+        let ticks = tick_values(&odd);
+        assert!(ticks.iter().all(|v| v.fract() == 0.0) && ticks.len() <= 6, "{ticks:?}");
+        let even = Axis { label: "loss", range: Range { lo: 0.0, hi: 1.0 }, ticks: Ticks::Even };
+        assert_eq!(tick_values(&even), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        let path = std::env::temp_dir().join(format!("facecam-epochs-{}.png", std::process::id()));
+        let pts = [(1.0, 3.0), (2.0, 2.0), (3.0, 1.5)];
+        epoch_chart(
+            &path,
+            "loss",
+            (1, 3),
+            ("loss", Range::of([3.0, 1.5].into_iter())),
+            &[Series { label: "train".into(), points: &pts }],
+        )
+        .unwrap();
+        assert!(image::open(&path).is_ok());
         std::fs::remove_file(&path).unwrap();
     }
 

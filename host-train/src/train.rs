@@ -1,24 +1,26 @@
-//! The training loop: batches built in the loop (CPU) or on a loader thread while the
-//! network trains on the previous one (CUDA), the multibox loss, an optimiser with warm-up and a cosine or step
-//! schedule, a progress bar, validation, and a checkpoint after every epoch.
+//! The detector's training loop: batches built in the loop (CPU) or on a loader thread
+//! while the network trains on the previous one (CUDA), the multibox loss, an optimiser
+//! with warm-up and a cosine or step schedule, validation, and a checkpoint after every
+//! epoch. The epochs themselves (resume messages, progress, CPU time) are run by
+//! [`crate::epochs`].
 
 use crate::checkpoint::{self, CheckpointMeta, EpochMetrics};
-pub use crate::config::{DeviceChoice, OptimizerKind, Precision, Schedule, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::Sample;
-use crate::loader::{prepare, BatchMaker, HostBatch, ImageSet};
+use crate::epochs::{self, epoch_rng, Epoch, Epochs};
+use crate::loader::{prepare, BatchMaker, HostBatch, ImageSet, Prepared};
 use crate::loss::{diou_loss, multibox_loss};
 use crate::net::{Compute, Net, NetSpec};
 use crate::optim::Optimizer;
 use crate::proxy::{cpu_seconds, Proxy};
-use crate::validate::validate;
+use crate::validate::{validate, ValLoss};
 use anyhow::{bail, Context, Result};
 use edge::model::{ModelCard, Provenance};
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use rand::{rngs::StdRng, seq::SliceRandom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
-use tch::nn;
+use tch::{nn, Device};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -28,29 +30,6 @@ pub struct TrainReport {
     pub epoch_loss: Vec<f64>,
     pub images_per_second: f64,
     pub skipped: Vec<(PathBuf, String)>,
-}
-
-/// The settings that differ between two configurations, as `name: old → new`.
-pub fn changed_settings<T: serde::Serialize>(was: &T, now: &T) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(was), serde_json::to_value(now))
-    else {
-        return vec!["(settings not comparable)".into()];
-    };
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let show = |v: Option<&serde_json::Value>| v.map_or("unset".to_string(), |v| v.to_string());
-    (keys.into_iter())
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| format!("{k}: {} → {}", show(a.get(k)), show(b.get(k))))
-        .collect()
-}
-
-/// The RNG of one epoch: derived from the seed and the epoch alone, so a run resumed at
-/// an epoch boundary draws exactly what the uninterrupted run drew.
-pub(crate) fn epoch_rng(seed: u64, epoch: u32) -> StdRng {
-    StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64))
 }
 
 /// Train on `samples`, validating on `val` (may be empty), checkpointing into `out`
@@ -68,42 +47,98 @@ pub fn train(
         bail!("no training samples");
     }
     cfg.validate()?;
-    if !resume && out.join("meta.json").exists() {
-        bail!(
-            "{}: holds a checkpoint already; continue it with --resume, or train into another folder \
-             (nothing was overwritten)",
-            out.display()
-        );
-    }
+    epochs::refuse_overwrite(out, resume)?;
     let device = cfg.device.resolve()?;
-    tch::manual_seed(cfg.seed as i64);
-    let card = ModelCard { priors: cfg.priors(), ..ModelCard::new(cfg.width, cfg.height, Provenance::default()) };
-    let mut spec = NetSpec::new(cfg.arch, cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
-    if cfg.stride4_context {
-        spec = spec.with_stride4_context().context("`stride4_context` needs a stride-4 level")?;
-    }
-    if cfg.stride8_context {
-        spec = spec.with_stride8_context().context("`stride8_context`: the network has no stride-8 level")?;
-    }
-    let mut vs = nn::VarStore::new(device);
-    let mut net = Net::new(&vs.root(), spec.clone());
-    let compute = Compute { bf16: cfg.precision.bf16(device), channels_last: cfg.channels_last };
-    net.set_compute(compute);
-    // 0 keeps libtorch's initialisation; `validate` has checked the range.
-    if cfg.face_prior > 0.0 {
-        net.init_heads(cfg.face_prior);
-    }
+    let mut model = Model::new(cfg, device)?;
     let proxy = cfg.proxy.as_ref().map(Proxy::open).transpose()?;
-    let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.weight_decay);
-    let mut done = 0;
-    // CPU seconds of training: earlier sessions' (from the run's metrics) plus this
-    // process's since here, less what the proxy measurements took.
-    let mut cpu_before = 0.0;
+    // The CPU clock counts from here: resuming and opening the data are part of the run.
     let cpu_start = cpu_seconds();
-    let mut cpu_proxy = 0.0;
-    if resume {
-        let meta = checkpoint::resume(out, &mut vs, &mut opt)?;
-        if meta.spec != spec || (meta.width, meta.height) != (cfg.width, cfg.height) {
+    let (done, cpu_before) = if resume {
+        model.resume(cfg, out, data)?
+    } else {
+        if let Some(init) = &cfg.init {
+            model.init_from(init)?;
+        }
+        (0, 0.0)
+    };
+    let set = TrainingSet::open(samples, val, cfg, model.card.clone())?;
+    let steps_per_epoch = set.images.len().div_ceil(set.batch);
+    if cfg.progress {
+        announce(cfg, &model, &set, device);
+    }
+    let run = Epochs {
+        done,
+        epochs: cfg.epochs,
+        last: cfg.stop_after.map_or(cfg.epochs, |s| s.min(cfg.epochs)),
+        steps_per_epoch,
+        show: cfg.progress,
+        cpu_before,
+        cpu_start,
+    };
+    let mut t = Trainer {
+        cfg,
+        device,
+        out,
+        data,
+        model,
+        set,
+        proxy,
+        total: steps_per_epoch * cfg.epochs as usize,
+        step: steps_per_epoch * done as usize,
+        seen: 0,
+        started: Instant::now(),
+        epoch_loss: Vec::new(),
+    };
+    run.run(|e| t.epoch(e))?;
+    let images_per_second = t.seen as f64 / t.started.elapsed().as_secs_f64();
+    Ok(TrainReport {
+        checkpoint: out.to_path_buf(),
+        epoch_loss: t.epoch_loss,
+        images_per_second,
+        skipped: t.set.skipped,
+    })
+}
+
+/// The network of a run, with its card, weights and optimiser.
+struct Model {
+    card: ModelCard,
+    spec: NetSpec,
+    compute: Compute,
+    vs: nn::VarStore,
+    net: Net,
+    opt: Optimizer,
+}
+
+impl Model {
+    /// A fresh network for `cfg` on `device` (seeded by `cfg.seed`).
+    fn new(cfg: &TrainConfig, device: Device) -> Result<Self> {
+        tch::manual_seed(cfg.seed as i64);
+        let card = ModelCard { priors: cfg.priors(), ..ModelCard::new(cfg.width, cfg.height, Provenance::default()) };
+        let mut spec =
+            NetSpec::new(cfg.arch, cfg.net_width, &card.priors.anchors_per_cell(), card.classes.len() as i64);
+        if cfg.stride4_context {
+            spec = spec.with_stride4_context().context("`stride4_context` needs a stride-4 level")?;
+        }
+        if cfg.stride8_context {
+            spec = spec.with_stride8_context().context("`stride8_context`: the network has no stride-8 level")?;
+        }
+        let vs = nn::VarStore::new(device);
+        let mut net = Net::new(&vs.root(), spec.clone());
+        let compute = Compute { bf16: cfg.precision.bf16(device), channels_last: cfg.channels_last };
+        net.set_compute(compute);
+        // 0 keeps libtorch's initialisation; `validate` has checked the range.
+        if cfg.face_prior > 0.0 {
+            net.init_heads(cfg.face_prior);
+        }
+        let opt = Optimizer::new(&vs, cfg.optimizer, cfg.weight_decay);
+        Ok(Model { card, spec, compute, vs, net, opt })
+    }
+
+    /// Load the checkpoint in `out` (weights, optimiser state), which must be of this
+    /// network at this size. Returns the epochs it completed and the CPU seconds they took.
+    fn resume(&mut self, cfg: &TrainConfig, out: &Path, data: &str) -> Result<(u32, f64)> {
+        let meta = checkpoint::resume(out, &mut self.vs, &mut self.opt)?;
+        if meta.spec != self.spec || (meta.width, meta.height) != (cfg.width, cfg.height) {
             bail!(
                 "{}: the checkpoint is for {} at {}x{}, not this configuration",
                 out.display(),
@@ -112,200 +147,195 @@ pub fn train(
                 meta.height
             );
         }
-        if let Some(was) = &meta.config {
-            let now = TrainConfig { stop_after: was.stop_after, progress: was.progress, ..cfg.clone() };
-            let changed = changed_settings(was, &now);
-            if !changed.is_empty() {
-                eprintln!("warning: resuming with settings that differ from the checkpoint's: {}", changed.join(", "));
-            }
-        }
-        if meta.data != data {
-            eprintln!("warning: resuming on other data than the checkpoint's:\n  was {}\n  now {data}", meta.data);
-        }
-        done = meta.epochs;
-        cpu_before = checkpoint::read_metrics(out)
+        // Stopping early and showing progress are not settings of the run.
+        let now = meta.config.as_ref().map(|was| TrainConfig {
+            stop_after: was.stop_after,
+            progress: was.progress,
+            ..cfg.clone()
+        });
+        let settings = meta.config.as_ref().zip(now.as_ref());
+        let done = meta.epochs;
+        epochs::report_resume(settings, &meta.data, data, done, self.opt.steps());
+        let cpu_before = checkpoint::read_metrics(out)
             .ok()
             .and_then(|rows| rows.iter().rev().find(|m| m.epoch <= done).map(|m| m.cpu_seconds))
             .filter(|c| c.is_finite())
             .unwrap_or(0.0);
-        eprintln!("resuming after epoch {done} (step {})", opt.steps());
-    } else if let Some(init) = &cfg.init {
+        Ok((done, cpu_before))
+    }
+
+    /// Start from the weights of the checkpoint `init`: all of them when it holds this
+    /// network, else the backbone they share (the rest start fresh).
+    fn init_from(&mut self, init: &Path) -> Result<()> {
         let meta = checkpoint::read_meta(init)?;
-        if meta.spec == spec {
-            checkpoint::init_from(init, &mut vs)?;
-            eprintln!("starting from the weights of {} ({} epochs)", init.display(), meta.epochs);
+        let spec = &self.spec;
+        if meta.spec == *spec {
+            checkpoint::init_from(init, &mut self.vs)?;
+            log::info!("starting from the weights of {} ({} epochs)", init.display(), meta.epochs);
         } else if spec.backbone_in(&meta.spec).is_some() {
-            let (meta, fresh) = checkpoint::init_from_related(init, &mut vs, &spec)?;
+            let (meta, fresh) = checkpoint::init_from_related(init, &mut self.vs, spec)?;
             // `backbone.7.branch0.1.conv.weight` → `backbone.7`: the layers, not each tensor.
             let layers: std::collections::BTreeSet<String> =
                 fresh.iter().map(|n| n.split('.').take(2).collect::<Vec<_>>().join(".")).collect();
-            eprintln!(
+            log::info!(
                 "starting from the weights of {} ({}, {} epochs); {} of this {}'s {} tensors start fresh ({})",
                 init.display(),
                 meta.spec.name,
                 meta.epochs,
                 fresh.len(),
                 spec.name,
-                vs.variables().len(),
+                self.vs.variables().len(),
                 layers.into_iter().collect::<Vec<_>>().join(", ")
             );
         } else {
             bail!("{}: `init` holds {}, not this run's {}", init.display(), meta.spec.name, spec.name);
         }
+        Ok(())
+    }
+}
+
+/// The images of a run, opened, and how batches are made of them.
+struct TrainingSet {
+    images: ImageSet,
+    skipped: Vec<(PathBuf, String)>,
+    val: Vec<Prepared>,
+    maker: BatchMaker,
+    batch: usize,
+}
+
+impl TrainingSet {
+    /// Open the training images (decoded into memory when `cfg.cache_images`) and decode
+    /// the validation images, warning about those that cannot be read.
+    fn open(samples: &[Sample], val: &[Sample], cfg: &TrainConfig, card: ModelCard) -> Result<Self> {
+        // Keep enough resolution for crops to zoom in on faces.
+        let max_side = 4 * cfg.width.max(cfg.height);
+        let (images, skipped) = ImageSet::open(samples, max_side, cfg.cache_images);
+        let (val, val_skipped) = prepare(val, max_side);
+        for (path, why) in skipped.iter().chain(&val_skipped) {
+            log::warn!("skipping {}: {why}", path.display());
+        }
+        if images.is_empty() {
+            bail!("none of the {} training images could be read", samples.len());
+        }
+        let batch = cfg.batch_size.max(1).min(images.len());
+        Ok(TrainingSet { images, skipped, val, maker: BatchMaker::new(card, cfg.match_rule()), batch })
+    }
+}
+
+/// The line that opens a run: what is trained, on what, where.
+fn announce(cfg: &TrainConfig, model: &Model, set: &TrainingSet, device: Device) {
+    log::info!(
+        "training {} ({} parameters) on {} images ({}; {} for validation) at {}x{}, {} epochs, device {:?}{}",
+        model.spec.name,
+        model.spec.parameters(),
+        set.images.len(),
+        match set.images.cached_bytes() {
+            0 => "read from disk as needed".to_string(),
+            b => format!("{} MiB decoded in memory", b >> 20),
+        },
+        set.val.len(),
+        cfg.width,
+        cfg.height,
+        cfg.epochs,
+        device,
+        if model.compute.bf16 { ", bf16" } else { "" }
+    );
+}
+
+/// Sums of one epoch's steps.
+#[derive(Debug, Clone, Copy)]
+struct EpochSums {
+    loss: f64,
+    class: f64,
+    boxes: f64,
+    steps: usize,
+    /// The learning rate of the last step.
+    lr: f64,
+}
+
+/// One session of a run, epoch by epoch.
+struct Trainer<'a> {
+    cfg: &'a TrainConfig,
+    device: Device,
+    out: &'a Path,
+    data: &'a str,
+    model: Model,
+    set: TrainingSet,
+    proxy: Option<Proxy>,
+    /// Steps of the whole run, and steps done (over every session).
+    total: usize,
+    step: usize,
+    /// Images trained on in this session, since `started`.
+    seen: usize,
+    started: Instant,
+    epoch_loss: Vec<f64>,
+}
+
+impl Trainer<'_> {
+    /// Train one epoch, validate, checkpoint and record it; returns its line.
+    fn epoch(&mut self, e: &Epoch) -> Result<String> {
+        let sums = self.batches(e)?;
+        self.finish(e, sums)
     }
 
-    // Keep enough resolution for crops to zoom in on faces.
-    let max_side = 4 * cfg.width.max(cfg.height);
-    let (images, skipped) = ImageSet::open(samples, max_side, cfg.cache_images);
-    let (val_prepared, val_skipped) = prepare(val, max_side);
-    for (path, why) in skipped.iter().chain(&val_skipped) {
-        eprintln!("warning: skipping {}: {why}", path.display());
-    }
-    if images.is_empty() {
-        bail!("none of the {} training images could be read", samples.len());
-    }
-    let maker = BatchMaker::new(card, cfg.match_rule());
-    let variances = maker.card.priors.variances;
-    let batch = cfg.batch_size.max(1).min(images.len());
-    let steps_per_epoch = images.len().div_ceil(batch);
-    let total = steps_per_epoch * cfg.epochs as usize;
-    let mut step = steps_per_epoch * done as usize;
-    let bar = if cfg.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps eta {eta}  {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(step as u64);
-    if cfg.progress {
-        eprintln!(
-            "training {} ({} parameters) on {} images ({}; {} for validation) at {}x{}, {} epochs, device {:?}{}",
-            spec.name,
-            spec.parameters(),
-            images.len(),
-            match images.cached_bytes() {
-                0 => "read from disk as needed".to_string(),
-                b => format!("{} MiB decoded in memory", b >> 20),
-            },
-            val_prepared.len(),
-            cfg.width,
-            cfg.height,
-            cfg.epochs,
-            device,
-            if compute.bf16 { ", bf16" } else { "" }
-        );
-    }
-    let mut epoch_loss = Vec::new();
-    let started = Instant::now();
-    let mut seen = 0usize;
-    let last = cfg.stop_after.map_or(cfg.epochs, |s| s.min(cfg.epochs));
-    for epoch in done + 1..=last {
-        let mut rng = epoch_rng(cfg.seed, epoch);
-        let mut order: Vec<usize> = (0..images.len()).collect();
+    /// One pass over the training images in the epoch's order.
+    fn batches(&mut self, e: &Epoch) -> Result<EpochSums> {
+        let Trainer { cfg, device, model, set, total, step, seen, started, .. } = self;
+        let (cfg, device, total, started, set) = (*cfg, *device, *total, *started, &*set);
+        let mut rng = epoch_rng(cfg.seed, e.number);
+        let mut order: Vec<usize> = (0..set.images.len()).collect();
         order.shuffle(&mut rng);
-        let (mut sum, mut cls_sum, mut box_sum, mut count) = (0.0, 0.0, 0.0, 0);
-        let epoch_started = Instant::now();
-        let mut lr = cfg.lr;
-        let mut train_step = |hb: HostBatch| -> Result<()> {
-            lr = cfg.learning_rate(step, total);
-            let b = hb.to_device(device);
-            let (conf, loc) = net.forward_t(&b.images, true);
-            let loss = multibox_loss(&conf, &loc, &b.labels, &b.loc_t, cfg.neg_ratio);
-            let mut total_loss = &loss.class + &loss.boxes;
-            if cfg.iou_loss > 0.0 {
-                total_loss += diou_loss(&loc, &b.loc_t, &b.labels, variances) * cfg.iou_loss;
-            }
-            opt.backward_step(&total_loss, lr);
-            let v = total_loss.double_value(&[]);
+        let mut sums = EpochSums { loss: 0.0, class: 0.0, boxes: 0.0, steps: 0, lr: cfg.lr };
+        let variances = set.maker.card.priors.variances;
+        let train_step = |hb: HostBatch| -> Result<()> {
+            let lr = cfg.learning_rate(*step, total);
+            let (v, c, x) = model.learn(&hb.to_device(device), cfg, variances, lr);
             if !v.is_finite() {
-                bail!("training diverged at epoch {epoch}, step {step} (loss {v}); try a lower --lr");
+                bail!("training diverged at epoch {}, step {step} (loss {v}); try a lower --lr", e.number);
             }
-            let (c, x) = (loss.class.double_value(&[]), loss.boxes.double_value(&[]));
-            (sum, cls_sum, box_sum, count) = (sum + v, cls_sum + c, box_sum + x, count + 1);
-            step += 1;
-            seen += hb.dims[0] as usize;
-            let ips = seen as f64 / started.elapsed().as_secs_f64();
-            bar.set_message(format!(
-                "epoch {epoch}/{}  loss {v:.3} (cls {c:.3} box {x:.3})  lr {lr:.2e}  {ips:.1} img/s",
-                cfg.epochs
-            ));
-            bar.inc(1);
+            let s = sums;
+            sums = EpochSums { loss: s.loss + v, class: s.class + c, boxes: s.boxes + x, steps: s.steps + 1, lr };
+            *step += 1;
+            *seen += hb.dims[0] as usize;
+            let ips = *seen as f64 / started.elapsed().as_secs_f64();
+            e.step(format_args!("loss {v:.3} (cls {c:.3} box {x:.3})  lr {lr:.2e}  {ips:.1} img/s"));
             Ok(())
         };
-        let make = |chunk: &[usize], rng: &mut StdRng| images.batch(&maker, chunk, rng, Some(&cfg.augment));
+        let make = |chunk: &[usize], rng: &mut StdRng| set.images.batch(&set.maker, chunk, rng, Some(&cfg.augment));
         let prefetch = cfg.prefetch.unwrap_or(if device.is_cuda() { 2 } else { 0 });
-        if prefetch == 0 {
-            for chunk in order.chunks(batch) {
-                train_step(make(chunk, &mut rng)?)?;
-            }
-        } else {
-            // The loader thread draws from the epoch RNG in the same order as the
-            // in-loop path, so the batches are identical.
-            std::thread::scope(|s| -> Result<()> {
-                let (tx, rx) = mpsc::sync_channel(prefetch);
-                s.spawn(move || {
-                    for chunk in order.chunks(batch) {
-                        if tx.send(make(chunk, &mut rng)).is_err() {
-                            break; // the training loop stopped early
-                        }
-                    }
-                });
-                rx.into_iter().try_for_each(|hb| train_step(hb?))
-            })?;
-        }
-        let n = count as f64;
-        let mean = sum / n;
-        epoch_loss.push(mean);
-        let validating = !val_prepared.is_empty() && (epoch % cfg.eval_every.max(1) == 0 || epoch == cfg.epochs);
-        let v = if validating {
-            let grid = out.join("predictions").join(format!("epoch-{epoch:03}.png"));
-            let v = validate(&net, &maker, &val_prepared, batch, cfg.neg_ratio, device, Some((grid.as_path(), 0.5)))?;
-            Some(v)
-        } else {
-            None
-        };
-        let meta = CheckpointMeta {
-            spec: spec.clone(),
-            width: cfg.width,
-            height: cfg.height,
-            epochs: epoch,
-            data: data.to_string(),
-            last_loss: mean,
-            config: Some(TrainConfig { stop_after: None, ..cfg.clone() }),
-            steps: Some(opt.steps()),
-        };
-        checkpoint::save(out, &vs, &opt, &meta).context("saving checkpoint")?;
-        let ips = images.len() as f64 / epoch_started.elapsed().as_secs_f64();
-        let cpu = cpu_before + cpu_seconds() - cpu_start - cpu_proxy;
-        let proxy_started = cpu_seconds();
-        let proxy_ap = match &proxy {
-            Some(p) if p.due(epoch, cfg.epochs) => {
-                let model = out.join("proxy.onnx");
-                crate::export::export_checkpoint(out, &model, None)?;
-                p.measure(&model)?
-            }
-            _ => [f64::NAN; 3],
-        };
-        cpu_proxy += cpu_seconds() - proxy_started;
+        feed(&order, set.batch, prefetch, rng, make, train_step)?;
+        Ok(sums)
+    }
+
+    /// Validate (when due), checkpoint, measure the proxy AP (when due, off the CPU
+    /// clock), append the epoch's metrics and redraw the loss plot.
+    fn finish(&mut self, e: &Epoch, sums: EpochSums) -> Result<String> {
+        let (out, epoch) = (self.out, e.number);
+        let n = sums.steps as f64;
+        let mean = sums.loss / n;
+        self.epoch_loss.push(mean);
+        let v = self.validate_when_due(epoch)?;
+        self.save(epoch, mean)?;
+        let ips = self.set.images.len() as f64 / e.elapsed().as_secs_f64();
+        let cpu = e.cpu_seconds();
+        let proxy_ap = e.off_the_clock(|| self.measure_proxy(epoch))?;
         let nan = f64::NAN;
-        checkpoint::append_metrics(
-            out,
-            &EpochMetrics {
-                epoch,
-                loss: mean,
-                class: cls_sum / n,
-                boxes: box_sum / n,
-                lr,
-                images_per_second: ips,
-                val_loss: v.map_or(nan, |v| v.loss),
-                val_class: v.map_or(nan, |v| v.class),
-                val_boxes: v.map_or(nan, |v| v.boxes),
-                cpu_seconds: cpu,
-                proxy_ap,
-            },
-        )?;
+        let metrics = EpochMetrics {
+            epoch,
+            loss: mean,
+            class: sums.class / n,
+            boxes: sums.boxes / n,
+            lr: sums.lr,
+            images_per_second: ips,
+            val_loss: v.map_or(nan, |v| v.loss),
+            val_class: v.map_or(nan, |v| v.class),
+            val_boxes: v.map_or(nan, |v| v.boxes),
+            cpu_seconds: cpu,
+            proxy_ap,
+        };
+        checkpoint::append_metrics(out, &metrics)?;
         checkpoint::plot_losses(out)?;
-        let mut line = format!("epoch {epoch}/{}: mean loss {mean:.4}", cfg.epochs);
+        let mut line = format!("mean loss {mean:.4}");
         if let Some(v) = v {
             line += &format!(", validation loss {:.4} (cls {:.3} box {:.3})", v.loss, v.class, v.boxes);
         }
@@ -313,31 +343,95 @@ pub fn train(
             line += &format!(", proxy AP {:.3}/{:.3}/{:.3}", proxy_ap[0], proxy_ap[1], proxy_ap[2]);
         }
         line += &format!(", {:.2} CPU h", cpu / 3600.0);
-        if bar.is_hidden() {
-            if cfg.progress {
-                eprintln!("{line}");
+        Ok(line)
+    }
+
+    /// The validation loss every `eval_every` epochs and at the last, with a picture of
+    /// the predictions in `predictions/epoch-NNN.png`; none without validation images.
+    fn validate_when_due(&self, epoch: u32) -> Result<Option<ValLoss>> {
+        let (cfg, set) = (self.cfg, &self.set);
+        let due = epoch.is_multiple_of(cfg.eval_every.max(1)) || epoch == cfg.epochs;
+        if set.val.is_empty() || !due {
+            return Ok(None);
+        }
+        let grid = self.out.join("predictions").join(format!("epoch-{epoch:03}.png"));
+        let net = &self.model.net;
+        let v =
+            validate(net, &set.maker, &set.val, set.batch, cfg.neg_ratio, self.device, Some((grid.as_path(), 0.5)))?;
+        Ok(Some(v))
+    }
+
+    /// Checkpoint the run after `epoch`.
+    fn save(&self, epoch: u32, mean: f64) -> Result<()> {
+        let (cfg, model) = (self.cfg, &self.model);
+        let meta = CheckpointMeta {
+            spec: model.spec.clone(),
+            width: cfg.width,
+            height: cfg.height,
+            epochs: epoch,
+            data: self.data.to_string(),
+            last_loss: mean,
+            config: Some(TrainConfig { stop_after: None, ..cfg.clone() }),
+            steps: Some(model.opt.steps()),
+        };
+        checkpoint::save(self.out, &model.vs, &model.opt, &meta).context("saving checkpoint")
+    }
+
+    /// Proxy AP of the checkpoint when due (NaN otherwise).
+    fn measure_proxy(&self, epoch: u32) -> Result<[f64; 3]> {
+        match &self.proxy {
+            Some(p) if p.due(epoch, self.cfg.epochs) => {
+                let model = self.out.join("proxy.onnx");
+                crate::export::export_checkpoint(self.out, &model, None)?;
+                p.measure(&model)
             }
-        } else {
-            bar.println(line);
+            _ => Ok([f64::NAN; 3]),
         }
     }
-    bar.finish_and_clear();
-    let images_per_second = seen as f64 / started.elapsed().as_secs_f64();
-    Ok(TrainReport { checkpoint: out.to_path_buf(), epoch_loss, images_per_second, skipped })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changed_settings_are_named_with_both_values() {
-        let was = TrainConfig::default();
-        assert!(changed_settings(&was, &was.clone()).is_empty());
-        let now = TrainConfig { lr: was.lr * 2.0, epochs: was.epochs + 1, ..was.clone() };
-        let changed = changed_settings(&was, &now);
-        assert_eq!(changed.len(), 2, "{changed:?}");
-        assert!(changed[0].starts_with("epochs: ") && changed[1].starts_with("lr: "), "{changed:?}");
-        assert!(changed[1].contains(&format!("{} → {}", was.lr, was.lr * 2.0)), "{changed:?}");
+impl Model {
+    /// One optimiser step on `b` at learning rate `lr`; returns the loss and its class
+    /// and box parts.
+    fn learn(&mut self, b: &crate::loader::Batch, cfg: &TrainConfig, variances: [f32; 2], lr: f64) -> (f64, f64, f64) {
+        let (conf, loc) = self.net.forward_t(&b.images, true);
+        let loss = multibox_loss(&conf, &loc, &b.labels, &b.loc_t, cfg.neg_ratio);
+        let mut total_loss = &loss.class + &loss.boxes;
+        if cfg.iou_loss > 0.0 {
+            total_loss += diou_loss(&loc, &b.loc_t, &b.labels, variances) * cfg.iou_loss;
+        }
+        self.opt.backward_step(&total_loss, lr);
+        (total_loss.double_value(&[]), loss.class.double_value(&[]), loss.boxes.double_value(&[]))
     }
+}
+
+/// Hand `step` the batches of `order`, `batch` images each, made by `make` from the
+/// epoch's `rng`: in the loop, or (`prefetch` > 0) on a loader thread that keeps up to
+/// `prefetch` batches ready. The loader thread draws from the RNG in the same order as
+/// the in-loop path, so the batches are identical.
+fn feed(
+    order: &[usize],
+    batch: usize,
+    prefetch: usize,
+    mut rng: StdRng,
+    make: impl Fn(&[usize], &mut StdRng) -> Result<HostBatch> + Send,
+    mut step: impl FnMut(HostBatch) -> Result<()>,
+) -> Result<()> {
+    if prefetch == 0 {
+        for chunk in order.chunks(batch) {
+            step(make(chunk, &mut rng)?)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = mpsc::sync_channel(prefetch);
+        s.spawn(move || {
+            for chunk in order.chunks(batch) {
+                if tx.send(make(chunk, &mut rng)).is_err() {
+                    break; // the training loop stopped early
+                }
+            }
+        });
+        rx.into_iter().try_for_each(|hb| step(hb?))
+    })
 }

@@ -16,7 +16,7 @@
 use edge::model::ModelCard;
 use edge::source::FrameSource;
 use facecam_tests::{repo_root, scratch, shared_data};
-use host_train::data::source::Classes;
+use host_train::data::Classes;
 use host_train::data::{self, Sample};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

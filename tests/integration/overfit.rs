@@ -12,8 +12,9 @@
 
 use facecam_tests::{scratch, shared_data};
 use host_train::checkpoint::read_metrics;
+use host_train::config::TrainConfig;
 use host_train::data::{self, Sample, SynthOptions};
-use host_train::train::{train, TrainConfig};
+use host_train::train::train;
 use host_train::{augment::AugmentConfig, eval, export};
 
 const FLOOR: f64 = 2.25;
@@ -44,7 +45,7 @@ fn a_small_real_set_is_learned_well_below_the_constant_floor() {
         epochs: 120,
         batch_size: 8,
         lr: 5e-3,
-        device: host_train::train::DeviceChoice::Cpu,
+        device: host_train::config::DeviceChoice::Cpu,
         augment: AugmentConfig::none(),
         progress: false,
         ..TrainConfig::from_toml_file(&facecam_tests::repo_root().join("recipes/default.toml")).unwrap()

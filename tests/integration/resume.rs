@@ -6,8 +6,9 @@
 
 use facecam_tests::scratch;
 use host_train::checkpoint::read_metrics;
+use host_train::config::{DeviceChoice, TrainConfig};
 use host_train::data::{generate_synthetic, SynthOptions};
-use host_train::train::{train, DeviceChoice, TrainConfig};
+use host_train::train::train;
 use std::collections::HashMap;
 use tch::Tensor;
 

@@ -105,7 +105,7 @@ pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
 /// Draw `metrics.csv` as loss curves (training and validation, total, class and box)
 /// into `loss.png` beside it.
 pub fn plot_losses(dir: &Path) -> Result<()> {
-    use crate::plot::{chart, Range, Series};
+    use crate::plot::{epoch_chart, Range, Series};
     let rows = read_metrics(dir)?;
     let pick = |f: fn(&EpochMetrics) -> f64| rows.iter().map(|m| (m.epoch as f64, f(m))).collect::<Vec<_>>();
     let curves = [
@@ -120,10 +120,12 @@ pub fn plot_losses(dir: &Path) -> Result<()> {
         .filter(|(_, pts)| pts.iter().any(|p| p.1.is_finite()))
         .map(|(label, pts)| Series { label: label.to_string(), points: pts })
         .collect();
-    let x = Range::of(rows.iter().map(|m| m.epoch as f64));
+    let first = rows.iter().map(|m| m.epoch).min().unwrap_or(1);
+    let last = rows.iter().map(|m| m.epoch).max().unwrap_or(1);
     let y = Range::of(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     let y = Range { lo: y.lo.min(0.0), ..y };
-    chart(&dir.join("loss.png"), &format!("training: {}", dir.display()), [("epoch", x), ("loss", y)], &series)?;
+    let title = format!("training: {}", dir.display());
+    epoch_chart(&dir.join("loss.png"), &title, (first, last), ("loss", y), &series)?;
     plot_proxy(dir, &rows)
 }
 

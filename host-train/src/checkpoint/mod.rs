@@ -31,7 +31,7 @@ pub struct CheckpointMeta {
     pub last_loss: f64,
     /// The training configuration (absent in checkpoints written by hand).
     #[serde(default)]
-    pub config: Option<crate::train::TrainConfig>,
+    pub config: Option<crate::config::TrainConfig>,
     /// Optimiser steps done when the checkpoint was written. The weights and the
     /// optimiser state record the same count, so a set mixed by an interrupted save is
     /// recognised (absent in checkpoints from before this check).
@@ -216,8 +216,8 @@ mod tests {
 
     #[test]
     fn a_set_mixed_by_an_interrupted_save_is_refused() {
+        use crate::config::OptimizerKind;
         use crate::net::{Net, NetSpec};
-        use crate::train::OptimizerKind;
         let dir = std::env::temp_dir().join(format!("facecam-ckpt-set-{}", std::process::id()));
         let spec = NetSpec::slim(0.25, &[3, 2, 2, 3], 2);
         let vs = nn::VarStore::new(Device::Cpu);
@@ -275,8 +275,8 @@ mod tests {
     /// a checkpoint of another width is refused.
     #[test]
     fn a_slim_checkpoint_starts_an_rfb_or_stride4_run_with_only_its_new_layers_fresh() {
+        use crate::config::OptimizerKind;
         use crate::net::{Arch, Block, Net, NetSpec};
-        use crate::train::OptimizerKind;
         let dir = std::env::temp_dir().join(format!("facecam-ckpt-related-{}", std::process::id()));
         let slim = NetSpec::slim(0.25, &[3, 2, 2, 3], 2);
         let vs = nn::VarStore::new(Device::Cpu);

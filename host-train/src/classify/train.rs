@@ -1,19 +1,20 @@
 //! The classifier's training loop: Adam with a one-epoch warm-up and cosine decay, a
 //! class-weighted cross-entropy, validation (loss and balanced accuracy on unaugmented
 //! crops) each epoch, and a checkpoint per epoch in the detector's layout
-//! (`crate::checkpoint::save_with`), so `--resume` continues exactly.
+//! (`crate::checkpoint::save_with`), so `--resume` continues exactly. The epochs
+//! themselves (resume messages, progress, CPU time) are run by [`crate::epochs`].
 
 use super::faces::{batch, FaceSet};
 use super::net::{build_model, ClassifierNet, ClassifierSpec};
 use super::ClassifyConfig;
 use crate::checkpoint;
 use crate::config::{warmup_cosine, OptimizerKind};
+use crate::epochs::{self, Epoch, Epochs};
 use crate::optim::Optimizer;
-use crate::plot::{chart, Range, Series};
+use crate::plot::{epoch_chart, Range, Series};
 use crate::proxy::cpu_seconds;
 use anyhow::{bail, Context, Result};
 use edge::model::{ClassifierCard, InputSpec, Provenance, CLASSIFIER_KIND};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -107,9 +108,7 @@ pub fn train(
     if train_set.faces.is_empty() {
         bail!("no faces to train the classifier on");
     }
-    if !resume && out.join("meta.json").exists() {
-        bail!("{}: holds a checkpoint already; continue it with --resume, or train into another folder (nothing was overwritten)", out.display());
-    }
+    epochs::refuse_overwrite(out, resume)?;
     tch::manual_seed(cfg.seed as i64);
     let spec = ClassifierSpec::new(cfg.net_width, train_set.classes.len() as i64);
     let mut vs = nn::VarStore::new(device);
@@ -117,7 +116,7 @@ pub fn train(
     let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, cfg.weight_decay);
     let mut meta = ClassifierMeta {
         kind: CLASSIFIER_KIND.into(),
-        spec: spec.clone(),
+        spec,
         classes: train_set.classes.clone(),
         training_faces: train_set.counts(),
         config: cfg.clone(),
@@ -127,41 +126,13 @@ pub fn train(
         history: Vec::new(),
     };
     if resume {
-        let was: ClassifierMeta =
-            checkpoint::read_meta_as(out).with_context(|| format!("{}: not a classifier checkpoint", out.display()))?;
-        if was.spec != spec || was.classes != train_set.classes {
-            bail!(
-                "{}: the checkpoint is for classes {:?} at width {}, not this run's {:?}",
-                out.display(),
-                was.classes,
-                was.config.net_width,
-                train_set.classes
-            );
-        }
-        checkpoint::restore(out, &mut vs, &mut opt, Some(was.steps))?;
-        let changed = crate::train::changed_settings(&was.config, cfg);
-        if !changed.is_empty() {
-            eprintln!("warning: resuming with settings that differ from the checkpoint's: {}", changed.join(", "));
-        }
-        if was.data != data {
-            eprintln!("warning: resuming on other data than the checkpoint's:\n  was {}\n  now {data}", was.data);
-        }
-        meta = ClassifierMeta { config: cfg.clone(), data: data.into(), training_faces: train_set.counts(), ..was };
-        eprintln!("resuming after epoch {} (step {})", meta.epochs, opt.steps());
+        meta = resumed(meta, out, &mut vs, &mut opt)?;
     }
-    let counts = train_set.counts();
-    let weights = Tensor::from_slice(&class_weights(&counts, cfg.balance)).to_kind(Kind::Float).to_device(device);
+    let weights =
+        Tensor::from_slice(&class_weights(&train_set.counts(), cfg.balance)).to_kind(Kind::Float).to_device(device);
     let batch_size = cfg.batch_size.min(train_set.faces.len());
     let steps_per_epoch = train_set.faces.len().div_ceil(batch_size);
-    let total = steps_per_epoch * cfg.epochs as usize;
-    let bar = ProgressBar::new(total as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps eta {eta}  {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_position((steps_per_epoch * meta.epochs as usize) as u64);
-    eprintln!(
+    log::info!(
         "training a classifier of {} classes ({}) on {} faces at {}x{}, {} epochs, device {device:?}",
         train_set.classes.len(),
         train_set.describe(),
@@ -170,35 +141,18 @@ pub fn train(
         cfg.side,
         cfg.epochs
     );
-    let spec_in = input_spec(cfg.side);
-    let cpu_start = cpu_seconds() - meta.history.last().map_or(0.0, |h| h[3]);
-    let s = cfg.side as i64;
-    for epoch in meta.epochs..cfg.epochs {
-        let mut rng = crate::train::epoch_rng(cfg.seed, epoch);
-        let mut order: Vec<usize> = (0..train_set.faces.len()).collect();
-        order.shuffle(&mut rng);
-        let mut sum = 0.0;
-        for (k, chunk) in order.chunks(batch_size).enumerate() {
-            let step = epoch as usize * steps_per_epoch + k;
-            // One epoch of warm-up, then cosine decay.
-            let lr = warmup_cosine(cfg.lr, step, steps_per_epoch, total);
-            let seed = rand::Rng::random::<u64>(&mut rng);
-            let (data, labels) = batch(train_set, chunk, cfg, &spec_in, Some(seed));
-            let x = Tensor::from_slice(&data).view([chunk.len() as i64, 3, s, s]).to_device(device);
-            let y = Tensor::from_slice(&labels).to_device(device);
-            let logits = net.forward_t(&x, true);
-            let loss =
-                logits.cross_entropy_loss::<Tensor>(&y, Some(weights.shallow_clone()), Reduction::Mean, -100, 0.0);
-            let v = loss.double_value(&[]);
-            if !v.is_finite() {
-                bail!("the loss became {v} at step {step}: lower `lr` (now {})", cfg.lr);
-            }
-            sum += v;
-            opt.backward_step(&loss, lr);
-            bar.inc(1);
-            bar.set_message(format!("epoch {}/{} loss {:.3}", epoch + 1, cfg.epochs, sum / (k + 1) as f64));
-        }
-        let loss = sum / steps_per_epoch as f64;
+    let run = Epochs {
+        done: meta.epochs,
+        epochs: cfg.epochs,
+        last: cfg.epochs,
+        steps_per_epoch,
+        show: true,
+        cpu_before: meta.history.last().map_or(0.0, |h| h[3]),
+        cpu_start: cpu_seconds(),
+    };
+    let mut pass = Pass { net: &net, opt: &mut opt, set: train_set, cfg, weights: &weights, device, batch_size };
+    run.run(|e| {
+        let loss = pass.epoch(e)?;
         let (val_loss, val_bacc) = match val {
             Some(v) if !v.faces.is_empty() => {
                 let (l, confusion) = validate(&net, v, cfg, &weights, device);
@@ -206,41 +160,101 @@ pub fn train(
             }
             _ => (f64::NAN, f64::NAN),
         };
-        meta.epochs = epoch + 1;
-        meta.steps = opt.steps();
-        meta.history.push([loss, val_loss, val_bacc, cpu_seconds() - cpu_start]);
-        checkpoint::save_with(out, &vs, &opt, &meta)?;
+        meta.epochs = e.number;
+        meta.steps = pass.opt.steps();
+        meta.history.push([loss, val_loss, val_bacc, e.cpu_seconds()]);
+        checkpoint::save_with(out, &vs, pass.opt, &meta)?;
         plot_history(out, &meta.history)?;
-        // Printed also when stderr is a log file (where the bar itself is not drawn).
-        bar.suspend(|| {
-            eprintln!(
-                "epoch {}/{}: loss {loss:.4}, validation loss {val_loss:.4}, balanced accuracy {val_bacc:.3}",
-                epoch + 1,
-                cfg.epochs
-            )
-        });
-    }
-    bar.finish_and_clear();
+        Ok(format!("loss {loss:.4}, validation loss {val_loss:.4}, balanced accuracy {val_bacc:.3}"))
+    })?;
     Ok(meta)
+}
+
+/// `fresh` (this run's metadata before any epoch) continued from the checkpoint in
+/// `out`, whose weights and optimiser state are loaded: it must be of the same network
+/// and classes.
+fn resumed(fresh: ClassifierMeta, out: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer) -> Result<ClassifierMeta> {
+    let was: ClassifierMeta =
+        checkpoint::read_meta_as(out).with_context(|| format!("{}: not a classifier checkpoint", out.display()))?;
+    if was.spec != fresh.spec || was.classes != fresh.classes {
+        bail!(
+            "{}: the checkpoint is for classes {:?} at width {}, not this run's {:?}",
+            out.display(),
+            was.classes,
+            was.config.net_width,
+            fresh.classes
+        );
+    }
+    checkpoint::restore(out, vs, opt, Some(was.steps))?;
+    epochs::report_resume(Some((&was.config, &fresh.config)), &was.data, &fresh.data, was.epochs, opt.steps());
+    let ClassifierMeta { config, data, training_faces, .. } = fresh;
+    Ok(ClassifierMeta { config, data, training_faces, ..was })
+}
+
+/// What one epoch of training works with.
+struct Pass<'a> {
+    net: &'a ClassifierNet,
+    opt: &'a mut Optimizer,
+    set: &'a FaceSet,
+    cfg: &'a ClassifyConfig,
+    weights: &'a Tensor,
+    device: Device,
+    batch_size: usize,
+}
+
+impl Pass<'_> {
+    /// One pass over the training faces in the epoch's order, with one epoch of
+    /// learning-rate warm-up then cosine decay over the run. Returns the mean loss.
+    fn epoch(&mut self, e: &Epoch) -> Result<f64> {
+        let (cfg, set) = (self.cfg, self.set);
+        let steps_per_epoch = set.faces.len().div_ceil(self.batch_size);
+        let total = steps_per_epoch * cfg.epochs as usize;
+        let (spec_in, s) = (input_spec(cfg.side), cfg.side as i64);
+        let mut rng = epochs::epoch_rng(cfg.seed, e.number);
+        let mut order: Vec<usize> = (0..set.faces.len()).collect();
+        order.shuffle(&mut rng);
+        let mut sum = 0.0;
+        for (k, chunk) in order.chunks(self.batch_size).enumerate() {
+            let step = (e.number - 1) as usize * steps_per_epoch + k;
+            let lr = warmup_cosine(cfg.lr, step, steps_per_epoch, total);
+            let seed = rand::Rng::random::<u64>(&mut rng);
+            let (data, labels) = batch(set, chunk, cfg, &spec_in, Some(seed));
+            let x = Tensor::from_slice(&data).view([chunk.len() as i64, 3, s, s]).to_device(self.device);
+            let y = Tensor::from_slice(&labels).to_device(self.device);
+            let logits = self.net.forward_t(&x, true);
+            let weights = Some(self.weights.shallow_clone());
+            let loss = logits.cross_entropy_loss::<Tensor>(&y, weights, Reduction::Mean, -100, 0.0);
+            let v = loss.double_value(&[]);
+            if !v.is_finite() {
+                bail!("the loss became {v} at step {step}: lower `lr` (now {})", cfg.lr);
+            }
+            sum += v;
+            self.opt.backward_step(&loss, lr);
+            e.step(format_args!("loss {:.3}", sum / (k + 1) as f64));
+        }
+        Ok(sum / steps_per_epoch as f64)
+    }
 }
 
 /// `loss.png` (training and validation loss) and `accuracy.png` in the checkpoint.
 fn plot_history(out: &Path, history: &[[f64; 4]]) -> Result<()> {
     let col =
         |i: usize| -> Vec<(f64, f64)> { history.iter().enumerate().map(|(e, h)| ((e + 1) as f64, h[i])).collect() };
-    let epochs = Range { lo: 1.0, hi: history.len().max(2) as f64 };
+    let epochs = (1, history.len() as u32);
     let (train, val, acc) = (col(0), col(1), col(2));
     let losses = Range::of(train.iter().chain(&val).map(|p| p.1));
-    chart(
+    epoch_chart(
         &out.join("loss.png"),
         "classifier loss",
-        [("epoch", epochs), ("loss", losses)],
+        epochs,
+        ("loss", losses),
         &[Series { label: "training".into(), points: &train }, Series { label: "validation".into(), points: &val }],
     )?;
-    chart(
+    epoch_chart(
         &out.join("accuracy.png"),
         "validation balanced accuracy",
-        [("epoch", epochs), ("balanced accuracy", Range { lo: 0.0, hi: 1.0 })],
+        epochs,
+        ("balanced accuracy", Range { lo: 0.0, hi: 1.0 }),
         &[Series { label: "validation".into(), points: &acc }],
     )
 }

@@ -6,7 +6,7 @@
 //! Crowd annotations become ignore regions; images without annotations are kept as
 //! photos with no faces.
 
-use super::source::Classes;
+use super::classes::Classes;
 use super::{FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;

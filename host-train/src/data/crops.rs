@@ -2,7 +2,7 @@
 //! labelled by its folder (how expression and identity sets are usually shared, and what
 //! `facecam capture --crops --class NAME` collects).
 
-use super::source::Classes;
+use super::classes::Classes;
 use super::{list_images, FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! `imagePath` is relative to the JSON file and may be written Windows-style
 //! (`..\\images\\x.jpg`) when the labelling was done on Windows.
 
-use super::source::Classes;
+use super::classes::Classes;
 use super::{beside, FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};

@@ -2,13 +2,15 @@
 //! [`Sample`]s, each an image path and its face boxes in pixels, with each box's class
 //! name where the source has classes.
 //!
-//! - [`source`]: `KIND:PATH[@OPTION]…` specs and what each kind loads;
+//! - [`source`]: `KIND:PATH[@OPTION]…` specs and what each kind loads, with the
+//!   [`classes`] each takes;
 //! - one importer per format: [`wider`], [`labelme`], [`voc`], [`coco`], [`yolo`],
 //!   [`crops`] (one face per file, for classifiers), plus [`synth`]etic faces;
 //! - [`split`]: a deterministic train/val/test split by content for sources without one.
 //!
 //! Importers refuse malformed files with an error naming the file and the line or field.
 
+pub mod classes;
 pub mod coco;
 pub mod crops;
 pub mod labelme;
@@ -19,8 +21,9 @@ pub mod voc;
 pub mod wider;
 pub mod yolo;
 
+pub use classes::Classes;
 pub use labelme::{load_labelme, write_labelme};
-pub use source::{Classes, Format, Source};
+pub use source::{Format, Source};
 pub use synth::{generate as generate_synthetic, SynthOptions};
 pub use voc::load_voc;
 pub use wider::load_wider;
@@ -146,15 +149,6 @@ fn filter_listed(samples: &mut Vec<Sample>, list: &Path, keep: bool) -> Result<u
     let before = samples.len();
     samples.retain(|s| names.iter().any(|(_, n)| *n == file_name(s)) == keep);
     Ok(before - samples.len())
-}
-
-/// Mark faces smaller than `min_px` (shorter side) as ignore regions.
-pub fn ignore_small(samples: &mut [Sample], min_px: f32) {
-    for b in samples.iter_mut().flat_map(|s| s.boxes.iter_mut()) {
-        if b.width().min(b.height()) < min_px {
-            b.ignore = true;
-        }
-    }
 }
 
 /// Every picture under `dir`, recursively, sorted (by the extensions `facecam detect`

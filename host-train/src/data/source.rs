@@ -4,6 +4,7 @@
 //! An option is a split (`train`, `val` or `test`, optionally `=TRAIN/VAL/TEST` percent;
 //! for WIDER its official split) or a class list (comma-separated names, `*` for all).
 
+use super::classes::Classes;
 use super::split::{Part, Split};
 use super::{coco, crops, labelme, voc, wider, yolo, Sample};
 use anyhow::{bail, Context, Result};
@@ -24,34 +25,6 @@ pub enum Format {
     Yolo(PathBuf),
     /// Face crops sorted into one folder per class: `DIR/CLASS/*.jpg`, each file one face.
     Crops(PathBuf),
-}
-
-/// Which labelled boxes of a source are taken (as faces, keeping their class names).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Classes {
-    /// Every class.
-    All,
-    /// Only these class names.
-    Only(Vec<String>),
-}
-
-impl Classes {
-    /// Whether boxes labelled `name` are taken.
-    pub fn admits(&self, name: &str) -> bool {
-        match self {
-            Classes::All => true,
-            Classes::Only(names) => names.iter().any(|n| n == name),
-        }
-    }
-}
-
-impl std::fmt::Display for Classes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Classes::All => f.write_str("*"),
-            Classes::Only(names) => f.write_str(&names.join(",")),
-        }
-    }
 }
 
 /// A source of labelled photos: its format, the classes taken, and (for sources without

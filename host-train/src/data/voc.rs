@@ -1,6 +1,6 @@
 //! Pascal VOC XML: `annotations/*.xml` beside `images/`, one `<object>` per box.
 
-use super::source::Classes;
+use super::classes::Classes;
 use super::{FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use std::path::Path;

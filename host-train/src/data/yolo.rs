@@ -5,7 +5,7 @@
 //! Layouts: `DIR/images/…` with `DIR/labels/…` mirroring it (Ultralytics), or each
 //! `.txt` beside its image (Darknet). An image without a label file has no faces.
 
-use super::source::Classes;
+use super::classes::Classes;
 use super::{list_images, FaceBox, Sample};
 use anyhow::{bail, Context, Result};
 use std::path::Path;

@@ -6,7 +6,6 @@ use super::wider::{evaluate, Predictions, WiderGt, WiderResult};
 use anyhow::{Context, Result};
 use edge::detector::{DetectOptions, Detector, LoadOptions};
 use edge::int8::Int8Path;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -43,11 +42,7 @@ pub fn predict(
     progress: bool,
 ) -> Result<Predictions> {
     let mut detectors: HashMap<(u32, u32), Detector> = HashMap::new();
-    let bar = if progress { ProgressBar::new(gt.image_count() as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")
-            .expect("template"),
-    );
+    let bar = crate::progress::bar(progress, gt.image_count(), "images");
     let mut preds = Predictions::new();
     for event in &gt.events {
         for img in &event.images {

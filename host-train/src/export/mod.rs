@@ -183,7 +183,7 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<
     // a fine-tuning run's starting checkpoint is named relative to here (the repository).
     let recipe = (meta.config.as_ref())
         .map(|c| {
-            toml::to_string(&crate::train::TrainConfig {
+            toml::to_string(&crate::config::TrainConfig {
                 proxy: None,
                 init: c.init.as_deref().map(portable),
                 ..c.clone()
@@ -210,7 +210,7 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<
         recipe,
     };
     // The priors the run trained (its config's), not the card's default.
-    let priors = meta.config.as_ref().map(crate::train::TrainConfig::priors).unwrap_or_default();
+    let priors = meta.config.as_ref().map(crate::config::TrainConfig::priors).unwrap_or_default();
     let card = ModelCard { score_threshold, priors, ..ModelCard::new(meta.width, meta.height, provenance) };
     card.validate()?;
     export_onnx(net.spec(), &vs.variables(), &card, out)?;

@@ -2,8 +2,9 @@
 //! tensors of interest added as graph outputs, and record each one's range, either the
 //! plain min/max or a percentile of its value histogram (which ignores rare outliers).
 
+use crate::progress;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::collections::HashMap;
 use tract_onnx::pb::{ModelProto, ValueInfoProto};
 use tract_onnx::prelude::*;
@@ -59,13 +60,6 @@ fn probe_plan(proto: &ModelProto, tensors: &[String], size: (u32, u32)) -> Resul
         .spawn()
 }
 
-fn progress(show: bool, len: usize, what: &str) -> ProgressBar {
-    let bar = if show { ProgressBar::new(len as u64) } else { ProgressBar::hidden() };
-    let template = format!("{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what}");
-    bar.set_style(ProgressStyle::with_template(&template).expect("template"));
-    bar
-}
-
 /// Run every image through `plan`, handing the extra outputs (in order) to `visit`.
 fn each_image(
     plan: &mut TypedSimpleState,
@@ -110,7 +104,7 @@ pub fn calibrate(
     let mut plan = probe_plan(proto, tensors, size).context("tract cannot prepare the calibration model")?;
     let skip = proto.graph.as_ref().map_or(0, |g| g.output.len());
     let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); tensors.len()];
-    let bar = progress(show_progress, inputs.count(), "calibration images (min/max)");
+    let bar = progress::bar(show_progress, inputs.count(), "calibration images (min/max)");
     each_image(&mut plan, inputs, size, skip, bar, |k, _, xs| {
         let r = &mut ranges[k];
         for &v in xs.iter().filter(|v| v.is_finite()) {
@@ -120,7 +114,7 @@ pub fn calibrate(
     })?;
     if let Method::Percentile(p) = method {
         let mut hists = vec![vec![0u64; BINS]; tensors.len()];
-        let bar = progress(show_progress, inputs.count(), "calibration images (histograms)");
+        let bar = progress::bar(show_progress, inputs.count(), "calibration images (histograms)");
         each_image(&mut plan, inputs, size, skip, bar, |k, _, xs| {
             let (lo, hi) = ranges[k];
             let width = (hi - lo).max(f32::MIN_POSITIVE);
@@ -148,7 +142,7 @@ pub fn channel_max(
     let mut plan = probe_plan(proto, tensors, size).context("tract cannot prepare the calibration model")?;
     let skip = proto.graph.as_ref().map_or(0, |g| g.output.len());
     let mut maxima: Vec<Vec<f32>> = vec![Vec::new(); tensors.len()];
-    let bar = progress(show_progress, inputs.count(), "calibration images (channel ranges)");
+    let bar = progress::bar(show_progress, inputs.count(), "calibration images (channel ranges)");
     each_image(&mut plan, inputs, size, skip, bar, |k, shape, xs| {
         let channels = shape.get(1).copied().unwrap_or(1).max(1);
         let m = &mut maxima[k];

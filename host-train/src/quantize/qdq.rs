@@ -157,6 +157,41 @@ fn node(op: &str, inputs: &[&str], output: &str, axis: Option<i64>) -> NodeProto
     }
 }
 
+/// A Q/DQ pair on the activation `t` with parameters `p`: its scale and zero point go to
+/// `added`, the two nodes to `nodes`. Returns the name of the dequantized activation.
+fn activation_qdq(t: &str, p: &ActParams, nodes: &mut Vec<NodeProto>, added: &mut Vec<TensorProto>) -> String {
+    // Short suffixes: names are a few percent of a small int8 file.
+    let (s, z, q, dq) = (format!("{t}_s"), format!("{t}_z"), format!("{t}_q"), format!("{t}_d"));
+    added.push(tensor(s.clone(), DataType::Float, vec![], p.scale.to_le_bytes().to_vec()));
+    added.push(tensor(z.clone(), DataType::Uint8, vec![], vec![p.zero_point]));
+    nodes.push(node("QuantizeLinear", &[t, &s, &z], &q, None));
+    nodes.push(node("DequantizeLinear", &[&q, &s, &z], &dq, None));
+    dq
+}
+
+/// Quantize the Conv weight `t` (the initializer `w`) per output channel: its int8
+/// values and scales go to `added`, their DequantizeLinear to `nodes`. Returns the name
+/// of the dequantized weight.
+fn dequantized_weight(
+    w: &str,
+    t: &TensorProto,
+    nodes: &mut Vec<NodeProto>,
+    added: &mut Vec<TensorProto>,
+) -> Result<String> {
+    let values = float_values(t)?;
+    let channels = *t.dims.first().with_context(|| format!("weight `{w}` has no dimensions"))?;
+    let (q, scales) = quantize_weights(&values, channels as usize).with_context(|| format!("weight `{w}`"))?;
+    // Symmetric: the zero point is 0, ONNX's default, so none is stored.
+    // `backbone.3.weight` → `backbone.3_q`, `_s`, `_d`.
+    let base = w.strip_suffix(".weight").unwrap_or(w);
+    let (qn, sn, dq) = (format!("{base}_q"), format!("{base}_s"), format!("{base}_d"));
+    added.push(tensor(qn.clone(), DataType::Int8, t.dims.clone(), q.iter().map(|v| *v as u8).collect()));
+    let scale_bytes = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+    added.push(tensor(sn.clone(), DataType::Float, vec![channels], scale_bytes));
+    nodes.push(node("DequantizeLinear", &[&qn, &sn], &dq, Some(0)));
+    Ok(dq)
+}
+
 /// Rewrite `graph` following `plan`, with each planned activation's parameters in `params`.
 pub fn rewrite(graph: &GraphProto, plan: &Plan, params: &HashMap<String, ActParams>) -> Result<GraphProto> {
     let mut out = graph.clone();
@@ -172,15 +207,9 @@ pub fn rewrite(graph: &GraphProto, plan: &Plan, params: &HashMap<String, ActPara
     let mut weights_done: HashMap<String, String> = HashMap::new();
     // Conv outputs with a Q/DQ pair: every later consumer reads the dequantized tensor.
     let mut renamed: HashMap<String, String> = HashMap::new();
-    let qdq = |t: &str, nodes: &mut Vec<NodeProto>, added: &mut Vec<TensorProto>| -> Result<String> {
+    let qdq = |t: &str, nodes: &mut Vec<NodeProto>, added: &mut Vec<TensorProto>| {
         let p = params.get(t).with_context(|| format!("no calibrated range for tensor `{t}`"))?;
-        // Short suffixes: names are a few percent of a small int8 file.
-        let (s, z, q, dq) = (format!("{t}_s"), format!("{t}_z"), format!("{t}_q"), format!("{t}_d"));
-        added.push(tensor(s.clone(), DataType::Float, vec![], p.scale.to_le_bytes().to_vec()));
-        added.push(tensor(z.clone(), DataType::Uint8, vec![], vec![p.zero_point]));
-        nodes.push(node("QuantizeLinear", &[t, &s, &z], &q, None));
-        nodes.push(node("DequantizeLinear", &[&q, &s, &z], &dq, None));
-        Ok(dq)
+        Ok::<_, anyhow::Error>(activation_qdq(t, p, nodes, added))
     };
     for (i, n) in graph.node.iter().enumerate() {
         let mut n = n.clone();
@@ -206,22 +235,7 @@ pub fn rewrite(graph: &GraphProto, plan: &Plan, params: &HashMap<String, ActPara
             } else {
                 let t =
                     inits.get(&w).with_context(|| format!("Conv `{}`: weight `{w}` is not an initializer", n.name))?;
-                let values = float_values(t)?;
-                let channels = *t.dims.first().with_context(|| format!("weight `{w}` has no dimensions"))?;
-                let (q, scales) =
-                    quantize_weights(&values, channels as usize).with_context(|| format!("weight `{w}`"))?;
-                // Symmetric: the zero point is 0, ONNX's default, so none is stored.
-                // `backbone.3.weight` → `backbone.3_q`, `_s`, `_d`.
-                let base = w.strip_suffix(".weight").unwrap_or(&w);
-                let (qn, sn, dq) = (format!("{base}_q"), format!("{base}_s"), format!("{base}_d"));
-                added.push(tensor(qn.clone(), DataType::Int8, t.dims.clone(), q.iter().map(|v| *v as u8).collect()));
-                added.push(tensor(
-                    sn.clone(),
-                    DataType::Float,
-                    vec![channels],
-                    scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
-                ));
-                nodes.push(node("DequantizeLinear", &[&qn, &sn], &dq, Some(0)));
+                let dq = dequantized_weight(&w, t, &mut nodes, &mut added)?;
                 weights_done.insert(w.clone(), dq.clone());
                 n.input[1] = dq;
             }
