@@ -38,6 +38,7 @@
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
+//! - [`labelme`]: the labelme JSON both binaries write.
 //! - [`button`]: a GPIO trigger; [`board`]: board profiles; [`atomic`]: whole-or-nothing
 //!   writes; [`exit`]: how both binaries end (exit codes 0, 1, 2); `cmdline`: what both
 //!   command lines share (verbosity and logging, the version line, ranged numbers,
@@ -60,6 +61,7 @@ pub mod exit;
 pub mod int8;
 pub mod jobs;
 pub mod kernels;
+pub mod labelme;
 pub mod labels;
 pub mod model;
 pub mod overlay;

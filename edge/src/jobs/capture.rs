@@ -15,7 +15,6 @@ use crate::model::Detection;
 use crate::source::{FrameSource, SourceError};
 use anyhow::{Context, Result};
 use image::RgbImage;
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -239,29 +238,15 @@ pub fn save(image: &RgbImage, faces: &[Detection], jpg: &Path) -> Result<()> {
 
 /// A labelme document with one `face` rectangle per detection.
 pub fn labelme_json(image_path: String, image: &RgbImage, faces: &[Detection]) -> serde_json::Value {
-    let shapes: Vec<_> = faces
+    let rects: Vec<crate::labelme::Rect> = faces
         .iter()
-        .map(|d| {
-            let b = &d.bbox;
-            json!({
-                "label": "face",
-                "points": [[b.x0, b.y0], [b.x1, b.y1]],
-                "group_id": null,
-                "description": format!("pre-labelled by facecam, score {:.2}", d.score),
-                "shape_type": "rectangle",
-                "flags": {},
-            })
+        .map(|d| crate::labelme::Rect {
+            label: "face",
+            corners: [d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1],
+            description: Some(format!("pre-labelled by facecam, score {:.2}", d.score)),
         })
         .collect();
-    json!({
-        "version": "5.5.0",
-        "flags": {},
-        "shapes": shapes,
-        "imagePath": image_path,
-        "imageData": null,
-        "imageHeight": image.height(),
-        "imageWidth": image.width(),
-    })
+    crate::labelme::document(&image_path, image.width(), image.height(), &rects)
 }
 
 #[cfg(test)]
@@ -329,6 +314,9 @@ mod tests {
         let doc = labelme_json("a.jpg".into(), &RgbImage::new(50, 60), &[face]);
         assert_eq!(doc["shapes"][0]["points"][1][1], 40.0);
         assert_eq!(doc["shapes"][0]["shape_type"], "rectangle");
-        assert_eq!((doc["imageWidth"].clone(), doc["imageHeight"].clone()), (json!(50), json!(60)));
+        assert_eq!(
+            (doc["imageWidth"].clone(), doc["imageHeight"].clone()),
+            (serde_json::json!(50), serde_json::json!(60))
+        );
     }
 }

@@ -15,17 +15,7 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = fs::read_dir(input)
-                .with_context(|| format!("{}: cannot list directory", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
+            files.extend(images_in(input, false)?);
         } else if input.exists() {
             files.push(input.clone());
         } else {
@@ -37,6 +27,34 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         bail!("{}: no picture files ({})", names.join(", "), IMAGE_EXTENSIONS.join(", "));
     }
     Ok(files)
+}
+
+/// The pictures in `dir` (by [`IMAGE_EXTENSIONS`], any case), sorted; with `recursive`,
+/// those in its subfolders too. A symlinked folder is not walked into, so a link back
+/// up the tree (`a -> .`) cannot loop; a symlinked picture is listed.
+pub fn images_in(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let listing = fs::read_dir(&d).with_context(|| format!("{}: cannot list directory", d.display()))?;
+        for entry in listing {
+            let entry = entry.with_context(|| format!("{}: cannot list directory", d.display()))?;
+            let path = entry.path();
+            let real_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if real_dir {
+                if recursive {
+                    todo.push(path);
+                }
+                continue;
+            }
+            let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+            if ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str())) && path.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Image files played as frames, each once (or `repeat` times, to hold a picture on a screen).
@@ -89,6 +107,23 @@ impl FrameSource for ImageFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folder_walks_do_not_follow_a_symlink_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        for f in ["a.JPG", "sub/b.png", "notes.txt"] {
+            std::fs::write(root.join(f), b"x").unwrap();
+        }
+        std::os::unix::fs::symlink(".", root.join("loop")).unwrap();
+        std::os::unix::fs::symlink("a.JPG", root.join("link.jpg")).unwrap();
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter().map(|p| p.strip_prefix(root).unwrap().display().to_string()).collect()
+        };
+        assert_eq!(names(images_in(root, true).unwrap()), ["a.JPG", "link.jpg", "sub/b.png"]);
+        assert_eq!(names(images_in(root, false).unwrap()), ["a.JPG", "link.jpg"]);
+    }
 
     #[test]
     fn plays_a_folder_in_order_and_counts_a_broken_file() {

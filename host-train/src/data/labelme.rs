@@ -7,7 +7,7 @@
 use super::classes::Classes;
 use super::{beside, FaceBox, Sample};
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 
 /// The label that marks a face by default (compared case-insensitively).
@@ -91,14 +91,14 @@ pub fn write_labelme(sample: &Sample, width: u32, height: u32, json_path: &Path)
         .unwrap_or(&sample.image)
         .to_string_lossy()
         .into_owned();
-    let shapes: Vec<Value> = (sample.boxes.iter().enumerate())
-        .map(|(i, b)| {
-            json!({"label": sample.label(i), "points": [[b.x0, b.y0], [b.x1, b.y1]],
-                   "group_id": null, "shape_type": "rectangle", "flags": {}})
+    let rects: Vec<edge::labelme::Rect> = (sample.boxes.iter().enumerate())
+        .map(|(i, b)| edge::labelme::Rect {
+            label: sample.label(i),
+            corners: [b.x0, b.y0, b.x1, b.y1],
+            description: None,
         })
         .collect();
-    let doc = json!({"version": "5.5.0", "flags": {}, "shapes": shapes, "imagePath": rel,
-                     "imageData": null, "imageHeight": height, "imageWidth": width});
+    let doc = edge::labelme::document(&rel, width, height, &rects);
     edge::atomic::write(json_path, serde_json::to_string_pretty(&doc)?.as_bytes())
 }
 

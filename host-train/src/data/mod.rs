@@ -152,23 +152,9 @@ fn filter_listed(samples: &mut Vec<Sample>, list: &Path, keep: bool) -> Result<u
 }
 
 /// Every picture under `dir`, recursively, sorted (by the extensions `facecam detect`
-/// takes).
+/// takes; symlinked folders are not walked into).
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", d.display()))? {
-            let path = entry.map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", d.display()))?.path();
-            let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-            if path.is_dir() {
-                todo.push(path);
-            } else if ext.is_some_and(|e| edge::source::files::IMAGE_EXTENSIONS.contains(&e.as_str())) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    edge::source::files::images_in(dir, true)
 }
 
 /// Resolve `rel` against the directory holding `file`.
