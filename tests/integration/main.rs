@@ -16,4 +16,5 @@ mod overfit;
 mod parity;
 mod quantize;
 mod resume;
+mod structure;
 mod wider_protocol;
