@@ -40,6 +40,7 @@ pub enum FaceEvent {
         /// Its box when announced, frame pixels.
         #[serde(rename = "box")]
         bbox: BBox,
+        /// The face probability of that detection, 0 to 1.
         score: f32,
         /// The classifier's label so far (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +50,7 @@ pub enum FaceEvent {
     },
     /// An announced face is gone.
     FaceLeft {
+        /// The track id announced in [`FaceEvent::FaceAppeared`].
         id: u64,
         /// Its last box.
         #[serde(rename = "box")]
@@ -60,10 +62,16 @@ pub enum FaceEvent {
         /// Its last label (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
         label: Option<crate::track::Label>,
+        /// Wall-clock time it was found gone, seconds since the Unix epoch.
         time: f64,
     },
     /// How many announced faces are in view.
-    Count { faces: usize, time: f64 },
+    Count {
+        /// Announced faces in view now.
+        faces: usize,
+        /// Wall-clock time, seconds since the Unix epoch.
+        time: f64,
+    },
 }
 
 struct Seen {

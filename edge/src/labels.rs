@@ -37,6 +37,7 @@ pub struct TrackLabeler {
     classifier: Classifier,
     /// The card's class names (read once: the classifier is borrowed mutably per face).
     classes: Vec<String>,
+    /// When tracks are classified again.
     pub config: LabelConfig,
     tracks: HashMap<u64, TrackState>,
     /// Crops classified so far (for the run's statistics).

@@ -49,6 +49,8 @@
 //! `facecam capture` ([`jobs::capture`]), `facecam bench` ([`jobs::bench`]), `facecam race`
 //! ([`jobs::race`], [`jobs::race_net`]) and `facecam soak` ([`jobs::soak`]).
 
+#![deny(missing_docs)]
+
 pub mod atomic;
 pub mod board;
 pub mod button;

@@ -159,9 +159,13 @@ struct Detected {
 /// What a run is made of: the source, read on the capture thread, and the detector,
 /// tracker and optional labeler (which classifies tracked faces), run on the detect thread.
 pub struct RunParts {
+    /// Where frames come from (read on the capture thread).
     pub source: Box<dyn FrameSource>,
+    /// Finds faces in each frame.
     pub detector: Detector,
+    /// Follows the detected faces from frame to frame, giving them ids.
     pub tracker: Tracker,
+    /// Classifies tracked faces (with `--classifier`); `None` runs without labels.
     pub labeler: Option<TrackLabeler>,
 }
 

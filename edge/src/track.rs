@@ -29,7 +29,9 @@ pub struct Track {
 /// (averaged over the track by the `labels` module).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
+    /// The class name.
     pub class: String,
+    /// Its probability, 0 to 1.
     pub probability: f32,
 }
 

@@ -23,10 +23,15 @@ use tch::{nn, Device};
 pub struct BenchOptions {
     /// Network family (at width 1).
     pub arch: Arch,
+    /// Images per training step.
     pub batch: usize,
+    /// Input width, pixels.
     pub width: u32,
+    /// Input height, pixels.
     pub height: u32,
+    /// Timed training steps per contender.
     pub steps: usize,
+    /// Where the network trains (CPU or a CUDA device).
     pub device: Device,
     /// Python with torch for the baseline; `None` skips it.
     pub python: Option<PathBuf>,
@@ -37,8 +42,11 @@ pub struct BenchOptions {
 /// Images per second of each contender.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
+    /// libtorch's intra-op threads during the run.
     pub threads: i32,
+    /// Images per training step.
     pub batch: usize,
+    /// Input size as `WIDTHxHEIGHT`, pixels.
     pub input: String,
     /// Full training step (forward, loss, backward, Adam) in this trainer.
     pub facecam_step: f64,

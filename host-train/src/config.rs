@@ -16,7 +16,9 @@ use tch::Device;
 pub enum DeviceChoice {
     /// CUDA when available, else CPU.
     Auto,
+    /// The CPU, even when CUDA is available.
     Cpu,
+    /// The first CUDA device; an error when there is none.
     Cuda,
 }
 
@@ -38,7 +40,9 @@ impl DeviceChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
+    /// Adam, betas 0.9 and 0.999.
     Adam,
+    /// SGD with momentum 0.9.
     Sgd,
 }
 
@@ -48,6 +52,7 @@ pub enum OptimizerKind {
 pub enum Precision {
     /// bf16 on CPUs with native bf16 instructions (AVX-512 BF16 or AMX), else fp32.
     Auto,
+    /// fp32 throughout.
     Fp32,
     /// bf16 convolutions (autocast-style); slow where the CPU lacks bf16 instructions.
     Bf16,
@@ -102,11 +107,17 @@ pub enum Schedule {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Passes over the training images.
     pub epochs: u32,
+    /// Images per optimiser step.
     pub batch_size: usize,
+    /// Peak learning rate, reached after warm-up, then lowered by `schedule`.
     pub lr: f64,
+    /// The optimiser.
     pub optimizer: OptimizerKind,
+    /// L2 weight decay, added to the gradient of the convolution weights only.
     pub weight_decay: f64,
+    /// How the learning rate falls after warm-up.
     pub schedule: Schedule,
     /// Linear warm-up steps (default: 5% of all steps, at most 200).
     pub warmup_steps: Option<usize>,
@@ -114,8 +125,9 @@ pub struct TrainConfig {
     pub step_at: Vec<f64>,
     /// For the step schedule: the factor of each cut.
     pub step_gamma: f64,
-    /// Model input size.
+    /// Model input width, pixels.
     pub width: u32,
+    /// Model input height, pixels.
     pub height: u32,
     /// Network family.
     pub arch: Arch,
@@ -134,6 +146,7 @@ pub struct TrainConfig {
     pub stride8_context: bool,
     /// IoU at which a prior matches a face (see `target::MatchRule`).
     pub match_iou: f32,
+    /// Hard-negative mining: background priors kept per positive in the class loss.
     pub neg_ratio: i64,
     /// Weight of the Distance-IoU box term added to smooth-L1 (`loss::diou_loss`); 0 leaves it out.
     pub iou_loss: f64,
@@ -142,7 +155,9 @@ pub struct TrainConfig {
     /// Coverage at which a prior near a face or ignore region is ignored rather than
     /// taught as background (0: plain IoU matching).
     pub near_iof: f32,
+    /// Seed of the random choices (initial weights, shuffling, augmentation).
     pub seed: u64,
+    /// Where to train.
     pub device: DeviceChoice,
     /// Batches built ahead on a loader thread while the network trains (0: build each
     /// batch in the loop); by default 2 on CUDA and 0 on CPU, where the loader's threads

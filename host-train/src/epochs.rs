@@ -101,6 +101,7 @@ pub struct Epochs {
     pub epochs: u32,
     /// The last epoch this session runs: `epochs`, or fewer to stop early.
     pub last: u32,
+    /// Optimiser steps (batches) in one epoch.
     pub steps_per_epoch: usize,
     /// Draw the bar (on a terminal) and print each epoch's line.
     pub show: bool,

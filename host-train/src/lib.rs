@@ -43,6 +43,8 @@
 //!   classes, exported with its own card, evaluated on ground-truth and detected boxes.
 //! - [`bench`](mod@bench): training throughput against an equivalent PyTorch-Python loop.
 
+#![deny(missing_docs)]
+
 pub mod augment;
 pub mod bench;
 pub mod checkpoint;

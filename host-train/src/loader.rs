@@ -19,7 +19,9 @@ use tch::{Device, Tensor};
 /// A decoded image and its boxes, both in the cached image's pixels.
 #[derive(Clone)]
 pub struct Prepared {
+    /// The decoded image, perhaps shrunk.
     pub image: RgbImage,
+    /// Its faces and ignore regions, in the image's pixels.
     pub boxes: Vec<FaceBox>,
 }
 
@@ -57,8 +59,15 @@ pub fn prepare(samples: &[Sample], max_side: u32) -> (Vec<Prepared>, Vec<(PathBu
 /// set), or decoded from their files each time a batch uses them (slower; for sets
 /// that do not fit).
 pub enum ImageSet {
+    /// Every image decoded once and kept.
     Memory(Vec<Prepared>),
-    Disk { samples: Vec<Sample>, max_side: u32 },
+    /// The samples, each decoded from its file when used.
+    Disk {
+        /// The samples whose image headers could be read.
+        samples: Vec<Sample>,
+        /// Longer side, pixels, to which larger images are shrunk when decoded.
+        max_side: u32,
+    },
 }
 
 impl ImageSet {
@@ -128,10 +137,15 @@ impl ImageSet {
 /// One batch in host memory, built off the training thread: row-major
 /// `[B, 3, H, W]` pixels, `[B, P]` labels and `[B, P, 4]` targets.
 pub struct HostBatch {
+    /// `[B, 3, H, W]`: batch size, channels, input height and width.
     pub dims: [i64; 4],
+    /// Priors per image, `P`.
     pub priors: i64,
+    /// `[B, 3, H, W]` normalised pixels.
     pub pixels: Vec<f32>,
+    /// `[B, P]` prior labels: −1 ignore, 0 background, 1 face.
     pub labels: Vec<i64>,
+    /// `[B, P, 4]` encoded box offsets (zero where the prior is no face).
     pub targets: Vec<f32>,
 }
 
@@ -159,7 +173,9 @@ pub struct Batch {
 
 /// Turns prepared images into batches for one input size.
 pub struct BatchMaker {
+    /// The model card at this input size: normalisation and prior layout.
     pub card: ModelCard,
+    /// The priors of this input size, in the network's output order.
     pub priors: Vec<Prior>,
     /// How faces become positives, ignores and background.
     pub rule: MatchRule,

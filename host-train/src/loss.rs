@@ -7,7 +7,9 @@ use tch::{Kind, Reduction, Tensor};
 
 /// The two parts of the loss, as scalar tensors (the sum is what is optimised).
 pub struct Loss {
+    /// Cross-entropy on positives and mined hard negatives, over the number of positives.
     pub class: Tensor,
+    /// Box regression (smooth-L1, plus the DIoU term when asked) over the number of positives.
     pub boxes: Tensor,
 }
 

@@ -25,14 +25,18 @@ const COLORS: [Rgb888; 6] = [
 
 /// One named series of `(x, y)` points.
 pub struct Series<'a> {
+    /// Name shown in the legend.
     pub label: String,
+    /// The points, in drawing order.
     pub points: &'a [(f64, f64)],
 }
 
 /// The data range an axis shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Range {
+    /// Lowest value shown.
     pub lo: f64,
+    /// Highest value shown.
     pub hi: f64,
 }
 
@@ -73,8 +77,11 @@ pub enum Ticks {
 /// One axis of a chart: its label, the range it shows and where it is labelled.
 #[derive(Debug, Clone, Copy)]
 pub struct Axis<'a> {
+    /// Text along the axis.
     pub label: &'a str,
+    /// The values it spans.
     pub range: Range,
+    /// Where it is labelled.
     pub ticks: Ticks,
 }
 

@@ -53,7 +53,9 @@ impl Default for MatchRule {
 /// A face in normalised coordinates, possibly an ignore region.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Truth {
+    /// The face's box, normalised `[0, 1]` image coordinates.
     pub bbox: BBox,
+    /// An ignore region: priors on it are neither face nor background.
     pub ignore: bool,
 }
 
@@ -71,7 +73,9 @@ fn near_miss(p: &BBox, t: &Truth, near: f32) -> bool {
 /// What one prior is taught.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Assignment {
+    /// Taught as background ([`BACKGROUND`]).
     Background,
+    /// Left out of the loss ([`IGNORE`]).
     Ignore,
     /// A positive for truth number `.0`.
     Face(usize),

@@ -38,7 +38,9 @@ pub struct SizeCounts {
 
 /// The picture and the counts.
 pub struct Teaching {
+    /// Augmented samples at the model input, tiled, with faces, ignore regions and taught priors drawn.
     pub grid: RgbImage,
+    /// Counts per face-size class, the bounds of [`SIZE_CLASSES`] in order.
     pub by_size: [SizeCounts; SIZE_CLASSES.len()],
     /// All mined negatives (0 without a network).
     pub mined: usize,

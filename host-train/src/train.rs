@@ -25,10 +25,13 @@ use tch::{nn, Device};
 /// What a run produced.
 #[derive(Debug)]
 pub struct TrainReport {
+    /// The checkpoint folder written.
     pub checkpoint: PathBuf,
     /// Mean loss per epoch.
     pub epoch_loss: Vec<f64>,
+    /// Mean training throughput over the whole run, images per second.
     pub images_per_second: f64,
+    /// Images that could not be read, with the reason; they were left out.
     pub skipped: Vec<(PathBuf, String)>,
 }
 

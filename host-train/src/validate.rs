@@ -20,8 +20,11 @@ pub const SHOWN: usize = 8;
 /// Mean validation loss and its parts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValLoss {
+    /// Mean validation loss, class and box parts together.
     pub loss: f64,
+    /// Its classification part.
     pub class: f64,
+    /// Its box part.
     pub boxes: f64,
 }
 

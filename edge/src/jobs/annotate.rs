@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 pub struct ImageResult {
     /// The input file as given.
     pub file: String,
+    /// Image width, pixels.
     pub width: u32,
+    /// Image height, pixels.
     pub height: u32,
     /// Faces in image pixels.
     pub faces: Vec<Face>,
@@ -29,8 +31,10 @@ pub struct ImageResult {
 /// One face of [`ImageResult`]: the detection, and its label with `--classifier`.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Face {
+    /// Its box (image pixels) and face probability, serialised as flat fields.
     #[serde(flatten)]
     pub detection: Detection,
+    /// The classifier's label (with `--classifier`); `None` without one, or when the box had no crop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<Label>,
 }
@@ -59,7 +63,9 @@ pub fn classify_all(classifier: &mut Classifier, img: &image::RgbImage, dets: Ve
 /// What a run over files did.
 #[derive(Debug, Default)]
 pub struct Summary {
+    /// Images read and annotated.
     pub images: usize,
+    /// Faces found over all of them.
     pub faces: usize,
     /// Files that could not be read or decoded, with the reason.
     pub skipped: Vec<(PathBuf, String)>,

@@ -30,12 +30,15 @@ pub struct FacesRow {
 /// Everything the classifier benchmark measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct LabelBenchReport {
+    /// Path of the classifier model, as given.
     pub classifier: String,
     /// Input side of the classifier.
     pub side: u32,
     /// One face: crop, resize, normalise and network; mean and 95th percentile ms.
     pub per_face_ms: f64,
+    /// 95th percentile of the same, ms.
     pub per_face_p95_ms: f64,
+    /// One row per frame tried, by the number of faces in it.
     pub rows: Vec<FacesRow>,
 }
 

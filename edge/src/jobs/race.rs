@@ -57,8 +57,11 @@ pub struct Stages {
 /// Everything `facecam race` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct RaceReport {
+    /// The inference engine that ran the model (always `tract`).
     pub engine: &'static str,
+    /// Path of the model, as given.
     pub model: String,
+    /// Size of the model file, bytes.
     pub model_bytes: u64,
     /// Quantisation format from the card, if any.
     pub quantization: Option<String>,
@@ -66,9 +69,13 @@ pub struct RaceReport {
     pub int8_path: Option<Int8Path>,
     /// Whose kernels ran the network.
     pub kernels: String,
+    /// Frame and network input size, width by height in pixels.
     pub input: (u32, u32),
+    /// Worker threads the detector ran with.
     pub threads: usize,
+    /// Untimed runs before timing.
     pub warmup: usize,
+    /// Timed runs of `detect`.
     pub iterations: usize,
     /// Seconds to read, parse, optimise and dry-run the model (`Detector::load_sized`).
     pub model_load_s: f64,
@@ -76,6 +83,7 @@ pub struct RaceReport {
     pub latency: Latency,
     /// Every timed iteration, milliseconds, in order.
     pub samples_ms: Vec<f64>,
+    /// The stages timed separately (with `--stages`); `None` when not asked for.
     pub stages: Option<Stages>,
     /// Operator kinds by time, most expensive first.
     pub profile: Option<Vec<OpTime>>,

@@ -22,19 +22,29 @@ use tract_onnx::prelude::*;
 /// What `facecam race --network-only` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct NetReport {
+    /// The inference engine that ran the network (always `tract`).
     pub engine: &'static str,
+    /// Path of the model, as given.
     pub model: String,
     /// Whose kernels ran the network, and how many nodes ours took over.
     pub kernels: String,
+    /// Nodes replaced by facecam's kernels (0 with tract's own).
     pub patched_nodes: usize,
+    /// Network input size, width by height in pixels (the frame's).
     pub input: (u32, u32),
+    /// Worker threads tract ran with.
     pub threads: usize,
+    /// Timed runs of the network.
     pub iterations: usize,
     /// Seconds to read, parse, optimise and plan the model.
     pub model_load_s: f64,
+    /// Per-run network latency (no preprocessing or decoding).
     pub latency: Latency,
+    /// Every timed run, milliseconds, in order.
     pub samples_ms: Vec<f64>,
+    /// Operator kinds by time, most expensive first; `None` when no profile runs were asked for.
     pub profile: Option<Vec<OpTime>>,
+    /// Peak resident memory of this process, MiB (VmHWM), after the runs.
     pub peak_rss_mib: f64,
 }
 

@@ -10,9 +10,13 @@ use tract_onnx::prelude::*;
 /// Latency statistics of a set of runs, milliseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
+    /// Median run time.
     pub median_ms: f64,
+    /// 90th percentile run time.
     pub p90_ms: f64,
+    /// Mean run time.
     pub mean_ms: f64,
+    /// Fastest run time.
     pub min_ms: f64,
 }
 

@@ -25,8 +25,9 @@ pub const MAX_FULL_INPUTS: usize = 4;
 pub struct Conv3x3 {
     /// Per-plane geometry (the input's height and width, stride, padding).
     pub geometry: Geometry,
-    /// Input and output channels.
+    /// Input channels.
     pub inputs: usize,
+    /// Output channels.
     pub outputs: usize,
     /// Depthwise (each output plane from its own input plane) or full (from all inputs).
     pub depthwise: bool,

@@ -29,7 +29,9 @@ pub struct Pointwise<'a> {
     pub weights: &'a [f32],
     /// One per output channel.
     pub bias: &'a [f32],
+    /// Input channels: the length of each row of `weights`.
     pub inputs: usize,
+    /// Whether negative outputs are clamped to 0 (a fused ReLU).
     pub relu: bool,
 }
 

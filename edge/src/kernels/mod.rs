@@ -75,10 +75,11 @@ impl FromStr for Kernels {
 /// What [`patch`] replaced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Patched {
-    /// 3x3 convolutions now run by [`Conv3x3`] (depthwise, and full over few inputs),
-    /// and how many of them took the ReLU after them in.
+    /// Depthwise 3x3 convolutions now run by [`Conv3x3`].
     pub depthwise: usize,
+    /// Full 3x3 convolutions now run by [`Conv3x3`] (over few inputs).
     pub full: usize,
+    /// How many of those 3x3 convolutions took the ReLU after them in.
     pub relu_fused: usize,
     /// 1x1 convolutions now run by [`Pointwise1x1`].
     pub pointwise: usize,

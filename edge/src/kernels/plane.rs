@@ -18,8 +18,9 @@ use super::isa::Separate;
 /// Geometry of one plane: input and output sizes, stride, zero padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Geometry {
-    /// Input height and width.
+    /// Input height, pixels.
     pub h: usize,
+    /// Input width, pixels.
     pub w: usize,
     /// 1 or 2, the same along both axes.
     pub stride: usize,
@@ -214,7 +215,9 @@ pub struct Taps<'a> {
     /// Input channels each output channel sums over: `None` for depthwise (its own
     /// plane only), `Some(n)` for a full convolution over all `n`.
     pub full: Option<usize>,
+    /// Whether negative outputs are clamped to 0 (a fused ReLU).
     pub relu: bool,
+    /// Input and output plane sizes, stride and padding, shared by every channel.
     pub geometry: Geometry,
 }
 

@@ -23,10 +23,13 @@ const SPELLINGS_CHANNELS_LAST: [&str; 4] = ["IHW,OI->HWO", "NIHW,OI->HWO", "IHW,
 /// A 1x1 convolution with bias, optionally followed by ReLU.
 #[derive(Debug, Clone)]
 pub struct Pointwise1x1 {
+    /// Input channels.
     pub inputs: usize,
+    /// Output channels.
     pub outputs: usize,
     /// Pixels per plane.
     pub pixels: usize,
+    /// Whether negative outputs are clamped to 0 (a fused ReLU).
     pub relu: bool,
     /// Output `[H, W, O]` (channels last) rather than `[O, H, W]`.
     pub channels_last: bool,

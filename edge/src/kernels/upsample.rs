@@ -14,9 +14,11 @@ use tract_core::ops::cnn::{Deconv, KernelFormat};
 /// A depthwise 2x2 stride-2 transposed convolution (no padding, no output adjustment).
 #[derive(Debug, Clone)]
 pub struct Upsample2x {
+    /// Channels, in and out (each output plane comes from its own input plane).
     pub channels: usize,
-    /// Input height and width.
+    /// Input height, pixels (the output is twice as tall).
     pub h: usize,
+    /// Input width, pixels (the output is twice as wide).
     pub w: usize,
     /// 4 taps per channel, row-major.
     weights: Arc<Vec<f32>>,

@@ -9,7 +9,9 @@ use tract_onnx::pb::ModelProto;
 /// The card of a model of either kind.
 #[derive(Debug, Clone)]
 pub enum AnyCard {
+    /// A face detector's card.
     Detector(ModelCard),
+    /// A face classifier's card.
     Classifier(ClassifierCard),
 }
 

@@ -6,9 +6,13 @@ use serde::{Deserialize, Serialize};
 /// `[0, 1]` image coordinates inside the codec, pixels in detector output.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BBox {
+    /// Left edge.
     pub x0: f32,
+    /// Top edge.
     pub y0: f32,
+    /// Right edge.
     pub x1: f32,
+    /// Bottom edge.
     pub y1: f32,
 }
 
@@ -88,8 +92,10 @@ pub fn match_greedy(a: &[BBox], b: &[BBox], min_iou: f32) -> Vec<Option<usize>> 
 /// A detected face: its box and its face probability.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
+    /// The face's box (its corners are flattened into the detection when serialised).
     #[serde(flatten)]
     pub bbox: BBox,
+    /// Face probability, 0 to 1.
     pub score: f32,
 }
 

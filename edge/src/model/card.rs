@@ -30,7 +30,12 @@ pub enum CardError {
     Json(#[from] serde_json::Error),
     /// The card parsed but a field makes no sense.
     #[error("the model card field `{field}` is invalid: {why}")]
-    Invalid { field: &'static str, why: String },
+    Invalid {
+        /// The field's name in the card's JSON.
+        field: &'static str,
+        /// What is wrong with its value.
+        why: String,
+    },
 }
 
 /// Input tensor layout and normalisation: `x = (pixel - mean) / std`, NCHW, RGB.
@@ -161,11 +166,15 @@ pub struct ModelCard {
     /// [`card_kind`](super::card_kind)).
     #[serde(default = "detector_kind")]
     pub kind: String,
+    /// Input name, default size and normalisation.
     pub input: InputSpec,
+    /// How the prior boxes are laid out, to decode the box offsets against.
     pub priors: PriorConfig,
     /// Class names; index 0 is background.
     pub classes: Vec<String>,
+    /// ONNX output names of the scores and the box offsets.
     pub outputs: OutputSpec,
+    /// Where the model came from: training data, architecture, training run.
     pub provenance: Provenance,
     /// Face probability above which the trainer recommends reporting a face (chosen on
     /// validation data); absent means the detector's default.

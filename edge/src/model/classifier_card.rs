@@ -55,6 +55,7 @@ pub struct ClassifierCard {
     pub kind: String,
     /// Input name, size and normalisation of the crop.
     pub input: InputSpec,
+    /// How the face crop is cut from the frame around the detected box.
     pub crop: CropSpec,
     /// Class names, in the order of the output's columns.
     pub classes: Vec<String>,
@@ -64,6 +65,7 @@ pub struct ClassifierCard {
     /// imbalance it learnt from, and the majority class its numbers are compared with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub training_faces: Vec<usize>,
+    /// Where the model came from: training data, architecture, training run.
     pub provenance: Provenance,
     /// Set when the weights and activations were quantized after export.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,9 +6,13 @@ use super::BBox;
 /// One prior: centre and size in normalised `[0, 1]` image coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prior {
+    /// Centre, x.
     pub cx: f32,
+    /// Centre, y.
     pub cy: f32,
+    /// Width.
     pub w: f32,
+    /// Height.
     pub h: f32,
 }
 

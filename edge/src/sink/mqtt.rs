@@ -29,7 +29,9 @@ pub const QUEUE: usize = 256;
 /// Where to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MqttOptions {
+    /// Broker host name or address.
     pub host: String,
+    /// Broker port (1883 when not given).
     pub port: u16,
     /// Topic prefix, e.g. `facecam/door`.
     pub prefix: String,

@@ -76,7 +76,18 @@ pub enum PixelFormat {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
     /// A V4L2 device.
-    V4l2 { device: PathBuf, width: u32, height: u32, fps: u32, format: Option<PixelFormat> },
+    V4l2 {
+        /// The device node, e.g. `/dev/video0`.
+        device: PathBuf,
+        /// Frame width asked of the camera, pixels (640 when not given).
+        width: u32,
+        /// Frame height asked of the camera, pixels (480 when not given).
+        height: u32,
+        /// Frame rate asked of the camera, frames per second (30 when not given).
+        fps: u32,
+        /// Pixel format asked for; `None` takes MJPEG when the camera offers it, else YUYV.
+        format: Option<PixelFormat>,
+    },
     /// Concatenated JPEGs from a file, a FIFO, or stdin (`-`).
     Mjpeg(PathBuf),
     /// A shell command whose stdout is an MJPEG stream.
@@ -86,7 +97,12 @@ pub enum SourceSpec {
     /// An image file or a folder of images.
     Images(PathBuf),
     /// A synthetic moving pattern of this size.
-    Pattern { width: u32, height: u32 },
+    Pattern {
+        /// Frame width, pixels.
+        width: u32,
+        /// Frame height, pixels.
+        height: u32,
+    },
 }
 
 impl std::str::FromStr for SourceSpec {

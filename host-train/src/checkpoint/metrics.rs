@@ -10,17 +10,23 @@ const METRICS: &str = "metrics.csv";
 /// One epoch's row of `metrics.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochMetrics {
+    /// The epoch's number, from 1.
     pub epoch: u32,
     /// Mean training loss (class + box) and its parts.
     pub loss: f64,
+    /// The classification part of `loss` (cross-entropy on positives and mined negatives).
     pub class: f64,
+    /// The box part of `loss` (box regression on matched priors).
     pub boxes: f64,
     /// Learning rate at the epoch's last step.
     pub lr: f64,
+    /// Training throughput over the epoch, images per second.
     pub images_per_second: f64,
     /// Validation loss and its parts (NaN when there was no validation that epoch).
     pub val_loss: f64,
+    /// The classification part of `val_loss`.
     pub val_class: f64,
+    /// The box part of `val_loss`.
     pub val_boxes: f64,
     /// CPU seconds the run has used so far, over all its sessions (NaN in old files).
     pub cpu_seconds: f64,

@@ -19,9 +19,11 @@ pub use metrics::{append_metrics, plot_losses, read_metrics, EpochMetrics};
 /// What a checkpoint says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointMeta {
+    /// The network's layers, enough to rebuild it for the saved weights.
     pub spec: NetSpec,
-    /// Training input size.
+    /// Training input width, pixels.
     pub width: u32,
+    /// Training input height, pixels.
     pub height: u32,
     /// Epochs completed.
     pub epochs: u32,

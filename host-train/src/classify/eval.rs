@@ -29,10 +29,13 @@ pub const MATCH_IOU: f32 = 0.5;
 /// One class's numbers.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ClassScore {
+    /// The class name.
     pub class: String,
     /// Faces of the class in the test set.
     pub faces: usize,
+    /// Of the faces predicted as this class, the fraction that are (NaN when none were).
     pub precision: f64,
+    /// Of the faces of this class, the fraction predicted as it (NaN when there are none).
     pub recall: f64,
 }
 
@@ -41,16 +44,22 @@ pub struct ClassScore {
 pub struct ClassifierReport {
     /// `ground-truth boxes` or `detector boxes`.
     pub crops: String,
+    /// Class names, in the order of the confusion matrix's rows and columns.
     pub classes: Vec<String>,
     /// Rows: true class; columns: predicted class, then (detector boxes) `missed`.
     pub confusion: Vec<Vec<usize>>,
+    /// Precision and recall of each class, in the order of `classes`.
     pub per_class: Vec<ClassScore>,
+    /// Fraction of all faces (misses included) given their true class.
     pub accuracy: f64,
+    /// Mean over classes with faces of each class's recall.
     pub balanced_accuracy: f64,
     /// The training set's most common class, always predicted: its accuracy and
     /// balanced accuracy on the same faces (misses still misses).
     pub majority_class: String,
+    /// `accuracy` of always predicting `majority_class`.
     pub majority_accuracy: f64,
+    /// `balanced_accuracy` of always predicting `majority_class`.
     pub majority_balanced_accuracy: f64,
     /// Faces the detector did not find (detector boxes only).
     pub missed: usize,

@@ -19,15 +19,21 @@ use std::path::PathBuf;
 /// One labelled face: the decoded image it is in, its box there, its class.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Face {
+    /// Index of its image in [`FaceSet::images`].
     pub image: usize,
+    /// Its box in that image's pixels.
     pub bbox: BBox,
+    /// Index of its class in [`FaceSet::classes`].
     pub class: usize,
 }
 
 /// Decoded images and their labelled faces.
 pub struct FaceSet {
+    /// The file of each image, in the order of `images`.
     pub paths: Vec<PathBuf>,
+    /// The decoded images.
     pub images: Vec<RgbImage>,
+    /// Every labelled face kept, over all images.
     pub faces: Vec<Face>,
     /// Class names; `Face::class` indexes them.
     pub classes: Vec<String>,
@@ -92,17 +98,21 @@ impl FaceSet {
 /// One draw of the augmentation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Jitter {
-    /// Centre shift as fractions of the crop's side.
+    /// Horizontal centre shift, as a fraction of the crop's side.
     pub dx: f32,
+    /// Vertical shift, as a fraction of the crop's side (`dx` is the horizontal one).
     pub dy: f32,
     /// Side multiplier.
     pub scale: f32,
     /// Rotation in radians.
     pub angle: f32,
+    /// Mirror the crop left to right.
     pub flip: bool,
     /// Colour multipliers (1 = unchanged).
     pub brightness: f32,
+    /// Contrast multiplier (1 = unchanged).
     pub contrast: f32,
+    /// Saturation multiplier (1 = unchanged).
     pub saturation: f32,
 }
 

@@ -23,10 +23,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClassifyConfig {
+    /// Passes over the training faces.
     pub epochs: u32,
+    /// Face crops per optimiser step.
     pub batch_size: usize,
     /// Peak learning rate (Adam), after a one-epoch linear warm-up, then cosine decay.
     pub lr: f64,
+    /// L2 weight decay of the convolution and linear weights (not biases or BatchNorm).
     pub weight_decay: f64,
     /// Side of the square input in pixels.
     pub side: u32,
@@ -49,6 +52,7 @@ pub struct ClassifyConfig {
     pub flip: f64,
     /// Augmentation: largest relative change of brightness, contrast and saturation.
     pub colour: f32,
+    /// Seed of the random choices (initial weights, shuffling, augmentation, split).
     pub seed: u64,
 }
 

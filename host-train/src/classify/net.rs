@@ -15,7 +15,9 @@ use tract_onnx::pb::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
 /// The layers, as the trainer builds them and the exporter writes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierSpec {
+    /// The convolutions, in order; global average pooling and a linear layer follow.
     pub convs: Vec<ConvSpec>,
+    /// Output classes: the linear layer's width.
     pub classes: i64,
 }
 

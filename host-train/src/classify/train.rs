@@ -26,15 +26,19 @@ use tch::{nn, Device, Kind, Reduction, Tensor};
 pub struct ClassifierMeta {
     /// Always `classifier`: the detector's commands refuse this folder.
     pub kind: String,
+    /// The network's layers, enough to rebuild it for the saved weights.
     pub spec: ClassifierSpec,
+    /// Class names, in the order of the network's outputs.
     pub classes: Vec<String>,
     /// Training faces per class.
     pub training_faces: Vec<usize>,
+    /// The configuration it was trained with.
     pub config: ClassifyConfig,
     /// The data trained on, as given.
     pub data: String,
-    /// Epochs completed and optimiser steps done.
+    /// Epochs completed.
     pub epochs: u32,
+    /// Optimiser steps done.
     pub steps: i64,
     /// Per epoch: training loss, validation loss, validation balanced accuracy, CPU seconds.
     pub history: Vec<[f64; 4]>,

@@ -35,10 +35,15 @@ use std::path::{Path, PathBuf};
 /// negatives (too small, or flagged invalid in the source).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceBox {
+    /// Left edge.
     pub x0: f32,
+    /// Top edge.
     pub y0: f32,
+    /// Right edge.
     pub x1: f32,
+    /// Bottom edge.
     pub y1: f32,
+    /// An ignore region: neither taught as a face nor as background.
     pub ignore: bool,
 }
 
@@ -65,7 +70,9 @@ impl FaceBox {
 /// One labelled image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The image file.
     pub image: PathBuf,
+    /// Its labelled faces and ignore regions, in image pixels.
     pub boxes: Vec<FaceBox>,
     /// The class name of each box, in order; empty when the source has no classes
     /// (every box is a `face`).

@@ -14,7 +14,12 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Format {
     /// WIDER FACE layout at a root, one official split (`train` or `val`).
-    Wider { root: PathBuf, split: String },
+    Wider {
+        /// The folder holding `WIDER_train`, `WIDER_val` and `wider_face_split`.
+        root: PathBuf,
+        /// `train` or `val`.
+        split: String,
+    },
     /// A directory of labelme JSON files.
     Labelme(PathBuf),
     /// A directory with `annotations/*.xml` (Pascal VOC) and `images/`.
@@ -31,8 +36,11 @@ pub enum Format {
 /// an official split) the part of a deterministic split to keep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
+    /// The kind of source and where it is.
     pub format: Format,
+    /// Which labelled classes are taken.
     pub classes: Classes,
+    /// The part of a deterministic split to keep; `None` keeps every photo.
     pub split: Option<Split>,
 }
 

@@ -14,8 +14,11 @@ use std::path::Path;
 /// One of the three parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
+    /// The training part.
     Train,
+    /// The validation part.
     Val,
+    /// The test part.
     Test,
 }
 
@@ -42,7 +45,9 @@ impl Part {
 /// Keep one part of a split with these percentages (train, val, test; summing to 100).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
+    /// The part kept.
     pub part: Part,
+    /// Percent of the photos in train, val and test.
     pub percent: [f64; 3],
 }
 

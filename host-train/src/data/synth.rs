@@ -11,12 +11,17 @@ use std::path::Path;
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
+    /// Images to generate.
     pub count: usize,
+    /// Image width, pixels.
     pub width: u32,
+    /// Image height, pixels.
     pub height: u32,
     /// Face widths are drawn uniformly from this range (pixels).
     pub face_px: (u32, u32),
+    /// Faces per image are drawn uniformly from `0..=max_faces`.
     pub max_faces: usize,
+    /// Seed of the generator; the same seed gives the same images.
     pub seed: u64,
 }
 

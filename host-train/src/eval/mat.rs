@@ -11,11 +11,21 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mat {
     /// Numeric array, column-major, converted to f64.
-    Num { dims: Vec<usize>, data: Vec<f64> },
+    Num {
+        /// The array's size along each dimension.
+        dims: Vec<usize>,
+        /// The elements, column-major.
+        data: Vec<f64>,
+    },
     /// Character array as a string.
     Char(String),
     /// Cell array, column-major.
-    Cell { dims: Vec<usize>, items: Vec<Mat> },
+    Cell {
+        /// The array's size along each dimension.
+        dims: Vec<usize>,
+        /// The cells, column-major.
+        items: Vec<Mat>,
+    },
 }
 
 impl Mat {

@@ -14,10 +14,13 @@ use edge::model::{iou, BBox, Detection};
 /// Counts over a set of images.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Score {
+    /// Images evaluated.
     pub images: usize,
     /// Faces that count (not ignore regions).
     pub faces: usize,
+    /// Detections matching a face that counts at the IoU threshold, highest score first, each face once.
     pub true_pos: usize,
+    /// Detections matching no such face (those on ignore regions count as neither).
     pub false_pos: usize,
 }
 

@@ -38,13 +38,16 @@ pub struct GtImage {
 /// One event (scene class) of the val set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GtEvent {
+    /// The event's name, e.g. `0--Parade`.
     pub name: String,
+    /// Its images and their faces.
     pub images: Vec<GtImage>,
 }
 
 /// The official val ground truth.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WiderGt {
+    /// Every event, in the order of the .mat files.
     pub events: Vec<GtEvent>,
 }
 
@@ -54,6 +57,7 @@ pub type Predictions = HashMap<(String, String), Vec<[f64; 5]>>;
 /// AP and PR curve of each setting.
 #[derive(Debug, Clone)]
 pub struct WiderResult {
+    /// Average precision of each setting: easy, medium, hard.
     pub ap: [f64; 3],
     /// Per setting, `(recall, precision)` at each threshold, highest threshold first.
     pub curves: [Vec<(f64, f64)>; 3],

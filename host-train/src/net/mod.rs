@@ -19,13 +19,21 @@ pub use layers::{Compute, Layer, Net};
 /// has a bias exactly when there is no BatchNorm.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConvSpec {
+    /// Input channels.
     pub cin: i64,
+    /// Output channels.
     pub cout: i64,
+    /// Kernel side (`k` x `k`).
     pub k: i64,
+    /// Stride, the same along both axes.
     pub stride: i64,
+    /// Channel groups (`cin` for a depthwise convolution, 1 for a full one).
     pub groups: i64,
+    /// Followed by BatchNorm (then the convolution has no bias).
     pub bn: bool,
+    /// Followed by ReLU.
     pub relu: bool,
+    /// Spacing of the kernel's taps (1: a plain convolution); 1 when absent from older specs.
     #[serde(default = "one")]
     pub dilation: i64,
 }
@@ -56,9 +64,13 @@ impl ConvSpec {
 /// `relu(scale * merge(concat(branches(x))) + shortcut(x))`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RfbSpec {
+    /// The parallel branches, each a chain of convolutions over the block's input.
     pub branches: Vec<Vec<ConvSpec>>,
+    /// The linear 1x1 convolution over the concatenated branches.
     pub merge: ConvSpec,
+    /// The linear 1x1 convolution of the input added to the merge.
     pub shortcut: ConvSpec,
+    /// Multiplier of the merged branches before the shortcut is added.
     pub scale: f64,
 }
 
@@ -96,7 +108,9 @@ impl RfbSpec {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum Block {
+    /// A single convolution.
     Conv(ConvSpec),
+    /// A receptive-field block.
     Rfb(RfbSpec),
 }
 
@@ -132,8 +146,11 @@ pub enum Arch {
 pub struct HeadSpec {
     /// Index of the backbone layer whose output this head reads.
     pub tap: usize,
+    /// Priors per feature-map cell.
     pub anchors: i64,
+    /// The convolutions giving `anchors` x `classes` class logits per cell.
     pub cls: Vec<ConvSpec>,
+    /// The convolutions giving `anchors` x 4 box offsets per cell.
     pub reg: Vec<ConvSpec>,
     /// Context from a deeper layer added to the tap before both branches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,7 +164,9 @@ pub struct HeadSpec {
 /// out computing what it computed without one.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LateralSpec {
+    /// Index of the deeper backbone layer whose output is added.
     pub from: usize,
+    /// The linear 1x1 convolution to the tap's channels (zero at the start).
     pub conv: ConvSpec,
 }
 
@@ -156,8 +175,11 @@ pub struct LateralSpec {
 pub struct NetSpec {
     /// Human-readable name, e.g. `slim-1.00`.
     pub name: String,
+    /// Output classes, background included (2: background and face).
     pub classes: i64,
+    /// The backbone's layers, in order.
     pub backbone: Vec<Block>,
+    /// One detection head per feature level, shallowest (smallest priors) first.
     pub heads: Vec<HeadSpec>,
 }
 

@@ -72,8 +72,9 @@ pub struct QuantizeReport {
     pub activations: usize,
     /// Calibration images used.
     pub images: usize,
-    /// Encoded size of the input and output models in bytes.
+    /// Encoded size of the fp32 input model, bytes.
     pub fp32_bytes: usize,
+    /// Encoded size of the quantized output model, bytes.
     pub int8_bytes: usize,
 }
 

@@ -12,7 +12,9 @@ use tract_onnx::pb::{
 /// One activation tensor's quantization: `x ≈ (q - zero_point) * scale`, `q` in `0..=255`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActParams {
+    /// Step between adjacent quantized values.
     pub scale: f32,
+    /// The `q` that stands for 0.
     pub zero_point: u8,
 }
 
