@@ -113,7 +113,7 @@ fn pointwise_with<M: Isa>(x: &[f32], out: &mut [f32], pixels: usize, first: usiz
     }
 }
 
-/// [`pointwise_with`] with the best multiply-add this CPU has.
+/// `pointwise_with` with the best multiply-add this CPU has.
 pub fn pointwise(x: &[f32], out: &mut [f32], pixels: usize, first: usize, l: &Pointwise) {
     #[cfg(target_arch = "x86_64")]
     {

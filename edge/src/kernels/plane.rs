@@ -109,7 +109,7 @@ fn pad_row(input: &[f32], g: &Geometry, yp: usize, row: &mut [f32]) {
 
 /// Pad one input plane into `prepared` ([`Geometry::prepared_len`] floats) and, for
 /// stride 2, split every padded row into its even columns, then its odd ones, so that
-/// output x reads even[x], odd[x], even[x + 1]: three contiguous slices.
+/// output x reads `even[x]`, `odd[x]`, `even[x + 1]`: three contiguous slices.
 #[inline(always)]
 pub fn prepare<M: Isa>(input: &[f32], g: &Geometry, prepared: &mut [f32]) {
     let (hp, wp) = g.padded();

@@ -63,7 +63,7 @@ pub const MIN_STD: f32 = 1e-3;
 impl InputSpec {
     /// The checks both kinds of card share: each side in `sides`, RGB, and a
     /// normalisation that can be applied (finite mean, a finite std of at least
-    /// [`MIN_STD`]).
+    /// `MIN_STD`).
     pub fn validate(&self, sides: std::ops::RangeInclusive<u32>) -> Result<(), CardError> {
         let bad = |field, why: String| Err(CardError::Invalid { field, why });
         if !sides.contains(&self.width) || !sides.contains(&self.height) {
