@@ -302,7 +302,7 @@ mod tests {
         assert!(parse(&f).is_err(), "cells missing");
         f.truncate(f.len() - 3);
         assert!(parse(&f).is_err());
-        // A cell array claiming billions of cells (found by tests/fuzz.rs: it aborted
+        // A cell array claiming billions of cells (found by tests/integration/fuzz.rs: it aborted
         // allocating 238 GB), dimensions whose product overflows, and cells nested deeper
         // than any evaluation file.
         let huge = matrix_bytes(1, &[65536, 65536], "c", vec![]);
