@@ -27,14 +27,17 @@ pub struct TrainFlags {
     /// A TOML recipe (as in `recipes/`); the flags below override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    // epochs, batch size and lr are checked with the recipe's values (`TrainConfig::validate`,
+    // exit 2), so a flag and a recipe key out of range get the same message.
     /// Passes over the training data, 1..=100000 [default: the recipe's].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long)]
     pub epochs: Option<u32>,
     /// Images (or face crops) per step, 1..=4096 [default: the recipe's].
-    #[arg(long, value_parser = count(1, 4096))]
+    #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Peak learning rate, in (0, 10] [default: the recipe's].
-    #[arg(long, value_parser = float_in((Excluded(0.0), Included(10.0)), ""))]
+    /// Peak learning rate: (0, 10] for a detector, 1e-7..=1 for a classifier [default: the
+    /// recipe's].
+    #[arg(long)]
     pub lr: Option<f64>,
     /// Where to train: auto (CUDA when available, else CPU), cpu or cuda [default: the
     /// recipe's, else auto].
