@@ -28,6 +28,33 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Refuse to write `output` when it is one of `inputs` (the same file by any path:
+/// `./a.png`, a symlink, `dir/../a.png`): an output never replaces its input. A usage
+/// error (exit 2) naming both, before anything is written.
+pub fn refuse_input(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let Some(out) = resolved(output) else { return Ok(()) };
+    for input in inputs {
+        if resolved(input).is_some_and(|i| i == out) {
+            return Err(crate::exit::usage(anyhow::anyhow!(
+                "{}: would replace the input {}; write the output somewhere else",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `path` with its folder's symlinks and `..` resolved (the file itself need not exist).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = path.canonicalize() {
+        return Some(p);
+    }
+    let name = path.file_name()?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.canonicalize().ok().map(|d| d.join(name))
+}
+
 /// Encode `image` as PNG and write it atomically.
 pub fn write_png(path: &Path, image: &image::RgbImage) -> Result<()> {
     let mut png = Vec::new();
@@ -40,6 +67,23 @@ pub fn write_png(path: &Path, image: &image::RgbImage) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_never_replaces_an_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("a.png");
+        std::fs::write(&input, b"x").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let same = [input.clone(), dir.path().join("sub/../a.png")];
+        for out in &same {
+            let e = refuse_input(out, std::slice::from_ref(&input)).unwrap_err();
+            assert!(e.is::<crate::exit::UsageError>() && format!("{e:#}").contains("would replace the input"));
+        }
+        std::os::unix::fs::symlink(&input, dir.path().join("link.png")).unwrap();
+        assert!(refuse_input(&dir.path().join("link.png"), std::slice::from_ref(&input)).is_err());
+        assert!(refuse_input(&dir.path().join("b.png"), std::slice::from_ref(&input)).is_ok());
+        assert!(refuse_input(&dir.path().join("new/b.png"), std::slice::from_ref(&input)).is_ok());
+    }
 
     #[test]
     fn writes_and_leaves_no_temporary() {

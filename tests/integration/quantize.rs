@@ -289,3 +289,41 @@ fn bad_inputs_are_refused_naming_the_file() {
     let e = err(&once, &images);
     assert!(e.contains("once.onnx") && e.contains("already quantized"), "{e}");
 }
+
+/// `quantize --out` the model it reads, and `export --out` a file of the checkpoint it
+/// reads, are refused (exit 2) before anything is written: an output never replaces its
+/// input, by any path.
+#[test]
+fn an_output_never_replaces_the_model_or_checkpoint_it_reads() {
+    let dir = scratch("quantize-same-path");
+    let model = dir.join("m.onnx");
+    std::fs::copy(repo_root().join("models/facecam.onnx"), &model).unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let data = format!("labelme:{}", dir.display());
+    let twin = dir.join("sub/../m.onnx");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let out = Command::new(facecam_tests::bin("facecam-train"))
+        .args(["quantize", "--data", &data, "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&twin)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("would replace the input"), "{stderr}");
+    assert_eq!(std::fs::read(&model).unwrap(), before, "the model was changed");
+
+    let ckpt = dir.join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    std::fs::write(ckpt.join("meta.json"), b"{}").unwrap();
+    let out = Command::new(facecam_tests::bin("facecam-train"))
+        .args(["export", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(ckpt.join("meta.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(ckpt.join("meta.json")).unwrap(), b"{}");
+}

@@ -93,13 +93,19 @@ pub fn annotate_files(
     verbose: bool,
 ) -> Result<Summary> {
     let files = collect_images(inputs)?;
+    // Every output's name, decided before anything is written, and none of them an input.
+    let mut taken = std::collections::HashSet::new();
+    let outputs: Vec<PathBuf> =
+        files.iter().enumerate().map(|(i, f)| out_dir.join(output_name(f, i, &mut taken))).collect();
+    let jsonl = out_dir.join("detections.jsonl");
+    for out in outputs.iter().chain([&jsonl]) {
+        atomic::refuse_input(out, &files)?;
+    }
     let mut summary = Summary::default();
     // One line per image, appended as each is done (one write each, so an interrupted run
     // leaves whole lines for the images it finished). The folder and the file are made
     // with the first result, so a run that reads nothing leaves nothing.
-    let jsonl = out_dir.join("detections.jsonl");
     let mut lines: Option<fs::File> = None;
-    let mut taken = std::collections::HashSet::new();
     for (i, file) in files.iter().enumerate() {
         let img = match crate::source::decode::read_image(file) {
             Ok(img) => img,
@@ -128,7 +134,7 @@ pub fn annotate_files(
             draw_labelled_box(&mut ImageTarget(&mut canvas), &f.detection.bbox, &f.caption())
                 .expect("drawing into memory cannot fail");
         }
-        atomic::write_png(&out_dir.join(output_name(file, i, &mut taken)), &canvas)?;
+        atomic::write_png(&outputs[i], &canvas)?;
         if verbose {
             log::info!("{}: {} face(s)", file.display(), faces.len());
         }

@@ -77,3 +77,15 @@ fn usage_errors_exit_2_and_failures_1() {
     assert_eq!(code(&["-v", "-q", "devices"]), Some(2), "-v and -q conflict");
     assert_eq!(code(&["card", "no-such-model.onnx"]), Some(1));
 }
+
+#[test]
+fn detect_never_writes_over_the_photo_it_reads() {
+    let dir = scratch("cli-same-dir");
+    let photo = dir.path().join("photo.png");
+    std::fs::copy(root().join("samples/astronaut.png"), &photo).unwrap();
+    let before = std::fs::read(&photo).unwrap();
+    let (ok, _, stderr) = facecam(&["detect", photo.to_str().unwrap(), "--out", dir.path().to_str().unwrap()]);
+    assert!(!ok && stderr.contains("would replace the input"), "{stderr}");
+    assert_eq!(std::fs::read(&photo).unwrap(), before, "the photo was replaced");
+    assert!(!dir.path().join("detections.jsonl").exists(), "half an output was left");
+}

@@ -162,6 +162,7 @@ fn evaluate(model: &Path, data: &[String], detector: Option<PathBuf>, out: &Path
 }
 
 fn export(checkpoint: &Path, out: &Path) -> Result<()> {
+    edge::atomic::refuse_input(out, &super::files_in(checkpoint))?;
     let card = train::export_checkpoint(checkpoint, out)?;
     println!(
         "exported a {}-class classifier ({}, {} epochs) to {}",

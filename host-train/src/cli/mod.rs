@@ -138,6 +138,12 @@ pub fn create_parent(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The files in a checkpoint folder (none when it cannot be listed: reading it fails later
+/// with its own message), so an export cannot write over one of them.
+pub fn files_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect()).unwrap_or_default()
+}
+
 /// The Python with torch that comparisons run: the flag, `FACECAM_PYTHON`, else python3.
 pub fn python(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| std::env::var_os("FACECAM_PYTHON").map(PathBuf::from)).unwrap_or_else(|| "python3".into())

@@ -135,6 +135,7 @@ pub enum KeepFp32 {
 
 /// `facecam-train export`.
 pub fn export(a: ExportArgs) -> Result<()> {
+    edge::atomic::refuse_input(&a.out, &super::files_in(&a.checkpoint))?;
     let card = exporter::export_checkpoint(&a.checkpoint, &a.out, a.threshold)?;
     let p = &card.provenance;
     println!("exported {} ({}, {} epochs) to {}", p.architecture, p.data, p.epochs, a.out.display());
@@ -180,6 +181,7 @@ pub fn wider_eval(a: WiderEvalArgs) -> Result<()> {
 
 /// `facecam-train quantize`: a detector on whole images, a classifier on face crops.
 pub fn quantize(a: QuantizeArgs, progress: bool) -> Result<()> {
+    edge::atomic::refuse_input(&a.out, std::slice::from_ref(&a.model))?;
     let proto = q::read_proto(&a.model)?;
     let card = edge::model::AnyCard::read(&proto).with_context(|| format!("{}: refused", a.model.display()))?;
     let classifier = matches!(card, edge::model::AnyCard::Classifier(_));
