@@ -32,9 +32,16 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// `./a.png`, a symlink, `dir/../a.png`): an output never replaces its input. A usage
 /// error (exit 2) naming both, before anything is written.
 pub fn refuse_input(output: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let Some(out) = resolved(output) else { return Ok(()) };
-    for input in inputs {
-        if resolved(input).is_some_and(|i| i == out) {
+    refuse_inputs([output], inputs)
+}
+
+/// [`refuse_input`] for many outputs: each input is resolved once, however many outputs
+/// are checked against it (a folder of photos and their annotated copies).
+pub fn refuse_inputs<'a>(outputs: impl IntoIterator<Item = &'a Path>, inputs: &[PathBuf]) -> Result<()> {
+    let resolved_inputs: std::collections::HashMap<PathBuf, &PathBuf> =
+        inputs.iter().filter_map(|i| Some((resolved(i)?, i))).collect();
+    for output in outputs {
+        if let Some(input) = resolved(output).and_then(|o| resolved_inputs.get(&o)) {
             return Err(crate::exit::usage(anyhow::anyhow!(
                 "{}: would replace the input {}; write the output somewhere else",
                 output.display(),

@@ -98,9 +98,7 @@ pub fn annotate_files(
     let outputs: Vec<PathBuf> =
         files.iter().enumerate().map(|(i, f)| out_dir.join(output_name(f, i, &mut taken))).collect();
     let jsonl = out_dir.join("detections.jsonl");
-    for out in outputs.iter().chain([&jsonl]) {
-        atomic::refuse_input(out, &files)?;
-    }
+    atomic::refuse_inputs(outputs.iter().chain([&jsonl]).map(PathBuf::as_path), &files)?;
     let mut summary = Summary::default();
     // One line per image, appended as each is done (one write each, so an interrupted run
     // leaves whole lines for the images it finished). The folder and the file are made
