@@ -233,6 +233,14 @@ pub fn convention_problems(cmd: &clap::Command) -> Vec<String> {
     problems
 }
 
+/// Panic, listing them, on clap's own consistency problems (`Command::debug_assert`) and
+/// on [`convention_problems`]: each binary's unit test calls it on its command line.
+pub fn assert_conventions(cmd: clap::Command) {
+    cmd.clone().debug_assert();
+    let problems = convention_problems(&cmd);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -471,9 +471,7 @@ mod tests {
 
     #[test]
     fn every_option_has_help_and_the_shared_names() {
-        Cli::command().debug_assert();
-        let problems = edge::cmdline::convention_problems(&Cli::command());
-        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        edge::cmdline::assert_conventions(Cli::command());
     }
 
     #[test]

@@ -101,26 +101,24 @@ pub fn count(lo: u64, hi: u64) -> clap::builder::RangedU64ValueParser<usize> {
 
 /// Load the detector's data: photos with their faces (crop folders hold no background).
 pub fn load_photos(specs: &[String]) -> Result<Vec<Sample>> {
-    let mut all = Vec::new();
-    for spec in specs {
-        let source = Source::parse(spec)?;
-        if source.is_crops() {
-            bail!("{spec}: face crops (one face per file, no background) cannot teach a detector; use photos");
-        }
-        let samples = source.load()?;
-        if samples.is_empty() {
-            bail!("{spec}: no images");
-        }
-        all.extend(samples);
-    }
-    Ok(all)
+    load(specs, false)
 }
 
 /// Samples of every source, crop folders included (a classifier's data).
 pub fn load_any(specs: &[String]) -> Result<Vec<Sample>> {
+    load(specs, true)
+}
+
+/// Every source's samples, each source required to hold some; crop folders only when
+/// `crops` (one face per file cannot teach a detector).
+fn load(specs: &[String], crops: bool) -> Result<Vec<Sample>> {
     let mut all = Vec::new();
     for spec in specs {
-        let samples = Source::parse(spec)?.load()?;
+        let source = Source::parse(spec)?;
+        if source.is_crops() && !crops {
+            bail!("{spec}: face crops (one face per file, no background) cannot teach a detector; use photos");
+        }
+        let samples = source.load()?;
         if samples.is_empty() {
             bail!("{spec}: no images");
         }
@@ -155,9 +153,7 @@ mod tests {
 
     #[test]
     fn every_option_has_help_and_the_shared_names() {
-        Cli::command().debug_assert();
-        let problems = edge::cmdline::convention_problems(&Cli::command());
-        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        edge::cmdline::assert_conventions(Cli::command());
     }
 
     #[test]
