@@ -61,11 +61,19 @@ pub fn known(dirs: &[PathBuf]) -> Vec<String> {
 }
 
 impl Board {
-    /// Load the profile `name` from the first folder of `dirs` that has it.
+    /// Load the profile `name` from the first folder of `dirs` that has it, or from the
+    /// file `name` itself when it is a path (`my-board.toml`, `./b/x.toml`). An unknown
+    /// name is a usage error (exit 2).
     pub fn find(name: &str, dirs: &[PathBuf]) -> Result<Self> {
+        if name.ends_with(".toml") || name.contains('/') {
+            return Self::load(Path::new(name));
+        }
         match dirs.iter().map(|d| d.join(format!("{name}.toml"))).find(|p| p.is_file()) {
             Some(path) => Self::load(&path),
-            None => bail!("unknown board `{name}`; known boards: {}", known(dirs).join(", ")),
+            None => Err(crate::exit::usage(anyhow::anyhow!(
+                "unknown board `{name}`; known boards: {} (or give a profile's path, NAME.toml)",
+                known(dirs).join(", ")
+            ))),
         }
     }
 

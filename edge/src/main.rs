@@ -300,6 +300,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn race(args: RaceArgs) -> Result<()> {
     if let Some(path) = &args.dump_frame {
+        edge::atomic::refuse_input(path, &[args.image.clone(), args.model.clone()])?;
         edge::jobs::race::write_ppm(&edge::jobs::race::make_frame(&args.image, args.input_size)?, path)?;
     }
     args.engine.apply_threads(None)?;

@@ -9,6 +9,7 @@
 
 mod capture_to_train;
 mod classifier;
+mod corpus;
 mod end_to_end;
 mod fuzz;
 mod importers;

@@ -63,6 +63,11 @@ impl Source {
                 if split.replace(option).is_some() {
                     bail!("data source `{spec}` names more than one split");
                 }
+            } else if option.contains('=') {
+                bail!(
+                    "data source `{spec}`: `@{option}` is neither a split (`train=70/15/15`: the part kept, then \
+                     TRAIN/VAL/TEST percent) nor a class list (class names have no `=`)"
+                );
             } else if classes.replace(option).is_some() {
                 bail!("data source `{spec}` has two class lists (or a split that is not train, val or test)");
             } else if option.is_empty() || option.split(',').any(str::is_empty) {
@@ -188,6 +193,7 @@ mod tests {
             ("png:x", "unknown"),
             ("nothing", "KIND:PATH"),
             ("voc:", "no path"),
+            ("labelme:x@=70/30/0", "neither a split"),
         ] {
             let err = format!("{:#}", Source::parse(spec).unwrap_err());
             assert!(err.contains(says), "{spec}: {err}");
