@@ -318,6 +318,33 @@ fn broken_requests_are_answered_or_closed_and_the_camera_goes_on() {
     assert_eq!(get(cam.addr, "/healthz").0, 200, "still serving");
 }
 
+#[test]
+fn idle_connections_neither_starve_healthz_nor_stay_open() {
+    let cam = camera("idle", "127.0.0.1:0", &["--http-max-viewers", "1"]);
+    wait_for_frames(&cam, 1);
+    // The only viewer place is taken: streams are refused, health checks are not.
+    let (status, _viewer) = open_stream(cam.addr, "/stream.mjpg");
+    assert_eq!(status, 200);
+    assert_eq!(get(cam.addr, "/stream.mjpg").0, 503, "past the viewer limit");
+    // Clients that connect and never send a request (twice the old connection cap).
+    let idle: Vec<TcpStream> = (0..32).map(|_| TcpStream::connect(cam.addr).unwrap()).collect();
+    let started = Instant::now();
+    for probe in 0..20 {
+        assert_eq!(get(cam.addr, "/healthz").0, 200, "probe {probe} with 32 idle connections open");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "20 probes took {:?}", started.elapsed());
+    // The server closes each idle connection: the client reads the end, not a timeout.
+    for (i, mut s) in idle.into_iter().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        match s.read(&mut [0u8; 64]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("idle connection {i} was not closed by the server: {other:?}"),
+        }
+    }
+    assert_eq!(get(cam.addr, "/healthz").0, 200, "still serving");
+}
+
 /// Chromium's headless shell, when installed (`make setup` installs it).
 fn chromium() -> Option<PathBuf> {
     ["chromium-headless-shell", "chromium", "chromium-browser"]
