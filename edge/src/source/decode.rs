@@ -51,7 +51,7 @@ pub fn check_size(width: u32, height: u32, max: u64) -> Result<(), String> {
     if pixels > max {
         let mp = |n: u64| n as f64 / 1e6;
         return Err(format!(
-            "{width}x{height} ({:.1} MP) is over the cap of {:.1} MP (board key `max_frame_pixels`); not decoded",
+            "{width}x{height} ({:.1} MP) is over the cap of {:.1} MP; not decoded",
             mp(pixels),
             mp(max)
         ));
@@ -91,7 +91,10 @@ pub fn read_image(path: &std::path::Path) -> anyhow::Result<RgbImage> {
             (Some(sos), Some(eoi)) if eoi > sos => eoi + 2,
             _ => bytes.len(),
         };
-        return decode_jpeg_within(&bytes[..end], max, true).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        return decode_jpeg_within(&bytes[..end], max, true).map_err(|e| match e {
+            SourceError::Corrupt(why) => anyhow::anyhow!("{}: {why}", path.display()),
+            other => anyhow::anyhow!("{}: {other}", path.display()),
+        });
     }
     let reader = ImageReader::new(Cursor::new(&bytes[..])).with_guessed_format().expect("reading from memory");
     if reader.format().is_none() {
