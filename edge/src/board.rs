@@ -30,7 +30,17 @@ pub struct Board {
     /// absent = 1. At least 1.
     #[serde(default)]
     pub threads: Option<usize>,
+    /// The largest picture decoded, in pixels (width × height), camera frames and
+    /// picture files alike: a bigger frame is skipped as a corrupt one is, before it is
+    /// decoded (a small JPEG can claim a huge picture). Absent = 4096x4096 for frames
+    /// and 8192x8192 for picture files ([`crate::source::decode::max_pixels`]). In
+    /// [`MAX_FRAME_PIXELS_RANGE`].
+    #[serde(default)]
+    pub max_frame_pixels: Option<u64>,
 }
+
+/// The values `max_frame_pixels` may take: 256x256 to 8192x8192.
+pub const MAX_FRAME_PIXELS_RANGE: std::ops::RangeInclusive<u64> = 256 * 256..=8192 * 8192;
 
 /// Folders searched for profiles, in order: `$FACECAM_BOARDS`, `./boards`, and the
 /// packaged `/usr/share/facecam/boards`.
@@ -100,6 +110,10 @@ impl Board {
         if self.threads == Some(0) {
             bail!("field `threads`: 0 threads; give 1 or more (1 = single-threaded)");
         }
+        if let Some(n) = self.max_frame_pixels.filter(|n| !MAX_FRAME_PIXELS_RANGE.contains(n)) {
+            let (lo, hi) = MAX_FRAME_PIXELS_RANGE.into_inner();
+            bail!("field `max_frame_pixels`: {n} is outside {lo}..={hi} (256x256 to 8192x8192 pixels)");
+        }
         self.source.parse::<crate::source::SourceSpec>().context("field `source`")?;
         if let Some(csi) = &self.csi_source {
             csi.parse::<crate::source::SourceSpec>().context("field `csi_source`")?;
@@ -167,5 +181,17 @@ mod tests {
         let e = format!("{:#}", Board::find("minus", std::slice::from_ref(&dir)).unwrap_err());
         assert!(e.contains("minus.toml") && e.contains("threads"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn max_frame_pixels_is_read_and_checked() {
+        assert_eq!(Board::find("rpi-zero2w", &boards_dir()).unwrap().max_frame_pixels, Some(1920 * 1080));
+        assert_eq!(Board::find("rpi4", &boards_dir()).unwrap().max_frame_pixels, None);
+        let good = std::fs::read_to_string(boards_dir()[0].join("rpi4.toml")).unwrap();
+        assert_eq!(Board::parse(&format!("{good}max_frame_pixels = 65536\n")).unwrap().max_frame_pixels, Some(65536));
+        for bad in ["0", "65535", "67108865", "-1", "\"big\""] {
+            let e = format!("{:#}", Board::parse(&format!("{good}max_frame_pixels = {bad}\n")).unwrap_err());
+            assert!(e.contains("max_frame_pixels"), "{bad}: {e}");
+        }
     }
 }

@@ -99,8 +99,12 @@ impl Common {
         })
     }
 
-    /// Open the source; the flag says whether it is a file (process every frame).
+    /// Open the source, with the board's pixel cap (if any) in force for every picture
+    /// decoded from now on; the flag says whether it is a file (process every frame).
     pub fn open_source(&self) -> Result<(Box<dyn FrameSource>, bool)> {
+        if let Some(max) = self.board()?.and_then(|b| b.max_frame_pixels) {
+            edge::source::decode::set_max_pixels(max);
+        }
         let spec: SourceSpec = self.source_spec()?.parse()?;
         let is_file = match &spec {
             SourceSpec::Images(_) => true,

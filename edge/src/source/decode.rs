@@ -1,18 +1,88 @@
-//! Camera pixel formats to RGB: JPEG (MJPEG frames) and packed YUYV 4:2:2.
+//! Camera pixel formats to RGB: JPEG (MJPEG frames) and packed YUYV 4:2:2; and picture
+//! files to RGB, the one place still pictures are read.
 //!
 //! Both functions take untrusted bytes straight from a camera or a pipe, so every failure
-//! is a [`SourceError::Corrupt`] for that one frame, never a panic.
+//! is a [`SourceError::Corrupt`] for that one frame, never a panic. Every picture's size
+//! is checked on its header against one pixel cap ([`check_size`]) before any pixel is
+//! allocated: a small file can claim a huge picture (a 2 MB JPEG of 12000x12000 decodes
+//! to 432 MB).
 
 use super::SourceError;
-use image::{ImageFormat, ImageReader, RgbImage};
+use image::codecs::jpeg::JpegDecoder;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// The pixel cap of camera and stream frames when no board profile sets
+/// `max_frame_pixels`: 4096x4096 (16.8 MP, 48 MiB as RGB).
+pub const DEFAULT_MAX_FRAME_PIXELS: u64 = 4096 * 4096;
+
+/// The pixel cap of picture files (photos for `detect`, `annotate` and training,
+/// `images:` frames) when no board profile sets one: 8192x8192 (67 MP, 192 MiB as RGB),
+/// above the 48 to 50 MP photos of recent phones.
+pub const DEFAULT_MAX_PHOTO_PIXELS: u64 = 8192 * 8192;
+
+/// A board profile's cap, for frames and files alike; 0 = none set.
+static BOARD_MAX_PIXELS: AtomicU64 = AtomicU64::new(0);
+
+/// Cap every picture this process decodes, frames and files, at `pixels` (a board
+/// profile's `max_frame_pixels`, checked there).
+pub fn set_max_pixels(pixels: u64) {
+    BOARD_MAX_PIXELS.store(pixels, Relaxed);
+}
+
+/// The pixel cap in force for picture files (`photo`) or for camera and stream frames.
+pub fn max_pixels(photo: bool) -> u64 {
+    match BOARD_MAX_PIXELS.load(Relaxed) {
+        0 if photo => DEFAULT_MAX_PHOTO_PIXELS,
+        0 => DEFAULT_MAX_FRAME_PIXELS,
+        n => n,
+    }
+}
+
+/// The one size rule of decoding, checked on a header before decoding: a picture with
+/// no pixels or more than `max` is refused, the message giving its size and the cap.
+pub fn check_size(width: u32, height: u32, max: u64) -> Result<(), String> {
+    let pixels = width as u64 * height as u64;
+    if pixels == 0 {
+        return Err(format!("a picture of {width}x{height} pixels"));
+    }
+    if pixels > max {
+        let mp = |n: u64| n as f64 / 1e6;
+        return Err(format!(
+            "{width}x{height} ({:.1} MP) is over the cap of {:.1} MP; not decoded",
+            mp(pixels),
+            mp(max)
+        ));
+    }
+    Ok(())
+}
+
+/// Decode through `decoder` once its header size passed [`check_size`] against `max`;
+/// `orient` turns the picture as its EXIF orientation says (photos: what viewers show
+/// and labelling tools label), else it is left as stored (camera frames).
+fn decode_checked(mut decoder: impl ImageDecoder, max: u64, orient: bool) -> Result<RgbImage, String> {
+    let (width, height) = decoder.dimensions();
+    check_size(width, height, max)?;
+    // A damaged EXIF block is no reason to refuse the picture: it is used as stored.
+    let orientation =
+        if orient { decoder.orientation().unwrap_or(Orientation::NoTransforms) } else { Orientation::NoTransforms };
+    decoder.set_limits(image::Limits::default()).map_err(|e| e.to_string())?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
 
 /// Read a picture file to RGB, its format told by its content rather than its name (a
 /// PNG saved as `.jpg` reads), a JPEG checked for truncation as camera frames are (see
-/// [`decode_jpeg`]), and the default allocation limits applied. Errors name the file.
+/// [`decode_jpeg`]), its size checked against the photo cap ([`max_pixels`]) before
+/// decoding, and turned upright as its EXIF orientation says, so pixels, boxes and
+/// labels are in the displayed picture's coordinates. Errors name the file.
 pub fn read_image(path: &std::path::Path) -> anyhow::Result<RgbImage> {
     use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let max = max_pixels(true);
     if bytes.starts_with(&[0xFF, 0xD8]) {
         // Files may carry data after the picture (phones append videos or trailers): the
         // picture ends at the last EOI after its last scan; no such EOI means truncated.
@@ -21,22 +91,50 @@ pub fn read_image(path: &std::path::Path) -> anyhow::Result<RgbImage> {
             (Some(sos), Some(eoi)) if eoi > sos => eoi + 2,
             _ => bytes.len(),
         };
-        return decode_jpeg(&bytes[..end]).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        return decode_jpeg_within(&bytes[..end], max, true).map_err(|e| match e {
+            SourceError::Corrupt(why) => anyhow::anyhow!("{}: {why}", path.display()),
+            other => anyhow::anyhow!("{}: {other}", path.display()),
+        });
     }
     let reader = ImageReader::new(Cursor::new(&bytes[..])).with_guessed_format().expect("reading from memory");
     if reader.format().is_none() {
         anyhow::bail!("{}: not a picture in a format facecam reads (JPEG, PNG, BMP, …)", path.display());
     }
-    Ok(reader.decode().with_context(|| format!("{}: cannot decode", path.display()))?.into_rgb8())
+    let decoder = reader.into_decoder().with_context(|| format!("{}: cannot decode", path.display()))?;
+    decode_checked(decoder, max, true).map_err(|e| anyhow::anyhow!("{}: cannot decode: {e}", path.display()))
 }
 
-/// Decode one complete JPEG image to RGB.
+/// A picture file's size as [`read_image`] gives it (EXIF orientation applied: width and
+/// height swap for a quarter turn), from its header without decoding, for label formats
+/// that give boxes relative to the picture's size. Errors name the file.
+pub fn read_size(path: &std::path::Path) -> anyhow::Result<(u32, u32)> {
+    use anyhow::Context;
+    let reader = ImageReader::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let reader = reader.with_guessed_format().with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut decoder =
+        reader.into_decoder().with_context(|| format!("{}: cannot read the picture's size", path.display()))?;
+    let (w, h) = decoder.dimensions();
+    Ok(match decoder.orientation().unwrap_or(Orientation::NoTransforms) {
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
+            (h, w)
+        }
+        _ => (w, h),
+    })
+}
+
+/// Decode one complete JPEG camera or stream frame to RGB, refused (before decoding)
+/// when larger than the frame cap ([`max_pixels`]).
 ///
 /// The data must start with SOI (`FF D8`) and end with EOI (`FF D9`), optionally followed by
 /// zero padding (some UVC cameras pad their buffers). The end check matters: the decoder
 /// fills a truncated scan with gray instead of failing, which would hand a half-gray picture
 /// to the detector as if it were a good frame.
 pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, SourceError> {
+    decode_jpeg_within(bytes, max_pixels(false), false)
+}
+
+/// [`decode_jpeg`] with the pixel cap `max`, and EXIF orientation applied if `orient`.
+fn decode_jpeg_within(bytes: &[u8], max: u64, orient: bool) -> Result<RgbImage, SourceError> {
     if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
         return Err(SourceError::Corrupt(format!("not a JPEG: no SOI marker ({} bytes)", bytes.len())));
     }
@@ -55,12 +153,10 @@ pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, SourceError> {
         }
         None => bytes,
     };
-    // `ImageReader` applies the default allocation limits, so a forged header claiming a huge
-    // picture is refused instead of allocating gigabytes.
-    let image = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg)
-        .decode()
-        .map_err(|e| SourceError::Corrupt(format!("JPEG ({} bytes): {e}", bytes.len())))?;
-    Ok(image.into_rgb8())
+    // The decoder reads only the headers here; the size is checked before any pixel.
+    let corrupt = |e: String| SourceError::Corrupt(format!("JPEG ({} bytes): {e}", bytes.len()));
+    let decoder = JpegDecoder::new(Cursor::new(bytes)).map_err(|e| corrupt(e.to_string()))?;
+    decode_checked(decoder, max, orient).map_err(corrupt)
 }
 
 /// Offset of the first SOS marker when no DHT segment comes before it; `None` when the tables

@@ -232,3 +232,99 @@ fn a_short_soak_keeps_memory_flat() {
     let (lo, hi) = settled.iter().fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
     assert!(hi - lo < 16.0, "VmRSS grew from {lo:.1} to {hi:.1} MiB: {rss:?}");
 }
+
+/// A real baseline JPEG of `w`x`h` flat grey pixels in 6 bits per 8x8 block (DC
+/// difference 0, then end of block, in the standard Huffman codes, which frames without
+/// tables are decoded with): 12000x12000 is 1.7 MB and decodes to 432 MB of RGB.
+fn flat_grey_jpeg(w: u16, h: u16) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xDB, 0, 67, 0];
+    j.extend([1u8; 64]); // quantisation table 0: all ones
+    j.extend([0xFF, 0xC0, 0, 11, 8]); // baseline, 8 bits
+    j.extend(h.to_be_bytes());
+    j.extend(w.to_be_bytes());
+    j.extend([1, 1, 0x11, 0]); // one component: id 1, 1x1 sampling, table 0
+    j.extend([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0]); // its scan, tables 0/0
+    let blocks = (w as usize).div_ceil(8) * (h as usize).div_ceil(8);
+    for _ in 0..blocks.div_ceil(4) {
+        j.extend([0x28, 0xA2, 0x8A]); // 00 1010, four times
+    }
+    j.extend([0xFF, 0xD9]);
+    j
+}
+
+#[test]
+fn a_huge_frame_in_a_stream_is_skipped_before_it_is_decoded() {
+    let dir = scratch("huge-frame");
+    let frames = edge::jobs::bench::make_stream(&root().join("samples"), 6).unwrap();
+    let huge = flat_grey_jpeg(12000, 12000);
+    assert!(huge.len() < 16 << 20, "under the frame byte cap: only its pixels are too many");
+    // The generator makes a real picture: one of 64x48 decodes to flat grey.
+    let small = edge::source::decode::decode_jpeg(&flat_grey_jpeg(64, 48)).unwrap();
+    assert_eq!(small.dimensions(), (64, 48));
+    assert!(small.pixels().all(|p| p.0.iter().all(|&c| c.abs_diff(128) <= 1)), "{:?}", small.get_pixel(0, 0));
+    let file = dir.join("stream.mjpeg");
+    std::fs::write(&file, [frames[..3].concat(), huge, frames[3..].concat()].concat()).unwrap();
+    let source = format!("mjpeg:{}", file.display());
+    let (ok, stdout, stderr) = facecam(&["run", "--source", &source, "--sink", "json", "--min-face-seconds", "0"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().filter(|l| l.contains("\"seq\"")).count(), 6, "the good frames around it: {stdout}");
+    let warning = stderr.lines().find(|l| l.contains("skipped a frame")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains(&file.display().to_string()) && warning.contains("12000x12000"), "{warning}");
+    assert!(stderr.contains("1 corrupt"), "{stderr}");
+    let peak: f64 = stderr
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in: {stderr}"));
+    assert!(peak < 200.0, "peak RSS {peak} MiB: the frame was decoded");
+}
+
+/// `jpeg` with an EXIF block saying Orientation = `orientation` right after SOI (a
+/// big-endian TIFF header and one IFD entry, as phones write it).
+fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    exif.extend(orientation.to_be_bytes());
+    exif.extend([0, 0, 0, 0, 0, 0]); // value padding, no next IFD
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend((exif.len() as u16 + 2).to_be_bytes());
+    app1.extend(exif);
+    [&jpeg[..2], &app1[..], &jpeg[2..]].concat()
+}
+
+#[test]
+fn detect_turns_a_sideways_phone_photo_upright() {
+    let dir = scratch("exif");
+    // A portrait photo stored sideways, as phones store it, with Orientation 6 ("turn a
+    // quarter clockwise to show").
+    let astronaut = image::open(root().join("samples/astronaut.png")).unwrap().to_rgb8();
+    let upright = image::imageops::crop_imm(&astronaut, 96, 0, 320, 400).to_image();
+    let stored = image::imageops::rotate270(&upright);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92).encode_image(&stored).unwrap();
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::write(photos.join("phone.jpg"), with_exif_orientation(&jpeg, 6)).unwrap();
+    upright.save(photos.join("upright.png")).unwrap();
+    let out = dir.join("out");
+    let (ok, _, stderr) = facecam(&["detect", photos.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("detections.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |name: &str| lines.iter().find(|l| l["file"].as_str().unwrap().ends_with(name)).unwrap().clone();
+    let (phone, reference) = (of("phone.jpg"), of("upright.png"));
+    assert_eq!((phone["width"].as_u64(), phone["height"].as_u64()), (Some(320), Some(400)), "{phone}");
+    // The face is found, where it is in the upright picture.
+    let faces = |l: &serde_json::Value| l["faces"].as_array().unwrap().clone();
+    let (found, expected) = (faces(&phone), faces(&reference));
+    assert!(!expected.is_empty() && found.len() == expected.len(), "{phone}\n{reference}");
+    for (a, b) in found.iter().zip(&expected) {
+        for k in ["x0", "y0", "x1", "y1"] {
+            let (a, b) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+            assert!((a - b).abs() < 12.0, "{k}: {a} vs {b}\n{phone}\n{reference}");
+        }
+    }
+}

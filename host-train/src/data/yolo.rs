@@ -41,7 +41,8 @@ pub fn load_yolo(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
         let mut sample = Sample { image, boxes: vec![], labels: vec![] };
         if label.is_file() {
             let text = std::fs::read_to_string(&label).with_context(|| format!("{}: cannot read", label.display()))?;
-            let (w, h) = image::image_dimensions(&sample.image).with_context(|| {
+            // YOLO boxes are fractions of the picture as shown (EXIF orientation applied).
+            let (w, h) = edge::source::decode::read_size(&sample.image).with_context(|| {
                 format!("{}: cannot read the image's size for {}", sample.image.display(), label.display())
             })?;
             parse(&text, (w as f32, h as f32), &names, classes, &mut sample)

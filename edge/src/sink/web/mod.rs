@@ -16,7 +16,8 @@
 //! many viewers there are; each viewer gets the newest frame, never a queue, and one
 //! that stops reading is cut off after [`WebOptions::stall_timeout`]. Safe by default:
 //! loopback unless an address is given, a token for any other address, fixed routes
-//! only, bounded viewers, connections, header sizes and header counts.
+//! only, bounded viewers, open sockets (idle ones closed after a few seconds), header
+//! sizes and header counts.
 
 mod server;
 mod stream;

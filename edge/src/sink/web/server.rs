@@ -1,7 +1,15 @@
 //! The web view's HTTP server: one thread running a one-thread tokio runtime, hyper's
 //! HTTP/1 for the protocol (malformed requests get hyper's 400), and a fixed table of
-//! routes. Limits: header bytes and count, header read time, concurrent connections
-//! and viewers, no request bodies.
+//! routes. Limits: header bytes and count, header read time, open sockets, concurrent
+//! viewers, no request bodies.
+//!
+//! Only work is limited tightly: the viewers (streams being served) by
+//! `--http-max-viewers`, and the other routes are answered at once on the server's one
+//! thread, one at a time. A connection that sends no request costs a socket and a small
+//! buffer only; those are capped at a much higher bound, and hyper closes a connection
+//! that has not sent a complete request head within [`HEADER_TIMEOUT`] (also while it
+//! idles between keep-alive requests), so idle clients cannot starve `/healthz` or the
+//! viewers for long.
 
 use super::stream::{self, ChannelBody};
 use super::Shared;
@@ -70,11 +78,17 @@ pub(crate) fn start(shared: Arc<Shared>) -> Result<Handle> {
     Ok(Handle { addr, stop, thread: Some(thread) })
 }
 
-/// At most this many connections at once, beyond the viewers (page loads, snapshots).
-const SPARE_CONNECTIONS: usize = 8;
+/// Open sockets allowed beyond the viewers': idle and keep-alive connections, page
+/// loads, snapshots. High enough that a few dozen idle clients leave room for health
+/// checks; low enough to bound descriptors and buffers (at most 16 KiB each).
+const SPARE_SOCKETS: usize = 128;
+
+/// How long a connection may take to send a complete request head, counted from when
+/// it opens or its previous response was sent; then hyper closes it.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn serve_connection(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
-    let limit = shared.options.max_viewers * 2 + SPARE_CONNECTIONS;
+    let limit = shared.options.max_viewers + SPARE_SOCKETS;
     if shared.connections.fetch_add(1, Relaxed) >= limit {
         shared.connections.fetch_sub(1, Relaxed);
         return; // dropped: closed at once
@@ -93,7 +107,7 @@ fn serve_connection(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
         };
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(5))
+            .header_read_timeout(HEADER_TIMEOUT)
             // A client that shuts its write side after the request still gets the
             // answer (without this, hyper may see the EOF first and close unanswered:
             // the fuzz target's /healthz after each input found it).

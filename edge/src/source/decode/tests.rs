@@ -1,6 +1,7 @@
 //! JPEG decoding and YUYV conversion against independent float references and broken input.
 
 use super::*;
+use image::ImageFormat;
 
 /// Independent float reference: full-range RGB to BT.601 limited-range YUV.
 fn rgb_to_yuv(p: [u8; 3]) -> [f64; 3] {
@@ -201,4 +202,99 @@ fn truncated_or_broken_jpegs_are_corrupt() {
     broken[2..40].fill(0x55);
     assert!(matches!(decode_jpeg(&broken), Err(SourceError::Corrupt(_))));
     assert!(matches!(decode_jpeg(b"\xFF\xD8\xFF\xD9"), Err(SourceError::Corrupt(_))));
+}
+
+/// `jpeg` with the frame size in its SOF header set to `w`x`h`, the scan left as it is:
+/// a small file claiming a huge picture.
+fn with_sof_size(mut jpeg: Vec<u8>, w: u16, h: u16) -> Vec<u8> {
+    let mut pos = 2;
+    loop {
+        let len = u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]) as usize;
+        if matches!(jpeg[pos + 1], 0xC0..=0xC2) {
+            jpeg[pos + 5..pos + 7].copy_from_slice(&h.to_be_bytes());
+            jpeg[pos + 7..pos + 9].copy_from_slice(&w.to_be_bytes());
+            return jpeg;
+        }
+        pos += 2 + len;
+    }
+}
+
+#[test]
+fn a_huge_picture_is_refused_on_its_header_before_decoding() {
+    let small = jpeg_of(&RgbImage::from_pixel(16, 16, image::Rgb([90, 120, 200])));
+    let huge = with_sof_size(small.clone(), 12000, 12000);
+    assert!(huge.len() < 2000);
+    // Refused by the size rule (its message), not by the decoder running out of data.
+    match decode_jpeg(&huge) {
+        Err(SourceError::Corrupt(msg)) => {
+            assert!(msg.contains("12000x12000") && msg.contains("144.0 MP") && msg.contains("not decoded"), "{msg}")
+        }
+        other => panic!("a 12000x12000 frame: {other:?}"),
+    }
+    // The same rule for picture files, with the photo cap.
+    let dir = std::env::temp_dir().join(format!("facecam-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("huge.jpg");
+    std::fs::write(&file, &huge).unwrap();
+    let err = read_image(&file).unwrap_err().to_string();
+    assert!(err.contains("huge.jpg") && err.contains("12000x12000") && err.contains("67.1 MP"), "{err}");
+    // 5000x4000 (20 MP) is over the frame cap but within the photo cap: as a file it is
+    // decoded (the decoder fills the missing scan).
+    let twenty = with_sof_size(small, 5000, 4000);
+    assert!(matches!(decode_jpeg(&twenty), Err(SourceError::Corrupt(m)) if m.contains("over the cap")));
+    std::fs::write(&file, &twenty).unwrap();
+    assert_eq!(read_image(&file).unwrap().dimensions(), (5000, 4000));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_size_rule_names_the_size_and_the_cap() {
+    assert_eq!(check_size(4096, 4096, DEFAULT_MAX_FRAME_PIXELS), Ok(()));
+    let e = check_size(4097, 4096, DEFAULT_MAX_FRAME_PIXELS).unwrap_err();
+    assert!(e.contains("4097x4096") && e.contains("16.8 MP") && e.contains("not decoded"), "{e}");
+    assert!(check_size(0, 10, DEFAULT_MAX_FRAME_PIXELS).is_err());
+    assert_eq!(max_pixels(false), DEFAULT_MAX_FRAME_PIXELS);
+    assert_eq!(max_pixels(true), DEFAULT_MAX_PHOTO_PIXELS);
+}
+
+/// `jpeg` with an EXIF APP1 segment (big-endian TIFF, one IFD entry) saying
+/// Orientation = `orientation`, right after SOI, as cameras write it.
+fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend_from_slice(&1u16.to_be_bytes()); // entries
+    exif.extend_from_slice(&0x0112u16.to_be_bytes()); // tag: Orientation
+    exif.extend_from_slice(&3u16.to_be_bytes()); // type: SHORT
+    exif.extend_from_slice(&1u32.to_be_bytes()); // count
+    exif.extend_from_slice(&orientation.to_be_bytes());
+    exif.extend_from_slice(&[0, 0]); // value padding
+    exif.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend_from_slice(&(exif.len() as u16 + 2).to_be_bytes());
+    app1.extend_from_slice(&exif);
+    [&jpeg[..2], &app1[..], &jpeg[2..]].concat()
+}
+
+#[test]
+fn photos_are_turned_as_their_exif_orientation_says() {
+    // Stored 32x16: red on the left, blue on the right.
+    let stored =
+        RgbImage::from_fn(32, 16, |x, _| if x < 16 { image::Rgb([220, 20, 20]) } else { image::Rgb([20, 20, 220]) });
+    let plain = jpeg_of(&stored);
+    let dir = std::env::temp_dir().join(format!("facecam-exif-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (as_stored, turned) = (dir.join("plain.jpg"), dir.join("turned.jpg"));
+    std::fs::write(&as_stored, &plain).unwrap();
+    std::fs::write(&turned, with_exif_orientation(&plain, 6)).unwrap();
+    let upright = read_image(&turned).unwrap();
+    // Orientation 6: shown turned a quarter clockwise, 16 wide and 32 tall, the stored
+    // left (red) on top.
+    assert_eq!(upright.dimensions(), (16, 32));
+    assert_eq!(read_size(&turned).unwrap(), (16, 32));
+    assert_eq!(read_size(&as_stored).unwrap(), (32, 16));
+    let (top, bottom) = (upright.get_pixel(8, 4).0, upright.get_pixel(8, 28).0);
+    assert!(top[0] > 150 && top[2] < 100 && bottom[2] > 150 && bottom[0] < 100, "{top:?} {bottom:?}");
+    assert_eq!(upright, image::imageops::rotate90(&read_image(&as_stored).unwrap()));
+    // Camera frames are used as they come.
+    assert_eq!(decode_jpeg(&with_exif_orientation(&plain, 6)).unwrap().dimensions(), (32, 16));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
