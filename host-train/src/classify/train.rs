@@ -44,6 +44,17 @@ pub struct ClassifierMeta {
     pub history: Vec<[f64; 4]>,
 }
 
+impl checkpoint::Meta for ClassifierMeta {
+    fn check(&self) -> Result<()> {
+        checkpoint::check_progress(self.epochs, self.steps)?;
+        checkpoint::in_range("history", self.history.len(), 0..=crate::config::MAX_EPOCHS as usize)?;
+        for &n in &self.training_faces {
+            checkpoint::in_range("training_faces", n, 0..=1_000_000_000)?;
+        }
+        self.config.validate().context("`config`")
+    }
+}
+
 /// The input every crop is normalised by (the detector's normalisation).
 pub fn input_spec(side: u32) -> InputSpec {
     ClassifierCard::new(side, 0.0, vec![], Provenance::default()).input
