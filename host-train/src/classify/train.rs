@@ -231,7 +231,7 @@ impl Pass<'_> {
     fn epoch(&mut self, e: &Epoch) -> Result<f64> {
         let (cfg, set) = (self.cfg, self.set);
         let steps_per_epoch = set.faces.len().div_ceil(self.batch_size);
-        let total = steps_per_epoch * cfg.epochs as usize;
+        let total = steps_per_epoch.saturating_mul(cfg.epochs as usize);
         let (spec_in, s) = (input_spec(cfg.side), cfg.side as i64);
         let mut rng = epochs::epoch_rng(cfg.seed, e.number);
         let mut order: Vec<usize> = (0..set.faces.len()).collect();
