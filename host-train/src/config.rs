@@ -10,6 +10,9 @@ use edge::model::PriorConfig;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
+/// The most epochs a run may have (a recipe's `epochs`, a checkpoint's count).
+pub const MAX_EPOCHS: u32 = 100_000;
+
 /// Where to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -262,7 +265,7 @@ impl TrainConfig {
             Ok(())
         }
         let a = &self.augment;
-        check("epochs", self.epochs as f64, 1.0, 100_000.0, "1..=100000")?;
+        check("epochs", self.epochs as f64, 1.0, MAX_EPOCHS as f64, "1..=100000")?;
         check("batch_size", self.batch_size as f64, 1.0, 4096.0, "1..=4096")?;
         positive("lr", self.lr, 10.0)?;
         check("weight_decay", self.weight_decay, 0.0, 0.1, "in [0, 0.1]")?;

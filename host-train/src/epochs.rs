@@ -42,7 +42,7 @@ pub fn epoch_rng(seed: u64, epoch: u32) -> StdRng {
 
 /// Refuse to train into `out` when it holds a checkpoint, unless the run resumes it.
 pub fn refuse_overwrite(out: &Path, resume: bool) -> Result<()> {
-    if !resume && out.join("meta.json").exists() {
+    if !resume && crate::checkpoint::exists(out) {
         bail!(
             "{}: holds a checkpoint already; continue it with --resume, or train into another folder \
              (nothing was overwritten)",
@@ -175,7 +175,7 @@ impl Epochs {
         let bar = progress::bar(self.show, self.steps_per_epoch, "steps");
         let cpu = CpuClock::new(self.cpu_before, self.cpu_start);
         let mut took = Duration::ZERO;
-        for number in self.done + 1..=self.last {
+        for number in self.done.saturating_add(1)..=self.last {
             bar.set_position(0);
             bar.reset_eta();
             let completed = number - self.done - 1;

@@ -15,6 +15,10 @@ const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
 const MOMENTUM: f64 = 0.9;
 
+/// The most optimiser steps a saved state may record: far beyond any run (a million
+/// steps a second for eleven days), far below where counting on overflows.
+pub const MAX_STEPS: i64 = 1_000_000_000_000;
+
 /// An optimiser over a variable store's trainable variables.
 pub struct Optimizer {
     kind: OptimizerKind,
@@ -54,7 +58,7 @@ impl Optimizer {
             }
         }
         loss.backward();
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
         let t = self.steps as f64;
         tch::no_grad(|| {
             for (i, (_, p)) in self.params.iter().enumerate() {
@@ -88,8 +92,9 @@ impl Optimizer {
         });
     }
 
-    /// Save the state (moments and step count) to `path`, atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// The state (step count and moments) as named tensors, for the checkpoint to save
+    /// and [`Optimizer::load`] to read back.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut named: Vec<(String, Tensor)> = vec![("steps".into(), Tensor::from(self.steps))];
         for (i, (name, _)) in self.params.iter().enumerate() {
             named.push((format!("first.{name}"), self.first[i].shallow_clone()));
@@ -97,12 +102,10 @@ impl Optimizer {
                 named.push((format!("second.{name}"), v.shallow_clone()));
             }
         }
-        let tmp = edge::atomic::temp_path(path);
-        Tensor::save_multi(&named, &tmp).with_context(|| format!("{}: cannot write optimiser state", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+        named
     }
 
-    /// Restore state saved by [`Optimizer::save`] for the same network and kind.
+    /// Restore the [`state`](Optimizer::state) saved for the same network and kind.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let named =
             Tensor::load_multi_with_device(path, self.params.first().map(|p| p.1.device()).unwrap_or(tch::Device::Cpu))
@@ -111,7 +114,11 @@ impl Optimizer {
         let get = |k: &str| {
             map.get(k).with_context(|| format!("{}: no `{k}` (another network or optimiser?)", path.display()))
         };
-        self.steps = get("steps")?.int64_value(&[]);
+        let steps = get("steps")?.int64_value(&[]);
+        if !(0..=MAX_STEPS).contains(&steps) {
+            bail!("{}: `steps` = {steps}: must lie in 0..={MAX_STEPS}", path.display());
+        }
+        self.steps = steps;
         tch::no_grad(|| -> Result<()> {
             for (i, (name, _)) in self.params.iter().enumerate() {
                 let m = get(&format!("first.{name}"))?;
@@ -157,7 +164,7 @@ mod tests {
         let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 1e-4);
         opt.backward_step(&(&x * &x).sum(Kind::Float), 0.1);
         let path = std::env::temp_dir().join(format!("facecam-opt-{}.ot", std::process::id()));
-        opt.save(&path).unwrap();
+        Tensor::save_multi(&opt.state(), &path).unwrap();
         let mut other = Optimizer::new(&vs, OptimizerKind::Adam, 1e-4);
         other.load(&path).unwrap();
         assert_eq!(other.steps(), 1);

@@ -86,8 +86,8 @@ pub fn train(
         model,
         set,
         proxy,
-        total: steps_per_epoch * cfg.epochs as usize,
-        step: steps_per_epoch * done as usize,
+        total: steps_per_epoch.saturating_mul(cfg.epochs as usize),
+        step: steps_per_epoch.saturating_mul(done as usize),
         seen: 0,
         started: Instant::now(),
         epoch_loss: Vec::new(),
@@ -377,7 +377,7 @@ impl Trainer<'_> {
             config: Some(TrainConfig { stop_after: None, ..cfg.clone() }),
             steps: Some(model.opt.steps()),
         };
-        checkpoint::save(self.out, &model.vs, &model.opt, &meta).context("saving checkpoint")
+        checkpoint::save(self.out, &model.vs, &model.opt, &meta)
     }
 
     /// Proxy AP of the checkpoint when due (NaN otherwise).

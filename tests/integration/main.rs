@@ -11,6 +11,7 @@ mod capture_to_train;
 mod classifier;
 mod corpus;
 mod end_to_end;
+mod full_disk;
 mod fuzz;
 mod importers;
 mod overfit;

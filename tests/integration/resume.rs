@@ -5,7 +5,7 @@
 //! paths feed the same batches; both validate each epoch, which must not disturb training.
 
 use facecam_tests::scratch;
-use host_train::checkpoint::read_metrics;
+use host_train::checkpoint::{files_dir, read_metrics};
 use host_train::config::{DeviceChoice, TrainConfig};
 use host_train::data::{generate_synthetic, SynthOptions};
 use host_train::train::train;
@@ -59,7 +59,8 @@ fn resumed_training_matches_uninterrupted_training() {
     assert_eq!(straight.epoch_loss[0], first.epoch_loss[0]);
     assert_eq!(&straight.epoch_loss[1..], &rest.epoch_loss[..], "same losses after the resume");
     for file in ["weights.ot", "optimizer.ot"] {
-        let (a, b) = (load(&dir.join("straight").join(file)), load(&dir.join("resumed").join(file)));
+        let (a, b) =
+            (load(&files_dir(&dir.join("straight")).join(file)), load(&files_dir(&dir.join("resumed")).join(file)));
         assert_eq!(a.len(), b.len());
         for (name, t) in &a {
             let diff = (t - &b[name]).abs().max().double_value(&[]);
@@ -80,8 +81,8 @@ fn resumed_training_matches_uninterrupted_training() {
         assert!(img.width() > 96 && img.height() > 72, "{file}");
     }
     // Training into it again without --resume is refused, and leaves it as it was.
-    let weights = std::fs::read(dir.join("resumed/weights.ot")).unwrap();
+    let weights = std::fs::read(dir.join("resumed/state/weights.ot")).unwrap();
     let err = train(&samples, &val, "synthetic", &in_loop, &dir.join("resumed"), false).unwrap_err().to_string();
     assert!(err.contains("holds a checkpoint already") && err.contains("--resume"), "{err}");
-    assert_eq!(std::fs::read(dir.join("resumed/weights.ot")).unwrap(), weights);
+    assert_eq!(std::fs::read(dir.join("resumed/state/weights.ot")).unwrap(), weights);
 }

@@ -1,45 +1,23 @@
-//! Checkpoints: a directory with `weights.ot` (tch variables), `optimizer.ot` (the
-//! optimiser's moments and step count), `meta.json` (the network spec, the training
-//! config and how far training got), `metrics.csv` (one row per epoch) with its picture
-//! `loss.png`, and `predictions/epoch-N.png` when there is validation data. Each file is
-//! written atomically, `meta.json` last, so it never describes files not yet on disk.
+//! Checkpoints: a directory with the set `state/` — `weights.ot` (tch variables),
+//! `optimizer.ot` (the optimiser's moments and step count) and `meta.json` (the network
+//! spec, the training config and how far training got), replaced as one unit (see
+//! [`set`]) — beside `metrics.csv` (one row per epoch) with its picture `loss.png`, and
+//! `predictions/epoch-N.png` when there is validation data. Checkpoints of the older flat
+//! layout (the set's files in the directory itself, as under `runs/`) still load.
 
 use crate::net::{Net, NetSpec};
 use crate::optim::Optimizer;
-use anyhow::{bail, Context, Result};
-use edge::atomic;
-use serde::{Deserialize, Serialize};
-use std::path::Path;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 use tch::{nn, Device};
 
+mod meta;
 mod metrics;
+mod set;
 
+pub use meta::{check_progress, in_range, read_meta, read_meta_as, CheckpointMeta, Meta};
 pub use metrics::{append_metrics, plot_losses, read_metrics, EpochMetrics};
-
-/// What a checkpoint says about itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointMeta {
-    /// The network's layers, enough to rebuild it for the saved weights.
-    pub spec: NetSpec,
-    /// Training input width, pixels.
-    pub width: u32,
-    /// Training input height, pixels.
-    pub height: u32,
-    /// Epochs completed.
-    pub epochs: u32,
-    /// The data trained on, as given.
-    pub data: String,
-    /// Mean training loss of the last epoch.
-    pub last_loss: f64,
-    /// The training configuration (absent in checkpoints written by hand).
-    #[serde(default)]
-    pub config: Option<crate::config::TrainConfig>,
-    /// Optimiser steps done when the checkpoint was written. The weights and the
-    /// optimiser state record the same count, so a set mixed by an interrupted save is
-    /// recognised (absent in checkpoints from before this check).
-    #[serde(default)]
-    pub steps: Option<i64>,
-}
 
 /// The name of the step marker stored beside the variables in `weights.ot`.
 const STEP_MARKER: &str = "facecam.step";
@@ -48,37 +26,54 @@ const WEIGHTS: &str = "weights.ot";
 const META: &str = "meta.json";
 const OPTIMIZER: &str = "optimizer.ot";
 
+/// The folder holding `dir`'s checkpoint files (`weights.ot`, `optimizer.ot`,
+/// `meta.json`): `dir/state/` or, for a checkpoint of the older flat layout, `dir`.
+pub fn files_dir(dir: &Path) -> PathBuf {
+    set::folder(dir)
+}
+
+/// Whether `dir` holds a checkpoint (its metadata), in either layout.
+pub fn exists(dir: &Path) -> bool {
+    files_dir(dir).join(META).is_file()
+}
+
 /// Write the checkpoint into `dir` (created if needed).
 pub fn save(dir: &Path, vs: &nn::VarStore, opt: &Optimizer, meta: &CheckpointMeta) -> Result<()> {
     save_with(dir, vs, opt, meta)
 }
 
-/// Write weights, optimiser state and any trainer's metadata `meta` (as `meta.json`,
-/// last) into `dir`: the one checkpoint layout the detector and the classifier share.
+/// Write weights, optimiser state and any trainer's metadata `meta` into `dir` as one
+/// set (the one checkpoint layout the detector and the classifier share): the previous
+/// set stays whole until the new one is complete, and a failed save (a full disk) is an
+/// error naming `dir` that leaves the previous set as it was.
 pub fn save_with(dir: &Path, vs: &nn::VarStore, opt: &Optimizer, meta: &impl Serialize) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create checkpoint directory", dir.display()))?;
-    let weights = dir.join(WEIGHTS);
-    // tch picks the format from the extension, so the temporary keeps `.ot`.
-    let tmp = dir.join("weights.tmp.ot");
+    let cannot = |e: &dyn std::fmt::Display| anyhow!("{}: cannot save the checkpoint: {e}", dir.display());
     let mut named: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
     named.push((STEP_MARKER.into(), tch::Tensor::from(opt.steps())));
-    tch::Tensor::save_multi(&named, &tmp).with_context(|| format!("{}: cannot write weights", tmp.display()))?;
-    std::fs::rename(&tmp, &weights).with_context(|| format!("{}: cannot move into place", weights.display()))?;
-    opt.save(&dir.join(OPTIMIZER))?;
-    atomic::write(&dir.join(META), serde_json::to_string_pretty(meta)?.as_bytes())
+    let weights = tensor_bytes(&named).map_err(|e| cannot(&e))?;
+    let optimizer = tensor_bytes(&opt.state()).map_err(|e| cannot(&e))?;
+    let meta = serde_json::to_string_pretty(meta).map_err(|e| cannot(&e))?;
+    let files = [(WEIGHTS, &weights[..]), (OPTIMIZER, &optimizer[..]), (META, meta.as_bytes())];
+    set::write(dir, &files, &[WEIGHTS, OPTIMIZER, META]).map_err(|e| cannot(&e))
 }
 
-/// Read a checkpoint's metadata.
-pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
-    read_meta_as(dir)
-}
-
-/// Read a checkpoint's `meta.json` as any trainer's metadata type.
-pub fn read_meta_as<M: serde::de::DeserializeOwned>(dir: &Path) -> Result<M> {
-    let path = dir.join(META);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read checkpoint metadata", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: malformed checkpoint metadata", path.display()))
+/// `named` tensors in libtorch's format, in memory: libtorch never writes a file of ours,
+/// so our own checked writes report a full disk (libtorch's would abort).
+fn tensor_bytes(named: &[(String, tch::Tensor)]) -> Result<Vec<u8>, tch::TchError> {
+    /// A buffer libtorch's writer can own while we keep a handle on it.
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let bytes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    tch::Tensor::save_multi_to_stream(named, Shared(bytes.clone()))?;
+    Ok(bytes.take())
 }
 
 /// Restore weights and optimiser state into an already built network; returns the
@@ -92,15 +87,15 @@ pub fn resume(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer) -> Result<
 /// Restore weights and optimiser state from `dir`, checking that both come from the step
 /// `meta_steps` its metadata records.
 pub fn restore(dir: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer, meta_steps: Option<i64>) -> Result<()> {
-    let weights = dir.join(WEIGHTS);
-    load_checked(&weights, vs)?;
-    opt.load(&dir.join(OPTIMIZER))?;
-    check_one_set(dir, meta_steps, opt.steps())
+    let files = files_dir(dir);
+    load_checked(&files.join(WEIGHTS), vs)?;
+    opt.load(&files.join(OPTIMIZER))?;
+    check_one_set(&files, meta_steps, opt.steps())
 }
 
 /// Load the weights in `dir` into `vs` (an exported checkpoint's network).
 pub fn load_weights(dir: &Path, vs: &mut nn::VarStore) -> Result<()> {
-    let weights = dir.join(WEIGHTS);
+    let weights = files_dir(dir).join(WEIGHTS);
     if !weights.exists() {
         bail!("{}: checkpoint weights are missing", weights.display());
     }
@@ -139,7 +134,7 @@ fn load_checked(weights: &Path, vs: &mut nn::VarStore) -> Result<()> {
 /// Load a checkpoint's weights alone (a fine-tuning run's start); returns its metadata.
 pub fn init_from(dir: &Path, vs: &mut nn::VarStore) -> Result<CheckpointMeta> {
     let meta = read_meta(dir)?;
-    let weights = dir.join(WEIGHTS);
+    let weights = files_dir(dir).join(WEIGHTS);
     load_checked(&weights, vs)?;
     Ok(meta)
 }
@@ -150,7 +145,7 @@ pub fn init_from(dir: &Path, vs: &mut nn::VarStore) -> Result<CheckpointMeta> {
 /// metadata and the names of the variables left fresh.
 pub fn init_from_related(dir: &Path, vs: &mut nn::VarStore, spec: &NetSpec) -> Result<(CheckpointMeta, Vec<String>)> {
     let meta = read_meta(dir)?;
-    let weights = dir.join(WEIGHTS);
+    let weights = files_dir(dir).join(WEIGHTS);
     let map = spec.backbone_in(&meta.spec).with_context(|| {
         format!("{}: holds {}, which cannot start a {} run", dir.display(), meta.spec.name, spec.name)
     })?;
@@ -182,11 +177,12 @@ pub fn init_from_related(dir: &Path, vs: &mut nn::VarStore, spec: &NetSpec) -> R
     Ok((meta, fresh))
 }
 
-/// Refuse a checkpoint whose files come from different steps (a save interrupted
-/// between them): the weights' marker, the optimiser's count and `meta.json` must agree.
-fn check_one_set(dir: &Path, meta_steps: Option<i64>, optimizer_steps: i64) -> Result<()> {
+/// Refuse a set of checkpoint files (in `files`) from different steps (pieced together
+/// by hand, or by a save before sets were replaced as one unit): the weights' marker,
+/// the optimiser's count and `meta.json` must agree.
+fn check_one_set(files: &Path, meta_steps: Option<i64>, optimizer_steps: i64) -> Result<()> {
     let Some(meta_steps) = meta_steps else { return Ok(()) };
-    let weights = dir.join(WEIGHTS);
+    let weights = files.join(WEIGHTS);
     let marker = tch::Tensor::load_multi(&weights)
         .with_context(|| format!("{}: cannot read", weights.display()))?
         .into_iter()
@@ -196,7 +192,7 @@ fn check_one_set(dir: &Path, meta_steps: Option<i64>, optimizer_steps: i64) -> R
         bail!(
             "{}: the checkpoint's files are from different steps (weights {}, optimizer.ot {optimizer_steps}, \
              {META} {meta_steps}): a save was interrupted; start the run again or restore the folder from a copy",
-            dir.display(),
+            files.display(),
             marker.map_or("unmarked".to_string(), |m| m.to_string()),
         );
     }
@@ -242,7 +238,7 @@ mod tests {
             save(&dir, &vs, opt, &meta).unwrap();
         };
         step_and_save(&mut opt);
-        let old_weights = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        let old_weights = std::fs::read(files_dir(&dir).join(WEIGHTS)).unwrap();
         step_and_save(&mut opt);
         let fresh = || {
             let mut vs = nn::VarStore::new(Device::Cpu);
@@ -251,20 +247,20 @@ mod tests {
             resume(&dir, &mut vs, &mut opt)
         };
         assert_eq!(fresh().unwrap().steps, Some(2), "a whole set resumes");
-        // Killed after the weights of step 2 were written... here: the weights of step 1
-        // beside the optimiser and metadata of step 2.
-        std::fs::write(dir.join(WEIGHTS), old_weights).unwrap();
+        // The weights of step 1 beside the optimiser and metadata of step 2 (files copied
+        // by hand, or an older flat checkpoint killed between its files).
+        std::fs::write(files_dir(&dir).join(WEIGHTS), old_weights).unwrap();
         let err = format!("{:#}", fresh().unwrap_err());
         assert!(err.contains("different steps") && err.contains("weights 1"), "{err}");
         // A truncated weights file is reported as unreadable, not as another network's.
-        let whole = std::fs::read(dir.join(WEIGHTS)).unwrap();
-        std::fs::write(dir.join(WEIGHTS), &whole[..whole.len() / 2]).unwrap();
+        let whole = std::fs::read(files_dir(&dir).join(WEIGHTS)).unwrap();
+        std::fs::write(files_dir(&dir).join(WEIGHTS), &whole[..whole.len() / 2]).unwrap();
         let err = format!("{:#}", fresh().unwrap_err());
         assert!(err.contains("weights.ot: not a readable weights file"), "{err}");
         // Another network's weights name the tensor that does not fit.
         let other = nn::VarStore::new(Device::Cpu);
         let _net = Net::new(&other.root(), NetSpec::slim(0.5, &[3, 2, 2, 3], 2));
-        other.save(dir.join(WEIGHTS)).unwrap();
+        other.save(files_dir(&dir).join(WEIGHTS)).unwrap();
         let mut vs = nn::VarStore::new(Device::Cpu);
         let _net = Net::new(&vs.root(), spec.clone());
         let err = format!("{:#}", load_weights(&dir, &mut vs).unwrap_err());

@@ -94,7 +94,7 @@ impl ClassifyConfig {
             }
             Ok(())
         }
-        check("epochs", self.epochs as f64, 1.0, 100_000.0)?;
+        check("epochs", self.epochs as f64, 1.0, crate::config::MAX_EPOCHS as f64)?;
         check("batch_size", self.batch_size as f64, 1.0, 4096.0)?;
         check("lr", self.lr, 1e-7, 1.0)?;
         check("weight_decay", self.weight_decay, 0.0, 0.1)?;

@@ -40,8 +40,27 @@ pub struct ClassifierMeta {
     pub epochs: u32,
     /// Optimiser steps done.
     pub steps: i64,
-    /// Per epoch: training loss, validation loss, validation balanced accuracy, CPU seconds.
+    /// Per epoch: training loss, validation loss, validation balanced accuracy, CPU seconds
+    /// (the validation's NaN without validation data, which JSON writes as `null`).
+    #[serde(deserialize_with = "history_from_json")]
     pub history: Vec<[f64; 4]>,
+}
+
+impl checkpoint::Meta for ClassifierMeta {
+    fn check(&self) -> Result<()> {
+        checkpoint::check_progress(self.epochs, self.steps)?;
+        checkpoint::in_range("history", self.history.len(), 0..=crate::config::MAX_EPOCHS as usize)?;
+        for &n in &self.training_faces {
+            checkpoint::in_range("training_faces", n, 0..=1_000_000_000)?;
+        }
+        self.config.validate().context("`config`")
+    }
+}
+
+/// A history as written: `null` (a NaN) reads back as NaN.
+fn history_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<[f64; 4]>, D::Error> {
+    let rows: Vec<[Option<f64>; 4]> = Deserialize::deserialize(d)?;
+    Ok(rows.into_iter().map(|row| row.map(|v| v.unwrap_or(f64::NAN))).collect())
 }
 
 /// The input every crop is normalised by (the detector's normalisation).
@@ -212,7 +231,7 @@ impl Pass<'_> {
     fn epoch(&mut self, e: &Epoch) -> Result<f64> {
         let (cfg, set) = (self.cfg, self.set);
         let steps_per_epoch = set.faces.len().div_ceil(self.batch_size);
-        let total = steps_per_epoch * cfg.epochs as usize;
+        let total = steps_per_epoch.saturating_mul(cfg.epochs as usize);
         let (spec_in, s) = (input_spec(cfg.side), cfg.side as i64);
         let mut rng = epochs::epoch_rng(cfg.seed, e.number);
         let mut order: Vec<usize> = (0..set.faces.len()).collect();
@@ -300,6 +319,35 @@ mod tests {
         let confusion = vec![vec![90, 10], vec![9, 1]];
         assert!((balanced_accuracy(&confusion) - 0.5).abs() < 1e-12);
         assert_eq!(balanced_accuracy(&[vec![0, 0], vec![0, 4]]), 1.0, "a class without faces is left out");
+    }
+
+    /// A run without validation data records NaN, which JSON writes as `null`: it reads
+    /// back (a resume or an export works); numbers out of range are refused by name.
+    #[test]
+    fn metadata_round_trips_without_validation_and_is_range_checked() {
+        let dir = std::env::temp_dir().join(format!("facecam-classifier-meta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let meta = ClassifierMeta {
+            kind: CLASSIFIER_KIND.into(),
+            spec: ClassifierSpec::new(0.5, 2),
+            classes: vec!["a".into(), "b".into()],
+            training_faces: vec![3, 4],
+            config: ClassifyConfig::default(),
+            data: "test".into(),
+            epochs: 1,
+            steps: 2,
+            history: vec![[0.5, f64::NAN, f64::NAN, 1.0]],
+        };
+        let path = dir.join("meta.json");
+        std::fs::write(&path, serde_json::to_string(&meta).unwrap()).unwrap();
+        let back: ClassifierMeta = checkpoint::read_meta_as(&dir).unwrap();
+        assert_eq!(back.history[0][0], 0.5);
+        assert!(back.history[0][1].is_nan() && back.history[0][2].is_nan());
+        let huge = ClassifierMeta { epochs: u32::MAX, ..meta };
+        std::fs::write(&path, serde_json::to_string(&huge).unwrap()).unwrap();
+        let err = format!("{:#}", checkpoint::read_meta_as::<ClassifierMeta>(&dir).unwrap_err());
+        assert_eq!(err, format!("{}: `epochs` = 4294967295: must lie in 0..=100000", path.display()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

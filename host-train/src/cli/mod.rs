@@ -136,10 +136,19 @@ pub fn create_parent(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// The files in a checkpoint folder (none when it cannot be listed: reading it fails later
-/// with its own message), so an export cannot write over one of them.
+/// The files in a checkpoint folder and in its set of checkpoint files (none when they
+/// cannot be listed: reading fails later with its own message), so an export cannot
+/// write over one of them.
 pub fn files_in(dir: &std::path::Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir).map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect()).unwrap_or_default()
+    let list = |d: &std::path::Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d).map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect()).unwrap_or_default()
+    };
+    let files = host_train::checkpoint::files_dir(dir);
+    let mut all = list(dir);
+    if files != dir {
+        all.extend(list(&files));
+    }
+    all
 }
 
 /// The Python with torch that comparisons run: the flag, `FACECAM_PYTHON`, else python3.

@@ -198,13 +198,13 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<
     let mut from = meta.config.as_ref().and_then(|c| c.init.clone());
     for _ in 0..16 {
         let Some(stage) = from.and_then(|dir| crate::checkpoint::read_meta(&dir).ok()) else { break };
-        init_epochs += stage.epochs;
+        init_epochs = stage.epochs.saturating_add(init_epochs);
         from = stage.config.and_then(|c| c.init);
     }
     let provenance = edge::model::Provenance {
         data: crate::data::describe_sources(&meta.data),
         architecture: net.spec().name.clone(),
-        epochs: meta.epochs + init_epochs,
+        epochs: meta.epochs.saturating_add(init_epochs),
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         git_commit: git_commit(),
         recipe,
