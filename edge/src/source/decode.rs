@@ -12,7 +12,7 @@ use std::io::Cursor;
 /// [`decode_jpeg`]), and the default allocation limits applied. Errors name the file.
 pub fn read_image(path: &std::path::Path) -> anyhow::Result<RgbImage> {
     use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = crate::input::read_file(path, "a picture file", crate::input::MAX_PICTURE_BYTES)?;
     if bytes.starts_with(&[0xFF, 0xD8]) {
         // Files may carry data after the picture (phones append videos or trailers): the
         // picture ends at the last EOI after its last scan; no such EOI means truncated.

@@ -76,8 +76,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
 /// Read a checkpoint's `meta.json` as any trainer's metadata type.
 pub fn read_meta_as<M: serde::de::DeserializeOwned>(dir: &Path) -> Result<M> {
     let path = dir.join(META);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read checkpoint metadata", path.display()))?;
+    let text = edge::input::read_text(&path, "a checkpoint's metadata file", edge::input::MAX_TEXT_BYTES)?;
     serde_json::from_str(&text).with_context(|| format!("{}: malformed checkpoint metadata", path.display()))
 }
 
@@ -111,6 +110,8 @@ pub fn load_weights(dir: &Path, vs: &mut nn::VarStore) -> Result<()> {
 /// truncated, not a checkpoint) from one that reads but holds another network's tensors,
 /// and naming the first tensor that is missing or of another shape.
 fn load_checked(weights: &Path, vs: &mut nn::VarStore) -> Result<()> {
+    // libtorch opens the path itself: make sure first that it is a file it cannot block on.
+    edge::input::check_file(weights, "a weights file")?;
     let tensors = tch::Tensor::load_multi(weights).map_err(|e| {
         // libtorch's message runs on for lines of advice; its first clause says enough.
         let text = e.to_string();
@@ -154,6 +155,7 @@ pub fn init_from_related(dir: &Path, vs: &mut nn::VarStore, spec: &NetSpec) -> R
     let map = spec.backbone_in(&meta.spec).with_context(|| {
         format!("{}: holds {}, which cannot start a {} run", dir.display(), meta.spec.name, spec.name)
     })?;
+    edge::input::check_file(&weights, "a weights file")?;
     let tensors: std::collections::HashMap<String, tch::Tensor> = tch::Tensor::load_multi(&weights)
         .with_context(|| format!("{}: not a readable weights file", weights.display()))?
         .into_iter()
@@ -187,6 +189,7 @@ pub fn init_from_related(dir: &Path, vs: &mut nn::VarStore, spec: &NetSpec) -> R
 fn check_one_set(dir: &Path, meta_steps: Option<i64>, optimizer_steps: i64) -> Result<()> {
     let Some(meta_steps) = meta_steps else { return Ok(()) };
     let weights = dir.join(WEIGHTS);
+    edge::input::check_file(&weights, "a weights file")?;
     let marker = tch::Tensor::load_multi(&weights)
         .with_context(|| format!("{}: cannot read", weights.display()))?
         .into_iter()

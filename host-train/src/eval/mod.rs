@@ -7,7 +7,7 @@ pub mod run_wider;
 pub mod wider;
 
 use crate::data::{FaceBox, Sample};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use edge::detector::Detector;
 use edge::model::{iou, BBox, Detection};
 
@@ -71,7 +71,7 @@ pub fn score_image(dets: &[Detection], truth: &[FaceBox], threshold: f32) -> Sco
 pub fn evaluate(detector: &mut Detector, samples: &[Sample]) -> Result<Score> {
     let mut total = Score::default();
     for s in samples {
-        let img = image::open(&s.image).with_context(|| format!("{}: cannot read", s.image.display()))?.to_rgb8();
+        let img = edge::source::decode::read_image(&s.image)?;
         let dets = detector.detect(&img)?;
         total.add(score_image(&dets, &s.boxes, 0.5));
     }
