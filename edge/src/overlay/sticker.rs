@@ -95,9 +95,9 @@ impl Sticker {
         let p = &self.placement;
         let (fw, fh) = (face.width() as f64, face.height() as f64);
         let aspect = self.rgba.height() as f64 / self.rgba.width().max(1) as f64;
-        // `max` before `min`: a NaN size becomes 1.
-        let w = (fw * p.scale as f64).round().max(1.0).min(SIDE);
-        let h = (w * aspect).round().max(1.0).min(SIDE);
+        let size = |v: f64| if v.is_nan() { 1.0 } else { v.round().clamp(1.0, SIDE) };
+        let w = size(fw * p.scale as f64);
+        let h = size(w * aspect);
         let cx = face.x0 as f64 + fw * p.center_x as f64;
         let cy = face.y0 as f64 + fh * p.center_y as f64;
         // `as` saturates and maps NaN to 0; the clamp keeps `x + width` far from overflow.
