@@ -11,6 +11,11 @@ use std::sync::{Mutex, MutexGuard};
 mod scratch;
 pub use scratch::{scratch, Scratch};
 
+// Running a binary with a time bound, the same file as the edge crate's tests use.
+#[path = "../edge/tests/integration/common/bounded.rs"]
+mod bounded;
+pub use bounded::run_within;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repo").to_path_buf()

@@ -89,13 +89,13 @@ impl Board {
 
     /// Load and check one profile file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let text = crate::input::read_text(path, "a board profile", crate::input::MAX_TEXT_BYTES)?;
         Self::parse(&text).with_context(|| format!("{}: bad board profile", path.display()))
     }
 
     /// Parse and check a profile's TOML text.
     pub fn parse(text: &str) -> Result<Self> {
-        let board: Board = toml::from_str(text)?;
+        let board: Board = crate::input::nesting::toml_from_str(text)?;
         board.check()?;
         Ok(board)
     }

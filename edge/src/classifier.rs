@@ -14,7 +14,7 @@ use tract_onnx::prelude::*;
 /// Read a classifier file and its card (refusing a detector's with a hint); errors name
 /// the file.
 pub fn read_classifier(path: &Path, int8: Int8Path) -> Result<(ModelProto, ClassifierCard)> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
+    let bytes = crate::input::read_file(path, "an ONNX model", crate::input::MAX_MODEL_BYTES)?;
     let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
         .with_context(|| format!("{}: not an ONNX model", path.display()))?;
     let card = card_json(&proto)

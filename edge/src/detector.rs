@@ -90,7 +90,7 @@ pub fn plan_for(proto: &ModelProto, input: &[usize], kernels: Kernels) -> TractR
 /// Read a model file and its card, and apply the int8 rewrite `int8` asks for when the
 /// graph is quantized. Errors name the file.
 pub fn read_model(path: &Path, int8: Int8Path) -> Result<(ModelProto, ModelCard)> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
+    let bytes = crate::input::read_file(path, "an ONNX model", crate::input::MAX_MODEL_BYTES)?;
     let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
         .with_context(|| format!("{}: not an ONNX model", path.display()))?;
     let card = read_card(&proto).with_context(|| format!("{}: refused", path.display()))?;

@@ -39,6 +39,7 @@
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
 //! - [`labelme`]: the labelme JSON both binaries write.
+//! - [`input`]: the one door every named file comes in by (regular files only, bounded).
 //! - [`button`]: a GPIO trigger; [`board`]: board profiles; [`atomic`]: whole-or-nothing
 //!   writes; [`exit`]: how both binaries end (exit codes 0, 1, 2); `cmdline`: what both
 //!   command lines share (verbosity and logging, the version line, ranged numbers,
@@ -60,6 +61,7 @@ pub mod cmdline;
 pub mod detector;
 pub mod events;
 pub mod exit;
+pub mod input;
 pub mod int8;
 pub mod jobs;
 pub mod kernels;

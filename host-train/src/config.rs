@@ -238,13 +238,13 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Read a TOML training config; errors name the file and the offending key.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
         Self::from_toml_str(&text).with_context(|| format!("{}: invalid training config", path.display()))
     }
 
     /// Parse and check a TOML training config's text.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let cfg: Self = toml::from_str(text)?;
+        let cfg: Self = edge::input::nesting::toml_from_str(text)?;
         cfg.validate()?;
         Ok(Self { progress: true, ..cfg })
     }

@@ -79,9 +79,9 @@ impl ImageSet {
             return (ImageSet::Memory(ok), bad);
         }
         let checked: Vec<Result<Sample, (PathBuf, String)>> = (samples.par_iter())
-            .map(|s| match image::image_dimensions(&s.image) {
+            .map(|s| match edge::input::image_dimensions(&s.image) {
                 Ok(_) => Ok(s.clone()),
-                Err(e) => Err((s.image.clone(), e.to_string())),
+                Err(e) => Err((s.image.clone(), format!("{e:#}"))),
             })
             .collect();
         let (ok, bad): (Vec<_>, Vec<_>) = checked.into_iter().partition(Result::is_ok);

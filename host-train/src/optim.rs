@@ -107,6 +107,7 @@ impl Optimizer {
 
     /// Restore the [`state`](Optimizer::state) saved for the same network and kind.
     pub fn load(&mut self, path: &Path) -> Result<()> {
+        edge::input::check_file(path, "an optimiser state file")?;
         let named =
             Tensor::load_multi_with_device(path, self.params.first().map(|p| p.1.device()).unwrap_or(tch::Device::Cpu))
                 .with_context(|| format!("{}: cannot read optimiser state", path.display()))?;

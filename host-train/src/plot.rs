@@ -135,7 +135,9 @@ pub fn draw(path: &Path, title: &str, axes: [Axis; 2], series: &[Series]) -> Res
     let mut t = ImageTarget(&mut img);
     let text = MonoTextStyle::new(&FONT_6X10, Rgb888::BLACK);
     let grid = PrimitiveStyle::with_stroke(Rgb888::new(220, 220, 220), 1);
-    let frac_px = |fx: f64, fy: f64| Point::new(left + (fx * pw as f64) as i32, top + ((1.0 - fy) * ph as f64) as i32);
+    // Fractions far outside 0..1 (a value off the axis) are clamped so no add can overflow.
+    let px = |f: f64, len: i32| (f * len as f64).clamp(-4.0 * len as f64, 4.0 * len as f64) as i32;
+    let frac_px = |fx: f64, fy: f64| Point::new(left + px(fx, pw), top + px(1.0 - fy, ph));
     let to_px = |x: f64, y: f64| frac_px(xr.frac(x), yr.frac(y));
     let tick = |v: f64| if v.abs() >= 100.0 || v == v.round() { format!("{v:.0}") } else { format!("{v:.2}") };
     // Grid lines every tenth of an evenly labelled axis, at each label of another.

@@ -3,7 +3,7 @@
 //! a peer), load as the same photos, boxes and class names in all three formats; and the
 //! content-hash split gives each format the same parts.
 
-use facecam_tests::{python_peer, run, scratch, shared_data};
+use facecam_tests::{bin, python_peer, run, run_within, scratch, shared_data};
 use host_train::data::{Sample, Source};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,4 +95,52 @@ fn voc_coco_and_yolo_of_one_set_read_the_same() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 853, "no photo in two parts");
+}
+
+/// Each kind of file `facecam-train` reads, given as a FIFO (which blocked its open
+/// forever), and a VOC file nested 30,000 elements deep (which overflowed the stack,
+/// exit 134): each ends at once, exit 1, with one line naming the file.
+#[test]
+fn a_fifo_or_a_deep_file_is_refused_at_once() {
+    let dir = scratch("train-fifo-inputs");
+    let fifo = |rel: &str| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        assert!(Command::new("mkfifo").arg(&path).status().unwrap().success());
+        path.display().to_string()
+    };
+    let labelme = fifo("labelme/a.json");
+    let coco = fifo("pipe.json");
+    let voc = fifo("voc/annotations/a.xml");
+    let meta = fifo("ckpt/meta.json");
+    let recipe = fifo("recipe.toml");
+    std::fs::create_dir_all(dir.join("deep/annotations")).unwrap();
+    let deep = "<annotation>".to_string() + &"<a>".repeat(30_000) + &"</a>".repeat(30_000) + "</annotation>";
+    std::fs::write(dir.join("deep/annotations/d.xml"), deep).unwrap();
+    let at = |rel: &str| dir.join(rel).display().to_string();
+    let data = |spec: String| vec!["import".to_string(), "--data".into(), spec];
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (data(format!("labelme:{}", at("labelme"))), format!("{labelme}: is a FIFO, not a labelme file")),
+        (data(format!("coco:{coco}")), format!("{coco}: is a FIFO, not a COCO file")),
+        (data(format!("voc:{}", at("voc"))), format!("{voc}: is a FIFO, not a VOC file")),
+        (data(format!("voc:{}", at("deep"))), "d.xml: malformed VOC file: XML nested deeper than 256 elements".into()),
+        (
+            ["export", "--checkpoint", &at("ckpt"), "--out", &at("m.onnx")].map(String::from).to_vec(),
+            format!("{meta}: is a FIFO, not a checkpoint's metadata file"),
+        ),
+        (
+            ["train", "--config", &recipe, "--data", &format!("labelme:{}", at("labelme")), "--out", &at("run")]
+                .map(String::from)
+                .to_vec(),
+            format!("{recipe}: is a FIFO, not a training recipe"),
+        ),
+    ];
+    for (args, says) in cases {
+        let mut cmd = Command::new(bin("facecam-train"));
+        cmd.args(&args);
+        let (code, stderr) = run_within(&mut cmd, std::time::Duration::from_secs(20));
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(&says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }

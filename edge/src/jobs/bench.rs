@@ -121,7 +121,7 @@ pub fn make_stream(samples: &Path, frames: u32) -> Result<Vec<Vec<u8>>> {
     let mut photos: Vec<RgbImage> = crate::source::files::collect_images(&[samples.to_path_buf()])
         .unwrap_or_default()
         .iter()
-        .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))
+        .filter_map(|p| crate::source::decode::read_image(p).ok())
         .collect();
     if photos.is_empty() {
         photos.push(crate::source::pattern::Pattern::new(800, 600).render(0));

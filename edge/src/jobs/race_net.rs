@@ -52,7 +52,7 @@ pub struct NetReport {
 /// exporters list every weight as an input; onnxruntime treats them as constants, and so
 /// does this).
 pub fn read_any(path: &Path) -> Result<ModelProto> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
+    let bytes = crate::input::read_file(path, "an ONNX model", crate::input::MAX_MODEL_BYTES)?;
     let mut proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
         .with_context(|| format!("{}: not an ONNX model", path.display()))?;
     let graph = proto.graph.as_mut().with_context(|| format!("{}: the model has no graph", path.display()))?;

@@ -28,7 +28,7 @@ impl AnyCard {
 
     /// The card of the ONNX file at `path`; errors name the file.
     pub fn read_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read model", path.display()))?;
+        let bytes = crate::input::read_file(path, "an ONNX model", crate::input::MAX_MODEL_BYTES)?;
         let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
             .with_context(|| format!("{}: not an ONNX model", path.display()))?;
         Self::read(&proto).with_context(|| format!("{}: refused", path.display()))

@@ -46,15 +46,29 @@ impl DrawTarget for ImageTarget<'_> {
     }
 }
 
-/// Draw a box outline; returns its top-left corner.
+/// Draw a box outline; returns its top-left corner. Any box draws without overflow: its
+/// corners are first clamped to the target grown by a margin wider than the stroke
+/// (embedded-graphics adds sizes to corners in i32), NaN reading as the margin's edge.
 pub fn draw_box<D: DrawTarget<Color = Rgb888>>(
     target: &mut D,
     b: &BBox,
     color: Rgb888,
     stroke: u32,
 ) -> Result<Point, D::Error> {
-    let top_left = Point::new(b.x0.round() as i32, b.y0.round() as i32);
-    let extent = Size::new(b.width().round().max(1.0) as u32, b.height().round().max(1.0) as u32);
+    let area = target.bounding_box();
+    let margin = stroke.min(1 << 16) as f32 + 2.0;
+    let clamp = |v: f32, lo: i32, len: u32| {
+        let (lo, hi) = (lo as f32 - margin, lo as f32 + len.min(1 << 24) as f32 + margin);
+        if v.is_nan() {
+            lo
+        } else {
+            v.round().clamp(lo, hi)
+        }
+    };
+    let (x0, x1) = (clamp(b.x0, area.top_left.x, area.size.width), clamp(b.x1, area.top_left.x, area.size.width));
+    let (y0, y1) = (clamp(b.y0, area.top_left.y, area.size.height), clamp(b.y1, area.top_left.y, area.size.height));
+    let top_left = Point::new(x0 as i32, y0 as i32);
+    let extent = Size::new((x1 - x0).max(1.0) as u32, (y1 - y0).max(1.0) as u32);
     Rectangle::new(top_left, extent).into_styled(PrimitiveStyle::with_stroke(color, stroke)).draw(target)?;
     Ok(top_left)
 }
@@ -98,6 +112,14 @@ mod tests {
         draw_detections(&mut ImageTarget(&mut img), &[det]).unwrap();
         assert_eq!(img.get_pixel(20, 50).0, [0, 255, 64], "left edge");
         assert_eq!(img.get_pixel(40, 69).0, [0, 255, 64], "bottom edge");
+        // Boxes far outside, infinite or NaN draw (what shows of them) without a panic.
+        for (x0, y0, x1, y1) in
+            [(3e38, 3e38, f32::INFINITY, 3e38), (-3e38, 10.0, 3e38, 12.0), (f32::NAN, 0.0, 5.0, 5.0)]
+        {
+            let bbox = BBox { x0, y0, x1, y1 };
+            draw_detections(&mut ImageTarget(&mut img), &[Detection { bbox, score: 0.5 }]).unwrap();
+        }
+        assert_eq!(img.get_pixel(50, 10).0, [0, 255, 64], "the visible edge of a huge box");
         assert_eq!(img.get_pixel(40, 50).0, [0, 0, 0], "inside untouched");
     }
 

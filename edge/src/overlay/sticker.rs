@@ -23,6 +23,24 @@ pub struct Placement {
     pub center_y: f32,
 }
 
+impl Placement {
+    /// The range each number may take: `scale` from a twentieth of the face to eight faces
+    /// wide, the centre within four faces of the box.
+    pub const RANGES: [(&'static str, f32, f32); 3] =
+        [("scale", 0.05, 8.0), ("center_x", -4.0, 5.0), ("center_y", -4.0, 5.0)];
+
+    /// Refuse a number out of its range (NaN and infinities included), naming the key:
+    /// ``key `center_x` = 1e30: must be from -4 to 5``.
+    pub fn check(&self) -> Result<()> {
+        for ((key, lo, hi), v) in Self::RANGES.into_iter().zip([self.scale, self.center_x, self.center_y]) {
+            if !(lo..=hi).contains(&v) {
+                anyhow::bail!("key `{key}` = {v:?}: must be from {lo} to {hi}");
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for Placement {
     fn default() -> Self {
         Self { scale: 1.1, center_x: 0.5, center_y: 0.5 }
@@ -39,15 +57,18 @@ pub struct Sticker {
 }
 
 impl Sticker {
-    /// Load `NAME.png` and its optional `NAME.toml` placement.
+    /// Load `NAME.png` and its optional `NAME.toml` placement (its numbers checked).
     pub fn load(path: &Path) -> Result<Self> {
-        let rgba = image::open(path)
+        let bytes = crate::input::read_file(path, "a sticker file", crate::input::MAX_PICTURE_BYTES)?;
+        let rgba = image::load_from_memory(&bytes)
             .with_context(|| format!("{}: cannot read sticker (a PNG with alpha is expected)", path.display()))?
             .to_rgba8();
         let side = path.with_extension("toml");
         let placement = if side.exists() {
-            let text = std::fs::read_to_string(&side).with_context(|| format!("{}: cannot read", side.display()))?;
-            toml::from_str(&text).with_context(|| format!("{}: bad sticker placement", side.display()))?
+            let text = crate::input::read_text(&side, "a sticker placement file", crate::input::MAX_TEXT_BYTES)?;
+            crate::input::nesting::toml_from_str(&text)
+                .and_then(|p: Placement| p.check().map(|()| p))
+                .with_context(|| format!("{}: bad sticker placement", side.display()))?
         } else {
             Placement::default()
         };
@@ -66,20 +87,29 @@ impl Sticker {
     }
 
     /// The rectangle `(x, y, w, h)` the sticker covers for this face, in frame pixels
-    /// (may extend past the frame).
+    /// (may extend past the frame). Any box and placement give numbers that are safe to
+    /// add to: sizes within 1..=2^20, corners within ±2^30 (NaN reads as 0).
     pub fn rect_for(&self, face: &BBox) -> (i64, i64, u32, u32) {
-        let w = (face.width() * self.placement.scale).round().max(1.0);
-        let h = (w * self.rgba.height() as f32 / self.rgba.width().max(1) as f32).round().max(1.0);
-        let cx = face.x0 + face.width() * self.placement.center_x;
-        let cy = face.y0 + face.height() * self.placement.center_y;
-        ((cx - w / 2.0).round() as i64, (cy - h / 2.0).round() as i64, w as u32, h as u32)
+        const SIDE: f64 = (1 << 20) as f64;
+        const AT: f64 = (1 << 30) as f64;
+        let p = &self.placement;
+        let (fw, fh) = (face.width() as f64, face.height() as f64);
+        let aspect = self.rgba.height() as f64 / self.rgba.width().max(1) as f64;
+        let size = |v: f64| if v.is_nan() { 1.0 } else { v.round().clamp(1.0, SIDE) };
+        let w = size(fw * p.scale as f64);
+        let h = size(w * aspect);
+        let cx = face.x0 as f64 + fw * p.center_x as f64;
+        let cy = face.y0 as f64 + fh * p.center_y as f64;
+        // `as` saturates and maps NaN to 0; the clamp keeps `x + width` far from overflow.
+        let corner = |c: f64, size: f64| (c - size / 2.0).round().clamp(-AT, AT) as i64;
+        (corner(cx, w), corner(cy, h), w as u32, h as u32)
     }
 
     /// Draw the sticker on `frame` over `face`.
     pub fn apply(&mut self, frame: &mut RgbImage, face: &BBox) {
         let (x, y, w, h) = self.rect_for(face);
         // Absurd sizes (a broken box) would cost seconds to resample: skip them.
-        if w > 4 * frame.width().max(1) || h > 4 * frame.height().max(1) {
+        if w > frame.width().max(1).saturating_mul(4) || h > frame.height().max(1).saturating_mul(4) {
             return;
         }
         if self.cache.as_ref().is_none_or(|c| c.dimensions() != (w, h)) {
@@ -145,6 +175,36 @@ mod tests {
         std::fs::write(dir.join("s.toml"), "scale = 1.0\nsize = 3\n").unwrap();
         let e = format!("{:#}", Sticker::load(&png).err().unwrap());
         assert!(e.contains("s.toml") && e.contains("size"), "{e}");
+        for (text, says) in [
+            ("scale = 1.0\ncenter_x = 1e30\ncenter_y = 0.5\n", "key `center_x` = 1e30: must be from -4 to 5"),
+            ("scale = nan\ncenter_x = 0.5\ncenter_y = 0.5\n", "key `scale` = NaN: must be from 0.05 to 8"),
+            ("scale = 1e20\ncenter_x = 0.5\ncenter_y = 0.5\n", "key `scale` = 1e20: must be from 0.05 to 8"),
+            ("scale = 1.0\ncenter_x = 0.5\ncenter_y = -inf\n", "key `center_y` = -inf: must be from -4 to 5"),
+            ("scale = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "nested deeper"),
+        ] {
+            std::fs::write(dir.join("s.toml"), text).unwrap();
+            let e = format!("{:#}", Sticker::load(&png).err().unwrap());
+            assert!(e.contains("s.toml: bad sticker placement: ") && e.contains(says), "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn any_box_and_placement_place_without_overflow() {
+        let mut frame = RgbImage::new(32, 24);
+        for placement in [
+            Placement { scale: 1e30, center_x: 1e30, center_y: -1e30 },
+            Placement { scale: f32::NAN, center_x: f32::INFINITY, center_y: f32::NAN },
+            Placement::default(),
+        ] {
+            let mut s = Sticker::new("s", RgbaImage::new(4, 4), placement);
+            for face in
+                [BBox::new(-3e38, -3e38, 3e38, 3e38), BBox::new(1e30, 0.0, 3e38, 1.0), BBox::new(2.0, 2.0, 9.0, 9.0)]
+            {
+                let (x, y, w, h) = s.rect_for(&face);
+                assert!(x.abs() <= 1 << 30 && y.abs() <= 1 << 30 && (1..=1 << 20).contains(&w) && h >= 1);
+                s.apply(&mut frame, &face);
+            }
+        }
     }
 }

@@ -81,7 +81,7 @@ fn decode_checked(mut decoder: impl ImageDecoder, max: u64, orient: bool) -> Res
 /// labels are in the displayed picture's coordinates. Errors name the file.
 pub fn read_image(path: &std::path::Path) -> anyhow::Result<RgbImage> {
     use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = crate::input::read_file(path, "a picture file", crate::input::MAX_PICTURE_BYTES)?;
     let max = max_pixels(true);
     if bytes.starts_with(&[0xFF, 0xD8]) {
         // Files may carry data after the picture (phones append videos or trailers): the
@@ -109,7 +109,8 @@ pub fn read_image(path: &std::path::Path) -> anyhow::Result<RgbImage> {
 /// that give boxes relative to the picture's size. Errors name the file.
 pub fn read_size(path: &std::path::Path) -> anyhow::Result<(u32, u32)> {
     use anyhow::Context;
-    let reader = ImageReader::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let file = crate::input::open_file(path, "a picture file")?;
+    let reader = ImageReader::new(std::io::BufReader::new(file));
     let reader = reader.with_guessed_format().with_context(|| format!("{}: cannot read", path.display()))?;
     let mut decoder =
         reader.into_decoder().with_context(|| format!("{}: cannot read the picture's size", path.display()))?;

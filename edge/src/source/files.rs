@@ -17,6 +17,8 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if input.is_dir() {
             files.extend(images_in(input, false)?);
         } else if input.exists() {
+            // Not a folder: it must be a file (a FIFO would block the first read).
+            crate::input::check_file(input, "a picture file")?;
             files.push(input.clone());
         } else {
             bail!("{}: no such file or directory", input.display());
@@ -31,7 +33,8 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// The pictures in `dir` (by [`IMAGE_EXTENSIONS`], any case), sorted; with `recursive`,
 /// those in its subfolders too. A symlinked folder is not walked into, so a link back
-/// up the tree (`a -> .`) cannot loop; a symlinked picture is listed.
+/// up the tree (`a -> .`) cannot loop; a symlinked picture is listed. A FIFO or device
+/// named like a picture is skipped with a warning (reading it would block or never end).
 pub fn images_in(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -48,8 +51,14 @@ pub fn images_in(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
                 continue;
             }
             let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-            if ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str())) && path.is_file() {
-                out.push(path);
+            if !ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str())) {
+                continue;
+            }
+            // A FIFO or device named like a picture would block or never end when read.
+            match fs::metadata(&path) {
+                Ok(m) if m.is_file() => out.push(path),
+                Ok(m) if !m.is_dir() => log::warn!("skipping {}: not a regular file", path.display()),
+                _ => {}
             }
         }
     }

@@ -6,7 +6,7 @@
 //! | spec | source |
 //! |---|---|
 //! | `v4l2:/dev/video0[@WxH[@FPS]][:mjpeg\|yuyv]` | a V4L2 camera, mmap streaming |
-//! | `mjpeg:PATH` (`-` for stdin) | concatenated JPEG frames from a file or pipe |
+//! | `mjpeg:PATH` (`-` for stdin) | concatenated JPEG frames from a file (a FIFO through `pipe:cat FIFO`) |
 //! | `pipe:COMMAND` | a child process writing MJPEG to stdout (the CSI cameras, RTSP through ffmpeg), started again when it ends ([`restart`]) |
 //! | `http://HOST[:PORT]/PATH` | an MJPEG-over-HTTP camera ([`http`]), e.g. another facecam's `/stream.mjpg` |
 //! | `images:PATH` | an image file or a folder of them |
@@ -88,7 +88,7 @@ pub enum SourceSpec {
         /// Pixel format asked for; `None` takes MJPEG when the camera offers it, else YUYV.
         format: Option<PixelFormat>,
     },
-    /// Concatenated JPEGs from a file, a FIFO, or stdin (`-`).
+    /// Concatenated JPEGs from a file or stdin (`-`).
     Mjpeg(PathBuf),
     /// A shell command whose stdout is an MJPEG stream.
     Pipe(String),

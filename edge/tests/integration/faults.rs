@@ -197,3 +197,54 @@ fn a_display_file_on_a_full_disk_comes_back_when_there_is_room() {
     eprintln!("recovery after the disk had room again: {:.3} s", start.elapsed().as_secs_f64());
     assert!(recovery.is_some_and(|r| r < Duration::from_secs(5)), "{recovery:?}");
 }
+
+/// `mkfifo` a FIFO at `path` (nothing ever writes to it).
+fn fifo(path: &Path) -> String {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success(), "mkfifo {}", path.display());
+    path.display().to_string()
+}
+
+/// A FIFO where a file is expected blocked in open() forever (and the first SIGTERM was
+/// lost meanwhile); each kind of input now ends at once with one line naming it, and a
+/// FIFO inside a folder of pictures is skipped with a warning.
+#[test]
+fn a_fifo_given_as_any_input_is_refused_at_once() {
+    let dir = scratch("fifo-inputs");
+    let pic = fifo(&dir.join("pipe.png"));
+    let onnx = fifo(&dir.join("pipe.onnx"));
+    let mjpeg = fifo(&dir.join("pipe.mjpeg"));
+    std::fs::create_dir_all(dir.join("photos")).unwrap();
+    let photo = crate::common::root().join("samples/astronaut.png");
+    std::fs::copy(&photo, dir.join("photos/a.png")).unwrap();
+    fifo(&dir.join("photos/b.png"));
+    std::fs::copy(&photo, dir.join("s.png")).unwrap();
+    fifo(&dir.join("s.toml"));
+    let (out, folder, sticker) =
+        (dir.join("out").display().to_string(), dir.join("photos").display().to_string(), dir.join("s.png"));
+    let (sticker, mjpeg_source) = (sticker.display().to_string(), format!("mjpeg:{mjpeg}"));
+    let pattern = ["run", "--source", "pattern:64x48", "--sink", "none", "--frames", "1"];
+    let cases: Vec<(Vec<&str>, i32, String)> = vec![
+        (vec!["detect", &pic, "--out", &out], 1, format!("{pic}: is a FIFO, not a picture file")),
+        (vec!["card", &onnx], 1, format!("{onnx}: is a FIFO, not an ONNX model")),
+        ([&pattern[..], &["--model", &onnx]].concat(), 1, format!("{onnx}: is a FIFO, not an ONNX model")),
+        (
+            vec!["run", "--source", &mjpeg_source, "--sink", "none", "--frames", "1"],
+            1,
+            format!("{mjpeg}: is a FIFO, not an MJPEG file (read a FIFO with --source 'pipe:cat {mjpeg}')"),
+        ),
+        (
+            [&pattern[..], &["--sticker", &sticker]].concat(),
+            2,
+            "s.toml: is a FIFO, not a sticker placement file".into(),
+        ),
+        (vec!["detect", &folder, "--out", &out], 0, "b.png: not a regular file".into()),
+    ];
+    for (args, code, says) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_facecam"));
+        cmd.args(&args).current_dir(crate::common::root());
+        let (got, stderr) = crate::common::run_within(&mut cmd, Duration::from_secs(20));
+        assert_eq!(got, code, "{args:?}: {stderr}");
+        assert!(stderr.contains(&says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

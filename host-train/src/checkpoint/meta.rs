@@ -78,8 +78,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
 /// errors name the file.
 pub fn read_meta_as<M: Meta>(dir: &Path) -> Result<M> {
     let path = set::folder(dir).join(META);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read checkpoint metadata", path.display()))?;
+    let text = edge::input::read_text(&path, "a checkpoint's metadata file", edge::input::MAX_TEXT_BYTES)?;
     let meta: M =
         serde_json::from_str(&text).with_context(|| format!("{}: malformed checkpoint metadata", path.display()))?;
     meta.check().with_context(|| path.display().to_string())?;

@@ -1,7 +1,7 @@
 //! `metrics.csv`, a checkpoint's row per epoch (losses, learning rate, speed, CPU time,
 //! proxy AP), and its pictures `loss.png` and `proxy-ap.png`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use edge::atomic;
 use std::path::Path;
 
@@ -44,7 +44,7 @@ pub fn append_metrics(dir: &Path, m: &EpochMetrics) -> Result<()> {
     let path = dir.join(METRICS);
     let mut text = format!("{METRICS_HEADER}\n");
     if m.epoch > 1 {
-        if let Ok(old) = std::fs::read_to_string(&path) {
+        if let Ok(old) = edge::input::read_text(&path, "a metrics file", edge::input::MAX_TEXT_BYTES) {
             let earlier =
                 |l: &&str| l.split(',').next().and_then(|e| e.trim().parse::<u32>().ok()).is_some_and(|e| e < m.epoch);
             for line in old.lines().skip(1).filter(earlier) {
@@ -76,7 +76,7 @@ pub fn append_metrics(dir: &Path, m: &EpochMetrics) -> Result<()> {
 /// Read `metrics.csv` back (files without validation columns read with NaN there).
 pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>> {
     let path = dir.join(METRICS);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = edge::input::read_text(&path, "a metrics file", edge::input::MAX_TEXT_BYTES)?;
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         let bad = |what: &str| anyhow::anyhow!("{}: line {}: {what}", path.display(), n + 1);

@@ -106,6 +106,8 @@ pub fn load_weights(dir: &Path, vs: &mut nn::VarStore) -> Result<()> {
 /// truncated, not a checkpoint) from one that reads but holds another network's tensors,
 /// and naming the first tensor that is missing or of another shape.
 fn load_checked(weights: &Path, vs: &mut nn::VarStore) -> Result<()> {
+    // libtorch opens the path itself: make sure first that it is a file it cannot block on.
+    edge::input::check_file(weights, "a weights file")?;
     let tensors = tch::Tensor::load_multi(weights).map_err(|e| {
         // libtorch's message runs on for lines of advice; its first clause says enough.
         let text = e.to_string();
@@ -149,6 +151,7 @@ pub fn init_from_related(dir: &Path, vs: &mut nn::VarStore, spec: &NetSpec) -> R
     let map = spec.backbone_in(&meta.spec).with_context(|| {
         format!("{}: holds {}, which cannot start a {} run", dir.display(), meta.spec.name, spec.name)
     })?;
+    edge::input::check_file(&weights, "a weights file")?;
     let tensors: std::collections::HashMap<String, tch::Tensor> = tch::Tensor::load_multi(&weights)
         .with_context(|| format!("{}: not a readable weights file", weights.display()))?
         .into_iter()
@@ -183,6 +186,7 @@ pub fn init_from_related(dir: &Path, vs: &mut nn::VarStore, spec: &NetSpec) -> R
 fn check_one_set(files: &Path, meta_steps: Option<i64>, optimizer_steps: i64) -> Result<()> {
     let Some(meta_steps) = meta_steps else { return Ok(()) };
     let weights = files.join(WEIGHTS);
+    edge::input::check_file(&weights, "a weights file")?;
     let marker = tch::Tensor::load_multi(&weights)
         .with_context(|| format!("{}: cannot read", weights.display()))?
         .into_iter()

@@ -81,7 +81,7 @@ impl Default for ClassifyConfig {
 impl ClassifyConfig {
     /// Read a TOML recipe (unknown keys refused), the defaults filling what it omits.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let cfg: Self = toml::from_str(text)?;
+        let cfg: Self = edge::input::nesting::toml_from_str(text)?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -88,7 +88,7 @@ impl TrainArgs {
         let c = &self.common;
         let mut cfg = match &c.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+                let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
                 ClassifyConfig::from_toml_str(&text).with_context(|| format!("{}: bad recipe", path.display()))?
             }
             None => ClassifyConfig::default(),

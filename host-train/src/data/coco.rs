@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// Load one COCO file, taking the boxes of the admitted categories as faces.
 pub fn load_coco(file: &Path, classes: &Classes) -> Result<Vec<Sample>> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let text = edge::input::read_text(file, "a COCO file", edge::input::MAX_DATASET_BYTES)?;
     let dir = file.parent().unwrap_or(Path::new("."));
     parse(&text, dir, classes).with_context(|| format!("{}: malformed COCO file", file.display()))
 }
@@ -83,8 +83,9 @@ pub fn parse(text: &str, dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
         }
         let crowd = ann.get("iscrowd").and_then(Value::as_i64).unwrap_or(0) != 0;
         let (x, y, w, h) = (v[0] as f32, v[1] as f32, v[2] as f32, v[3] as f32);
+        let b = FaceBox::checked([x, y, x + w, y + h], crowd, None).with_context(|| at("bbox"))?;
         let s = &mut samples[slot];
-        s.boxes.push(FaceBox { x0: x, y0: y, x1: x + w, y1: y + h, ignore: crowd });
+        s.boxes.push(b);
         s.labels.push(name.clone());
     }
     Ok(samples)

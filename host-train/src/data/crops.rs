@@ -27,7 +27,7 @@ pub fn load_crops(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
             // As the loader will see it (EXIF orientation applied).
             let (w, h) = edge::source::decode::read_size(&image)
                 .with_context(|| format!("{}: cannot read the crop's size", image.display()))?;
-            let whole = FaceBox { x0: 0.0, y0: 0.0, x1: w as f32, y1: h as f32, ignore: false };
+            let whole = FaceBox::checked([0.0, 0.0, w as f32, h as f32], false, Some((w, h)))?;
             samples.push(Sample { image, boxes: vec![whole], labels: vec![class.to_string()] });
         }
     }

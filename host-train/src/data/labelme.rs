@@ -28,7 +28,7 @@ pub fn load_labelme(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
 }
 
 fn load_file(file: &Path, classes: &Classes) -> Result<Sample> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let text = edge::input::read_text(file, "a labelme file", edge::input::MAX_TEXT_BYTES)?;
     parse(&text, file, classes).with_context(|| format!("{}: malformed labelme file", file.display()))
 }
 
@@ -67,13 +67,8 @@ pub fn parse(text: &str, file: &Path, classes: &Classes) -> Result<Sample> {
             bail!("field `shapes[{i}].points`: points must be [x, y] numbers");
         };
         // labelme keeps the drag order; any two opposite corners are valid.
-        let b = FaceBox {
-            x0: ax.min(bx) as f32,
-            y0: ay.min(by) as f32,
-            x1: ax.max(bx) as f32,
-            y1: ay.max(by) as f32,
-            ignore: false,
-        };
+        let corners = [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)].map(|v| v as f32);
+        let b = FaceBox::checked(corners, false, None).with_context(|| format!("field `shapes[{i}].points`"))?;
         if b.width() > 0.0 && b.height() > 0.0 {
             boxes.push(b);
             labels.push(label.to_string());

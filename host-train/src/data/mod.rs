@@ -60,12 +60,36 @@ impl FaceBox {
     pub fn has_area(&self) -> bool {
         self.width() > 0.0 && self.height() > 0.0
     }
+    /// A box from its corners as an importer computed them (`x + w` may have overflowed,
+    /// an f64 may have become an infinite f32), checked: every corner finite and within
+    /// 16 picture sides of the origin (of `size` when the importer knows the picture's,
+    /// else of [`MAX_SIDE`]). Boxes beyond would train with a box loss of 0 and break
+    /// drawing; the importer adds the file and line or field to the error.
+    pub fn checked(corners: [f32; 4], ignore: bool, size: Option<(u32, u32)>) -> Result<Self> {
+        let side = size.map_or(MAX_SIDE, |(w, h)| w.max(h).max(1));
+        let limit = 16.0 * side as f32;
+        let named = || corners.iter().zip(["x0", "y0", "x1", "y1"]);
+        if let Some((v, name)) = named().find(|(v, _)| !v.is_finite()) {
+            bail!("box corner {name} = {v:?} is not a finite number");
+        }
+        for (v, name) in named() {
+            if v.abs() > limit {
+                bail!("box corner {name} = {v:?} lies beyond 16 picture sides ({limit} px)");
+            }
+        }
+        let [x0, y0, x1, y1] = corners;
+        Ok(FaceBox { x0, y0, x1, y1, ignore })
+    }
     /// The box as the model contract's [`BBox`](edge::model::BBox), scaled by `(sx, sy)`
     /// (1, 1 for image pixels).
     pub fn bbox(&self, sx: f32, sy: f32) -> edge::model::BBox {
         edge::model::BBox::new(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy)
     }
 }
+
+/// The largest picture side assumed where an importer does not read the picture's size
+/// (the image crate's decoders stop at 65,535).
+pub const MAX_SIDE: u32 = 65_536;
 
 /// One labelled image.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +159,7 @@ pub fn drop_listed(samples: &mut Vec<Sample>, list: &Path) -> Result<usize> {
 
 /// The names in a list file with their line numbers (blank lines and `#` comments skipped).
 fn read_list(list: &Path) -> Result<Vec<(usize, String)>> {
-    let text = std::fs::read_to_string(list).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", list.display()))?;
+    let text = edge::input::read_text(list, "a list file", edge::input::MAX_TEXT_BYTES)?;
     Ok((text.lines().enumerate())
         .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim().to_string()))
         .filter(|(_, l)| !l.is_empty())
@@ -190,6 +214,41 @@ mod tests {
         let err = exclude_listed(&mut samples, &list).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("zz.jpg"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn boxes_whose_corners_overflow_are_refused_naming_the_field() {
+        let coco = r#"{"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "face"}],
+            "annotations": [{"image_id": 1, "category_id": 1, "bbox": [3e38, 0, 3e38, 5]}]}"#;
+        let err = format!("{:#}", coco::parse(coco, Path::new("/d"), &Classes::All).unwrap_err());
+        assert_eq!(err, "field `annotations[0].bbox`: box corner x1 = inf is not a finite number");
+        let wider = "a.jpg\n1\n3e38 2 3e38 3 0 0 0 0 0 0\n";
+        let err = format!("{:#}", wider::parse(wider, Path::new("/d")).unwrap_err());
+        assert_eq!(err, "line 3: box corner x1 = inf is not a finite number");
+        let labelme = r#"{"imagePath": "a.jpg", "shapes": [
+            {"label": "face", "shape_type": "rectangle", "points": [[0, 0], [1e300, 5]]}]}"#;
+        let err = format!("{:#}", labelme::parse(labelme, Path::new("a.json"), &Classes::All).unwrap_err());
+        assert_eq!(err, "field `shapes[0].points`: box corner x1 = inf is not a finite number");
+        let err = FaceBox::checked([0.0, 0.0, 20_000.0, 5.0], false, Some((640, 480))).unwrap_err().to_string();
+        assert_eq!(err, "box corner x1 = 20000.0 lies beyond 16 picture sides (10240 px)");
+        assert!(FaceBox::checked([-9000.0, 0.0, 10_000.0, 5.0], false, Some((640, 480))).is_ok());
+    }
+
+    #[test]
+    fn deeply_nested_json_is_an_error_in_every_json_importer() {
+        for deep in ["[".repeat(100_000), "{\"imagePath\": ".to_string() + &"[".repeat(100_000)] {
+            let err = labelme::parse(&deep, Path::new("a.json"), &Classes::All).unwrap_err().to_string();
+            assert!(err.contains("recursion limit exceeded"), "{err}");
+            let err = coco::parse(&deep, Path::new("/d"), &Classes::All).unwrap_err().to_string();
+            assert!(err.contains("recursion limit exceeded"), "{err}");
+            let dir = std::env::temp_dir().join(format!("facecam-deep-json-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("meta.json"), &deep).unwrap();
+            // A typed reader stops at the first wrong token or at the limit: an error either way.
+            let err = format!("{:#}", crate::checkpoint::read_meta(&dir).unwrap_err());
+            assert!(err.contains("meta.json: malformed checkpoint metadata: "), "{err}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     #[test]

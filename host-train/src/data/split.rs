@@ -137,8 +137,7 @@ pub fn split_key(image: &Path) -> Result<u64> {
     if let Some(photo) = crop_photo(image) {
         return Ok(fnv1a(photo.as_bytes()));
     }
-    let bytes =
-        std::fs::read(image).with_context(|| format!("{}: cannot read to place it in a split", image.display()))?;
+    let bytes = edge::input::read_file(image, "a picture file", edge::input::MAX_PICTURE_BYTES)?;
     Ok(fnv1a(&bytes))
 }
 

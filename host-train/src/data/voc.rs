@@ -33,7 +33,7 @@ pub fn load_voc(root: &Path, classes: &Classes) -> Result<Vec<Sample>> {
     files
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+            let text = edge::input::read_text(f, "a VOC file", edge::input::MAX_TEXT_BYTES)?;
             parse(&text, &root.join("images"), classes).with_context(|| format!("{}: malformed VOC file", f.display()))
         })
         .collect()
@@ -47,6 +47,8 @@ fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, tag: &str) -> Option<roxmltree::Nod
 /// Parse one VOC annotation; `images` is where its `<filename>` lives. Objects of the
 /// admitted classes are faces, labelled with their `<name>`.
 pub fn parse(text: &str, images: &Path, classes: &Classes) -> Result<Sample> {
+    // roxmltree recurses once per level: a deep file would overflow the stack.
+    edge::input::nesting::check_xml(text)?;
     let doc = roxmltree::Document::parse(text)?;
     let root = doc.root_element();
     let filename = child(root, "filename").and_then(|n| n.text()).context("element <filename> is missing")?;
@@ -69,7 +71,7 @@ pub fn parse(text: &str, images: &Path, classes: &Classes) -> Result<Sample> {
             bail!("object {i} (`{name}`): max corner {:?} is before min corner {:?}", &v[2..], &v[..2]);
         }
         if v[2] > v[0] && v[3] > v[1] {
-            boxes.push(FaceBox { x0: v[0], y0: v[1], x1: v[2], y1: v[3], ignore: false });
+            boxes.push(FaceBox::checked(v, false, None).with_context(|| format!("object {i} (`{name}`)"))?);
             labels.push(name.to_string());
         }
     }
@@ -100,5 +102,16 @@ mod tests {
         let err = parse(&bad, Path::new("/i"), &Classes::All).unwrap_err();
         assert!(err.to_string().contains("object 0") && err.to_string().contains("ymax"), "{err}");
         assert!(parse("<annotation/>", Path::new("/"), &Classes::All).unwrap_err().to_string().contains("filename"));
+    }
+
+    #[test]
+    fn deep_nesting_and_overflowing_boxes_are_refused() {
+        // 30,000 levels (~150 kB) overflowed the stack (exit 134) before the depth check.
+        let deep = "<annotation>".to_string() + &"<a>".repeat(30_000) + &"</a>".repeat(30_000) + "</annotation>";
+        let err = parse(&deep, Path::new("/i"), &Classes::All).unwrap_err().to_string();
+        assert_eq!(err, "XML nested deeper than 256 elements");
+        let huge = XML.replace("<xmax>11</xmax>", "<xmax>3e38</xmax>");
+        let err = format!("{:#}", parse(&huge, Path::new("/i"), &Classes::All).unwrap_err());
+        assert_eq!(err, "object 0 (`with_mask`): box corner x1 = 3e38 lies beyond 16 picture sides (1048576 px)");
     }
 }

@@ -12,8 +12,7 @@ use std::path::Path;
 /// Load one split. Zero-size boxes are dropped; invalid-flagged ones become ignore regions.
 pub fn load_wider(root: &Path, split: &str) -> Result<Vec<Sample>> {
     let gt = root.join("wider_face_split").join(format!("wider_face_{split}_bbx_gt.txt"));
-    let text =
-        std::fs::read_to_string(&gt).with_context(|| format!("{}: cannot read WIDER ground truth", gt.display()))?;
+    let text = edge::input::read_text(&gt, "a WIDER ground-truth file", edge::input::MAX_DATASET_BYTES)?;
     let images = root.join(format!("WIDER_{split}")).join("images");
     parse(&text, &images).with_context(|| format!("{}: malformed", gt.display()))
 }
@@ -58,7 +57,7 @@ pub fn parse(text: &str, images: &Path) -> Result<Vec<Sample>> {
                 continue;
             }
             let invalid = v.get(7).is_some_and(|&f| f != 0.0);
-            boxes.push(FaceBox { x0: x, y0: y, x1: x + w, y1: y + h, ignore: invalid });
+            boxes.push(FaceBox::checked([x, y, x + w, y + h], invalid, None).with_context(|| format!("line {no}"))?);
         }
         samples.push(Sample::faces(images.join(name), boxes));
     }

@@ -18,8 +18,7 @@ pub fn load_yolo(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
     let names_file = NAME_FILES.iter().map(|n| dir.join(n)).find(|p| p.is_file()).with_context(|| {
         format!("{}: no class-names file (one of {}), one class name per line", dir.display(), NAME_FILES.join(", "))
     })?;
-    let text =
-        std::fs::read_to_string(&names_file).with_context(|| format!("{}: cannot read", names_file.display()))?;
+    let text = edge::input::read_text(&names_file, "a class-names file", edge::input::MAX_TEXT_BYTES)?;
     let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
     if names.is_empty() {
         bail!("{}: no class names", names_file.display());
@@ -40,7 +39,7 @@ pub fn load_yolo(dir: &Path, classes: &Classes) -> Result<Vec<Sample>> {
         };
         let mut sample = Sample { image, boxes: vec![], labels: vec![] };
         if label.is_file() {
-            let text = std::fs::read_to_string(&label).with_context(|| format!("{}: cannot read", label.display()))?;
+            let text = edge::input::read_text(&label, "a YOLO label file", edge::input::MAX_TEXT_BYTES)?;
             // YOLO boxes are fractions of the picture as shown (EXIF orientation applied).
             let (w, h) = edge::source::decode::read_size(&sample.image).with_context(|| {
                 format!("{}: cannot read the image's size for {}", sample.image.display(), label.display())
@@ -83,7 +82,9 @@ pub fn parse(text: &str, size: (f32, f32), names: &[String], classes: &Classes, 
             continue;
         }
         let (cx, cy, w, h) = (v[0] * size.0, v[1] * size.1, v[2] * size.0, v[3] * size.1);
-        let b = FaceBox { x0: cx - w / 2.0, y0: cy - h / 2.0, x1: cx + w / 2.0, y1: cy + h / 2.0, ignore: false };
+        let corners = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
+        let b = FaceBox::checked(corners, false, Some((size.0 as u32, size.1 as u32)))
+            .with_context(|| format!("line {no}"))?;
         sample.boxes.push(b);
         sample.labels.push(name.clone());
     }

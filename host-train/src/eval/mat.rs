@@ -230,7 +230,7 @@ pub fn parse(bytes: &[u8]) -> Result<HashMap<String, Mat>> {
 
 /// Read a MAT v5 file.
 pub fn read(path: &Path) -> Result<HashMap<String, Mat>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = edge::input::read_file(path, "a MAT file", edge::input::MAX_DATASET_BYTES)?;
     parse(&bytes).with_context(|| format!("{}: malformed MAT file", path.display()))
 }
 

@@ -197,7 +197,7 @@ pub fn quantize_inputs(
 
 /// Read an ONNX file (errors name it).
 pub fn read_proto(model: &Path) -> Result<ModelProto> {
-    let bytes = std::fs::read(model).with_context(|| format!("{}: cannot read model", model.display()))?;
+    let bytes = edge::input::read_file(model, "an ONNX model", edge::input::MAX_MODEL_BYTES)?;
     <ModelProto as prost::Message>::decode(bytes.as_slice())
         .with_context(|| format!("{}: not an ONNX model", model.display()))
 }

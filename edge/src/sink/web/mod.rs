@@ -80,11 +80,11 @@ impl WebOptions {
         if let Some(t) = given {
             return Ok(Some(check_token(t, "--http-token")?));
         }
-        match std::fs::read_to_string(file) {
-            Ok(text) => Ok(Some(check_token(text.trim(), &file.display().to_string())?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("{}: cannot read the web view's token", file.display())),
+        if std::fs::symlink_metadata(file).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return Ok(None);
         }
+        let text = crate::input::read_text(file, "a token file", 4096)?;
+        Ok(Some(check_token(text.trim(), &file.display().to_string())?))
     }
 }
 

@@ -1,4 +1,4 @@
-//! MJPEG streams: complete JPEG images one after another, from a file, a FIFO, stdin, or the
+//! MJPEG streams: complete JPEG images one after another, from a file, stdin, or the
 //! stdout of a child process (`rpicam-vid --codec mjpeg -o -`, `ffmpeg -f mjpeg -`, ...).
 //!
 //! Such a stream has no container, so frames are found by walking the JPEG marker structure
@@ -49,7 +49,7 @@ pub struct StreamStats {
     pub skipped_bytes: u64,
 }
 
-/// Concatenated JPEG frames from a reader (file, FIFO, stdin, or a child's stdout).
+/// Concatenated JPEG frames from a reader (file, stdin, or a child's stdout).
 pub struct MjpegSource {
     name: String,
     rx: Receiver<io::Result<Vec<u8>>>,
@@ -68,15 +68,21 @@ struct ChildProcess {
 }
 
 impl MjpegSource {
-    /// Open a file or FIFO, or stdin for `-`. A missing or unreadable path is an error naming it.
+    /// Open a file, or stdin for `-`. A missing or unreadable path, a folder, a FIFO or a
+    /// device is an error naming it (a FIFO would block the open until a writer came;
+    /// `pipe:cat FIFO` reads one in a child process that can be timed out and stopped).
     pub fn open_path(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::FileTypeExt;
         if path.as_os_str() == "-" {
             return Self::from_reader(Box::new(io::stdin()), "mjpeg stdin");
         }
         if path.is_dir() {
             bail!("{}: is a folder, not an MJPEG stream (use images:{0} for a folder of images)", path.display());
         }
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open MJPEG stream {}", path.display()))?;
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            bail!("{}: is a FIFO, not an MJPEG file (read a FIFO with --source 'pipe:cat {0}')", path.display());
+        }
+        let file = crate::input::open_file(path, "an MJPEG file")?;
         Self::from_reader(Box::new(file), format!("mjpeg {}", path.display()))
     }
 

@@ -2,6 +2,7 @@
 //! package's helpers use too), running the binary, and camera stand-ins (an MJPEG file, a
 //! pipe that delivers frames at a camera's pace).
 
+mod bounded;
 mod scratch;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ pub fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
+pub use bounded::run_within;
 pub use scratch::{scratch, Scratch};
 
 /// A `pipe:` source spec looping over `frames` frames panned across the sample photos
