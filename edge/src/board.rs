@@ -42,16 +42,10 @@ pub struct Board {
 /// The values `max_frame_pixels` may take: 256x256 to 8192x8192.
 pub const MAX_FRAME_PIXELS_RANGE: std::ops::RangeInclusive<u64> = 256 * 256..=8192 * 8192;
 
-/// Folders searched for profiles, in order: `$FACECAM_BOARDS`, `./boards`, and the
-/// packaged `/usr/share/facecam/boards`.
+/// Folders searched for profiles, in order: [`crate::paths::search_path`] for boards
+/// (`$FACECAM_BOARDS`, `./boards`, the install prefix's, `$XDG_DATA_DIRS`', the source tree's).
 pub fn search_path() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os("FACECAM_BOARDS") {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs.push("boards".into());
-    dirs.push("/usr/share/facecam/boards".into());
-    dirs
+    crate::paths::search_path(crate::paths::Kind::Boards)
 }
 
 /// The names of every profile found in `dirs`.

@@ -68,8 +68,9 @@ pub struct Common {
     /// Use the board's CSI camera pipe instead of its USB camera.
     #[arg(long, requires = "board")]
     pub csi: bool,
-    /// The exported ONNX model.
-    #[arg(long, default_value = "models/facecam.onnx")]
+    /// The exported ONNX model
+    /// [default: `facecam.onnx` from the model search path, `facecam paths`]
+    #[arg(long, default_value_os_t = edge::paths::default_model(), hide_default_value = true)]
     pub model: PathBuf,
     /// Minimum face probability, in (0, 1) (default: the model card's).
     #[arg(long, value_parser = edge::cmdline::probability)]
@@ -155,18 +156,9 @@ pub fn signalled() -> bool {
     SIGNALLED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Where stickers are looked for, in order.
+/// Where stickers are looked for, in order: [`edge::paths::search_path`] for stickers.
 fn sticker_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os("FACECAM_ASSETS") {
-        dirs.push(PathBuf::from(d).join("stickers"));
-    }
-    dirs.push(PathBuf::from("assets/stickers"));
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-        dirs.push(exe_dir.join("../share/facecam/stickers"));
-    }
-    dirs.push(PathBuf::from("/usr/share/facecam/stickers"));
-    dirs
+    edge::paths::search_path(edge::paths::Kind::Stickers)
 }
 
 /// A sticker path: an existing file as given, else `NAME.png` in the sticker folders.
@@ -228,8 +220,9 @@ pub fn devices() -> Result<()> {
 /// Options of `facecam bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// The exported ONNX model.
-    #[arg(long, default_value = "models/facecam.onnx")]
+    /// The exported ONNX model
+    /// [default: `facecam.onnx` from the model search path, `facecam paths`]
+    #[arg(long, default_value_os_t = edge::paths::default_model(), hide_default_value = true)]
     pub model: PathBuf,
     /// Frames in the synthetic 640x480 MJPEG stream (10..=100000).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(10..=100_000))]
@@ -268,8 +261,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
 /// `facecam soak`'s options.
 #[derive(clap::Args)]
 pub struct SoakArgs {
-    /// The exported ONNX model.
-    #[arg(long, default_value = "models/facecam.onnx")]
+    /// The exported ONNX model
+    /// [default: `facecam.onnx` from the model search path, `facecam paths`]
+    #[arg(long, default_value_os_t = edge::paths::default_model(), hide_default_value = true)]
     pub model: PathBuf,
     /// Frames to push through the loop, 100..=10000000.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]

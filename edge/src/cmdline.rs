@@ -21,8 +21,11 @@ pub const ENVIRONMENT_HELP: &str = "\
 Environment:
   FACECAM_LOG     log filter: error, warn, info (default), debug or trace, per module too
                   (`info,edge::source=debug`, `tract_core=debug`); overrides -v and -q
-  FACECAM_BOARDS  extra folders of board profiles (NAME.toml), ':'-separated
-  FACECAM_ASSETS  a folder with stickers/ searched before the installed ones
+  FACECAM_MODELS  folders searched first for the default model (facecam.onnx), ':'-separated
+  FACECAM_BOARDS  folders searched first for board profiles (NAME.toml), ':'-separated
+  FACECAM_ASSETS  folders with stickers/ searched first, ':'-separated
+                  (then ./models, ./boards, ./assets/stickers, PREFIX/share/facecam,
+                  $XDG_DATA_DIRS/facecam and the source tree: `facecam paths`)
   FACECAM_PYTHON  the Python with torch that benches and parity tests compare against";
 
 /// The crates whose messages -v and -vv turn up: the two libraries and the two binaries.

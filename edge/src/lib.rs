@@ -69,6 +69,7 @@ pub mod labelme;
 pub mod labels;
 pub mod model;
 pub mod overlay;
+pub mod paths;
 pub mod pipeline;
 pub mod preprocess;
 pub mod sink;

@@ -35,8 +35,9 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "out/detect")]
         out: PathBuf,
-        /// The exported ONNX model (its card says how to run it).
-        #[arg(long, default_value = "models/facecam.onnx")]
+        /// The exported ONNX model (its card says how to run it)
+        /// [default: `facecam.onnx` from the model search path, `facecam paths`]
+        #[arg(long, default_value_os_t = edge::paths::default_model(), hide_default_value = true)]
         model: PathBuf,
         /// Minimum face probability, in (0, 1) (default: the model card's, else 0.6).
         #[arg(long, value_parser = edge::cmdline::probability)]
@@ -52,8 +53,9 @@ enum Command {
     },
     /// Print a model's card (a detector's or a classifier's).
     Card {
-        /// The ONNX model whose card to print.
-        #[arg(default_value = "models/facecam.onnx")]
+        /// The ONNX model whose card to print
+        /// [default: `facecam.onnx` from the model search path, `facecam paths`]
+        #[arg(default_value_os_t = edge::paths::default_model(), hide_default_value = true)]
         model: PathBuf,
     },
     /// The camera: capture → detect → track → draw → display, until Ctrl-C.
@@ -62,6 +64,9 @@ enum Command {
     Capture(CaptureArgs),
     /// List V4L2 cameras with their formats and sizes.
     Devices,
+    /// Where models, board profiles and stickers are looked for, in order, and what each
+    /// folder holds.
+    Paths,
     /// Save what a framebuffer shows as a PNG.
     Screenshot {
         /// The framebuffer, as a sink spec: fb:/dev/fb0, fbfile:…, xvfb:….
@@ -83,8 +88,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RaceArgs {
-    /// The exported ONNX model.
-    #[arg(long, default_value = "models/facecam.onnx")]
+    /// The exported ONNX model
+    /// [default: `facecam.onnx` from the model search path, `facecam paths`]
+    #[arg(long, default_value_os_t = edge::paths::default_model(), hide_default_value = true)]
     model: PathBuf,
     /// The photo the frame is made from (stretched to --size).
     #[arg(long, default_value = "samples/astronaut.png")]
@@ -286,6 +292,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run_camera(args)?,
         Command::Capture(args) => capture(args)?,
         Command::Devices => cli::devices()?,
+        Command::Paths => print!("{}", edge::paths::report()),
         Command::Screenshot { sink, out } => {
             let fb = edge::sink::fbdev::open_spec(&sink)?;
             edge::atomic::write_png(&out, &fb.snapshot()?)?;

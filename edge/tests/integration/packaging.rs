@@ -374,6 +374,27 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
     assert!(o.status.success() && out.contains("3 frames"), "the packaged facecam ({}):\n{out}", o.status);
 
+    // From a folder outside the repository, with no flags or variables pointing at them,
+    // the installed binary finds its model, boards and stickers beside its prefix.
+    let photos = cwd.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(crate::common::root().join("samples/astronaut.png"), photos.join("astronaut.png")).unwrap();
+    let installed = |args: &[&str]| {
+        let o =
+            run(Command::new(r.join("usr/bin/facecam")).current_dir(cwd.path()).args(args), Duration::from_secs(120));
+        let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(o.status.success(), "installed `facecam {}` ({}):\n{out}", args.join(" "), o.status);
+        out
+    };
+    let paths = installed(&["paths"]);
+    let default = format!("default model: {}", share.join("models/facecam.onnx").display());
+    assert!(paths.contains(&default), "{paths}");
+    assert!(installed(&["detect", "photos/astronaut.png", "--out", "found"]).contains("1 image(s)"));
+    let shown =
+        installed(&["run", "--board", "rpi4", "--source", "images:photos", "--sink", "png:frames", "--frames", "2"]);
+    assert!(shown.contains("2 frames"), "{shown}");
+    assert!(cwd.path().join("frames").read_dir().unwrap().count() >= 2);
+
     // The installed man page reads as one (man renders it), and bash loads the completion.
     let page = r.join("usr/share/man/man1/facecam-run.1.gz");
     if on_path("man") {

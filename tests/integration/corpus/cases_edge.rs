@@ -44,7 +44,7 @@ pub const CASES: &[Case] = &[
     c("file: truncated model", "card {d}/trunc.onnx", 1, "trunc.onnx"),
     c("file: garbage model", "detect {d}/in/photo.png --model {d}/garbage.onnx --out {d}/o12", 1, "garbage.onnx"),
     c("file: garbage stream", "run --source mjpeg:{d}/garbage.mjpeg --sink none --frames 1 --model {r}/models/facecam.onnx", 1, "garbage.mjpeg"),
-    c("file: sticker numbers overflow", "run --source pattern --sink none --frames 1 --model {r}/models/facecam.onnx --sticker {d}/sticker/huge.png", 1, "huge.toml"),
+    c("file: sticker numbers overflow", "run --source pattern --sink none --frames 1 --model {r}/models/facecam.onnx --sticker {d}/sticker/huge.png", 2, "huge.toml"),
     c("file: garbage picture", "race --model {r}/models/facecam.onnx --image {d}/garbage.png --iterations 1 --warmup 0", 1, "garbage.png"),
     // Numbers: NaN, infinite, zero, negative, out of range.
     c("number: NaN", "detect {d}/in/photo.png --threshold NaN", 2, "--threshold"),

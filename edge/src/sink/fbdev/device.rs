@@ -88,11 +88,16 @@ impl Framebuffer {
         use std::os::fd::AsRawFd;
         let path = path.as_ref();
         let name = path.display().to_string();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("framebuffer {name}: cannot open for reading and writing"))?;
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| {
+            // No screen here (a laptop, a headless board): say which sinks will work.
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "; no framebuffer on this machine: show the camera with --sink http:8080 (a web \
+                     page), png:DIR (pictures), json (events) or mqtt:HOST"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("framebuffer {name}: cannot open for reading and writing: {e}{hint}")
+        })?;
         let mut var = FbVarScreeninfo::default();
         let mut fix = FbFixScreeninfo::default();
         // SAFETY: both requests copy exactly one struct of the declared layout (sizes are
