@@ -178,7 +178,10 @@ fn crops_train_export_evaluate_and_label_faces() {
     let frames: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let faces: Vec<&serde_json::Value> = frames.iter().filter_map(|f| f["faces"].as_array()).flatten().collect();
     assert!(!faces.is_empty() && faces.iter().all(|f| f["label"]["class"].is_string()), "{json}");
-    assert!(faces.iter().all(|f| f["label"]["class_name"].as_str() == f["label"]["class"].as_str().map(shown)), "{json}");
+    assert!(
+        faces.iter().all(|f| f["label"]["class_name"].as_str() == f["label"]["class"].as_str().map(shown)),
+        "{json}"
+    );
     relabel_keeps_the_graph_and_never_writes_over_its_input(&dir, &int8);
 }
 
@@ -215,7 +218,10 @@ fn relabel_keeps_the_graph_and_never_writes_over_its_input(dir: &Path, int8: &Pa
     assert_eq!(std::fs::read(int8).unwrap(), before, "refused runs change nothing");
     run(&mut relabel(&["--model", copy.to_str().unwrap(), "--in-place", "--class-names", "cool=cold"]));
     let inplace = card_of(&copy);
-    assert_eq!((inplace["display_names"][i].as_str(), inplace["display_names"][1 - i].as_str()), (Some("hot"), Some("cold")));
+    assert_eq!(
+        (inplace["display_names"][i].as_str(), inplace["display_names"][1 - i].as_str()),
+        (Some("hot"), Some("cold"))
+    );
     assert!(!edge::atomic::temp_path(&copy).exists(), "no temporary left");
 }
 

@@ -21,7 +21,9 @@ pub fn check_display_name(name: &str) -> Result<(), String> {
         return Err(format!("`{name}` is {len} characters long, more than {MAX_DISPLAY_NAME}"));
     }
     if let Some(c) = name.chars().find(|c| !(' '..='~').contains(c)) {
-        return Err(format!("{name:?} holds {c:?}: a display name is printable ASCII (the overlay's fonts draw no other)"));
+        return Err(format!(
+            "{name:?} holds {c:?}: a display name is printable ASCII (the overlay's fonts draw no other)"
+        ));
     }
     if name.trim() != name {
         return Err(format!("`{name}` starts or ends with a space"));

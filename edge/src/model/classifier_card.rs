@@ -6,8 +6,8 @@
 //! ([`crop_square`]), resized to the card's input and normalised like the detector's
 //! input. Its graph maps `[N, 3, H, W]` to `[N, classes]` probabilities.
 
-use super::class_names::check_display_names;
 use super::card::{CardError, InputSpec, Provenance, Quantization};
+use super::class_names::check_display_names;
 use super::BBox;
 use serde::{Deserialize, Serialize};
 
@@ -231,7 +231,10 @@ mod tests {
         assert!(json.contains(r#""display_names":["mask on","no mask"]"#), "{json}");
         let back = ClassifierCard::from_json(&json).unwrap();
         assert_eq!(back, named);
-        assert_eq!((back.display_name(1), back.class_index("no mask"), back.class_index("no_mask")), ("no mask", Some(1), Some(1)));
+        assert_eq!(
+            (back.display_name(1), back.class_index("no mask"), back.class_index("no_mask")),
+            ("no mask", Some(1), Some(1))
+        );
         assert_eq!(back.describe_classes(), "mask (mask on), no_mask (no mask)");
         // A card without the field (every card before it) shows the ids.
         let old = card().to_json();

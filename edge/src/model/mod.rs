@@ -28,7 +28,9 @@ pub use bbox::{intersection, iou, match_greedy, BBox, Detection};
 pub use card::{
     card_json, CardError, InputSpec, ModelCard, OutputSpec, PriorConfig, Provenance, Quantization, CARD_KEY, MAX_SIDE,
 };
-pub use class_names::{apply_class_names, check_display_name, check_display_names, parse_class_names, MAX_DISPLAY_NAME};
+pub use class_names::{
+    apply_class_names, check_display_name, check_display_names, parse_class_names, MAX_DISPLAY_NAME,
+};
 pub use classifier_card::{
     card_kind, crop_square, wrong_kind, ClassifierCard, CropSpec, CLASSIFIER_KIND, DETECTOR_KIND,
 };

@@ -203,7 +203,8 @@ pub fn table(r: &ClassifierReport) -> String {
     s += &format!(
         "  majority baseline (always `{}`): accuracy {:.3}, balanced accuracy {:.3}\n",
         r.name_of(&r.majority_class),
-        r.majority_accuracy, r.majority_balanced_accuracy
+        r.majority_accuracy,
+        r.majority_balanced_accuracy
     );
     if r.crops == "detector boxes" {
         s += &format!(

@@ -166,4 +166,13 @@ mod tests {
         let err = ClassifyConfig::from_toml_str("class_names = { c = \"sea\" }").unwrap().display_names(&classes);
         assert!(err.unwrap_err().to_string().contains("`c` is not one of the classes: a, b"));
     }
+
+    /// The shipped classifier's recipe reads, and names the face-mask set's classes as the
+    /// shipped models' cards do.
+    #[test]
+    fn the_facemask_recipe_names_its_classes() {
+        let cfg = ClassifyConfig::from_toml_str(include_str!("../../../recipes/facemask.toml")).unwrap();
+        let classes = ["con_mascarilla", "mascarilla_mal_puesta", "sin_mascarilla"].map(String::from);
+        assert_eq!(cfg.display_names(&classes).unwrap(), ["mask", "mask worn wrongly", "no mask"]);
+    }
 }

@@ -17,7 +17,9 @@ pub fn relabel(model: &Path, pairs: &[(String, String)], out: &Path, in_place: b
     let mut proto = crate::quantize::read_proto(model)?;
     let mut card = match AnyCard::read(&proto).with_context(|| format!("{}: refused", model.display()))? {
         AnyCard::Classifier(card) => card,
-        AnyCard::Detector(_) => bail!("{}: a face detector has no classes to name (relabel names a classifier's)", model.display()),
+        AnyCard::Detector(_) => {
+            bail!("{}: a face detector has no classes to name (relabel names a classifier's)", model.display())
+        }
     };
     card.display_names = apply_class_names(&card.classes, &card.display_names, pairs)
         .map_err(|e| edge::exit::usage(anyhow::anyhow!("{}: {e}", model.display())))?;

@@ -160,7 +160,7 @@ fn classify(a: TrainArgs) -> Result<()> {
     }
     let set = FaceSet::load(&samples, None, cfg.min_face_px)?;
     // A display name for a class the data does not have is found now, not at export.
-    cfg.display_names(&set.classes).map_err(edge::exit::usage)?;
+    cfg.display_names(&set.classes).map_err(|e| edge::exit::usage(e.context(c.data.data.join(" "))))?;
     let val = match c.val.is_empty() {
         true => None,
         false => Some(FaceSet::load(&load_any(&c.val)?, Some(&set.classes), cfg.min_face_px)?),
