@@ -31,7 +31,7 @@ help: ## this list
 	@echo "make TARGET (options as VAR=value, described above each target in Makefile, packaging/*.mk, boards/*.mk):"
 	@sed -n 's/^\([a-z][a-zA-Z0-9-]*\):.*## \(.*\)$$/  \1\t\2/p' $(MAKEFILE_LIST) | expand -t 20
 
-.PHONY: help system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-eval wider-eval test check clean
+.PHONY: help system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-names facemask-eval wider-eval test check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
@@ -190,6 +190,12 @@ train-facemask: build ## the shipped face-mask classifier (RESUME=1 continues)
 	    --data voc:../shared/data/face-mask@train --val voc:../shared/data/face-mask@val \
 	    --exclude recipes/holdout.txt --device cpu --out $(CLASSIFIER_RUN) $(if $(RESUME),--resume) \
 	    --export out/facemask.onnx
+# The display names of the shipped face-mask models' classes (recipes/facemask.toml names
+# them for a new training run): only the cards change, each file replaced atomically.
+FACEMASK_NAMES = con_mascarilla=mask,sin_mascarilla=no mask,mascarilla_mal_puesta=mask worn wrongly
+facemask-names: build ## write the class display names into models/facemask*.onnx (no retraining)
+	for m in models/facemask.onnx models/facemask-int8.onnx; do \
+	    $(BIN)/facecam-train relabel --model $$m --class-names "$(FACEMASK_NAMES)" --in-place || exit 1; done
 facemask-eval: build ## the face-mask classifier's numbers on the test split
 	$(BIN)/facecam-train classify-eval --model models/facemask.onnx --detector models/facecam.onnx \
 	    --data voc:../shared/data/face-mask@test --out out/facemask-eval

@@ -3,7 +3,7 @@
 //! of the probabilities averaged over the track, so labels do not flicker.
 
 use crate::classifier::Classifier;
-use crate::model::{iou, BBox};
+use crate::model::{iou, BBox, ClassifierCard};
 pub use crate::track::Label;
 use crate::track::Track;
 use anyhow::Result;
@@ -35,8 +35,8 @@ struct TrackState {
 /// Classifies tracked faces; see the module docs.
 pub struct TrackLabeler {
     classifier: Classifier,
-    /// The card's class names (read once: the classifier is borrowed mutably per face).
-    classes: Vec<String>,
+    /// The classifier's card (a copy: the classifier is borrowed mutably per face).
+    card: ClassifierCard,
     /// When tracks are classified again.
     pub config: LabelConfig,
     tracks: HashMap<u64, TrackState>,
@@ -47,8 +47,8 @@ pub struct TrackLabeler {
 impl TrackLabeler {
     /// A labeler with no tracks yet.
     pub fn new(classifier: Classifier, config: LabelConfig) -> Self {
-        let classes = classifier.card().classes.clone();
-        Self { classifier, classes, config, tracks: HashMap::new(), classified: 0 }
+        let card = classifier.card().clone();
+        Self { classifier, card, config, tracks: HashMap::new(), classified: 0 }
     }
 
     /// The classifier it runs.
@@ -87,7 +87,7 @@ impl TrackLabeler {
             }
             t.label = self.tracks.get(&t.id).and_then(|s| {
                 let mean: Vec<f32> = s.sum.iter().map(|v| v / s.count.max(1) as f32).collect();
-                Label::from_probs(&mean, &self.classes)
+                Label::from_probs(&mean, &self.card)
             });
         }
         Ok(())

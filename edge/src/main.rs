@@ -149,12 +149,14 @@ struct RunArgs {
     count_every: f64,
     /// Put a sticker on every face: a name from assets/stickers (sunglasses, party-hat,
     /// smiley) or a PNG path. With --classifier, CLASS=NAME picks one per class and
-    /// CLASS=none exempts a class; repeat the flag for several.
+    /// CLASS=none exempts a class (CLASS: its id or display name); repeat the flag for
+    /// several.
     #[arg(long, value_name = "[CLASS=]NAME")]
     sticker: Vec<String>,
     /// Hide every face: pixelate or blur. With --classifier, CLASS=HOW per class and
     /// CLASS=none exempts one (`--privacy blur --privacy known=none`: all but the known
-    /// ones). Faces not classified yet get the default.
+    /// ones; CLASS: its id or display name, `--privacy "no mask=blur"`). Faces not
+    /// classified yet get the default.
     #[arg(long, value_name = "[CLASS=]HOW")]
     privacy: Vec<String>,
     /// Do not draw face boxes.
@@ -352,8 +354,8 @@ fn run_camera(args: RunArgs) -> Result<()> {
         (true, None) => vec!["fb:/dev/fb0".to_string()],
     };
     let mut sink = open_sinks(&args, &sinks, &detector)?;
-    let classes = labeler.as_ref().map(|l| l.classifier().card().classes.clone());
-    let mut style = run_style(&args, classes.as_deref())?;
+    let card = labeler.as_ref().map(|l| l.classifier().card().clone());
+    let mut style = run_style(&args, card.as_ref())?;
     let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
     let options = edge::pipeline::RunOptions {
         every_frame: args.every_frame || every_frame,
@@ -420,16 +422,17 @@ fn open_sinks(args: &RunArgs, sinks: &[String], detector: &Detector) -> Result<e
 }
 
 /// How `facecam run` draws: boxes, HUD, and the stickers and privacy masks (per class,
-/// checked against the classifier's `classes`; a bad one is a usage error).
-fn run_style(args: &RunArgs, classes: Option<&[String]>) -> Result<edge::overlay::Style> {
+/// each class given by its id or display name and checked against the classifier's card;
+/// a bad one is a usage error).
+fn run_style(args: &RunArgs, card: Option<&edge::model::ClassifierCard>) -> Result<edge::overlay::Style> {
     use edge::overlay::{sticker::Sticker, PerClass, Style};
     let sticker = PerClass::parse(&args.sticker, "sticker", |name| {
         cli::find_sticker(name).and_then(|p| Sticker::load(&p)).map_err(|e| format!("{e:#}"))
     })
-    .and_then(|s| s.check_classes("sticker", classes).map(|()| s))
+    .and_then(|s| s.resolve_classes("sticker", card))
     .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
     let privacy = PerClass::parse(&args.privacy, "privacy", str::parse)
-        .and_then(|p| p.check_classes("privacy", classes).map(|()| p))
+        .and_then(|p| p.resolve_classes("privacy", card))
         .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
     Ok(Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud })
 }

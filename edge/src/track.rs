@@ -7,7 +7,7 @@
 //! one frame's score dips) and gets a new id only when a face is truly new.
 
 use crate::classifier::top;
-use crate::model::{match_greedy, BBox, Detection};
+use crate::model::{match_greedy, BBox, ClassifierCard, Detection};
 use serde::{Deserialize, Serialize};
 
 /// A face followed from frame to frame.
@@ -29,16 +29,32 @@ pub struct Track {
 /// (averaged over the track by the `labels` module).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
-    /// The class name.
+    /// The class id (the data's label, e.g. `sin_mascarilla`): what `--privacy CLASS=`
+    /// and scripts match on.
     pub class: String,
+    /// The class's display name, what a person reads (`no mask`; the id when the card
+    /// names none).
+    #[serde(default)]
+    pub class_name: String,
     /// Its probability, 0 to 1.
     pub probability: f32,
 }
 
 impl Label {
-    /// The most probable class of `probs` over the class names `classes`.
-    pub fn from_probs(probs: &[f32], classes: &[String]) -> Option<Self> {
-        top(probs).and_then(|(i, p)| Some(Label { class: classes.get(i)?.clone(), probability: p }))
+    /// The most probable class of `probs` over the classes of `card`.
+    pub fn from_probs(probs: &[f32], card: &ClassifierCard) -> Option<Self> {
+        let (i, p) = top(probs)?;
+        let class = card.classes.get(i)?.clone();
+        Some(Label { class, class_name: card.display_name(i).to_string(), probability: p })
+    }
+
+    /// What a person reads: the display name, else (a label read from old JSON) the id.
+    pub fn shown(&self) -> &str {
+        if self.class_name.is_empty() {
+            &self.class
+        } else {
+            &self.class_name
+        }
     }
 }
 

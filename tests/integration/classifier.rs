@@ -71,7 +71,9 @@ fn crops_train_export_evaluate_and_label_faces() {
     run(&mut train("6", &[]));
     // A second run into the same folder is refused; --resume continues it.
     fails_with(&mut train("6", &[]), "--resume");
-    let out = train("12", &["--resume", "--export", model.to_str().unwrap()]).output().unwrap();
+    // Display names given on the resumed run reach the exported card.
+    let names = ["--class-names", "warm=warm tint", "--class-names", "cool=a cool tint of thirty chars"];
+    let out = train("12", &[&["--resume", "--export", model.to_str().unwrap()][..], &names].concat()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.contains("resuming after epoch 6"), "{stderr}");
     assert!(stderr.contains("epochs: 6 → 12"), "the changed setting is named: {stderr}");
@@ -81,6 +83,14 @@ fn crops_train_export_evaluate_and_label_faces() {
         serde_json::from_str(&run(Command::new(bin("facecam")).arg("card").arg(&model))).unwrap();
     assert_eq!((card["kind"].as_str(), card["classes"].as_array().map(Vec::len)), (Some("classifier"), Some(2)));
     assert_eq!(card["input"]["width"], 32);
+    let shown = |class: &str| if class == "warm" { "warm tint" } else { "a cool tint of thirty chars" };
+    let named: Vec<&str> = card["classes"].as_array().unwrap().iter().map(|c| shown(c.as_str().unwrap())).collect();
+    assert_eq!(card["display_names"], serde_json::json!(named), "{card}");
+    // A name for a class the data lacks is a usage error, before any training.
+    let out = train("1", &["--class-names", "hot=very warm"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`hot` is not one of the classes: cool, warm"), "{stderr}");
     let astronaut = repo_root().join("samples/astronaut.png");
     fails_with(Command::new(bin("facecam")).arg("detect").arg(&astronaut).arg("--model").arg(&model), "--classifier");
     let detector = repo_root().join("models/facecam.onnx");
@@ -102,6 +112,8 @@ fn crops_train_export_evaluate_and_label_faces() {
     assert!(r["balanced_accuracy"].as_f64().unwrap() >= 0.9, "{r}");
     assert!((r["majority_balanced_accuracy"].as_f64().unwrap() - 0.5).abs() < 1e-9, "{r}");
     assert!(image::open(eval.join("confusion.png")).is_ok());
+    assert_eq!(r["class_names"], serde_json::json!(named), "{r}");
+    assert!(stdout.contains("a cool tint of thirty chars"), "the table shows display names: {stdout}");
 
     // int8: calibrated on training crops (cut by the card's crop rule), the card says how,
     // and the quantized file still tells the classes apart.
@@ -116,6 +128,7 @@ fn crops_train_export_evaluate_and_label_faces() {
     let card8: serde_json::Value =
         serde_json::from_str(&run(Command::new(bin("facecam")).arg("card").arg(&int8))).unwrap();
     assert_eq!(card8["kind"], "classifier");
+    assert_eq!(card8["display_names"], card["display_names"], "quantize keeps the display names");
     assert_eq!(
         (card8["quantization"]["format"].as_str(), card8["quantization"]["images"].as_u64()),
         (Some("qdq-int8"), Some(40))
@@ -149,7 +162,9 @@ fn crops_train_export_evaluate_and_label_faces() {
     let faces = line["faces"].as_array().unwrap();
     assert!(!faces.is_empty());
     for f in faces {
-        assert!(["warm", "cool"].contains(&f["label"]["class"].as_str().unwrap()), "{f}");
+        let class = f["label"]["class"].as_str().unwrap();
+        assert!(["warm", "cool"].contains(&class), "{f}");
+        assert_eq!(f["label"]["class_name"].as_str(), Some(shown(class)), "{f}");
         assert!(f["label"]["probability"].as_f64().unwrap() >= 0.5, "{f}");
     }
     let json = run(Command::new(bin("facecam"))
@@ -163,6 +178,51 @@ fn crops_train_export_evaluate_and_label_faces() {
     let frames: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let faces: Vec<&serde_json::Value> = frames.iter().filter_map(|f| f["faces"].as_array()).flatten().collect();
     assert!(!faces.is_empty() && faces.iter().all(|f| f["label"]["class"].is_string()), "{json}");
+    assert!(
+        faces.iter().all(|f| f["label"]["class_name"].as_str() == f["label"]["class"].as_str().map(shown)),
+        "{json}"
+    );
+    relabel_keeps_the_graph_and_never_writes_over_its_input(&dir, &int8);
+}
+
+/// `relabel` renames classes in a copy (or in place, when asked), keeps the classes it is
+/// not told about and the quantization entry, and refuses to write over its input.
+fn relabel_keeps_the_graph_and_never_writes_over_its_input(dir: &Path, int8: &Path) {
+    let before = std::fs::read(int8).unwrap();
+    let card_of = |m: &Path| -> serde_json::Value {
+        serde_json::from_str(&run(Command::new(bin("facecam")).arg("card").arg(m))).unwrap()
+    };
+    let relabel = |args: &[&str]| {
+        let mut cmd = Command::new(bin("facecam-train"));
+        cmd.args(["relabel", "--class-names", "warm=hot"]).args(args);
+        cmd
+    };
+    let copy = dir.join("relabelled.onnx");
+    run(&mut relabel(&["--model", int8.to_str().unwrap(), "--out", copy.to_str().unwrap()]));
+    let (old, new) = (card_of(int8), card_of(&copy));
+    let i = new["classes"].as_array().unwrap().iter().position(|c| c == "warm").unwrap();
+    assert_eq!(new["display_names"][i], "hot");
+    assert_eq!(new["display_names"][1 - i], old["display_names"][1 - i], "the other class keeps its name");
+    assert_eq!(new["quantization"], old["quantization"]);
+    assert_eq!(std::fs::read(int8).unwrap(), before, "the input is left as it was");
+    for (args, needle) in [
+        (&["--model", int8.to_str().unwrap(), "--out", int8.to_str().unwrap()][..], "would replace the input"),
+        (&["--model", int8.to_str().unwrap()], "--in-place"),
+        (&["--model", int8.to_str().unwrap(), "--in-place", "--class-names", "warm=a=b"], "`=`"),
+    ] {
+        let out = relabel(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read(int8).unwrap(), before, "refused runs change nothing");
+    run(&mut relabel(&["--model", copy.to_str().unwrap(), "--in-place", "--class-names", "cool=cold"]));
+    let inplace = card_of(&copy);
+    assert_eq!(
+        (inplace["display_names"][i].as_str(), inplace["display_names"][1 - i].as_str()),
+        (Some("hot"), Some("cold"))
+    );
+    assert!(!edge::atomic::temp_path(&copy).exists(), "no temporary left");
 }
 
 /// The shipped face-mask classifier on the face-mask test split, from ground-truth boxes
@@ -196,6 +256,7 @@ fn shipped_facemask_classifier_on_the_test_split() {
     }
     assert_eq!(gt["per_class"][0]["faces"], 389, "the test split is the one the README reports");
     assert_eq!(gt["per_class"][2]["class"], "sin_mascarilla");
+    assert_eq!(gt["class_names"], serde_json::json!(["mask", "mask worn wrongly", "no mask"]), "the shipped names");
     assert!(gt["per_class"][2]["recall"].as_f64().unwrap() >= MIN_NO_MASK_RECALL, "{gt}");
     assert!(det["missed"].as_u64().unwrap() > 0, "the detector's misses are counted");
     for name in ["confusion.png", "confusion-detector.png"] {

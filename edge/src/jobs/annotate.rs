@@ -43,7 +43,7 @@ impl Face {
     /// The text on its box: the label and its probability, else the score.
     pub fn caption(&self) -> String {
         match &self.label {
-            Some(l) => format!("{} {:.2}", l.class, l.probability),
+            Some(l) => format!("{} {:.2}", l.shown(), l.probability),
             None => format!("{:.2}", self.detection.score),
         }
     }
@@ -51,11 +51,11 @@ impl Face {
 
 /// Label each detection with `classifier` (faces without a crop keep no label).
 pub fn classify_all(classifier: &mut Classifier, img: &image::RgbImage, dets: Vec<Detection>) -> Result<Vec<Face>> {
-    let classes = classifier.card().classes.clone();
+    let card = classifier.card().clone();
     dets.into_iter()
         .map(|d| {
             let probs = classifier.classify(img, &d.bbox)?;
-            Ok(Face { label: probs.and_then(|p| Label::from_probs(&p, &classes)), detection: d })
+            Ok(Face { label: probs.and_then(|p| Label::from_probs(&p, &card)), detection: d })
         })
         .collect()
 }

@@ -7,6 +7,7 @@
 //! input. Its graph maps `[N, 3, H, W]` to `[N, classes]` probabilities.
 
 use super::card::{CardError, InputSpec, Provenance, Quantization};
+use super::class_names::check_display_names;
 use super::BBox;
 use serde::{Deserialize, Serialize};
 
@@ -57,8 +58,12 @@ pub struct ClassifierCard {
     pub input: InputSpec,
     /// How the face crop is cut from the frame around the detected box.
     pub crop: CropSpec,
-    /// Class names, in the order of the output's columns.
+    /// Class ids (the data's labels), in the order of the output's columns.
     pub classes: Vec<String>,
+    /// What a person reads for each class, in the order of `classes` (`no mask` for
+    /// `sin_mascarilla`); empty (cards written before display names) shows the ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub display_names: Vec<String>,
     /// ONNX output name: `[N, classes]` probabilities (softmax in the graph).
     pub output: String,
     /// Faces of each class the classifier was trained on (empty when unknown): the
@@ -88,6 +93,7 @@ impl ClassifierCard {
             },
             crop: CropSpec { margin },
             classes,
+            display_names: Vec::new(),
             output: "probs".into(),
             training_faces: Vec::new(),
             provenance,
@@ -98,6 +104,33 @@ impl ClassifierCard {
     /// The card as JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a card always serialises")
+    }
+
+    /// Class `i`'s display name (its id when it has none; `?` past the classes).
+    pub fn display_name(&self, i: usize) -> &str {
+        match self.display_names.get(i).or(self.classes.get(i)) {
+            Some(name) => name,
+            None => "?",
+        }
+    }
+
+    /// Every class's display name, in order (the ids where there are none).
+    pub fn shown_names(&self) -> Vec<String> {
+        (0..self.classes.len()).map(|i| self.display_name(i).to_string()).collect()
+    }
+
+    /// The class called `name`, by its id or its display name.
+    pub fn class_index(&self, name: &str) -> Option<usize> {
+        (self.classes.iter().position(|c| c == name)).or_else(|| self.display_names.iter().position(|c| c == name))
+    }
+
+    /// Every class, `id (display name)` where the two differ, for messages.
+    pub fn describe_classes(&self) -> String {
+        let one = |i: usize| match self.display_name(i) {
+            n if n == self.classes[i] => n.to_string(),
+            n => format!("{} ({n})", self.classes[i]),
+        };
+        (0..self.classes.len()).map(one).collect::<Vec<_>>().join(", ")
     }
 
     /// The class with the most training faces (the first when unknown).
@@ -137,6 +170,9 @@ impl ClassifierCard {
         sorted.dedup();
         if sorted.len() != self.classes.len() {
             return bad("classes", "names a class twice");
+        }
+        if let Err(why) = check_display_names(&self.classes, &self.display_names) {
+            return Err(CardError::Invalid { field: "display_names", why });
         }
         if !self.training_faces.is_empty() && self.training_faces.len() != self.classes.len() {
             return bad("training_faces", "needs one count per class");
@@ -185,6 +221,36 @@ mod tests {
         for (c, field) in bad.iter().zip(["classes", "classes", "crop.margin", "input.width"]) {
             let err = ClassifierCard::from_json(&c.to_json()).unwrap_err().to_string();
             assert!(err.contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn display_names_round_trip_are_checked_and_old_cards_show_ids() {
+        let named = ClassifierCard { display_names: vec!["mask on".into(), "no mask".into()], ..card() };
+        let json = named.to_json();
+        assert!(json.contains(r#""display_names":["mask on","no mask"]"#), "{json}");
+        let back = ClassifierCard::from_json(&json).unwrap();
+        assert_eq!(back, named);
+        assert_eq!(
+            (back.display_name(1), back.class_index("no mask"), back.class_index("no_mask")),
+            ("no mask", Some(1), Some(1))
+        );
+        assert_eq!(back.describe_classes(), "mask (mask on), no_mask (no mask)");
+        // A card without the field (every card before it) shows the ids.
+        let old = card().to_json();
+        assert!(!old.contains("display_names"));
+        let old = ClassifierCard::from_json(&old).unwrap();
+        assert_eq!((old.shown_names(), old.class_index("no mask")), (vec!["mask".to_string(), "no_mask".into()], None));
+        for (names, why) in [
+            (vec!["one"], "1 names for 2 classes"),
+            (vec!["a", "a"], "names two classes"),
+            (vec!["x", ""], "empty"),
+            (vec!["x", "tab\there"], "printable"),
+            (vec!["no_mask", "mask"], "is the id of class"),
+        ] {
+            let c = ClassifierCard { display_names: names.iter().map(|s| s.to_string()).collect(), ..card() };
+            let err = ClassifierCard::from_json(&c.to_json()).unwrap_err().to_string();
+            assert!(err.contains("`display_names`") && err.contains(why), "{names:?}: {err}");
         }
     }
 

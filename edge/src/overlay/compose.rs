@@ -44,7 +44,7 @@ pub fn compose(frame: &mut RgbImage, faces: &[Track], style: &mut Style, hud: &H
         for t in faces {
             // ImageTarget cannot fail.
             let text = match &t.label {
-                Some(l) => format!("#{} {} {:.2}", t.id, l.class, l.probability),
+                Some(l) => format!("#{} {} {:.2}", t.id, l.shown(), l.probability),
                 None => format!("#{} {:.2}", t.id, t.score),
             };
             let _ = draw_labelled_box(&mut target, &t.bbox, &text);
@@ -62,7 +62,7 @@ mod tests {
     use crate::track::Label;
 
     fn face(x: f32, class: Option<&str>) -> Track {
-        let label = class.map(|c| Label { class: c.into(), probability: 0.9 });
+        let label = class.map(|c| Label { class: c.into(), class_name: c.into(), probability: 0.9 });
         Track { id: 1, bbox: BBox::new(x, 10.0, x + 20.0, 30.0), score: 0.9, label }
     }
 

@@ -90,7 +90,7 @@ pub fn draw_labelled_box<D: DrawTarget<Color = Rgb888>>(target: &mut D, b: &BBox
     let font = if large { &FONT_10X20 } else { &FONT_6X10 };
     let top_left = draw_box(target, b, BOX_COLOR, stroke)?;
     let ch = font.character_size;
-    let label_size = Size::new(ch.width * label.len() as u32 + 2, ch.height + 2);
+    let label_size = Size::new(ch.width * label.chars().count() as u32 + 2, ch.height + 2);
     let label_at = Point::new(top_left.x, (top_left.y - label_size.height as i32).max(0));
     Rectangle::new(label_at, label_size).into_styled(PrimitiveStyle::with_fill(BOX_COLOR)).draw(target)?;
     let text_style = MonoTextStyle::new(font, Rgb888::BLACK);

@@ -5,6 +5,10 @@
 //! be exempted with `none`, so "blur every face but the known ones" is
 //! `--privacy blur --privacy known=none`. Unlabelled faces take the default, so a privacy
 //! default hides a face from its first frame, before the classifier has seen it.
+//! A class is given by its id or its display name (`--privacy "no mask=blur"`); both
+//! are turned into the id once the classifier is known ([`PerClass::resolve_classes`]).
+
+use crate::model::ClassifierCard;
 
 /// A value per class, with a default for the other (and the unlabelled) faces.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,21 +62,27 @@ impl<T> PerClass<T> {
         self.classes.iter().map(|(c, _)| c.as_str())
     }
 
-    /// Refuse classes the classifier does not have (or any class without a classifier).
-    pub fn check_classes(&self, flag: &str, known: Option<&[String]>) -> Result<(), String> {
-        for c in self.classes() {
-            match known {
-                None => return Err(format!("--{flag} {c}=…: a class needs --classifier")),
-                Some(k) if !k.iter().any(|n| n == c) => {
-                    return Err(format!(
-                        "--{flag} {c}=…: `{c}` is not one of the classifier's classes: {}",
-                        k.join(", ")
-                    ))
-                }
-                Some(_) => {}
+    /// Turn every class, given by its id or display name, into its id; refuse classes
+    /// the classifier does not have (or any class without a classifier), and one class
+    /// given twice under its two names.
+    pub fn resolve_classes(mut self, flag: &str, card: Option<&ClassifierCard>) -> Result<Self, String> {
+        let mut ids: Vec<String> = Vec::new();
+        for (c, _) in self.classes.iter_mut() {
+            let Some(card) = card else {
+                return Err(format!("--{flag} {c}=…: a class needs --classifier"));
+            };
+            let Some(i) = card.class_index(c) else {
+                let known = card.describe_classes();
+                return Err(format!("--{flag} {c}=…: `{c}` is not one of the classifier's classes: {known}"));
+            };
+            let id = &card.classes[i];
+            if ids.contains(id) {
+                return Err(format!("--{flag} {c}=…: class `{id}` is given twice (by its id and its display name)"));
             }
+            ids.push(id.clone());
+            *c = id.clone();
         }
-        Ok(())
+        Ok(self)
     }
 
     /// The value for a face of `class` (`None`: not labelled).
@@ -120,6 +130,21 @@ mod tests {
     }
 
     #[test]
+    fn classes_are_given_by_id_or_display_name() {
+        let card = ClassifierCard {
+            display_names: vec!["mask".into(), "no mask".into()],
+            ..ClassifierCard::new(64, 0.2, vec!["con".into(), "sin".into()], Default::default())
+        };
+        let p = parse(&["no mask=blur", "con=none"]).unwrap().resolve_classes("privacy", Some(&card)).unwrap();
+        assert_eq!(p.classes().collect::<Vec<_>>(), ["sin", "con"]);
+        assert_eq!(p.get(Some("sin")).map(String::as_str), Some("blur"));
+        let e = parse(&["sin=blur", "no mask=none"]).unwrap().resolve_classes("privacy", Some(&card)).unwrap_err();
+        assert!(e.contains("class `sin` is given twice"), "{e}");
+        let e = parse(&["nomask=blur"]).unwrap().resolve_classes("privacy", Some(&card)).unwrap_err();
+        assert!(e.contains("classes: con (mask), sin (no mask)"), "{e}");
+    }
+
+    #[test]
     fn bad_settings_name_the_flag_and_the_setting() {
         for (specs, want) in [
             (&["blur", "pixelate"][..], "default is given twice"),
@@ -131,10 +156,10 @@ mod tests {
             assert!(e.contains(want), "{specs:?}: {e}");
         }
         let p = parse(&["known=none"]).unwrap();
-        assert!(p.check_classes("privacy", None).unwrap_err().contains("needs --classifier"));
-        let known = ["known".to_string(), "other".to_string()];
-        assert!(p.check_classes("privacy", Some(&known)).is_ok());
-        let e = parse(&["knwon=none"]).unwrap().check_classes("privacy", Some(&known)).unwrap_err();
+        assert!(p.clone().resolve_classes("privacy", None).unwrap_err().contains("needs --classifier"));
+        let known = ClassifierCard::new(64, 0.2, vec!["known".into(), "other".into()], Default::default());
+        assert!(p.resolve_classes("privacy", Some(&known)).is_ok());
+        let e = parse(&["knwon=none"]).unwrap().resolve_classes("privacy", Some(&known)).unwrap_err();
         assert!(e.contains("`knwon` is not one of the classifier's classes: known, other"), "{e}");
     }
 }

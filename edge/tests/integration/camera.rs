@@ -160,7 +160,7 @@ fn usage_errors_exit_2_and_failures_1() {
 
 #[test]
 fn bad_input_gets_a_clear_error_not_a_panic() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["run", "--source", "mjpeg:/nonexistent/cam.mjpeg", "--sink", "none"], "/nonexistent/cam.mjpeg"),
         (&["run", "--source", "webcam", "--sink", "none"], "expected v4l2:"),
         (&["run", "--source", "pattern", "--sink", "fbfile:/nonexistent/fb@10x10@32"], "/nonexistent/fb"),
@@ -182,7 +182,24 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
                 "--privacy",
                 "knwon=none",
             ],
-            "`knwon` is not one of the classifier's classes: con_mascarilla, mascarilla_mal_puesta, sin_mascarilla",
+            "`knwon` is not one of the classifier's classes: con_mascarilla (mask), mascarilla_mal_puesta (mask worn \
+             wrongly), sin_mascarilla (no mask)",
+        ),
+        (
+            &[
+                "run",
+                "--source",
+                "pattern",
+                "--sink",
+                "none",
+                "--classifier",
+                "models/facemask.onnx",
+                "--privacy",
+                "no mask=blur",
+                "--privacy",
+                "sin_mascarilla=none",
+            ],
+            "class `sin_mascarilla` is given twice (by its id and its display name)",
         ),
     ];
     for (args, needle) in cases {
@@ -327,4 +344,49 @@ fn detect_turns_a_sideways_phone_photo_upright() {
             assert!((a - b).abs() < 12.0, "{k}: {a} vs {b}\n{phone}\n{reference}");
         }
     }
+}
+
+/// The shipped face-mask classifier's display names: in the camera's JSON beside the
+/// class id, and accepted by --privacy in place of the id.
+#[test]
+fn faces_carry_the_display_name_of_their_class() {
+    let shown = |class: &str| match class {
+        "con_mascarilla" => "mask",
+        "sin_mascarilla" => "no mask",
+        "mascarilla_mal_puesta" => "mask worn wrongly",
+        other => panic!("unknown class {other}"),
+    };
+    let (ok, stdout, stderr) = facecam(&[
+        "run",
+        "--source",
+        "images:samples/astronaut.png",
+        "--sink",
+        "json",
+        "--classifier",
+        "models/facemask.onnx",
+        "--privacy",
+        "no mask=blur",
+        "--privacy",
+        "mask worn wrongly=pixelate",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let label = &report["faces"][0]["label"];
+    assert_eq!(label["class_name"].as_str(), Some(shown(label["class"].as_str().unwrap())), "{report}");
+    let dir = scratch("display-names");
+    let out = dir.join("detect");
+    let (ok, _, stderr) = facecam(&[
+        "detect",
+        "samples/astronaut.png",
+        "--classifier",
+        "models/facemask.onnx",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let text = std::fs::read_to_string(out.join("detections.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let label = &line["faces"][0]["label"];
+    assert_eq!(label["class_name"].as_str(), Some(shown(label["class"].as_str().unwrap())), "{line}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -44,8 +44,10 @@ pub struct ClassScore {
 pub struct ClassifierReport {
     /// `ground-truth boxes` or `detector boxes`.
     pub crops: String,
-    /// Class names, in the order of the confusion matrix's rows and columns.
+    /// Class ids, in the order of the confusion matrix's rows and columns.
     pub classes: Vec<String>,
+    /// Their display names (the card's; the ids where it names none), same order.
+    pub class_names: Vec<String>,
     /// Rows: true class; columns: predicted class, then (detector boxes) `missed`.
     pub confusion: Vec<Vec<usize>>,
     /// Precision and recall of each class, in the order of `classes`.
@@ -121,6 +123,7 @@ pub fn report(
     ClassifierReport {
         crops: crops.into(),
         classes: classes.to_vec(),
+        class_names: classes.to_vec(),
         balanced_accuracy: balanced_accuracy(&confusion),
         confusion,
         per_class,
@@ -140,7 +143,7 @@ pub fn on_ground_truth(classifier: &mut Classifier, set: &FaceSet, majority: usi
         let probs = classifier.classify(&set.images[f.image], &f.bbox)?;
         pairs.push((f.class, probs.as_deref().and_then(top).map(|(c, _)| c)));
     }
-    Ok(report("ground-truth boxes", &set.classes, &pairs, majority, 0))
+    Ok(report("ground-truth boxes", &set.classes, &pairs, majority, 0).named(classifier.card().shown_names()))
 }
 
 /// Detect faces in every image of `set` (at the detector's card threshold), match them to
@@ -170,20 +173,38 @@ pub fn on_detections(
             pairs.push((f.class, pred));
         }
     }
-    Ok(report("detector boxes", &set.classes, &pairs, majority, unmatched))
+    Ok(report("detector boxes", &set.classes, &pairs, majority, unmatched).named(classifier.card().shown_names()))
+}
+
+impl ClassifierReport {
+    /// The report with the classes shown as `names` (one per class; else left as is).
+    pub fn named(mut self, names: Vec<String>) -> Self {
+        if names.len() == self.classes.len() {
+            self.class_names = names;
+        }
+        self
+    }
+
+    /// The display name of class `id` (the id itself when it has none).
+    fn name_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.classes.iter().position(|c| c == id).map_or(id, |i| &self.class_names[i])
+    }
 }
 
 /// The report as a text table.
 pub fn table(r: &ClassifierReport) -> String {
     let mut s = format!("{} ({} faces)\n", r.crops, r.per_class.iter().map(|c| c.faces).sum::<usize>());
-    s += &format!("  {:<24} {:>6} {:>9} {:>7}\n", "class", "faces", "precision", "recall");
+    let width = r.class_names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(24);
+    s += &format!("  {:<width$} {:>6} {:>9} {:>7}\n", "class", "faces", "precision", "recall");
     for c in &r.per_class {
-        s += &format!("  {:<24} {:>6} {:>9.3} {:>7.3}\n", c.class, c.faces, c.precision, c.recall);
+        s += &format!("  {:<width$} {:>6} {:>9.3} {:>7.3}\n", r.name_of(&c.class), c.faces, c.precision, c.recall);
     }
     s += &format!("  accuracy {:.3}, balanced accuracy {:.3}\n", r.accuracy, r.balanced_accuracy);
     s += &format!(
         "  majority baseline (always `{}`): accuracy {:.3}, balanced accuracy {:.3}\n",
-        r.majority_class, r.majority_accuracy, r.majority_balanced_accuracy
+        r.name_of(&r.majority_class),
+        r.majority_accuracy,
+        r.majority_balanced_accuracy
     );
     if r.crops == "detector boxes" {
         s += &format!(
@@ -194,38 +215,47 @@ pub fn table(r: &ClassifierReport) -> String {
     s
 }
 
+/// Width of one character of the confusion PNG's font, pixels.
+const CHAR_W: i32 = 6;
+
 /// The confusion matrix as a picture: one cell per (truth, prediction), shaded by the
-/// share of the row, with its count; rows are true classes.
+/// share of the row, with its count; rows are true classes. Classes are shown by their
+/// display names, never cut: the left margin fits the longest row name and each column
+/// is as wide as the longest name (at least 64 pixels).
 pub fn confusion_png(r: &ClassifierReport, path: &Path) -> Result<()> {
     let cols = r.confusion.first().map_or(0, Vec::len);
-    let (cell, left, top) = (64i32, 150i32, 40i32);
-    let (w, h) = (left + cell * cols as i32 + 10, top + cell * r.classes.len() as i32 + 40);
+    let names: Vec<&str> = r.class_names.iter().map(String::as_str).chain(["missed"]).take(cols).collect();
+    let longest = names.iter().map(|n| n.chars().count() as i32).max().unwrap_or(0);
+    let (cell_w, cell_h, top) = ((CHAR_W * longest + 8).max(64), 64i32, 40i32);
+    let left = (CHAR_W * longest + 16).max(150);
+    let title = format!("{}: truth (rows) / prediction", r.crops);
+    let summary =
+        format!("balanced accuracy {:.3} (majority baseline {:.3})", r.balanced_accuracy, r.majority_balanced_accuracy);
+    let text_w = CHAR_W * title.len().max(summary.len()) as i32 + 12;
+    let (w, h) = ((left + cell_w * cols as i32 + 10).max(text_w), top + cell_h * r.classes.len() as i32 + 40);
     let mut img = RgbImage::from_pixel(w as u32, h as u32, Rgb([255, 255, 255]));
     let mut t = ImageTarget(&mut img);
     let text = MonoTextStyle::new(&FONT_6X10, Rgb888::BLACK);
-    let short = |s: &str| s.chars().take(10).collect::<String>();
-    Text::new(&format!("{}: truth (rows) / prediction", r.crops), Point::new(6, 14), text).draw(&mut t)?;
-    for (c, name) in r.classes.iter().map(String::as_str).chain(["missed"]).take(cols).enumerate() {
-        Text::new(&short(name), Point::new(left + cell * c as i32 + 3, top - 6), text).draw(&mut t)?;
+    Text::new(&title, Point::new(6, 14), text).draw(&mut t)?;
+    for (c, name) in names.iter().enumerate() {
+        Text::new(name, Point::new(left + cell_w * c as i32 + 3, top - 6), text).draw(&mut t)?;
     }
     for (row, counts) in r.confusion.iter().enumerate() {
-        let y = top + cell * row as i32;
-        Text::new(&r.classes[row], Point::new(6, y + cell / 2 + 3), text).draw(&mut t)?;
+        let y = top + cell_h * row as i32;
+        Text::new(names[row], Point::new(6, y + cell_h / 2 + 3), text).draw(&mut t)?;
         let sum = counts.iter().sum::<usize>().max(1) as f32;
         for (c, &n) in counts.iter().enumerate() {
             let share = n as f32 / sum;
             let v = (255.0 - 200.0 * share) as u8;
             let fill = if c == row { Rgb888::new(v, 255 - (255 - v) / 3, v) } else { Rgb888::new(255, v, v) };
-            let at = Point::new(left + cell * c as i32, y);
-            Rectangle::new(at, Size::new(cell as u32 - 2, cell as u32 - 2))
+            let at = Point::new(left + cell_w * c as i32, y);
+            Rectangle::new(at, Size::new(cell_w as u32 - 2, cell_h as u32 - 2))
                 .into_styled(PrimitiveStyle::with_fill(fill))
                 .draw(&mut t)?;
-            Text::new(&format!("{n}"), at + Point::new(6, cell / 2), text).draw(&mut t)?;
-            Text::new(&format!("{:.0}%", 100.0 * share), at + Point::new(6, cell / 2 + 12), text).draw(&mut t)?;
+            Text::new(&format!("{n}"), at + Point::new(6, cell_h / 2), text).draw(&mut t)?;
+            Text::new(&format!("{:.0}%", 100.0 * share), at + Point::new(6, cell_h / 2 + 12), text).draw(&mut t)?;
         }
     }
-    let summary =
-        format!("balanced accuracy {:.3} (majority baseline {:.3})", r.balanced_accuracy, r.majority_balanced_accuracy);
     Text::new(&summary, Point::new(6, h - 14), text).draw(&mut t)?;
     edge::atomic::write_png(path, &img)
 }
@@ -273,7 +303,41 @@ mod tests {
         let img = image::open(&path).unwrap().to_rgb8();
         assert_eq!(img.width(), 150 + 64 * 3 + 10);
         std::fs::remove_file(&path).unwrap();
+        assert!(table(&r.clone().named(vec!["masked".into(), "bare face".into()])).contains("always `masked`"));
         let gt = report("ground-truth boxes", &classes, &[(0, Some(0)), (1, Some(0))], 0, 0);
         assert_eq!(gt.confusion, vec![vec![1, 0], vec![1, 0]], "no missed column without misses");
+    }
+
+    /// Dark pixels' columns in rows `ys` of `img`.
+    fn ink(img: &RgbImage, ys: std::ops::Range<u32>) -> Vec<u32> {
+        let dark = |x: u32| ys.clone().any(|y| img.get_pixel(x, y).0[0] < 100);
+        (0..img.width()).filter(|&x| dark(x)).collect()
+    }
+
+    /// A 30-character display name is drawn whole, left of the matrix and above its
+    /// column, and the picture grows to hold it.
+    #[test]
+    fn long_class_names_are_never_cut() {
+        let classes = vec!["a".to_string(), "b".to_string()];
+        let long = "mask worn below the nose, chin".replace(',', ";");
+        assert_eq!(long.len(), 30);
+        let r = report("ground-truth boxes", &classes, &[(0, Some(0)), (1, Some(0))], 0, 0)
+            .named(vec![long.clone(), "no mask".into()]);
+        let path = std::env::temp_dir().join(format!("facecam-confusion-long-{}.png", std::process::id()));
+        confusion_png(&r, &path).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        std::fs::remove_file(&path).unwrap();
+        let (left, cell_w) = (6 * 30 + 16, 6 * 30 + 8);
+        assert!(img.width() as i32 >= left + 2 * cell_w, "{} wide", img.width());
+        assert!(img.width() > 150 + 64 * 2 + 10, "wider than with short names");
+        // The first row's name: ink from x = 6 to the 30th character, none in the cells.
+        let row = ink(&img, 40 + 32 - 7..40 + 32 + 4);
+        let name_ink: Vec<u32> = row.iter().copied().filter(|&x| (x as i32) < left).collect();
+        assert!(*name_ink.last().unwrap() >= 6 + 6 * 29, "the name ends at {:?}", name_ink.last());
+        // The first column's header: its whole width lies inside its own column.
+        let header = ink(&img, 40 - 16..40 - 4);
+        let in_col = header.iter().filter(|&&x| (x as i32) >= left && (x as i32) < left + cell_w).count();
+        let last = header.iter().copied().filter(|&x| (x as i32) < left + cell_w).max().unwrap();
+        assert!(in_col > 0 && last as i32 >= left + 3 + 6 * 29, "header ends at {last}");
     }
 }

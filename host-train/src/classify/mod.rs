@@ -7,6 +7,7 @@
 //!   cut by the same rule the device uses ([`edge::model::crop_square`]).
 //! - [`net`]: the network as tch layers, and its ONNX export.
 //! - [`train`]: the loop, with class-weighted loss, checkpoints and `--resume`.
+//! - [`relabel`]: new display names in an exported classifier's card, without retraining.
 //! - [`eval`]: per-class precision and recall, balanced accuracy and a confusion PNG, of
 //!   the exported file run by `edge::classifier`, on ground-truth boxes or on the
 //!   detector's own.
@@ -14,10 +15,12 @@
 pub mod eval;
 pub mod faces;
 pub mod net;
+pub mod relabel;
 pub mod train;
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Everything that decides a classifier's training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +57,12 @@ pub struct ClassifyConfig {
     pub colour: f32,
     /// Seed of the random choices (initial weights, shuffling, augmentation, split).
     pub seed: u64,
+    /// Display names by class id, written into the exported card (a person reads
+    /// `no mask`, the data says `sin_mascarilla`): `class_names = { sin_mascarilla =
+    /// "no mask" }`. Each 1 to 40 printable ASCII characters, without `=` or `,`; a
+    /// class not named is shown as its id. Kept last: TOML writes tables after values.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub class_names: BTreeMap<String, String>,
 }
 
 impl Default for ClassifyConfig {
@@ -74,6 +83,7 @@ impl Default for ClassifyConfig {
             flip: 0.5,
             colour: 0.3,
             seed: 1,
+            class_names: BTreeMap::new(),
         }
     }
 }
@@ -107,7 +117,20 @@ impl ClassifyConfig {
         check("rotate", self.rotate as f64, 0.0, 45.0)?;
         check("flip", self.flip, 0.0, 1.0)?;
         check("colour", self.colour as f64, 0.0, 1.0)?;
+        for (id, name) in &self.class_names {
+            if id.trim().is_empty() {
+                bail!("`class_names`: a class id is empty");
+            }
+            edge::model::check_display_name(name).map_err(|e| anyhow::anyhow!("`class_names`: class `{id}`: {e}"))?;
+        }
         Ok(())
+    }
+
+    /// The display names of the classes `classes` (empty when none is named); an id that
+    /// is not one of them is refused.
+    pub fn display_names(&self, classes: &[String]) -> Result<Vec<String>> {
+        let pairs: Vec<(String, String)> = self.class_names.clone().into_iter().collect();
+        edge::model::apply_class_names(classes, &[], &pairs).map_err(|e| anyhow::anyhow!("`class_names`: {e}"))
     }
 }
 
@@ -126,5 +149,30 @@ mod tests {
             assert!(err.contains(key), "{text}: {err}");
         }
         assert!(ClassifyConfig::from_toml_str("sides = 3").is_err(), "unknown keys are refused");
+        let named = ClassifyConfig::from_toml_str("epochs = 2\nclass_names = { b = \"bee\" }\n").unwrap();
+        let classes = ["a".to_string(), "b".to_string()];
+        assert_eq!(named.display_names(&classes).unwrap(), ["a", "bee"]);
+        assert!(ClassifyConfig::default().display_names(&classes).unwrap().is_empty());
+        // Written back (the card's recipe) and read again.
+        assert_eq!(ClassifyConfig::from_toml_str(&toml::to_string(&named).unwrap()).unwrap(), named);
+        for (text, why) in [
+            ("class_names = { a = \"\" }", "empty"),
+            ("class_names = { a = \"x=y\" }", "`=`"),
+            ("[class_names]\na = \"no\\tmask\"", "printable"),
+        ] {
+            let err = format!("{:#}", ClassifyConfig::from_toml_str(text).unwrap_err());
+            assert!(err.contains("class_names") && err.contains(why), "{text}: {err}");
+        }
+        let err = ClassifyConfig::from_toml_str("class_names = { c = \"sea\" }").unwrap().display_names(&classes);
+        assert!(err.unwrap_err().to_string().contains("`c` is not one of the classes: a, b"));
+    }
+
+    /// The shipped classifier's recipe reads, and names the face-mask set's classes as the
+    /// shipped models' cards do.
+    #[test]
+    fn the_facemask_recipe_names_its_classes() {
+        let cfg = ClassifyConfig::from_toml_str(include_str!("../../../recipes/facemask.toml")).unwrap();
+        let classes = ["con_mascarilla", "mascarilla_mal_puesta", "sin_mascarilla"].map(String::from);
+        assert_eq!(cfg.display_names(&classes).unwrap(), ["mask", "mask worn wrongly", "no mask"]);
     }
 }

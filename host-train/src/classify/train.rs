@@ -300,6 +300,7 @@ pub fn export_checkpoint(dir: &Path, out: &Path) -> Result<ClassifierCard> {
     };
     let card = ClassifierCard {
         training_faces: meta.training_faces.clone(),
+        display_names: meta.config.display_names(&meta.classes)?,
         ..ClassifierCard::new(meta.config.side, meta.config.margin, meta.classes.clone(), provenance)
     };
     card.validate()?;

@@ -1,11 +1,11 @@
-//! `facecam-train classify`, `classify-export` and `classify-eval`: the classifier's
-//! commands, beside the detector's.
+//! `facecam-train classify`, `classify-export`, `classify-eval` and `relabel`: the
+//! classifier's commands, beside the detector's.
 
 use super::train::TrainFlags;
 use super::{load_any, DataArgs};
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
-use host_train::classify::{eval, faces::FaceSet, train, ClassifyConfig};
+use clap::{ArgGroup, Args, Subcommand};
+use host_train::classify::{eval, faces::FaceSet, relabel, train, ClassifyConfig};
 use host_train::config::DeviceChoice;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,28 @@ pub enum ClassifyCommand {
         #[arg(long, default_value = "out/classify-eval")]
         out: PathBuf,
     },
+    /// Give an exported classifier's classes new display names (what boxes, JSON and
+    /// reports show), without retraining: only the card changes. Writes --out, or the
+    /// model itself with --in-place (atomically).
+    Relabel(RelabelArgs),
+}
+
+/// `relabel`'s options.
+#[derive(Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["out", "in_place"])))]
+pub struct RelabelArgs {
+    /// The exported classifier (fp32 or int8).
+    #[arg(long)]
+    model: PathBuf,
+    /// Display names, `ID=NAME[,ID=NAME…]` (repeatable); classes not named keep theirs.
+    #[arg(long, required = true, value_name = "ID=NAME,…", value_parser = class_names)]
+    class_names: Vec<String>,
+    /// The ONNX file to write (never the model's own path: use --in-place for that).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the model file itself, atomically (a new file moved over it).
+    #[arg(long)]
+    in_place: bool,
 }
 
 /// `classify`'s flags.
@@ -60,6 +82,21 @@ pub struct TrainArgs {
     /// Do not weight the loss by inverse class frequency.
     #[arg(long)]
     no_balance: bool,
+    /// Display names written into the card, `ID=NAME[,ID=NAME…]` (repeatable; over the
+    /// recipe's `class_names`), e.g. `sin_mascarilla=no mask`; 1 to 40 printable ASCII
+    /// characters each, without `=` or `,`.
+    #[arg(long, value_name = "ID=NAME,…", value_parser = class_names)]
+    class_names: Vec<String>,
+}
+
+/// A `--class-names` value that parses (it is read again where it is used).
+fn class_names(s: &str) -> Result<String, String> {
+    edge::model::parse_class_names(s).map(|_| s.to_string())
+}
+
+/// Every `--class-names` value's `(id, name)` pairs, in order.
+fn class_name_pairs(specs: &[String]) -> Vec<(String, String)> {
+    specs.iter().flat_map(|s| edge::model::parse_class_names(s).unwrap_or_default()).collect()
 }
 
 /// A square input side: `N` or `NxN`, 16..=256.
@@ -79,6 +116,12 @@ pub fn run(command: ClassifyCommand) -> Result<()> {
         ClassifyCommand::Classify(a) => classify(a),
         ClassifyCommand::ClassifyExport { checkpoint, out } => export(&checkpoint, &out),
         ClassifyCommand::ClassifyEval { model, data, detector, out } => evaluate(&model, &data.data, detector, &out),
+        ClassifyCommand::Relabel(a) => {
+            let out = a.out.clone().unwrap_or_else(|| a.model.clone());
+            let card = relabel::relabel(&a.model, &class_name_pairs(&a.class_names), &out, a.in_place)?;
+            println!("{}: classes {}", out.display(), card.describe_classes());
+            Ok(())
+        }
     }
 }
 
@@ -99,6 +142,7 @@ impl TrainArgs {
         cfg.side = self.input_size.unwrap_or(cfg.side);
         cfg.margin = self.margin.unwrap_or(cfg.margin);
         cfg.balance &= !self.no_balance;
+        cfg.class_names.extend(class_name_pairs(&self.class_names));
         cfg.validate().map_err(edge::exit::usage)?;
         Ok(cfg)
     }
@@ -115,6 +159,8 @@ fn classify(a: TrainArgs) -> Result<()> {
         log::info!("left out {left_out} photos listed in {}", list.display());
     }
     let set = FaceSet::load(&samples, None, cfg.min_face_px)?;
+    // A display name for a class the data does not have is found now, not at export.
+    cfg.display_names(&set.classes).map_err(|e| edge::exit::usage(e.context(c.data.data.join(" "))))?;
     let val = match c.val.is_empty() {
         true => None,
         false => Some(FaceSet::load(&load_any(&c.val)?, Some(&set.classes), cfg.min_face_px)?),
