@@ -3,7 +3,7 @@
 use super::{Bin::Facecam, Case};
 
 const fn c(category: &'static str, args: &'static str, exit: i32, says: &'static str) -> Case {
-    Case { category, bin: Facecam, args, exit, says, leaves_none: &[] }
+    Case { category, bin: Facecam, args, exit, says, leaves_none: &[], env: &[] }
 }
 
 const fn left(
@@ -13,11 +13,21 @@ const fn left(
     says: &'static str,
     none: &'static [&'static str],
 ) -> Case {
-    Case { category, bin: Facecam, args, exit, says, leaves_none: none }
+    Case { category, bin: Facecam, args, exit, says, leaves_none: none, env: &[] }
 }
 
 // `M` in a comment below is `--model {r}/models/facecam.onnx`: the cases run in an
 // empty folder, so the default `models/facecam.onnx` is not there.
+const fn env(
+    category: &'static str,
+    vars: &'static [(&'static str, &'static str)],
+    args: &'static str,
+    exit: i32,
+    says: &'static str,
+) -> Case {
+    Case { category, bin: Facecam, args, exit, says, leaves_none: &[], env: vars }
+}
+
 pub const CASES: &[Case] = &[
     // Paths: missing, a FIFO, a folder, where a file is expected.
     left("path: missing", "detect {d}/nope.png --model {r}/models/facecam.onnx --out {d}/o1", 1, "nope.png", &["o1"]),
@@ -35,6 +45,14 @@ pub const CASES: &[Case] = &[
     c("path: FIFO", "race --model {r}/models/facecam.onnx --image {d}/fifo.png --iterations 1 --warmup 0", 1, "fifo.png"),
     c("path: FIFO", "soak --model {d}/fifo.onnx --frames 100", 1, "fifo.onnx"),
     c("path: FIFO", "bench --model {d}/fifo.onnx --frames 10", 1, "fifo.onnx"),
+    c("path: device", "detect /dev/zero --model {r}/models/facecam.onnx --out {d}/o13", 1, "/dev/zero"),
+    c("path: device", "card /dev/zero", 1, "/dev/zero"),
+    // The environment: odd values where a user's shell or service file sets them.
+    env("environment: bad log filter", &[("FACECAM_LOG", "=,=:::nonsense")], "card {r}/models/facecam.onnx", 0, ""),
+    env("environment: missing folder", &[("FACECAM_BOARDS", "{d}/nope")], "run --source pattern --sink none --frames 1 --board rpi4", 0, "frames shown"),
+    env("environment: relative data dirs", &[("XDG_DATA_DIRS", "rel:ative::")], "paths", 0, ""),
+    env("environment: FIFO in a model folder", &[("FACECAM_MODELS", "{d}/fifomodels")], "card", 0, ""),
+    env("environment: no HOME", &[("HOME", "")], "detect {d}/in/photo.png --out {d}/o14", 0, "1 image(s)"),
     // Files: empty, garbage, truncated, a header promising a huge picture.
     left("file: empty", "detect {d}/empty.png --model {r}/models/facecam.onnx --out {d}/o7", 1, "empty.png", &["o7"]),
     left("file: garbage", "detect {d}/garbage.png --model {r}/models/facecam.onnx --out {d}/o8", 1, "garbage.png", &["o8"]),

@@ -4,7 +4,7 @@
 use super::{Bin::Train, Case};
 
 const fn c(category: &'static str, args: &'static str, exit: i32, says: &'static str) -> Case {
-    Case { category, bin: Train, args, exit, says, leaves_none: &[] }
+    Case { category, bin: Train, args, exit, says, leaves_none: &[], env: &[] }
 }
 
 const fn left(
@@ -14,7 +14,17 @@ const fn left(
     says: &'static str,
     none: &'static [&'static str],
 ) -> Case {
-    Case { category, bin: Train, args, exit, says, leaves_none: none }
+    Case { category, bin: Train, args, exit, says, leaves_none: none, env: &[] }
+}
+
+const fn env(
+    category: &'static str,
+    vars: &'static [(&'static str, &'static str)],
+    args: &'static str,
+    exit: i32,
+    says: &'static str,
+) -> Case {
+    Case { category, bin: Train, args, exit, says, leaves_none: &[], env: vars }
 }
 
 pub const CASES: &[Case] = &[
@@ -34,6 +44,9 @@ pub const CASES: &[Case] = &[
     c("path: FIFO", "classify-eval --model {d}/fifo.onnx --data labelme:{d}/lab --out {d}/ce1", 1, "fifo.onnx"),
     left("path: missing", "export --checkpoint {d}/nope --out {d}/x1.onnx", 1, "nope", &["x1.onnx"]),
     left("path: missing", "train --data labelme:{d}/lab --init {d}/nope --epochs 1 --out {d}/t2", 1, "nope", &["t2"]),
+    c("path: a device for a folder", "import --data labelme:/dev/null", 1, "/dev/null"),
+    c("path: a file for a folder", "import --data voc:{d}/notes.txt", 1, "notes.txt"),
+    env("environment: no HOME", &[("HOME", "")], "import --data labelme:{d}/lab", 0, ""),
     // Files: nesting deep enough to overflow a recursive parser, boxes overflowing to infinity.
     c("file: JSON nested 100,000 deep", "import --data labelme:{d}/labdeep", 1, "a.json"),
     c("file: JSON nested 100,000 deep", "import --data coco:{d}/coco-deep.json", 1, "coco-deep.json"),

@@ -14,6 +14,8 @@ pub fn make(d: &Path) {
     for sub in ["vocbig/annotations", "vocbig/images", "yolobig/images", "yolobig/labels", "sticker", "ck"] {
         mkdir(&d.join(sub));
     }
+    mkdir(&d.join("fifomodels"));
+    mkfifo(&d.join("fifomodels/facecam.onnx"));
     for name in ["fifo.png", "fifo.onnx", "fifo.json", "fifo.toml", "fifo.mjpeg", "fifo.xml", "labfifo/a.json"] {
         mkfifo(&d.join(name));
     }

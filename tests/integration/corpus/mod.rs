@@ -36,6 +36,8 @@ pub struct Case {
     pub says: &'static str,
     /// Paths (under `{d}`) that must not exist afterwards.
     pub leaves_none: &'static [&'static str],
+    /// Environment variables set for the run (`{d}` and `{r}` expanded).
+    pub env: &'static [(&'static str, &'static str)],
 }
 
 /// What one case did.
@@ -113,6 +115,7 @@ fn run_case(case: &Case, dir: &Path, index: usize) -> Outcome {
     let err_file = std::fs::File::create(&err_path).expect("stderr file");
     let mut child = Command::new(exe)
         .args(case.args.split(' ').map(|a| expand(a, dir)))
+        .envs(case.env.iter().map(|(k, v)| (k, expand(v, dir))))
         .current_dir(dir.join("cwd"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -178,7 +181,8 @@ fn write_table(path: &Path, cases: &[&Case], outcomes: &[Outcome]) {
         let line: String = o.first_line.chars().take(160).collect::<String>().replace('|', "\\|").replace('`', "'");
         let code = o.code.map_or("—".into(), |c| c.to_string());
         let ok = if o.problems.is_empty() { "yes".to_string() } else { o.problems.join("; ") };
-        out += &format!("| {} | `{bin} {args}` | {code} | {line} | {ok} |\n", c.category);
+        let env: String = c.env.iter().map(|(k, v)| format!("{k}={} ", v.replace("{d}", "D"))).collect();
+        out += &format!("| {} | `{env}{bin} {args}` | {code} | {line} | {ok} |\n", c.category);
     }
     std::fs::write(path, out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
