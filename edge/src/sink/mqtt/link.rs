@@ -49,10 +49,13 @@ pub fn run(
                     }
                 }
             }
-            // Queued after `offline` by the closing sink: everything before it was sent.
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+            // Queued after `offline` by the closing sink: everything before it is sent.
+            // Read on until the broker hangs up: closing a socket with unread acks in it
+            // sends a reset, and the broker could lose what it had not read yet.
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => log::debug!("mqtt {broker}: disconnecting"),
             Ok(_) => {}
             Err(e) => {
+                // The broker hanging up after our DISCONNECT, or one that is away at exit.
                 if *closing.lock().unwrap_or_else(|e| e.into_inner()) {
                     break;
                 }
@@ -79,9 +82,7 @@ fn reason(e: &ConnectionError) -> String {
             "the broker refused the login (bad user name or password)".into()
         }
         ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => {
-            "the broker refused the login (not authorized: it wants a user name and password, or this user may \
-             not connect)"
-                .into()
+            "the broker refused the login (not authorized: a wrong or missing user name or password)".into()
         }
         ConnectionError::ConnectionRefused(code) => format!("the broker refused the connection ({code:?})"),
         ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
