@@ -204,3 +204,24 @@ fn a_password_file_that_is_missing_or_empty_is_named_and_none_is_taken_from_the_
     assert_eq!(out.status.code(), Some(2), "{log}");
     assert!(log.contains("use password_file=PATH or $FACECAM_MQTT_PASSWORD"), "{log}");
 }
+
+#[test]
+fn sigterm_publishes_offline_once_and_does_not_reconnect() {
+    let dir = scratch("mqtt-sigterm");
+    let port = free_port();
+    let Some(_b) = broker(&dir, port, false) else { return };
+    let mut opts = MqttOptions::new("test-sub-term", "127.0.0.1", port);
+    opts.set_credentials(USER, PASSWORD);
+    let got = subscribe_with(opts, "fc/term/availability");
+    std::thread::sleep(Duration::from_secs(1)); // the subscriber logs in and subscribes
+    let run = Run::start("pattern", &format!("mqtt:{USER}@127.0.0.1:{port}/fc/term"), &[], Some(PASSWORD));
+    wait_until("online", 60, || payloads(&got, "fc/term/availability") == ["online"]);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(run.0.id() as i32, libc::SIGTERM) };
+    let (ok, _, log) = run.finish(60);
+    assert!(ok, "SIGTERM is a clean stop: {log}");
+    assert!(!log.contains("retrying") && !log.contains("abruptly"), "{log}");
+    wait_until("offline", 20, || payloads(&got, "fc/term/availability").len() >= 2);
+    std::thread::sleep(Duration::from_millis(500)); // anything published after offline would be here by now
+    assert_eq!(payloads(&got, "fc/term/availability"), ["online", "offline"]);
+}

@@ -5,7 +5,7 @@
 //! default: ring builds with a C compiler alone (aws-lc-rs needs cmake), so the board
 //! cross builds keep working.
 
-use super::spec::TlsFiles;
+use super::spec::{MqttOptions, TlsFiles, PASSWORD_ENV};
 use anyhow::{bail, Context, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -43,6 +43,24 @@ pub fn read_text(path: &Path, what: &str) -> Result<String> {
         bail!("{}: is more than the {MAX_BYTES} bytes {what} may be", path.display());
     }
     String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: {what} is not UTF-8 text", path.display()))
+}
+
+/// The password: the first line of `password_file=` (required to be there and not
+/// empty), else [`PASSWORD_ENV`] when set and not empty, else none.
+pub fn password(options: &MqttOptions) -> Result<Option<String>> {
+    if let Some(file) = &options.password_file {
+        let text = read_text(file, "the MQTT password file")?;
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            bail!("{}: the MQTT password file is empty (the password is its first line)", file.display());
+        }
+        return Ok(Some(line.to_string()));
+    }
+    match std::env::var(PASSWORD_ENV) {
+        Ok(p) if !p.is_empty() => Ok(Some(p)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(e) => Err(e).context(format!("${PASSWORD_ENV}")),
+    }
 }
 
 /// The TLS client configuration: the CA file's certificates (else the system's roots),
@@ -112,5 +130,21 @@ mod tests {
         let files = TlsFiles { ca: Some(dir.path().into()), client: None };
         let err = format!("{:#}", client_config(&files).unwrap_err());
         assert!(err.ends_with("is a directory, not the MQTT CA file"), "{err}");
+    }
+
+    #[test]
+    fn the_password_is_the_files_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        let options = |f: &std::path::Path| MqttOptions { password_file: Some(f.into()), ..Default::default() };
+        std::fs::write(&file, "s3cret\nignored\n").unwrap();
+        assert_eq!(password(&options(&file)).unwrap().as_deref(), Some("s3cret"));
+        std::fs::write(&file, "\n").unwrap();
+        let err = format!("{:#}", password(&options(&file)).unwrap_err());
+        assert!(err.ends_with("pw: the MQTT password file is empty (the password is its first line)"), "{err}");
+        let err = format!("{:#}", password(&options(dir.path())).unwrap_err());
+        assert!(err.ends_with(": is a directory, not the MQTT password file"), "{err}");
+        let err = format!("{:#}", password(&options(&dir.path().join("gone"))).unwrap_err());
+        assert!(err.contains("gone: cannot open the MQTT password file: No such file"), "{err}");
     }
 }

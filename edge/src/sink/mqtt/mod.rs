@@ -92,7 +92,7 @@ impl MqttSink {
             true,
         ));
         if let Some(user) = &options.user {
-            mqtt.set_credentials(user.clone(), options.password()?.unwrap_or_default());
+            mqtt.set_credentials(user.clone(), files::password(&options)?.unwrap_or_default());
         }
         if let Some(tls) = &options.tls {
             mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(files::client_config(tls)?)));

@@ -13,7 +13,7 @@
 //!
 //! The password is never part of the spec: a command line is visible to everyone in `ps`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::path::PathBuf;
 
 /// The environment variable holding the MQTT password when no `password_file=` is given.
@@ -123,25 +123,6 @@ impl MqttOptions {
     pub fn broker(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
-
-    /// The password: the first line of `password_file=` (required to be there and not
-    /// empty), else [`PASSWORD_ENV`] when set and not empty, else none.
-    pub fn password(&self) -> Result<Option<String>> {
-        if let Some(file) = &self.password_file {
-            let text = super::files::read_text(file, "the MQTT password file")?;
-            let line = text.lines().next().unwrap_or("");
-            if line.is_empty() {
-                bail!("{}: the MQTT password file is empty (the password is its first line)", file.display());
-            }
-            return Ok(Some(line.to_string()));
-        }
-        match std::env::var(PASSWORD_ENV) {
-            Ok(p) if !p.is_empty() => Ok(Some(p)),
-            Ok(_) => Ok(None),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(e) => Err(e).context(format!("${PASSWORD_ENV}")),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -183,21 +164,5 @@ mod tests {
             let err = MqttOptions::parse(bad, false).unwrap_err().to_string();
             assert!(err.contains(why) && err.starts_with(&format!("sink `mqtt:{bad}`")), "{bad}: {err}");
         }
-    }
-
-    #[test]
-    fn the_password_is_the_files_first_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pw");
-        let options = |f: &std::path::Path| MqttOptions { password_file: Some(f.into()), ..Default::default() };
-        std::fs::write(&file, "s3cret\nignored\n").unwrap();
-        assert_eq!(options(&file).password().unwrap().as_deref(), Some("s3cret"));
-        std::fs::write(&file, "\n").unwrap();
-        let err = format!("{:#}", options(&file).password().unwrap_err());
-        assert!(err.ends_with("pw: the MQTT password file is empty (the password is its first line)"), "{err}");
-        let err = format!("{:#}", options(dir.path()).password().unwrap_err());
-        assert!(err.ends_with(": is a directory, not the MQTT password file"), "{err}");
-        let err = format!("{:#}", options(&dir.path().join("gone")).password().unwrap_err());
-        assert!(err.contains("gone: cannot open the MQTT password file: No such file"), "{err}");
     }
 }
