@@ -9,8 +9,8 @@
 //!
 //! `fb:` and `fbfile:`/`xvfb:` are the Linux framebuffer and files laid out like one
 //! ([`fbdev`]), `spi:` an SPI LCD ([`spi_lcd`]), `png:` and `json` files and lines
-//! ([`files`]), `http:` the live web view ([`web`]), `mqtt:` face events over MQTT
-//! ([`mqtt`]), and `none` nothing.
+//! ([`files`]), `http:` the live web view ([`web`]), `mqtt:` and `mqtts:` face events
+//! over MQTT, with a login and TLS ([`mqtt`]), and `none` nothing.
 //!
 //! The framebuffer and the LCD are also embedded-graphics `DrawTarget`s.
 
@@ -137,8 +137,16 @@ pub const SINKS: &[SinkKind] = &[
     },
     SinkKind {
         kind: "mqtt",
-        usage: "mqtt:HOST[:PORT]/PREFIX",
-        what: "face events, count and availability over MQTT",
+        usage: "mqtt:HOST[:PORT]/PREFIX[,OPTION…]",
+        what: "face events, count and availability over MQTT; options user=NAME, password_file=PATH (else \
+               $FACECAM_MQTT_PASSWORD), tls, ca=FILE, cert=FILE, key=FILE",
+        needs_args: false,
+        open: open_mqtt,
+    },
+    SinkKind {
+        kind: "mqtts",
+        usage: "mqtts:HOST[:PORT]/PREFIX[,OPTION…]",
+        what: "the same over TLS (port 8883 unless given)",
         needs_args: false,
         open: open_mqtt,
     },
@@ -265,8 +273,10 @@ fn open_http(spec: &str, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>> {
 }
 
 #[cfg(feature = "mqtt")]
-fn open_mqtt(_: &str, args: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
-    Ok(Box::new(mqtt::MqttSink::start(mqtt::MqttOptions::parse(args)?, options)?))
+fn open_mqtt(spec: &str, args: &str, options: &SinkOptions) -> Result<Box<dyn Sink>> {
+    // A spec that cannot be right is a usage error; unreadable files are failures.
+    let parsed = mqtt::MqttOptions::parse(args, spec.starts_with("mqtts:")).map_err(crate::exit::usage)?;
+    Ok(Box::new(mqtt::MqttSink::start(parsed, options)?))
 }
 
 #[cfg(not(feature = "mqtt"))]
@@ -322,17 +332,18 @@ mod tests {
 
     #[test]
     fn every_kind_is_in_the_table_and_the_error_lists_their_usages() {
-        assert_eq!(KINDS, ["fb", "fbfile", "xvfb", "spi", "png", "json", "http", "mqtt", "none"]);
+        assert_eq!(KINDS, ["fb", "fbfile", "xvfb", "spi", "png", "json", "http", "mqtt", "mqtts", "none"]);
         let err = format!("{:#}", "vga:0".parse::<SinkSpec>().unwrap_err());
         assert_eq!(
             err,
             "sink `vga:0`: expected fb:/dev/fbN, fbfile:PATH@WxH@BPP[@STRIDE[@OFFSET]], xvfb:SCREEN_FILE, \
              spi:CONTROLLER@WxH,dc=N[,rst=N][,bl=N], png:DIR, json, http:[ADDR:]PORT, \
-             mqtt:HOST[:PORT]/PREFIX or none"
+             mqtt:HOST[:PORT]/PREFIX[,OPTION…], mqtts:HOST[:PORT]/PREFIX[,OPTION…] or none"
         );
         assert!(format!("{:#}", "png:".parse::<SinkSpec>().unwrap_err()).contains("expected fb:"));
         assert_eq!("json".parse::<SinkSpec>().unwrap().kind().kind, "json");
-        assert!(help().ends_with("mqtt:HOST[:PORT]/PREFIX or none"));
-        assert!(long_help().contains("\n  mqtt:HOST[:PORT]/PREFIX: face events"));
+        assert!(help().ends_with("mqtts:HOST[:PORT]/PREFIX[,OPTION…] or none"));
+        assert!(long_help().contains("\n  mqtt:HOST[:PORT]/PREFIX[,OPTION…]: face events"));
+        assert!(long_help().contains("password_file=PATH (else $FACECAM_MQTT_PASSWORD)"));
     }
 }

@@ -12,6 +12,7 @@ mod cli;
 mod faults;
 mod int8;
 mod mqtt;
+mod mqtt_login;
 mod packaging;
 mod reference_detection;
 mod rtsp;

@@ -12,21 +12,26 @@ use std::time::{Duration, Instant};
 use crate::common::{paced_pipe, root, scratch};
 
 /// A mosquitto broker on `port` with its data in `dir`; killed on drop.
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
 }
 
 impl Broker {
     fn start(dir: &Path, port: u16) -> Option<Self> {
+        Self::start_with(dir, port, &format!("listener {port} 127.0.0.1\nallow_anonymous true\n"))
+    }
+
+    /// A broker whose listener and access settings are `listener` (config lines).
+    pub(crate) fn start_with(dir: &Path, port: u16, listener: &str) -> Option<Self> {
         let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists())?;
         // Persistence keeps the subscriber's session (and its queued messages) across a
-        // broker restart, as a real installation does.
+        // broker restart, as a real installation does. Run as root, mosquitto would
+        // become the `mosquitto` user, who cannot read the scratch folder's files.
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-                 autosave_interval 1\n",
+                "{listener}user root\npersistence true\npersistence_location {}/\nautosave_interval 1\n",
                 dir.display()
             ),
         )
@@ -55,12 +60,16 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn broker(dir: &Path, port: u16) -> Option<Broker> {
-    let b = Broker::start(dir, port);
+    skipped_unless(Broker::start(dir, port))
+}
+
+/// The broker, or `None` with a note when there is no mosquitto (a failure in CI).
+pub(crate) fn skipped_unless(b: Option<Broker>) -> Option<Broker> {
     if b.is_none() {
         assert!(std::env::var_os("FACECAM_REQUIRE_BROKER").is_none(), "no mosquitto, and the broker test is required");
         eprintln!("skipped: no mosquitto (make setup installs it)");
@@ -68,11 +77,15 @@ fn broker(dir: &Path, port: u16) -> Option<Broker> {
     b
 }
 
-type Messages = Arc<Mutex<Vec<(String, String, bool)>>>;
+pub(crate) type Messages = Arc<Mutex<Vec<(String, String, bool)>>>;
 
 /// A subscriber to `filter` with a persistent session; records (topic, payload, retained).
 fn subscribe(port: u16, id: &str, filter: &str) -> Messages {
-    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    subscribe_with(MqttOptions::new(id, "127.0.0.1", port), filter)
+}
+
+/// [`subscribe`] with these options (a login, TLS).
+pub(crate) fn subscribe_with(mut opts: MqttOptions, filter: &str) -> Messages {
     opts.set_clean_session(false).set_keep_alive(Duration::from_secs(5));
     let (client, mut connection) = Client::new(opts, 64);
     let got: Messages = Arc::default();
@@ -93,7 +106,7 @@ fn subscribe(port: u16, id: &str, filter: &str) -> Messages {
 }
 
 /// Poll `done` every 100 ms for up to `secs`; whether it came true.
-fn wait_for(secs: u64, mut done: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_for(secs: u64, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
         if Instant::now() >= deadline {
@@ -104,7 +117,7 @@ fn wait_for(secs: u64, mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
-fn wait_until(what: &str, secs: u64, done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, secs: u64, done: impl FnMut() -> bool) {
     assert!(wait_for(secs, done), "timed out waiting for {what}");
 }
 
@@ -120,7 +133,7 @@ fn facecam(pipe: &str, port: u16, prefix: &str, extra: &[&str]) -> Child {
         .unwrap()
 }
 
-fn events_of(messages: &Messages, topic: &str) -> Vec<serde_json::Value> {
+pub(crate) fn events_of(messages: &Messages, topic: &str) -> Vec<serde_json::Value> {
     let m = messages.lock().unwrap();
     m.iter().filter(|(t, _, _)| t == topic).map(|(_, p, _)| serde_json::from_str(p).unwrap()).collect()
 }
