@@ -11,6 +11,8 @@ use std::sync::{Mutex, MutexGuard};
 mod scratch;
 pub use scratch::{scratch, Scratch};
 
+pub mod fuzz_targets;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repo").to_path_buf()
