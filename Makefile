@@ -31,7 +31,7 @@ help: ## this list
 	@echo "make TARGET (options as VAR=value, described above each target in Makefile, packaging/*.mk, boards/*.mk):"
 	@sed -n 's/^\([a-z][a-zA-Z0-9-]*\):.*## \(.*\)$$/  \1\t\2/p' $(MAKEFILE_LIST) | expand -t 20
 
-.PHONY: help system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-names facemask-eval wider-eval test check clean
+.PHONY: help system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-names facemask-eval wider-eval test fuzz check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
@@ -218,6 +218,14 @@ _test:
 	  FACECAM_REQUIRE_BROKER=1 FACECAM_REQUIRE_FFMPEG=1 cargo test --workspace
 	$(MAKE) --no-print-directory cross-test
 	$(MAKE) --no-print-directory cross BOARD=jetson-nano
+
+# Coverage-guided fuzzing (cargo-fuzz, libFuzzer; the nightly toolchain and
+# `cargo +nightly install cargo-fuzz`): FUZZ_SECONDS per target (default 60),
+# FUZZ_TARGETS="mat onnx" picks some. Failing inputs land in tests/fuzz/regressions/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: ## coverage-guided fuzzing of every parser, FUZZ_SECONDS each (nightly + cargo-fuzz)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_TARGETS)
 
 check: ## rustfmt and clippy, as CI wants them
 	cargo fmt --all --check

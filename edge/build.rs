@@ -24,15 +24,16 @@ fn main() {
     // PROFILE is `debug` or `release` (a custom profile such as `board` reports its base).
     let profile = std::env::var("PROFILE").unwrap_or_else(|_| "unknown".into());
     println!("cargo:rustc-env=FACECAM_PROFILE={profile}");
-    // A new commit or checkout changes HEAD or the branch it points to.
-    for path in ["HEAD", "packed-refs"] {
-        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={p}");
-        }
-    }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(p) = git(&["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={p}");
+    // A new commit or checkout changes HEAD or the branch it points to. Only files that
+    // exist are watched: cargo reruns a script watching a missing one (a worktree has no
+    // packed-refs) on every build, and so rebuilt this crate and all above it each time.
+    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for path in watched {
+        if let Some(p) = git(&["rev-parse", "--git-path", &path]) {
+            if std::path::Path::new(&p).exists() {
+                println!("cargo:rerun-if-changed={p}");
+            }
         }
     }
     println!("cargo:rerun-if-changed=build.rs");

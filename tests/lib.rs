@@ -16,6 +16,8 @@ pub use scratch::{scratch, Scratch};
 mod bounded;
 pub use bounded::run_within;
 
+pub mod fuzz_targets;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repo").to_path_buf()
