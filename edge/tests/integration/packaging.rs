@@ -378,7 +378,9 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
     // the installed binary finds its model, boards and stickers beside its prefix.
     let photos = cwd.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    std::fs::copy(crate::common::root().join("samples/astronaut.png"), photos.join("astronaut.png")).unwrap();
+    for photo in ["astronaut.png", "chelsea.png"] {
+        std::fs::copy(crate::common::root().join("samples").join(photo), photos.join(photo)).unwrap();
+    }
     let installed = |args: &[&str]| {
         let o =
             run(Command::new(r.join("usr/bin/facecam")).current_dir(cwd.path()).args(args), Duration::from_secs(120));
