@@ -1,11 +1,11 @@
 //! Composing a frame's overlays in a fixed order: hide faces (privacy), add stickers,
 //! draw boxes, then the HUD. Privacy comes first so nothing drawn later reveals a face.
 
-use super::hud::{draw_hud, HudInfo};
+use super::hud::{draw_hud, hud_area, HudInfo};
 use super::per_class::PerClass;
 use super::privacy::{hide, Privacy};
 use super::sticker::Sticker;
-use super::{draw_labelled_box, ImageTarget};
+use super::{draw_label_and_box, ImageTarget};
 use crate::track::Track;
 use image::RgbImage;
 
@@ -40,6 +40,8 @@ pub fn compose(frame: &mut RgbImage, faces: &[Track], style: &mut Style, hud: &H
         }
     }
     let mut target = ImageTarget(frame);
+    // Labels keep out of the HUD's corner, which is drawn over them.
+    let keep_out: &[_] = if style.hud { &[hud_area(hud)] } else { &[] };
     if style.boxes {
         for t in faces {
             // ImageTarget cannot fail.
@@ -47,7 +49,7 @@ pub fn compose(frame: &mut RgbImage, faces: &[Track], style: &mut Style, hud: &H
                 Some(l) => format!("#{} {} {:.2}", t.id, l.shown(), l.probability),
                 None => format!("#{} {:.2}", t.id, t.score),
             };
-            let _ = draw_labelled_box(&mut target, &t.bbox, &text);
+            let _ = draw_label_and_box(&mut target, &t.bbox, &text, keep_out);
         }
     }
     if style.hud {
@@ -87,5 +89,19 @@ mod tests {
         assert_eq!(contrast(5), 255, "the known face is left as it is");
         assert!(contrast(45) < 60, "a stranger is blurred: {}", contrast(45));
         assert!(contrast(85) < 60, "a face not classified yet is blurred too: {}", contrast(85));
+    }
+
+    #[test]
+    fn a_label_in_the_huds_corner_moves_below_the_hud() {
+        let mut style = Style { boxes: true, hud: true, ..Default::default() };
+        let mut frame = RgbImage::from_pixel(200, 120, image::Rgb([0, 0, 255]));
+        let corner = Track { id: 7, bbox: BBox::new(2.0, 0.0, 60.0, 60.0), score: 0.9, label: None };
+        let hud = HudInfo { fps: 10.0, latency_ms: 40.0, faces: 1 };
+        compose(&mut frame, &[corner], &mut style, &hud);
+        let below = hud_area(&hud).size.height;
+        // The label's tab (box green, a full row of it) lies wholly below the HUD.
+        let tab_rows: Vec<u32> =
+            (0..120).filter(|&y| (4..40).all(|x| frame.get_pixel(x, y).0 == [0, 255, 64])).collect();
+        assert!(!tab_rows.is_empty() && tab_rows.iter().all(|&y| y >= below), "{tab_rows:?}, HUD to row {below}");
     }
 }

@@ -20,19 +20,27 @@ pub struct HudInfo {
     pub faces: usize,
 }
 
-/// Draw the HUD in the top-left corner: light text on a dark tab.
-pub fn draw_hud<D: DrawTarget<Color = Rgb888>>(target: &mut D, info: &HudInfo) -> Result<(), D::Error> {
-    let text = format!(
+/// The HUD's text for `info`.
+fn text(info: &HudInfo) -> String {
+    format!(
         "{:4.1} fps  {:3.0} ms  {} face{}",
         info.fps,
         info.latency_ms,
         info.faces,
         if info.faces == 1 { "" } else { "s" }
-    );
+    )
+}
+
+/// The corner the HUD covers for `info` (labels keep out of it).
+pub fn hud_area(info: &HudInfo) -> Rectangle {
     let ch = FONT_6X10.character_size;
-    let tab = Size::new(ch.width * text.len() as u32 + 6, ch.height + 4);
-    Rectangle::new(Point::zero(), tab).into_styled(PrimitiveStyle::with_fill(Rgb888::new(20, 20, 20))).draw(target)?;
-    Text::with_baseline(&text, Point::new(3, 2), MonoTextStyle::new(&FONT_6X10, Rgb888::WHITE), Baseline::Top)
+    Rectangle::new(Point::zero(), Size::new(ch.width * text(info).len() as u32 + 6, ch.height + 4))
+}
+
+/// Draw the HUD in the top-left corner: light text on a dark tab.
+pub fn draw_hud<D: DrawTarget<Color = Rgb888>>(target: &mut D, info: &HudInfo) -> Result<(), D::Error> {
+    hud_area(info).into_styled(PrimitiveStyle::with_fill(Rgb888::new(20, 20, 20))).draw(target)?;
+    Text::with_baseline(&text(info), Point::new(3, 2), MonoTextStyle::new(&FONT_6X10, Rgb888::WHITE), Baseline::Top)
         .draw(target)?;
     Ok(())
 }
