@@ -198,6 +198,13 @@ fn every_route_answers_and_the_stream_is_the_annotated_frame() {
     assert!(green > 100, "the face box is drawn into the snapshot ({green} green pixels)");
     let (_, _, small) = get(cam.addr, "/snapshot.jpg?width=160");
     assert_eq!(image::load_from_memory(&small).unwrap().width(), 160);
+    // The page's FPS: frames the sink showed lately (the pipe plays about 12 a second).
+    let (status, headers, json) = get(cam.addr, "/status.json");
+    assert_eq!((status, header(&headers, "content-type")), (200, "application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let fps = json["fps"].as_f64().unwrap_or_else(|| panic!("no fps in {json}"));
+    assert!(fps > 0.0 && fps < 200.0, "{json}");
+    assert!(json["frames"].as_u64().is_some_and(|n| n >= 3), "{json}");
     let (status, mut stream) = open_stream(cam.addr, "/stream.mjpg?width=320&fps=5");
     assert_eq!(status, 200);
     let frame = next_jpeg(&mut stream);

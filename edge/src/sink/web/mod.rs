@@ -7,6 +7,7 @@
 //! | route | what |
 //! |---|---|
 //! | `/` | a page with the live stream, face count, FPS, latency, board and model |
+//! | `/status.json` | `{"fps": …, "frames": …, "viewers": …}`: frames shown per second (last 2 s), shown in all, streams open |
 //! | `/stream.mjpg` | `multipart/x-mixed-replace` JPEGs (`?fps=`, `?width=` lower them) |
 //! | `/snapshot.jpg` | the latest composed frame |
 //! | `/events` | Server-Sent Events: every frame's JSON and every face event, as the `json` sink writes them |
@@ -19,6 +20,7 @@
 //! only, bounded viewers, open sockets (idle ones closed after a few seconds), header
 //! sizes and header counts.
 
+mod rate;
 mod server;
 mod stream;
 
@@ -30,7 +32,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
 /// Where a token is looked for when `--http-token` is not given.
@@ -110,6 +112,8 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<Arc<(String, String)>>,
     pub viewers: AtomicUsize,
     pub connections: AtomicUsize,
+    /// When frames were shown, for the page's FPS.
+    pub rate: Mutex<rate::FrameRate>,
 }
 
 /// The web view sink; see the module docs.
@@ -137,6 +141,7 @@ impl WebSink {
             events: broadcast::channel(256).0,
             viewers: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            rate: Mutex::new(rate::FrameRate::default()),
         });
         let server = server::start(shared.clone())?;
         log::info!("web view on http://{}/", server.addr);
@@ -160,6 +165,7 @@ impl Sink for WebSink {
         // time, so the newest is always kept (a copy, no encoding).
         let shown = Shown { image: frame.clone(), jpegs: Mutex::new(Vec::new()) };
         self.shared.frames.send_replace(Some(Arc::new(shown)));
+        self.shared.rate.lock().unwrap_or_else(|p| p.into_inner()).shown(Instant::now());
         if self.shared.events.receiver_count() > 0 {
             self.publish("frame", serde_json::to_string(report)?);
         }

@@ -216,6 +216,7 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
             r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
             r
         }
+        "/status.json" => status(shared),
         "/snapshot.jpg" => match shared.frames.borrow().clone() {
             None => text(StatusCode::SERVICE_UNAVAILABLE, "no frame yet\n"),
             Some(shown) => {
@@ -244,10 +245,25 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
             }
             r
         }
-        _ => text(StatusCode::NOT_FOUND, "no such page: /, /stream.mjpg, /snapshot.jpg, /events, /healthz\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "no such page: /, /stream.mjpg, /snapshot.jpg, /events, /status.json, /healthz\n",
+        ),
     };
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `/status.json`: what the page's header shows that the frames' JSON does not carry.
+fn status(shared: &Shared) -> Response<Body> {
+    let (fps, frames) = {
+        let mut rate = shared.rate.lock().unwrap_or_else(|p| p.into_inner());
+        (rate.fps(std::time::Instant::now()), rate.total())
+    };
+    let json = serde_json::json!({ "fps": fps, "frames": frames, "viewers": shared.viewers.load(Relaxed) });
+    let mut r = Response::new(Full::new(Bytes::from(json.to_string())).boxed());
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
 fn bad_request(why: String) -> Response<Body> {
