@@ -102,11 +102,5 @@ pub fn read_text(path: &Path, what: &str, max_bytes: u64) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{}: is not UTF-8 text ({})", path.display(), e.utf8_error()))
 }
 
-/// A picture file's displayed width and height from its header, read through the door
-/// (format told by content, EXIF orientation applied): [`crate::source::decode::read_size`].
-pub fn image_dimensions(path: &Path) -> Result<(u32, u32)> {
-    crate::source::decode::read_size(path)
-}
-
 #[cfg(test)]
 mod tests;

@@ -79,7 +79,7 @@ impl ImageSet {
             return (ImageSet::Memory(ok), bad);
         }
         let checked: Vec<Result<Sample, (PathBuf, String)>> = (samples.par_iter())
-            .map(|s| match edge::input::image_dimensions(&s.image) {
+            .map(|s| match edge::source::decode::read_size(&s.image) {
                 Ok(_) => Ok(s.clone()),
                 Err(e) => Err((s.image.clone(), format!("{e:#}"))),
             })

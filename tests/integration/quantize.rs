@@ -265,7 +265,7 @@ fn bad_inputs_are_refused_naming_the_file() {
 
     let missing = dir.join("missing.onnx");
     let e = err(&missing, &images);
-    assert!(e.contains("missing.onnx") && e.contains("cannot read"), "{e}");
+    assert!(e.contains("missing.onnx") && e.contains("cannot open an ONNX model"), "{e}");
 
     let junk = dir.join("junk.onnx");
     std::fs::write(&junk, b"not protobuf").unwrap();

@@ -47,6 +47,8 @@ pub const CASES: &[Case] = &[
     c("path: FIFO", "bench --model {d}/fifo.onnx --frames 10", 1, "fifo.onnx"),
     c("path: device", "detect /dev/zero --model {r}/models/facecam.onnx --out {d}/o13", 1, "/dev/zero"),
     c("path: device", "card /dev/zero", 1, "/dev/zero"),
+    c("path: symlink loop", "detect {d}/loop --model {r}/models/facecam.onnx --out {d}/o15", 0, "1 image(s)"),
+    c("path: a class that is a path", "capture --source pattern --crops --class ../evil --count 1", 2, "../evil"),
     // The environment: odd values where a user's shell or service file sets them.
     env("environment: bad log filter", &[("FACECAM_LOG", "=,=:::nonsense")], "card {r}/models/facecam.onnx", 0, ""),
     env("environment: missing folder", &[("FACECAM_BOARDS", "{d}/nope")], "run --source pattern --sink none --frames 1 --board rpi4", 0, "frames shown"),

@@ -45,6 +45,7 @@ pub const CASES: &[Case] = &[
     left("path: missing", "export --checkpoint {d}/nope --out {d}/x1.onnx", 1, "nope", &["x1.onnx"]),
     left("path: missing", "train --data labelme:{d}/lab --init {d}/nope --epochs 1 --out {d}/t2", 1, "nope", &["t2"]),
     c("path: a device for a folder", "import --data labelme:/dev/null", 1, "/dev/null"),
+    c("path: symlink loop", "import --data labelme:{d}/loop", 1, "no labelme .json files"),
     c("path: a file for a folder", "import --data voc:{d}/notes.txt", 1, "notes.txt"),
     env("environment: no HOME", &[("HOME", "")], "import --data labelme:{d}/lab", 0, ""),
     // Files: nesting deep enough to overflow a recursive parser, boxes overflowing to infinity.
@@ -100,6 +101,8 @@ pub const CASES: &[Case] = &[
     c("number: zero", "quantize --model {d}/in/model.onnx --data labelme:{d}/lab --count 0", 2, "--count"),
     c("number: NaN", "classify --data labelme:{d}/lab --margin NaN", 2, "--margin"),
     c("number: zero", "bench --steps 0", 2, "--steps"),
+    c("number: zero", "bench --batch-size 0", 2, "--batch-size"),
+    c("number: zero (old name)", "export --score-threshold 0", 2, "--threshold"),
     c("number: zero", "export --threshold 0", 2, "--threshold"),
     c("number: malformed split", "import --data labelme:{d}/lab@=70/30/x", 2, "70/30/x"),
     // Outputs.

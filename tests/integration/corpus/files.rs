@@ -83,6 +83,9 @@ fn pictures(d: &Path) {
     write(&d.join("huge.png"), png_claiming(100_000, 100_000));
     write(&d.join("garbage.mjpeg"), (0..65536u32).map(|i| (i.wrapping_mul(40_503) >> 7) as u8).collect::<Vec<_>>());
     write(&d.join("notes.txt"), b"not a picture\n");
+    mkdir(&d.join("loop"));
+    write(&d.join("loop/a.png"), &png);
+    std::os::unix::fs::symlink(".", d.join("loop/again")).expect("a symlink loop");
     mkdir(&d.join("lab"));
     write(&d.join("lab/a.png"), &png);
     let doc = r#"{"imagePath": "a.png", "imageWidth": 64, "imageHeight": 48, "shapes": [
