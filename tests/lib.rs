@@ -14,7 +14,7 @@ pub use scratch::{scratch, Scratch};
 // Running a binary with a time bound, the same file as the edge crate's tests use.
 #[path = "../edge/tests/integration/common/bounded.rs"]
 mod bounded;
-pub use bounded::run_within;
+pub use bounded::{run_within, wait_within};
 
 pub mod fuzz_targets;
 

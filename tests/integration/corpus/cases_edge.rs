@@ -3,35 +3,13 @@
 use super::{Bin::Facecam, Case};
 
 const fn c(category: &'static str, args: &'static str, exit: i32, says: &'static str) -> Case {
-    Case { category, bin: Facecam, args, exit, says, leaves_none: &[], env: &[] }
-}
-
-const fn left(
-    category: &'static str,
-    args: &'static str,
-    exit: i32,
-    says: &'static str,
-    none: &'static [&'static str],
-) -> Case {
-    Case { category, bin: Facecam, args, exit, says, leaves_none: none, env: &[] }
-}
-
-// `M` in a comment below is `--model {r}/models/facecam.onnx`: the cases run in an
-// empty folder, so the default `models/facecam.onnx` is not there.
-const fn env(
-    category: &'static str,
-    vars: &'static [(&'static str, &'static str)],
-    args: &'static str,
-    exit: i32,
-    says: &'static str,
-) -> Case {
-    Case { category, bin: Facecam, args, exit, says, leaves_none: &[], env: vars }
+    Case::new(Facecam, category, args, exit, says)
 }
 
 pub const CASES: &[Case] = &[
     // Paths: missing, a FIFO, a folder, where a file is expected.
-    left("path: missing", "detect {d}/nope.png --model {r}/models/facecam.onnx --out {d}/o1", 1, "nope.png", &["o1"]),
-    left("path: FIFO", "detect {d}/fifo.png --model {r}/models/facecam.onnx --out {d}/o2", 1, "fifo.png", &["o2"]),
+    c("path: missing", "detect {d}/nope.png --model {r}/models/facecam.onnx --out {d}/o1", 1, "nope.png").leaving(&["o1"]),
+    c("path: FIFO", "detect {d}/fifo.png --model {r}/models/facecam.onnx --out {d}/o2", 1, "fifo.png").leaving(&["o2"]),
     c("path: folder of no pictures", "detect {d}/dir.png --model {r}/models/facecam.onnx --out {d}/o3", 1, "dir.png"),
     c("path: FIFO", "detect {d}/in/photo.png --model {d}/fifo.onnx --out {d}/o4", 1, "fifo.onnx"),
     c("path: folder", "detect {d}/in/photo.png --model {d}/cwd --out {d}/o5", 1, "cwd"),
@@ -50,14 +28,14 @@ pub const CASES: &[Case] = &[
     c("path: symlink loop", "detect {d}/loop --model {r}/models/facecam.onnx --out {d}/o15", 0, "1 image(s)"),
     c("path: a class that is a path", "capture --source pattern --crops --class ../evil --count 1", 2, "../evil"),
     // The environment: odd values where a user's shell or service file sets them.
-    env("environment: bad log filter", &[("FACECAM_LOG", "=,=:::nonsense")], "card {r}/models/facecam.onnx", 0, ""),
-    env("environment: missing folder", &[("FACECAM_BOARDS", "{d}/nope")], "run --source pattern --sink none --frames 1 --board rpi4", 0, "frames shown"),
-    env("environment: relative data dirs", &[("XDG_DATA_DIRS", "rel:ative::")], "paths", 0, ""),
-    env("environment: FIFO in a model folder", &[("FACECAM_MODELS", "{d}/fifomodels")], "card", 0, ""),
-    env("environment: no HOME", &[("HOME", "")], "detect {d}/in/photo.png --out {d}/o14", 0, "1 image(s)"),
+    c("environment: bad log filter", "card {r}/models/facecam.onnx", 0, "").with_env(&[("FACECAM_LOG", "=,=:::nonsense")]),
+    c("environment: missing folder", "run --source pattern --sink none --frames 1 --board rpi4", 0, "frames shown").with_env(&[("FACECAM_BOARDS", "{d}/nope")]),
+    c("environment: relative data dirs", "paths", 0, "").with_env(&[("XDG_DATA_DIRS", "rel:ative::")]),
+    c("environment: FIFO in a model folder", "card", 0, "").with_env(&[("FACECAM_MODELS", "{d}/fifomodels")]),
+    c("environment: no HOME", "detect {d}/in/photo.png --out {d}/o14", 0, "1 image(s)").with_env(&[("HOME", "")]),
     // Files: empty, garbage, truncated, a header promising a huge picture.
-    left("file: empty", "detect {d}/empty.png --model {r}/models/facecam.onnx --out {d}/o7", 1, "empty.png", &["o7"]),
-    left("file: garbage", "detect {d}/garbage.png --model {r}/models/facecam.onnx --out {d}/o8", 1, "garbage.png", &["o8"]),
+    c("file: empty", "detect {d}/empty.png --model {r}/models/facecam.onnx --out {d}/o7", 1, "empty.png").leaving(&["o7"]),
+    c("file: garbage", "detect {d}/garbage.png --model {r}/models/facecam.onnx --out {d}/o8", 1, "garbage.png").leaving(&["o8"]),
     c("file: truncated", "detect {d}/trunc.png --model {r}/models/facecam.onnx --out {d}/o9", 1, "trunc.png"),
     c("file: 100000x100000 header", "detect {d}/huge.png --model {r}/models/facecam.onnx --out {d}/o10", 1, "huge.png"),
     c("file: not a picture", "detect {d}/notes.txt --model {r}/models/facecam.onnx --out {d}/o11", 1, "notes.txt"),

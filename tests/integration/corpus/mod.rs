@@ -11,10 +11,10 @@ mod cases_edge;
 mod cases_train;
 mod files;
 
-use facecam_tests::{bin, repo_root, scratch};
+use facecam_tests::{bin, repo_root, scratch, wait_within};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Which binary a case runs.
 #[derive(Clone, Copy)]
@@ -38,6 +38,23 @@ pub struct Case {
     pub leaves_none: &'static [&'static str],
     /// Environment variables set for the run (`{d}` and `{r}` expanded).
     pub env: &'static [(&'static str, &'static str)],
+}
+
+impl Case {
+    /// A case of `bin` that leaves nothing to check and sets no environment.
+    pub const fn new(bin: Bin, category: &'static str, args: &'static str, exit: i32, says: &'static str) -> Case {
+        Case { category, bin, args, exit, says, leaves_none: &[], env: &[] }
+    }
+
+    /// The same case, also checking that these paths (under `{d}`) are not left behind.
+    pub const fn leaving(self, none: &'static [&'static str]) -> Case {
+        Case { leaves_none: none, ..self }
+    }
+
+    /// The same case, run with these environment variables.
+    pub const fn with_env(self, vars: &'static [(&'static str, &'static str)]) -> Case {
+        Case { env: vars, ..self }
+    }
 }
 
 /// What one case did.
@@ -91,12 +108,7 @@ fn run_all(cases: &[&Case], dir: &Path) -> Vec<Outcome> {
     std::thread::scope(|s| {
         let parts: Vec<_> = cases
             .chunks(half)
-            .enumerate()
-            .map(|(i, part)| {
-                s.spawn(move || {
-                    part.iter().enumerate().map(|(j, c)| run_case(c, dir, i * half + j)).collect::<Vec<_>>()
-                })
-            })
+            .map(|part| s.spawn(move || part.iter().map(|c| run_case(c, dir)).collect::<Vec<_>>()))
             .collect();
         parts.into_iter().flat_map(|p| p.join().expect("a corpus thread panicked")).collect()
     })
@@ -106,36 +118,16 @@ fn expand(arg: &str, dir: &Path) -> String {
     arg.replace("{d}", &dir.display().to_string()).replace("{r}", &repo_root().display().to_string())
 }
 
-fn run_case(case: &Case, dir: &Path, index: usize) -> Outcome {
+fn run_case(case: &Case, dir: &Path) -> Outcome {
     let exe = bin(match case.bin {
         Bin::Facecam => "facecam",
         Bin::Train => "facecam-train",
     });
-    let err_path = dir.join(format!("stderr-{index}.txt"));
-    let err_file = std::fs::File::create(&err_path).expect("stderr file");
-    let mut child = Command::new(exe)
-        .args(case.args.split(' ').map(|a| expand(a, dir)))
+    let mut cmd = Command::new(exe);
+    cmd.args(case.args.split(' ').map(|a| expand(a, dir)))
         .envs(case.env.iter().map(|(k, v)| (k, expand(v, dir))))
-        .current_dir(dir.join("cwd"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err_file)
-        .spawn()
-        .expect("start the binary");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if start.elapsed() > BOUND {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&err_path);
+        .current_dir(dir.join("cwd"));
+    let (status, stderr) = wait_within(&mut cmd, BOUND);
     judge(case, dir, status, &stderr)
 }
 
