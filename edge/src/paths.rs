@@ -82,9 +82,13 @@ pub fn find(kind: Kind, name: &str) -> Option<PathBuf> {
 }
 
 /// The default detector: `facecam.onnx` from the model search path, or (when none is
-/// found) `models/facecam.onnx`, whose absence the model loader reports.
+/// found) `models/facecam.onnx`, whose absence the model loader reports. Looked up once
+/// per process: clap asks for it once per subcommand that has a `--model`.
 pub fn default_model() -> PathBuf {
-    find(Kind::Models, "facecam.onnx").unwrap_or_else(|| PathBuf::from("models/facecam.onnx"))
+    static MODEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| find(Kind::Models, "facecam.onnx").unwrap_or_else(|| PathBuf::from("models/facecam.onnx")))
+        .clone()
 }
 
 /// The directory above the binary's `bin/` folder (`/usr` for `/usr/bin/facecam`).
