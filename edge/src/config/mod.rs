@@ -204,11 +204,13 @@ fn file_source(spec: &str) -> Option<(&str, &str)> {
     (["images", "mjpeg"].contains(&kind) && rest != "-" && !rest.is_empty()).then_some((kind, rest))
 }
 
-/// A clap error as one line, without its `error: ` and usage lines.
+/// A clap error as one line, without its `error: `, usage and help lines.
 pub fn clap_message(e: &clap::Error) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first.strip_prefix("error: ").unwrap_or(first).to_string()
+    let lines = text.lines().take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"));
+    let words: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let line = words.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
 }
 
 impl ConfigFile {

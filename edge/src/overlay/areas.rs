@@ -7,7 +7,7 @@ use embedded_graphics::{
     mono_font::{ascii::FONT_6X10, MonoTextStyle},
     pixelcolor::Rgb888,
     prelude::*,
-    primitives::{PrimitiveStyle, Rectangle},
+    primitives::{Line, PrimitiveStyle, Rectangle},
     text::{Baseline, Text},
 };
 use image::RgbImage;
@@ -36,13 +36,16 @@ pub fn draw_areas(frame: &mut RgbImage, zones: &Zones) {
     }
 }
 
-/// The polygon's outline, 2 pixels wide.
+/// The polygon's outline, 2 pixels wide: one line per edge (embedded-graphics' thick
+/// polyline overflows on some joints).
 fn outline(frame: &mut RgbImage, polygon: &Polygon, color: Rgb888) {
     let (w, h) = frame.dimensions();
-    let mut points: Vec<Point> = polygon.in_pixels(w, h).iter().map(|&(x, y)| Point::new(x as i32, y as i32)).collect();
-    points.push(points[0]);
-    let line = embedded_graphics::primitives::Polyline::new(&points);
-    let _ = line.into_styled(PrimitiveStyle::with_stroke(color, 2)).draw(&mut ImageTarget(frame));
+    let points: Vec<Point> = polygon.in_pixels(w, h).iter().map(|&(x, y)| Point::new(x as i32, y as i32)).collect();
+    let style = PrimitiveStyle::with_stroke(color, 2);
+    for (i, &a) in points.iter().enumerate() {
+        let b = points[(i + 1) % points.len()];
+        let _ = Line::new(a, b).into_styled(style).draw(&mut ImageTarget(frame));
+    }
 }
 
 /// Darken the pixels inside the polygon by half.
