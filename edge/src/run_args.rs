@@ -78,7 +78,6 @@ pub struct RunArgs {
     classify_every: u32,
 }
 
-
 /// Run the camera until Ctrl-C (or the source ends), with the config file's zones.
 pub fn run_camera(args: RunArgs, zones: Zones) -> Result<()> {
     let stop = cli::stop_on_signals()?;
@@ -186,7 +185,6 @@ fn run_style(args: &RunArgs, card: Option<&edge::model::ClassifierCard>) -> Resu
         .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
     Ok(Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud })
 }
-
 
 /// The `run` subcommand of facecam's command line, built (with its help flag).
 pub fn run_command() -> clap::Command {

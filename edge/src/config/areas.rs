@@ -34,7 +34,9 @@ fn area(r: &Reader, kind: &str, at: usize, table: &DeTable) -> Result<(Option<(u
                     plain_name(s).map_err(|e| r.error(start, format!("{kind} name: {e}")))?;
                     name = Some((start, s.to_string()));
                 }
-                other => return Err(r.error(start, format!("{kind} name: expected a string, not {}", other.type_str()))),
+                other => {
+                    return Err(r.error(start, format!("{kind} name: expected a string, not {}", other.type_str())))
+                }
             },
             "polygon" => polygon = Some(read_polygon(r, kind, value)?),
             other => {
@@ -43,7 +45,8 @@ fn area(r: &Reader, kind: &str, at: usize, table: &DeTable) -> Result<(Option<(u
             }
         }
     }
-    let polygon = polygon.ok_or_else(|| r.error(at, format!("{kind}: no `polygon` (corners [[x, y], ...] in 0..=1)")))?;
+    let polygon =
+        polygon.ok_or_else(|| r.error(at, format!("{kind}: no `polygon` (corners [[x, y], ...] in 0..=1)")))?;
     Ok((name, polygon))
 }
 

@@ -127,7 +127,8 @@ impl Reader<'_> {
         };
         let long = format!("--{}", arg.get_long().unwrap_or_default());
         let at = position(self.path, self.text, value.span().start);
-        let mut setting = Setting { id: arg.get_id().to_string(), key: key.get_ref().to_string(), at, words: vec![], paths: vec![] };
+        let mut setting =
+            Setting { id: arg.get_id().to_string(), key: key.get_ref().to_string(), at, words: vec![], paths: vec![] };
         let wrong = |what: &str| self.error(value.span().start, format!("key `{}`: {what}", key.get_ref()));
         match arg.get_action() {
             ArgAction::SetTrue | ArgAction::SetFalse => match value.get_ref() {
@@ -217,8 +218,8 @@ impl ConfigFile {
     /// Read `path` (through [`crate::input`]) and check it against `run`, the `facecam run`
     /// command. Errors are usage errors naming `FILE:LINE:COLUMN`.
     pub fn load(path: &Path, run: &Command) -> Result<Self> {
-        let text = crate::input::read_text(path, "a config file", crate::input::MAX_TEXT_BYTES)
-            .map_err(crate::exit::usage)?;
+        let text =
+            crate::input::read_text(path, "a config file", crate::input::MAX_TEXT_BYTES).map_err(crate::exit::usage)?;
         Self::parse(path, &text, run)
     }
 

@@ -69,8 +69,7 @@ pub fn default_file(run: &Command) -> String {
         for line in help.trim_end().lines().flat_map(wrap) {
             let _ = writeln!(out, "{}", format!("# {line}").trim_end());
         }
-        let defaults: Vec<String> =
-            arg.get_default_values().iter().map(|v| toml_value(&v.to_string_lossy())).collect();
+        let defaults: Vec<String> = arg.get_default_values().iter().map(|v| toml_value(&v.to_string_lossy())).collect();
         let value = match arg.get_action() {
             _ if arg.is_hide_default_value_set() || defaults.is_empty() => String::new(),
             ArgAction::Append => format!(" [{}]", defaults.join(", ")),

@@ -99,7 +99,12 @@ fn the_default_file_lists_every_key_and_reads_back() {
         assert!(text.contains(key), "{key} in {text}");
     }
     // Uncommenting the example zone gives a valid file.
-    let uncommented: String = text.lines().map(|l| l.strip_prefix("# ").unwrap_or(l)).filter(|l| l.starts_with("[[") || l.starts_with("name") || l.starts_with("polygon")).collect::<Vec<_>>().join("\n");
+    let uncommented: String = text
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .filter(|l| l.starts_with("[[") || l.starts_with("name") || l.starts_with("polygon"))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(parse(&uncommented).is_ok(), "{uncommented}");
     assert!(parse(&text).unwrap().settings.is_empty());
 }
