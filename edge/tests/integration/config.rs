@@ -181,4 +181,7 @@ fn the_web_view_draws_the_zones_when_asked() {
     };
     let (plain, drawn) = (outline(""), outline("?zones=1"));
     assert!(drawn > 1000 && plain < drawn / 10, "outline pixels: {plain} plain, {drawn} with ?zones=1");
+    // The page asked with ?zones=1 streams with it.
+    let (_, _, page) = crate::web::get(cam.addr, "/?zones=1");
+    assert!(String::from_utf8_lossy(&page).contains("/stream.mjpg?zones=1"));
 }

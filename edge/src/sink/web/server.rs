@@ -214,7 +214,8 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
     let mut response = match path.as_str() {
         "/" => {
             let token = q.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str());
-            let mut r = Response::new(Full::new(Bytes::from(stream::page(&shared.options.about, token))).boxed());
+            let mut r =
+                Response::new(Full::new(Bytes::from(stream::page(&shared.options.about, token, zones))).boxed());
             r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
             r
         }

@@ -151,8 +151,11 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The page at `/`, with the token (if one was given) carried into its requests.
-pub(crate) fn page(about: &str, token: Option<&str>) -> String {
-    let q = token.map(|t| format!("?token={}", escape(t))).unwrap_or_default();
+/// The page at `/`, with the token (if one was given) and `zones=1` (if asked) carried
+/// into its requests.
+pub(crate) fn page(about: &str, token: Option<&str>, zones: bool) -> String {
+    let pairs: Vec<String> =
+        token.map(|t| format!("token={}", escape(t))).into_iter().chain(zones.then(|| "zones=1".into())).collect();
+    let q = if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) };
     include_str!("page.html").replace("{{about}}", &escape(about)).replace("{{query}}", &q)
 }
