@@ -207,6 +207,8 @@ fn reparse(argv: Vec<std::ffi::OsString>, file: &std::path::Path) -> Result<crat
 pub fn with_config(args: RunArgs, matches: &ArgMatches) -> Result<(RunArgs, Zones)> {
     let Some(path) = args.config.clone() else { return Ok((args, Zones::default())) };
     let config = ConfigFile::load(&path, &run_command())?;
+    let (n, zones, masks) = (config.settings.len(), config.zones.zones.len(), config.zones.masks.len());
+    log::info!("settings from {}: {n} key(s), {zones} zone(s), {masks} mask(s)", path.display());
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let argv: Vec<_> = std::env::args_os().chain(config.words_unless(given)).collect();
     match reparse(argv, &path)?.command {
