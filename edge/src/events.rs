@@ -45,6 +45,9 @@ pub enum FaceEvent {
         /// The classifier's label so far (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
         label: Option<crate::track::Label>,
+        /// The named zones it is in (config file `[[zone]]`; omitted when none).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        zones: Vec<String>,
         /// Wall-clock time, seconds since the Unix epoch.
         time: f64,
     },
@@ -62,6 +65,9 @@ pub enum FaceEvent {
         /// Its last label (with `--classifier`).
         #[serde(skip_serializing_if = "Option::is_none")]
         label: Option<crate::track::Label>,
+        /// The named zones it was last in (omitted when none).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        zones: Vec<String>,
         /// Wall-clock time it was found gone, seconds since the Unix epoch.
         time: f64,
     },
@@ -80,6 +86,7 @@ struct Seen {
     best: f32,
     bbox: BBox,
     label: Option<crate::track::Label>,
+    zones: Vec<String>,
     announced: bool,
 }
 
@@ -111,16 +118,18 @@ impl FaceEvents {
                 best: t.score,
                 bbox: t.bbox,
                 label: None,
+                zones: vec![],
                 announced: false,
             });
             (s.last, s.bbox, s.best) = (time, t.bbox, s.best.max(t.score));
+            s.zones.clone_from(&t.zones);
             if t.label.is_some() {
                 s.label = t.label.clone();
             }
             if !s.announced && time - s.first >= self.config.min_duration {
                 s.announced = true;
-                let label = t.label.clone();
-                events.push(FaceEvent::FaceAppeared { id: t.id, bbox: t.bbox, score: t.score, label, time });
+                let (label, zones) = (t.label.clone(), t.zones.clone());
+                events.push(FaceEvent::FaceAppeared { id: t.id, bbox: t.bbox, score: t.score, label, zones, time });
             }
         }
         let mut gone: Vec<u64> = self.seen.keys().filter(|id| !tracks.iter().any(|t| t.id == **id)).copied().collect();
@@ -128,8 +137,8 @@ impl FaceEvents {
         for id in gone {
             let s = self.seen.remove(&id).expect("listed above");
             if s.announced {
-                let (bbox, duration_s, best_score, label) = (s.bbox, s.last - s.first, s.best, s.label);
-                events.push(FaceEvent::FaceLeft { id, bbox, duration_s, best_score, label, time });
+                let (bbox, duration_s, best_score, label, zones) = (s.bbox, s.last - s.first, s.best, s.label, s.zones);
+                events.push(FaceEvent::FaceLeft { id, bbox, duration_s, best_score, label, zones, time });
             }
         }
         let faces = self.faces();
@@ -155,7 +164,7 @@ mod tests {
     use super::*;
 
     fn track(id: u64, score: f32) -> Track {
-        Track { id, bbox: BBox::new(10.0, 10.0, 50.0, 60.0), score, label: None }
+        Track { id, bbox: BBox::new(10.0, 10.0, 50.0, 60.0), score, label: None, zones: vec![] }
     }
 
     fn kinds(events: &[FaceEvent]) -> Vec<String> {

@@ -38,6 +38,8 @@
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
+//! - [`zones`]: zones and masks, polygons over the picture (`[[zone]]`, `[[mask]]` in
+//!   the config file `facecam run --config` reads, `config`).
 //! - [`labelme`]: the labelme JSON both binaries write.
 //! - [`input`]: the one door every named file comes in by (regular files only, bounded).
 //! - [`button`]: a GPIO trigger; [`board`]: board profiles; [`atomic`]: whole-or-nothing
@@ -58,6 +60,8 @@ pub mod button;
 pub mod classifier;
 #[cfg(feature = "cli")]
 pub mod cmdline;
+#[cfg(feature = "cli")]
+pub mod config;
 pub mod detector;
 pub mod events;
 pub mod exit;
@@ -75,3 +79,4 @@ pub mod preprocess;
 pub mod sink;
 pub mod source;
 pub mod track;
+pub mod zones;

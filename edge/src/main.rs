@@ -1,15 +1,15 @@
 //! `facecam`: the face-detector camera's command line.
 
 use anyhow::{bail, Result};
-use clap::{CommandFactory, Parser, Subcommand};
-use edge::cmdline::{f32_in, float_in, DocCommand, Verbosity};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use edge::cmdline::{float_in, DocCommand, Verbosity};
 use edge::preprocess::parse_size;
 use edge::{detector::Detector, jobs::annotate::annotate_files, model::AnyCard};
 use std::io::Write;
-use std::ops::Bound::{Excluded, Included};
 use std::path::PathBuf;
 
 mod cli;
+mod run_args;
 
 #[derive(Parser)]
 #[command(
@@ -59,7 +59,9 @@ enum Command {
         model: PathBuf,
     },
     /// The camera: capture → detect → track → draw → display, until Ctrl-C.
-    Run(RunArgs),
+    Run(run_args::RunArgs),
+    /// Check a config file of `facecam run --config FILE`, or print the commented default.
+    Config(run_args::ConfigArgs),
     /// Save pictures from the camera for a dataset (JPEG + labelme JSON).
     Capture(CaptureArgs),
     /// List V4L2 cameras with their formats and sizes.
@@ -125,68 +127,6 @@ struct RaceArgs {
 }
 
 #[derive(clap::Args)]
-struct RunArgs {
-    #[command(flatten)]
-    common: cli::Common,
-    // Its help, like the kinds it takes, comes from the table of sinks (edge::sink::SINKS).
-    #[arg(long = "sink", value_parser = cli::sink_spec, help = edge::sink::help(), long_help = edge::sink::long_help())]
-    sinks: Vec<String>,
-    /// The web view's token, needed by every route but /healthz (default: the contents of
-    /// /etc/facecam/http-token, if any); required for a non-loopback address.
-    #[arg(long)]
-    http_token: Option<String>,
-    /// Web view clients streaming at once, 1..=64; the next gets 503.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
-    http_max_viewers: u64,
-    /// Publish Home Assistant discovery config with the MQTT sink.
-    #[arg(long)]
-    mqtt_discovery: bool,
-    /// Seconds a face must stay in view before `face_appeared`, 0..=3600.
-    #[arg(long, default_value_t = 0.5, value_parser = float_in(0.0..=3600.0, "seconds"))]
-    min_face_seconds: f64,
-    /// Seconds between periodic `count` events, 0..=86400 (0: only when the count changes).
-    #[arg(long, default_value_t = 10.0, value_parser = float_in(0.0..=86_400.0, "seconds"))]
-    count_every: f64,
-    /// Put a sticker on every face: a name from assets/stickers (sunglasses, party-hat,
-    /// smiley) or a PNG path. With --classifier, CLASS=NAME picks one per class and
-    /// CLASS=none exempts a class (CLASS: its id or display name); repeat the flag for
-    /// several.
-    #[arg(long, value_name = "[CLASS=]NAME")]
-    sticker: Vec<String>,
-    /// Hide every face: pixelate or blur. With --classifier, CLASS=HOW per class and
-    /// CLASS=none exempts one (`--privacy blur --privacy known=none`: all but the known
-    /// ones; CLASS: its id or display name, `--privacy "no mask=blur"`). Faces not
-    /// classified yet get the default.
-    #[arg(long, value_name = "[CLASS=]HOW")]
-    privacy: Vec<String>,
-    /// Do not draw face boxes.
-    #[arg(long)]
-    no_boxes: bool,
-    /// Do not draw the frame-rate/latency display.
-    #[arg(long)]
-    no_hud: bool,
-    /// Stop after this many frames (1 or more).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    frames: Option<u64>,
-    /// Process every frame in order, never dropping stale ones (default for file sources).
-    #[arg(long)]
-    every_frame: bool,
-    /// Leave the last frame on the display at exit instead of restoring what was there.
-    #[arg(long)]
-    keep_screen: bool,
-    /// Tracker smoothing: weight of a new detection, in (0, 1]; 1 = off.
-    #[arg(long, default_value_t = 0.3, value_parser = f32_in((Excluded(0.0), Included(1.0)), ""))]
-    smoothing: f32,
-    /// Label each tracked face with this face classifier (`facecam-train classify`).
-    #[arg(long)]
-    classifier: Option<PathBuf>,
-    /// With --classifier: classify each face again every N frames, 1..=10000 (and
-    /// whenever its box has moved), averaging over the track.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000), requires = "classifier")]
-    classify_every: u32,
-}
-
-#[derive(clap::Args)]
 struct CaptureArgs {
     #[command(flatten)]
     common: cli::Common,
@@ -238,9 +178,11 @@ fn main() -> std::process::ExitCode {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    let cli = Cli::parse();
+    // The matches are kept: `run --config` asks them which flags the command line gave.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.verbosity.init_logging();
-    edge::exit::exit_code(run(cli))
+    edge::exit::exit_code(run(cli, &matches))
 }
 
 /// A class name that is one plain folder name (no `/`, `..` or hidden file).
@@ -252,7 +194,7 @@ fn class_name(s: &str) -> Result<String, String> {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     match cli.command {
         Command::Doc(doc) => doc.run(Cli::command())?,
         Command::Detect { inputs, out, model, threshold, input_size, classifier, engine } => {
@@ -291,7 +233,12 @@ fn run(cli: Cli) -> Result<()> {
             // A closed pipe (`facecam card | head`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{json}");
         }
-        Command::Run(args) => run_camera(args)?,
+        Command::Run(args) => {
+            let run_matches = matches.subcommand_matches("run").unwrap_or(matches);
+            let (args, zones) = run_args::with_config(args, run_matches)?;
+            run_args::run_camera(args, zones)?
+        }
+        Command::Config(args) => run_args::config(args)?,
         Command::Capture(args) => capture(args)?,
         Command::Devices => cli::devices()?,
         Command::Paths => print!("{}", edge::paths::report()),
@@ -336,105 +283,6 @@ fn race(args: RaceArgs) -> Result<()> {
     let text = if args.json { serde_json::to_string(&report)? } else { report.summary() };
     let _ = writeln!(std::io::stdout(), "{text}");
     Ok(())
-}
-
-fn run_camera(args: RunArgs) -> Result<()> {
-    let stop = cli::stop_on_signals()?;
-    let (source, every_frame) = args.common.open_source()?;
-    let detector = args.common.load_detector()?;
-    let labeler = (args.classifier.as_ref().map(edge::classifier::Classifier::load).transpose()?).map(|c| {
-        edge::labels::TrackLabeler::new(
-            c,
-            edge::labels::LabelConfig { every: args.classify_every, ..Default::default() },
-        )
-    });
-    let sinks = match (args.sinks.is_empty(), args.common.board()?) {
-        (false, _) => args.sinks.clone(),
-        (true, Some(board)) => vec![board.sink],
-        (true, None) => vec!["fb:/dev/fb0".to_string()],
-    };
-    let mut sink = open_sinks(&args, &sinks, &detector)?;
-    let card = labeler.as_ref().map(|l| l.classifier().card().clone());
-    let mut style = run_style(&args, card.as_ref())?;
-    let config = edge::track::TrackerConfig { smoothing: args.smoothing.clamp(0.01, 1.0), ..Default::default() };
-    let options = edge::pipeline::RunOptions {
-        every_frame: args.every_frame || every_frame,
-        max_frames: args.frames,
-        events: edge::events::EventConfig {
-            min_duration: args.min_face_seconds,
-            count_every: (args.count_every > 0.0).then_some(args.count_every),
-        },
-        ..Default::default()
-    };
-    log::info!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
-    let parts = edge::pipeline::RunParts { source, detector, tracker: edge::track::Tracker::new(config), labeler };
-    let stats = edge::pipeline::run(parts, &mut style, &mut sink, &options, stop)?;
-    log::info!(
-        "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
-        stats.shown,
-        stats.seconds,
-        stats.fps,
-        stats.latency_ms,
-        stats.dropped,
-        stats.corrupt,
-        stats.faces,
-        edge::jobs::bench::peak_rss_mib()
-    );
-    if let Some(e) = stats.source_error {
-        bail!("the source failed: {e}");
-    }
-    // Nothing shown is a failure (a camera that gave nothing), unless the run was stopped.
-    if stats.shown == 0 && !cli::signalled() {
-        bail!("{}: ended without a single frame to show", args.common.source_spec()?);
-    }
-    Ok(())
-}
-
-/// The sinks of `facecam run`, with the web view's token and the text about the run
-/// that the web page and MQTT show; all of them fed through one [`edge::sink::Tee`].
-fn open_sinks(args: &RunArgs, sinks: &[String], detector: &Detector) -> Result<edge::sink::Tee> {
-    #[cfg(feature = "web")]
-    let http_token = edge::sink::web::WebOptions::find_token(
-        args.http_token.as_deref(),
-        std::path::Path::new(edge::sink::web::TOKEN_FILE),
-    )?;
-    #[cfg(not(feature = "web"))]
-    let http_token = args.http_token.clone();
-    let sink_options = edge::sink::SinkOptions {
-        http_token,
-        http_max_viewers: args.http_max_viewers as usize,
-        mqtt_discovery: args.mqtt_discovery,
-        about: format!(
-            "{} · {} ({}x{})",
-            args.common.board.as_deref().unwrap_or("host"),
-            args.common.model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-            detector.card().input.width,
-            detector.card().input.height
-        ),
-    };
-    let mut opened: Vec<Box<dyn edge::sink::Sink>> =
-        sinks.iter().map(|s| edge::sink::open(s, &sink_options)).collect::<Result<_>>()?;
-    if args.keep_screen {
-        opened =
-            opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
-    }
-    Ok(edge::sink::Tee(opened))
-}
-
-/// How `facecam run` draws: boxes, HUD, and the stickers and privacy masks (per class,
-/// each class given by its id or display name and checked against the classifier's card;
-/// a bad one is a usage error).
-fn run_style(args: &RunArgs, card: Option<&edge::model::ClassifierCard>) -> Result<edge::overlay::Style> {
-    use edge::overlay::{sticker::Sticker, PerClass, Style};
-    let sticker = PerClass::parse(&args.sticker, "sticker", |name| {
-        cli::find_sticker(name).and_then(|p| Sticker::load(&p)).map_err(|e| format!("{e:#}"))
-    })
-    .and_then(|s| s.resolve_classes("sticker", card))
-    .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
-    let privacy = PerClass::parse(&args.privacy, "privacy", str::parse)
-        .and_then(|p| p.resolve_classes("privacy", card))
-        .map_err(|e| edge::exit::usage(anyhow::anyhow!(e)))?;
-    Ok(Style { boxes: !args.no_boxes, sticker, privacy, hud: !args.no_hud })
 }
 
 fn capture(args: CaptureArgs) -> Result<()> {

@@ -14,6 +14,7 @@ use crate::overlay::{compose, hud::HudInfo, Style};
 use crate::sink::{FrameReport, Sink};
 use crate::source::{Frame, FrameSource, SourceError};
 use crate::track::{Track, Tracker};
+use crate::zones::Zones;
 use anyhow::Result;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +84,8 @@ pub struct RunOptions {
     pub report_every: Option<Duration>,
     /// When tracks become face events ([`crate::events`]).
     pub events: EventConfig,
+    /// Masks (faces there are dropped before tracking) and named zones (carried on faces).
+    pub zones: Arc<Zones>,
 }
 
 impl Default for RunOptions {
@@ -92,6 +95,7 @@ impl Default for RunOptions {
             max_frames: None,
             report_every: Some(Duration::from_secs(5)),
             events: EventConfig::default(),
+            zones: Arc::default(),
         }
     }
 }
@@ -232,10 +236,10 @@ pub fn run(
         std::thread::Builder::new().name("capture".into()).spawn(move || capture_stage(source, &shared))?
     };
     let detect_thread = {
-        let shared = shared.clone();
+        let (shared, zones) = (shared.clone(), options.zones.clone());
         std::thread::Builder::new()
             .name("detect".into())
-            .spawn(move || detect_stage(detector, tracker, labeler, &shared))?
+            .spawn(move || detect_stage(detector, (tracker, &zones), labeler, &shared))?
     };
 
     // Compose + display, here.
@@ -309,11 +313,12 @@ fn capture_stage(mut source: Box<dyn FrameSource>, shared: &Shared) {
     drop(source);
 }
 
-/// The detect stage: detect, track (and label) each frame from `frames` into `detected`;
-/// both slots are closed when it ends, also on an error.
+/// The detect stage: detect, drop masked faces, track (and label) each frame from
+/// `frames` into `detected`, naming each face's zones; both slots are closed when it
+/// ends, also on an error.
 fn detect_stage(
     mut detector: Detector,
-    mut tracker: Tracker,
+    (mut tracker, zones): (Tracker, &Zones),
     mut labeler: Option<TrackLabeler>,
     shared: &Shared,
 ) -> Result<()> {
@@ -323,12 +328,16 @@ fn detect_stage(
                 break;
             }
             let t0 = Instant::now();
-            let dets = detector.detect(&frame.image)?;
+            let size = frame.image.dimensions();
+            let dets = zones.filter(detector.detect(&frame.image)?, size);
             let t1 = Instant::now();
             if frame.cut {
                 tracker.reset();
             }
             let mut faces = tracker.update(&dets);
+            for face in &mut faces {
+                face.zones = zones.names_at(&face.bbox, size);
+            }
             let t2 = Instant::now();
             let classify = match labeler.as_mut() {
                 Some(l) => {

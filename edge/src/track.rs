@@ -23,6 +23,9 @@ pub struct Track {
     /// The classifier's label, averaged over the track (with `--classifier`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<Label>,
+    /// The named zones its box centre lies in (config file `[[zone]]`), none by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 /// A face's class and its (averaged) probability: the classifier's label on a track
@@ -123,7 +126,7 @@ impl Tracker {
         self.live.retain(|l| l.misses <= max_misses);
         for (det, used) in detections.iter().zip(det_used) {
             if !used {
-                let track = Track { id: self.next_id, bbox: det.bbox, score: det.score, label: None };
+                let track = Track { id: self.next_id, bbox: det.bbox, score: det.score, label: None, zones: vec![] };
                 self.next_id += 1;
                 self.live.push(Live { track, misses: 0 });
             }

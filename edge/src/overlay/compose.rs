@@ -65,7 +65,7 @@ mod tests {
 
     fn face(x: f32, class: Option<&str>) -> Track {
         let label = class.map(|c| Label { class: c.into(), class_name: c.into(), probability: 0.9 });
-        Track { id: 1, bbox: BBox::new(x, 10.0, x + 20.0, 30.0), score: 0.9, label }
+        Track { id: 1, bbox: BBox::new(x, 10.0, x + 20.0, 30.0), score: 0.9, label, zones: vec![] }
     }
 
     /// Vertical stripes: a face area that is hidden loses them.
@@ -95,7 +95,7 @@ mod tests {
     fn a_label_in_the_huds_corner_moves_below_the_hud() {
         let mut style = Style { boxes: true, hud: true, ..Default::default() };
         let mut frame = RgbImage::from_pixel(200, 120, image::Rgb([0, 0, 255]));
-        let corner = Track { id: 7, bbox: BBox::new(2.0, 0.0, 60.0, 60.0), score: 0.9, label: None };
+        let corner = Track { id: 7, bbox: BBox::new(2.0, 0.0, 60.0, 60.0), score: 0.9, label: None, zones: vec![] };
         let hud = HudInfo { fps: 10.0, latency_ms: 40.0, faces: 1 };
         compose(&mut frame, &[corner], &mut style, &hud);
         let below = hud_area(&hud).size.height;

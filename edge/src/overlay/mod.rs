@@ -2,6 +2,7 @@
 //! boxes with labels (into any `DrawTarget`), and the camera's overlays composed in
 //! order by [`compose`]: privacy first, then stickers, boxes, and the HUD on top.
 
+pub mod areas;
 mod compose;
 pub mod hud;
 pub mod per_class;

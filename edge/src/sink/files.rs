@@ -83,7 +83,7 @@ mod tests {
     use crate::{model::BBox, track::Track};
 
     fn report(seq: u64) -> FrameReport {
-        let face = Track { id: 7, bbox: BBox::new(1.0, 2.0, 30.0, 40.0), score: 0.9, label: None };
+        let face = Track { id: 7, bbox: BBox::new(1.0, 2.0, 30.0, 40.0), score: 0.9, label: None, zones: vec![] };
         FrameReport { seq, time: 1.5, latency_ms: 12.0, faces: vec![face], events: Vec::new() }
     }
 

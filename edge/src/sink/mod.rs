@@ -73,6 +73,8 @@ pub struct SinkOptions {
     pub mqtt_discovery: bool,
     /// Board and model in use, for the web page and MQTT's device info.
     pub about: String,
+    /// The run's zones and masks: MQTT counts faces per zone, the web view draws them.
+    pub zones: std::sync::Arc<crate::zones::Zones>,
 }
 
 /// One kind of sink: a row of [`SINKS`].
@@ -263,6 +265,7 @@ fn open_http(_: &str, addr: &str, options: &SinkOptions) -> Result<Box<dyn Sink>
         token: options.http_token.clone(),
         max_viewers,
         about: options.about.clone(),
+        zones: options.zones.clone(),
         ..defaults
     })?))
 }

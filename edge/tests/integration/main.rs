@@ -9,6 +9,7 @@ mod common;
 
 mod camera;
 mod cli;
+mod config;
 mod faults;
 mod int8;
 mod mqtt;

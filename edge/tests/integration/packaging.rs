@@ -233,6 +233,7 @@ fn package_has_exactly_the_expected_files_and_control() {
         "/usr/share/facecam/models/facecam.onnx".into(),
         "/usr/share/facecam/models/facemask.onnx".into(),
         "/etc/facecam/facecam.conf".into(),
+        "/etc/facecam/facecam.toml".into(),
         "/lib/systemd/system/facecam.service".into(),
         "/usr/share/facecam/systemd/network.conf".into(),
         "/usr/share/doc/facecam/copyright".into(),
@@ -272,7 +273,9 @@ fn package_has_exactly_the_expected_files_and_control() {
     let ctrl = scratch("pkg-control");
     ok(Command::new("dpkg-deb").arg("--control").arg(deb).arg(ctrl.path()), Duration::from_secs(30));
     let conffiles = std::fs::read_to_string(ctrl.path().join("conffiles")).unwrap();
-    assert_eq!(conffiles.trim(), "/etc/facecam/facecam.conf");
+    let mut conffiles: Vec<&str> = conffiles.lines().collect();
+    conffiles.sort();
+    assert_eq!(conffiles, ["/etc/facecam/facecam.conf", "/etc/facecam/facecam.toml"]);
     for script in ["postinst", "prerm", "postrm"] {
         use std::os::unix::fs::PermissionsExt;
         let m = std::fs::metadata(ctrl.path().join(script)).unwrap_or_else(|_| panic!("no {script}"));
@@ -388,6 +391,13 @@ fn package_installs_into_a_throwaway_root_and_its_unit_verifies() {
         assert!(o.status.success(), "installed `facecam {}` ({}):\n{out}", args.join(" "), o.status);
         out
     };
+    // The shipped config file passes its own check, and the unit's command line runs with it.
+    let toml = r.join("etc/facecam/facecam.toml");
+    let checked = installed(&["config", "--check", toml.to_str().unwrap()]);
+    assert!(checked.contains("facecam.toml: OK: 0 settings"), "{checked}");
+    let toml_arg = ["run", "--config", toml.to_str().unwrap(), "--board", board];
+    let shown = installed(&[&toml_arg[..], &["--source", "pattern", "--sink", "none", "--frames", "2"]].concat());
+    assert!(shown.contains("2 frames"), "{shown}");
     let paths = installed(&["paths"]);
     let default = format!("default model: {}", share.join("models/facecam.onnx").display());
     assert!(paths.contains(&default), "{paths}");

@@ -26,6 +26,9 @@ pub const CASES: &[Case] = &[
     c("path: device", "detect /dev/zero --model {r}/models/facecam.onnx --out {d}/o13", 1, "/dev/zero"),
     c("path: device", "card /dev/zero", 1, "/dev/zero"),
     c("path: symlink loop", "detect {d}/loop --model {r}/models/facecam.onnx --out {d}/o15", 0, "1 image(s)"),
+    c("path: FIFO", "run --config {d}/fifo.toml --source pattern --sink none --frames 1", 2, "fifo.toml"),
+    c("path: missing", "config --check {d}/nope.toml", 2, "nope.toml"),
+    c("file: TOML nested 100,000 deep", "config --check {d}/deep.toml", 2, "deep.toml:1:1: TOML nested deeper"),
     c("path: a class that is a path", "capture --source pattern --crops --class ../evil --count 1", 2, "../evil"),
     // The environment: odd values where a user's shell or service file sets them.
     c("environment: bad log filter", "card {r}/models/facecam.onnx", 0, "").with_env(&[("FACECAM_LOG", "=,=:::nonsense")]),

@@ -7,10 +7,13 @@
 //! | `PREFIX/count` | the number of faces in view, retained |
 //! | `PREFIX/present` | `ON` / `OFF`, retained |
 //! | `PREFIX/availability` | `online`, retained; `offline` by the broker's last will or at exit |
+//! | `PREFIX/zone/NAME/count` | faces in view in zone NAME (config file `[[zone]]`), retained |
+//! | `PREFIX/zone/NAME/present` | `ON` / `OFF` for zone NAME, retained |
 //!
 //! The topics are the rows of [`Topic`]. With `--mqtt-discovery`, Home Assistant
-//! discovery config (a face-count sensor and a "face present" binary sensor) is
-//! published, retained, at every connection.
+//! discovery config (a face-count sensor and a "face present" binary sensor, and the
+//! same pair per zone) is published, retained, at every connection. A zone's count is
+//! the faces shown in it, published when it changes (and on the first frame).
 //!
 //! rumqttc runs the connection on its own thread ([`link`]) and reconnects with backoff
 //! (1 s doubling to 30 s) when the broker goes away or refuses the login; the camera runs
@@ -21,6 +24,7 @@
 pub mod files;
 pub mod link;
 pub mod spec;
+pub mod zones;
 
 pub use spec::{MqttOptions, TlsFiles, PASSWORD_ENV};
 
@@ -47,6 +51,10 @@ pub enum Topic {
     Present,
     /// `online` / `offline`.
     Availability,
+    /// Faces in one zone: `PREFIX/zone/NAME/count`.
+    ZoneCount,
+    /// `ON` while a face is in one zone: `PREFIX/zone/NAME/present`.
+    ZonePresent,
 }
 
 impl Topic {
@@ -57,6 +65,8 @@ impl Topic {
             Topic::Count => "count",
             Topic::Present => "present",
             Topic::Availability => "availability",
+            Topic::ZoneCount => "count",
+            Topic::ZonePresent => "present",
         }
     }
 
@@ -75,6 +85,8 @@ pub struct MqttSink {
     /// Dropped at close, to cut the thread's backoff short.
     wake: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The zones' names and the counts last published (`None`: none yet).
+    zones: Vec<(String, Option<usize>)>,
 }
 
 impl MqttSink {
@@ -101,7 +113,10 @@ impl MqttSink {
         // Said at every connection: the last will may have said offline while we were away.
         let mut greeting: Vec<link::Message> = vec![(availability, b"online".to_vec(), true)];
         if sink.mqtt_discovery {
-            let configs = discovery_config(&options.prefix, &node, &sink.about);
+            let mut configs = discovery_config(&options.prefix, &node, &sink.about);
+            for zone in &sink.zones.zones {
+                configs.extend(zones::discovery_config(&options.prefix, &node, &sink.about, &zone.name));
+            }
             greeting.extend(configs.into_iter().map(|(t, c)| (t, c.into_bytes(), true)));
         }
         let closing = link::Closing::default();
@@ -113,7 +128,8 @@ impl MqttSink {
                 .spawn(move || link::run(connection, client, broker, greeting, closing, woken))?
         };
         let dropped = Arc::new(AtomicU64::new(0));
-        Ok(Self { client, prefix: options.prefix, dropped, closing, wake: Some(wake), thread: Some(thread) })
+        let zones = sink.zones.zones.iter().map(|z| (z.name.clone(), None)).collect();
+        Ok(Self { client, prefix: options.prefix, dropped, closing, wake: Some(wake), thread: Some(thread), zones })
     }
 
     /// Messages dropped so far because the queue was full.
@@ -130,7 +146,7 @@ impl MqttSink {
     }
 }
 
-/// `PREFIX/NAME`.
+/// `PREFIX/NAME`; a zone's topics through [`zones::topic`].
 fn full_topic(prefix: &str, topic: Topic) -> String {
     format!("{prefix}/{}", topic.name())
 }
@@ -154,6 +170,7 @@ fn discovery_config(prefix: &str, node: &str, about: &str) -> Vec<(String, Strin
 
 impl Sink for MqttSink {
     fn show(&mut self, _frame: &RgbImage, report: &FrameReport) -> Result<()> {
+        self.publish_zones(&report.faces);
         self.events(&report.events)
     }
 

@@ -8,8 +8,8 @@
 //! |---|---|
 //! | `/` | a page with the live stream, face count, FPS, latency, board and model |
 //! | `/status.json` | `{"fps": …, "frames": …, "viewers": …}`: frames shown per second (last 2 s), shown in all, streams open |
-//! | `/stream.mjpg` | `multipart/x-mixed-replace` JPEGs (`?fps=`, `?width=` lower them) |
-//! | `/snapshot.jpg` | the latest composed frame |
+//! | `/stream.mjpg` | `multipart/x-mixed-replace` JPEGs (`?fps=`, `?width=` lower them; `?zones=1` draws the zones and masks) |
+//! | `/snapshot.jpg` | the latest composed frame (`?width=`, `?zones=1` as above) |
 //! | `/events` | Server-Sent Events: every frame's JSON and every face event, as the `json` sink writes them |
 //! | `/healthz` | `ok`, with no token needed |
 //!
@@ -52,6 +52,8 @@ pub struct WebOptions {
     pub stall_timeout: Duration,
     /// Board and model, shown on the page.
     pub about: String,
+    /// Zones and masks, drawn on the picture for `?zones=1`.
+    pub zones: Arc<crate::zones::Zones>,
 }
 
 impl Default for WebOptions {
@@ -62,6 +64,7 @@ impl Default for WebOptions {
             max_viewers: 4,
             stall_timeout: Duration::from_secs(5),
             about: String::new(),
+            zones: Arc::default(),
         }
     }
 }
@@ -102,7 +105,8 @@ fn check_token(t: &str, from: &str) -> Result<String> {
 pub(crate) struct Shown {
     pub image: RgbImage,
     /// Encoded JPEGs of this frame by width, made on first request.
-    pub jpegs: Mutex<Vec<(u32, bytes::Bytes)>>,
+    /// Keyed by width and whether the zones are drawn.
+    pub jpegs: Mutex<Vec<((u32, bool), bytes::Bytes)>>,
 }
 
 /// What the sink and the server share.

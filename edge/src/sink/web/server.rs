@@ -209,10 +209,13 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
         Ok(w) => w.map(|w| w as u32),
         Err(e) => return bad_request(e),
     };
+    // `?zones=1`: the config file's zones and masks drawn on the picture.
+    let zones = q.iter().any(|(k, v)| k == "zones" && v == "1");
     let mut response = match path.as_str() {
         "/" => {
             let token = q.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str());
-            let mut r = Response::new(Full::new(Bytes::from(stream::page(&shared.options.about, token))).boxed());
+            let mut r =
+                Response::new(Full::new(Bytes::from(stream::page(&shared.options.about, token, zones))).boxed());
             r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
             r
         }
@@ -220,7 +223,8 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
         "/snapshot.jpg" => match shared.frames.borrow().clone() {
             None => text(StatusCode::SERVICE_UNAVAILABLE, "no frame yet\n"),
             Some(shown) => {
-                let mut r = Response::new(Full::new(stream::jpeg(&shown, width)).boxed());
+                let areas = zones.then_some(&*shared.options.zones);
+                let mut r = Response::new(Full::new(stream::jpeg(&shown, width, areas)).boxed());
                 r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
                 r
             }
@@ -239,7 +243,7 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
                     Ok(f) => f,
                     Err(e) => return bad_request(e),
                 };
-                tokio::spawn(stream::mjpeg(viewer, tx, kill, fps, width));
+                tokio::spawn(stream::mjpeg(viewer, tx, kill, fps, (width, zones)));
                 let kind = format!("multipart/x-mixed-replace; boundary={}", stream::BOUNDARY);
                 r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_str(&kind).expect("ASCII"));
             }

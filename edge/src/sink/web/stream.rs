@@ -4,6 +4,7 @@
 //! connection is cut, and the pipeline never noticed.
 
 use super::{Shared, Shown};
+use crate::zones::Zones;
 use bytes::Bytes;
 use hyper::body::Frame;
 use image::{codecs::jpeg::JpegEncoder, imageops, RgbImage};
@@ -49,26 +50,33 @@ impl Drop for Viewer {
     }
 }
 
-/// The frame as JPEG, `width` pixels wide at most (aspect kept), encoded once per
-/// frame and width.
-pub(crate) fn jpeg(shown: &Shown, width: Option<u32>) -> Bytes {
+/// The frame as JPEG, `width` pixels wide at most (aspect kept), with the zones and
+/// masks drawn on it when `areas` are given (`?zones=1`); encoded once per frame, width
+/// and drawing.
+pub(crate) fn jpeg(shown: &Shown, width: Option<u32>, areas: Option<&Zones>) -> Bytes {
     let w = width.unwrap_or(shown.image.width()).min(shown.image.width()).max(1);
-    if let Some((_, b)) = shown.jpegs.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(cw, _)| *cw == w) {
+    let key = (w, areas.is_some());
+    if let Some((_, b)) = shown.jpegs.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(k, _)| *k == key) {
         return b.clone();
     }
+    let mut drawn;
+    let mut image: &RgbImage = &shown.image;
+    if let Some(zones) = areas {
+        drawn = shown.image.clone();
+        crate::overlay::areas::draw_areas(&mut drawn, zones);
+        image = &drawn;
+    }
     let scaled;
-    let image: &RgbImage = if w == shown.image.width() {
-        &shown.image
-    } else {
-        let h = ((shown.image.height() as u64 * w as u64) / shown.image.width() as u64).max(1) as u32;
-        scaled = imageops::resize(&shown.image, w, h, imageops::FilterType::Triangle);
-        &scaled
-    };
+    if w != image.width() {
+        let h = ((image.height() as u64 * w as u64) / image.width() as u64).max(1) as u32;
+        scaled = imageops::resize(image, w, h, imageops::FilterType::Triangle);
+        image = &scaled;
+    }
     let mut out = Vec::with_capacity(64 << 10);
     // Encoding into memory cannot fail for an RGB image.
     let _ = JpegEncoder::new_with_quality(&mut out, QUALITY).encode_image(image);
     let bytes = Bytes::from(out);
-    shown.jpegs.lock().unwrap_or_else(|p| p.into_inner()).push((w, bytes.clone()));
+    shown.jpegs.lock().unwrap_or_else(|p| p.into_inner()).push((key, bytes.clone()));
     bytes
 }
 
@@ -90,7 +98,7 @@ pub(crate) async fn mjpeg(
     tx: mpsc::Sender<Bytes>,
     kill: Arc<Notify>,
     fps: Option<f64>,
-    width: Option<u32>,
+    (width, areas): (Option<u32>, bool),
 ) {
     let mut frames = viewer.0.frames.subscribe();
     frames.mark_changed(); // the current frame first
@@ -104,7 +112,8 @@ pub(crate) async fn mjpeg(
             tokio::time::sleep(gap.saturating_sub(last.elapsed())).await;
         }
         let Some(shown) = frames.borrow_and_update().clone() else { continue };
-        let Ok(jpeg) = tokio::task::spawn_blocking(move || jpeg(&shown, width)).await else { return };
+        let zones = areas.then(|| viewer.0.options.zones.clone());
+        let Ok(jpeg) = tokio::task::spawn_blocking(move || jpeg(&shown, width, zones.as_deref())).await else { return };
         let head = format!("--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
         let mut part = Vec::with_capacity(head.len() + jpeg.len() + 2);
         part.extend_from_slice(head.as_bytes());
@@ -142,8 +151,11 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The page at `/`, with the token (if one was given) carried into its requests.
-pub(crate) fn page(about: &str, token: Option<&str>) -> String {
-    let q = token.map(|t| format!("?token={}", escape(t))).unwrap_or_default();
+/// The page at `/`, with the token (if one was given) and `zones=1` (if asked) carried
+/// into its requests.
+pub(crate) fn page(about: &str, token: Option<&str>, zones: bool) -> String {
+    let pairs: Vec<String> =
+        token.map(|t| format!("token={}", escape(t))).into_iter().chain(zones.then(|| "zones=1".into())).collect();
+    let q = if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) };
     include_str!("page.html").replace("{{about}}", &escape(about)).replace("{{query}}", &q)
 }
