@@ -111,6 +111,7 @@ pub fn http(b: &[u8]) {
             max_viewers: 64,
             stall_timeout: Duration::from_millis(300),
             about: "fuzz".into(),
+            snapshots: None,
         };
         let mut sink = edge::sink::web::WebSink::start(options).expect("the web view starts");
         let frame = image::RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]));

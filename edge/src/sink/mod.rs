@@ -73,6 +73,8 @@ pub struct SinkOptions {
     pub mqtt_discovery: bool,
     /// Board and model in use, for the web page and MQTT's device info.
     pub about: String,
+    /// The snapshot folder (`--snapshots`): the web view serves it, MQTT announces it.
+    pub snapshots: Option<std::path::PathBuf>,
 }
 
 /// One kind of sink: a row of [`SINKS`].
@@ -263,6 +265,7 @@ fn open_http(_: &str, addr: &str, options: &SinkOptions) -> Result<Box<dyn Sink>
         token: options.http_token.clone(),
         max_viewers,
         about: options.about.clone(),
+        snapshots: options.snapshots.clone(),
         ..defaults
     })?))
 }

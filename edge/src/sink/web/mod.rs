@@ -11,6 +11,8 @@
 //! | `/stream.mjpg` | `multipart/x-mixed-replace` JPEGs (`?fps=`, `?width=` lower them) |
 //! | `/snapshot.jpg` | the latest composed frame |
 //! | `/events` | Server-Sent Events: every frame's JSON and every face event, as the `json` sink writes them |
+//! | `/events.json` | the saved `face_snapshot` events (`--snapshots`), newest first (`?limit=`, default 50) |
+//! | `/events/ID.jpg`, `/events/ID-face.jpg` | an event's frame and face ([`crate::snapshots`]) |
 //! | `/healthz` | `ok`, with no token needed |
 //!
 //! Frames are JPEG-encoded only when a viewer asks, once per frame and width however
@@ -20,6 +22,7 @@
 //! only, bounded viewers, open sockets (idle ones closed after a few seconds), header
 //! sizes and header counts.
 
+mod archive;
 mod rate;
 mod server;
 mod stream;
@@ -52,6 +55,8 @@ pub struct WebOptions {
     pub stall_timeout: Duration,
     /// Board and model, shown on the page.
     pub about: String,
+    /// The snapshot folder (`--snapshots`), served at `/events.json` and `/events/ID.jpg`.
+    pub snapshots: Option<std::path::PathBuf>,
 }
 
 impl Default for WebOptions {
@@ -62,6 +67,7 @@ impl Default for WebOptions {
             max_viewers: 4,
             stall_timeout: Duration::from_secs(5),
             about: String::new(),
+            snapshots: None,
         }
     }
 }
