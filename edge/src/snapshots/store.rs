@@ -116,8 +116,12 @@ fn scan(dir: &Path) -> Result<BTreeMap<EventId, Files>> {
     Ok(events)
 }
 
-/// The events listed in `dir` (those whose JSON is in place), newest first, at most `limit`.
+/// The events listed in `dir` (those whose JSON is in place), newest first, at most `limit`;
+/// none while the folder is not there yet (the web view starts before it is made).
 pub fn newest(dir: &Path, limit: usize) -> Result<Vec<EventId>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
     let events = scan(dir)?;
     Ok(events.into_iter().rev().filter(|(_, f)| f.parts.contains(&Part::Json)).map(|(id, _)| id).take(limit).collect())
 }

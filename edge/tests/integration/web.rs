@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use crate::common::{paced_pipe, root, scratch, Scratch};
 
 /// A running `facecam run` with the web view; killed on drop.
-struct Camera {
+pub(crate) struct Camera {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Frames the json sink has reported so far.
     frames: Arc<AtomicU64>,
     /// Its frames; removed after it is stopped.
@@ -40,7 +40,7 @@ impl Drop for Camera {
 
 /// Start facecam on a looping MJPEG pipe of the sample photos (about 12 fps), serving
 /// `http:BIND` plus `extra` flags; waits until the server says where it listens.
-fn camera(name: &str, bind: &str, extra: &[&str]) -> Camera {
+pub(crate) fn camera(name: &str, bind: &str, extra: &[&str]) -> Camera {
     let dir = scratch(&format!("web-{name}"));
     let pipe = paced_pipe(&dir, 20, 0.08);
     let sink = format!("http:{bind}");
@@ -123,11 +123,11 @@ fn read_head(r: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
     }
 }
 
-fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     request(addr, format!("GET {path} HTTP/1.1\r\nHost: cam\r\nConnection: close\r\n\r\n").as_bytes())
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
@@ -171,7 +171,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn wait_for_frames(cam: &Camera, n: u64) {
+pub(crate) fn wait_for_frames(cam: &Camera, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while cam.frames.load(Ordering::Relaxed) < n {
         assert!(Instant::now() < deadline, "only {} frames", cam.frames.load(Ordering::Relaxed));
@@ -361,7 +361,7 @@ fn idle_connections_neither_starve_healthz_nor_stay_open() {
 }
 
 /// Chromium's headless shell, when installed (`make setup` installs it).
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     ["chromium-headless-shell", "chromium", "chromium-browser"]
         .iter()
         .map(|n| Path::new("/usr/bin").join(n))
