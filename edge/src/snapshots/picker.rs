@@ -51,13 +51,17 @@ impl Picker {
         // The frame is copied at most once, and only when some face scores its best on it.
         let mut shared: Option<Arc<RgbImage>> = None;
         for t in faces.iter().filter(|t| !self.done.contains(&t.id)) {
-            let better = self.pending.get(&t.id).is_none_or(|c| time - c.first <= self.window && t.score > c.best.score);
+            let better =
+                self.pending.get(&t.id).is_none_or(|c| time - c.first <= self.window && t.score > c.best.score);
             if !better {
                 continue;
             }
             let frame = shared.get_or_insert_with(|| Arc::new(frame.clone())).clone();
             let pick = Pick { track: t.id, frame, bbox: t.bbox, score: t.score, label: t.label.clone(), time };
-            self.pending.entry(t.id).and_modify(|c| c.best = pick.clone()).or_insert(Candidate { first: time, best: pick });
+            self.pending
+                .entry(t.id)
+                .and_modify(|c| c.best = pick.clone())
+                .or_insert(Candidate { first: time, best: pick });
         }
         let in_view: HashSet<u64> = faces.iter().map(|t| t.id).collect();
         self.done.retain(|id| in_view.contains(id));

@@ -143,7 +143,8 @@ impl Store {
         if dir.exists() && !dir.is_dir() {
             bail!("{}: is not a folder (--snapshots wants a folder for the pictures)", dir.display());
         }
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the snapshot folder", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the snapshot folder", dir.display()))?;
         let probe = dir.join(".facecam-probe");
         crate::atomic::write(&probe, b"")
             .and_then(|()| std::fs::remove_file(&probe).map_err(Into::into))
@@ -187,7 +188,8 @@ impl Store {
     /// retention. On a failure (a full card) nothing of the event is left.
     pub fn save(&mut self, id: EventId, frame: &[u8], face: &[u8], json: &[u8]) -> Result<()> {
         let write = |part: Part, bytes: &[u8]| crate::atomic::write(&self.dir.join(part.file_name(id)), bytes);
-        let saved = write(Part::Frame, frame).and_then(|()| write(Part::Face, face)).and_then(|()| write(Part::Json, json));
+        let saved =
+            write(Part::Frame, frame).and_then(|()| write(Part::Face, face)).and_then(|()| write(Part::Json, json));
         if let Err(e) = saved {
             remove(&self.dir, id);
             return Err(e);
@@ -234,7 +236,20 @@ mod tests {
     fn ids_parse_only_as_written() {
         let id = EventId { millis: 1_796_000_000_123, track: 4 };
         assert_eq!(EventId::parse("1796000000123-4"), Some(id));
-        for bad in ["", "1", "-4", "1-", "01-4", "1-04", "1-4-5", "../1-4", "1-4.jpg", "+1-4", "1 -4", "99999999999999999999-1"] {
+        for bad in [
+            "",
+            "1",
+            "-4",
+            "1-",
+            "01-4",
+            "1-04",
+            "1-4-5",
+            "../1-4",
+            "1-4.jpg",
+            "+1-4",
+            "1 -4",
+            "99999999999999999999-1",
+        ] {
             assert_eq!(EventId::parse(bad), None, "{bad}");
         }
         assert_eq!(Part::parse_name("5-2-face.jpg"), Some((EventId { millis: 5, track: 2 }, Part::Face)));

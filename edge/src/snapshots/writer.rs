@@ -78,7 +78,10 @@ impl Writer {
             if thread.is_finished() {
                 let _ = thread.join();
             } else {
-                log::warn!("snapshots: the card did not finish within {} s; the last ones may be missing", grace.as_secs());
+                log::warn!(
+                    "snapshots: the card did not finish within {} s; the last ones may be missing",
+                    grace.as_secs()
+                );
             }
         }
         self.saved()
@@ -184,7 +187,8 @@ mod tests {
         assert_eq!(image::load_from_memory(jpeg).unwrap().width(), 64);
         let face = image::open(dir.path().join("5000-3-face.jpg")).unwrap();
         assert_eq!((face.width(), face.height()), (30, 46), "20x30 and a quarter each side, cut at the bottom");
-        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("5000-3.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("5000-3.json")).unwrap()).unwrap();
         assert_eq!(json["snapshot"]["frame"], "/events/5000-3.jpg");
         assert_eq!(json["event"], "face_snapshot");
     }

@@ -247,7 +247,10 @@ mod tests {
         let (topic, image) = snapshot_discovery("facecam/door", "facecam_door", "slim 320x240");
         assert_eq!(topic, "homeassistant/image/facecam_facecam_door/snapshot/config");
         let image: serde_json::Value = serde_json::from_str(&image).unwrap();
-        assert_eq!((image["image_topic"].as_str(), image["content_type"].as_str()), (Some("facecam/door/snapshot"), Some("image/jpeg")));
+        assert_eq!(
+            (image["image_topic"].as_str(), image["content_type"].as_str()),
+            (Some("facecam/door/snapshot"), Some("image/jpeg"))
+        );
         assert_eq!(image["device"], count["device"], "the same device");
     }
 

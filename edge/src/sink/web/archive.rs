@@ -32,7 +32,11 @@ pub(crate) fn list(dir: Option<&Path>, limit: usize) -> Response<Body> {
         Ok(ids) => ids.unwrap_or_default(),
         Err(e) => {
             log::warn!("web view: {e:#}");
-            return answer(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "cannot list the snapshots\n");
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+                "cannot list the snapshots\n",
+            );
         }
     };
     let dir = dir.unwrap_or(Path::new("."));
@@ -56,7 +60,8 @@ pub(crate) fn picture(dir: Option<&Path>, path: &str) -> Response<Body> {
             "not an event picture: /events/ID.jpg or /events/ID-face.jpg, ID as in /events.json\n",
         );
     };
-    let missing = || answer(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "no such event (removed, or never saved)\n");
+    let missing =
+        || answer(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "no such event (removed, or never saved)\n");
     let Some(dir) = dir else { return missing() };
     match crate::input::read_file(&dir.join(part.file_name(id)), "a snapshot", MAX_PICTURE) {
         Ok(bytes) => answer(StatusCode::OK, "image/jpeg", bytes),
