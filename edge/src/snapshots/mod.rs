@@ -113,3 +113,51 @@ impl Sink for SnapshotTap {
         sent.and(closed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BBox;
+    use crate::track::Track;
+    use std::sync::{Arc, Mutex};
+
+    /// A sink that records the kinds of the events it gets.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Sink for Recorder {
+        fn show(&mut self, _frame: &RgbImage, report: &FrameReport) -> Result<()> {
+            self.events(&report.events)
+        }
+
+        fn events(&mut self, events: &[FaceEvent]) -> Result<()> {
+            let kinds = events.iter().map(|e| serde_json::to_value(e).unwrap()["event"].as_str().unwrap().to_string());
+            self.0.lock().unwrap().extend(kinds);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_sinks_get_a_face_snapshot_per_announced_face_by_the_end_of_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = Arc::default();
+        let config = SnapshotConfig { dir: dir.path().join("snaps"), window: 0.5, retention: Default::default() };
+        let mut tap = SnapshotTap::start(&config, Box::new(Recorder(Arc::clone(&got)))).unwrap();
+        let mut events =
+            crate::events::FaceEvents::new(crate::events::EventConfig { min_duration: 0.2, count_every: None });
+        let frame = RgbImage::new(64, 48);
+        let face = |id| Track { id, bbox: BBox::new(8.0, 8.0, 30.0, 40.0), score: 0.9, label: None };
+        // Face 1 stays; face 2 flickers for one frame.
+        for (i, faces) in [vec![face(1), face(2)], vec![face(1)], vec![face(1)], vec![face(1)]].into_iter().enumerate()
+        {
+            let time = 1000.0 + i as f64 * 0.3;
+            let report =
+                FrameReport { seq: i as u64, time, latency_ms: 0.0, events: events.update(&faces, time), faces };
+            tap.show(&frame, &report).unwrap();
+        }
+        tap.events(&events.finish(1002.0)).unwrap();
+        tap.close().unwrap();
+        let kinds = got.lock().unwrap().clone();
+        assert_eq!(kinds.iter().filter(|k| *k == "face_snapshot").count(), 1, "{kinds:?}");
+        assert_eq!(store::newest(&config.dir, 10).unwrap().len(), 1);
+    }
+}
