@@ -8,6 +8,9 @@
 //!
 //! Sinks receive the events with their frame (`FrameReport::events` in the sink module); the
 //! `json` sink, the web view's `/events` and MQTT all carry the same JSON.
+//!
+//! With `--snapshots DIR`, [`crate::snapshots`] adds a `face_snapshot` event per face once
+//! its picture is on disk: the frame where it scored best in its first seconds.
 
 use crate::model::BBox;
 use crate::track::Track;
@@ -71,6 +74,24 @@ pub enum FaceEvent {
         /// Wall-clock time it was found gone, seconds since the Unix epoch.
         time: f64,
     },
+    /// The pictures of an announced face are saved ([`crate::snapshots`]): sent once per
+    /// face, when its best frame is final and both files are in place.
+    FaceSnapshot {
+        /// The track id announced in [`FaceEvent::FaceAppeared`].
+        id: u64,
+        /// Its box on the saved frame, frame pixels.
+        #[serde(rename = "box")]
+        bbox: BBox,
+        /// The detection score on that frame (the best of its first seconds).
+        score: f32,
+        /// Its label then (with `--classifier`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        label: Option<crate::track::Label>,
+        /// Where the pictures are.
+        snapshot: SnapshotRef,
+        /// Wall-clock time of the saved frame, seconds since the Unix epoch.
+        time: f64,
+    },
     /// How many announced faces are in view.
     Count {
         /// Announced faces in view now.
@@ -78,6 +99,21 @@ pub enum FaceEvent {
         /// Wall-clock time, seconds since the Unix epoch.
         time: f64,
     },
+}
+
+/// The saved pictures of one face event: their id and URLs on the web view (the file
+/// names in the snapshot folder are the URLs' last parts).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotRef {
+    /// The event's id, unique across runs (see `edge::snapshots::store`).
+    pub id: String,
+    /// The whole frame, the face's box drawn: `/events/ID.jpg`.
+    pub frame: String,
+    /// The face with a margin: `/events/ID-face.jpg`.
+    pub face: String,
+    /// The frame's JPEG, for sinks that send the picture itself (MQTT); not in the JSON.
+    #[serde(skip)]
+    pub jpeg: Option<std::sync::Arc<[u8]>>,
 }
 
 struct Seen {

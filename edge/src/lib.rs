@@ -35,6 +35,7 @@
 //! - [`track`]: faces matched across frames and smoothed, so boxes hold still; [`labels`]:
 //!   the classifier's label on each track, averaged over it.
 //! - [`events`]: `face_appeared`, `face_left` and `count`, derived from the tracks.
+//! - [`snapshots`]: a picture of every face event, saved off the frame's path.
 //! - [`overlay`]: boxes, HUD, stickers and privacy masks, drawn into a frame.
 //! - [`sink`]: where frames go — framebuffer, SPI LCD, PNG files, JSON lines, the web view, MQTT.
 //! - [`pipeline`]: the threaded capture → detect → display loop of `facecam run`.
@@ -77,6 +78,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod preprocess;
 pub mod sink;
+pub mod snapshots;
 pub mod source;
 pub mod track;
 pub mod zones;

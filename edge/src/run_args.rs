@@ -76,6 +76,8 @@ pub struct RunArgs {
     /// whenever its box has moved), averaging over the track.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000), requires = "classifier")]
     classify_every: u32,
+    #[command(flatten)]
+    snapshots: edge::snapshots::flags::SnapshotFlags,
 }
 
 /// Run the camera until Ctrl-C (or the source ends), with the config file's zones.
@@ -111,7 +113,7 @@ pub fn run_camera(args: RunArgs, zones: Zones) -> Result<()> {
     };
     log::info!("{} → {} (Ctrl-C to stop)", source.describe(), sinks.join(", "));
     let parts = edge::pipeline::RunParts { source, detector, tracker: edge::track::Tracker::new(config), labeler };
-    let stats = edge::pipeline::run(parts, &mut style, &mut sink, &options, stop)?;
+    let stats = edge::pipeline::run(parts, &mut style, sink.as_mut(), &options, stop)?;
     log::info!(
         "{} frames shown in {:.1} s ({:.1} fps, {:.0} ms latency); {} dropped, {} corrupt, {} faces; peak RSS {:.1} MiB",
         stats.shown,
@@ -134,13 +136,14 @@ pub fn run_camera(args: RunArgs, zones: Zones) -> Result<()> {
 }
 
 /// The sinks of `facecam run`, with the web view's token and the text about the run
-/// that the web page and MQTT show; all of them fed through one [`edge::sink::Tee`].
+/// that the web page and MQTT show; all of them fed through one [`edge::sink::Tee`],
+/// behind the snapshot tap with `--snapshots`.
 fn open_sinks(
     args: &RunArgs,
     sinks: &[String],
     detector: &Detector,
     zones: &std::sync::Arc<Zones>,
-) -> Result<edge::sink::Tee> {
+) -> Result<Box<dyn edge::sink::Sink>> {
     #[cfg(feature = "web")]
     let http_token = edge::sink::web::WebOptions::find_token(
         args.http_token.as_deref(),
@@ -152,6 +155,7 @@ fn open_sinks(
         http_token,
         http_max_viewers: args.http_max_viewers as usize,
         mqtt_discovery: args.mqtt_discovery,
+        snapshots: args.snapshots.snapshots.clone(),
         about: format!(
             "{} · {} ({}x{})",
             args.common.board.as_deref().unwrap_or("host"),
@@ -167,7 +171,11 @@ fn open_sinks(
         opened =
             opened.into_iter().map(|s| Box::new(edge::sink::KeepOnClose(s)) as Box<dyn edge::sink::Sink>).collect();
     }
-    Ok(edge::sink::Tee(opened))
+    let tee = Box::new(edge::sink::Tee(opened));
+    Ok(match args.snapshots.config() {
+        Some(config) => Box::new(edge::snapshots::SnapshotTap::start(&config, tee)?),
+        None => tee,
+    })
 }
 
 /// How `facecam run` draws: boxes, HUD, and the stickers and privacy masks (per class,

@@ -171,7 +171,11 @@ impl Reader<'_> {
         if path_hint {
             let path = self.rebase(&text);
             word = path.clone().into_os_string();
-            to.paths.push(path);
+            // A folder flag (`snapshots`) names where the run writes, made when it starts:
+            // it is made absolute but need not exist yet.
+            if arg.get_value_hint() != ValueHint::DirPath {
+                to.paths.push(path);
+            }
         } else if let Some((kind, rest)) = file_source(&text) {
             let path = self.rebase(rest);
             word = format!("{kind}:{}", path.display()).into();

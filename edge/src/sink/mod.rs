@@ -75,6 +75,8 @@ pub struct SinkOptions {
     pub about: String,
     /// The run's zones and masks: MQTT counts faces per zone, the web view draws them.
     pub zones: std::sync::Arc<crate::zones::Zones>,
+    /// The snapshot folder (`--snapshots`): the web view serves it, MQTT announces it.
+    pub snapshots: Option<std::path::PathBuf>,
 }
 
 /// One kind of sink: a row of [`SINKS`].
@@ -266,6 +268,7 @@ fn open_http(_: &str, addr: &str, options: &SinkOptions) -> Result<Box<dyn Sink>
         max_viewers,
         about: options.about.clone(),
         zones: options.zones.clone(),
+        snapshots: options.snapshots.clone(),
         ..defaults
     })?))
 }

@@ -17,5 +17,6 @@ mod mqtt_login;
 mod packaging;
 mod reference_detection;
 mod rtsp;
+mod snapshots;
 mod web;
 mod xvfb;

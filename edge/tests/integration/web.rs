@@ -127,7 +127,7 @@ pub(crate) fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, 
     request(addr, format!("GET {path} HTTP/1.1\r\nHost: cam\r\nConnection: close\r\n\r\n").as_bytes())
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
@@ -361,7 +361,7 @@ fn idle_connections_neither_starve_healthz_nor_stay_open() {
 }
 
 /// Chromium's headless shell, when installed (`make setup` installs it).
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     ["chromium-headless-shell", "chromium", "chromium-browser"]
         .iter()
         .map(|n| Path::new("/usr/bin").join(n))

@@ -9,11 +9,13 @@
 //! | `PREFIX/availability` | `online`, retained; `offline` by the broker's last will or at exit |
 //! | `PREFIX/zone/NAME/count` | faces in view in zone NAME (config file `[[zone]]`), retained |
 //! | `PREFIX/zone/NAME/present` | `ON` / `OFF` for zone NAME, retained |
+//! | `PREFIX/snapshot` | with `--snapshots`: each event's frame, a JPEG (binary), retained |
 //!
 //! The topics are the rows of [`Topic`]. With `--mqtt-discovery`, Home Assistant
-//! discovery config (a face-count sensor and a "face present" binary sensor, and the
-//! same pair per zone) is published, retained, at every connection. A zone's count is
-//! the faces shown in it, published when it changes (and on the first frame).
+//! discovery config (a face-count sensor and a "face present" binary sensor, the same
+//! pair per zone, and with `--snapshots` an `image` entity showing the last event's
+//! frame) is published, retained, at every connection. A zone's count is the faces
+//! shown in it, published when it changes (and on the first frame).
 //!
 //! rumqttc runs the connection on its own thread ([`link`]) and reconnects with backoff
 //! (1 s doubling to 30 s) when the broker goes away or refuses the login; the camera runs
@@ -40,6 +42,10 @@ use std::time::{Duration, Instant};
 /// Messages queued while the broker is slow or away; more are dropped (and counted).
 pub const QUEUE: usize = 256;
 
+/// The largest message sent or taken: a snapshot JPEG of a big frame (rumqttc's own
+/// default, 10 KiB, is less than one picture).
+pub const MAX_PACKET: usize = 8 << 20;
+
 /// A topic under the prefix: one row of the table in the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
@@ -55,6 +61,8 @@ pub enum Topic {
     ZoneCount,
     /// `ON` while a face is in one zone: `PREFIX/zone/NAME/present`.
     ZonePresent,
+    /// The last face event's frame, a JPEG.
+    Snapshot,
 }
 
 impl Topic {
@@ -67,6 +75,7 @@ impl Topic {
             Topic::Availability => "availability",
             Topic::ZoneCount => "count",
             Topic::ZonePresent => "present",
+            Topic::Snapshot => "snapshot",
         }
     }
 
@@ -96,6 +105,7 @@ impl MqttSink {
     pub fn start(options: MqttOptions, sink: &SinkOptions) -> Result<Self> {
         let node: String = options.prefix.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         let mut mqtt = Options::new(format!("facecam-{node}"), options.host.clone(), options.port);
+        mqtt.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         let availability = full_topic(&options.prefix, Topic::Availability);
         mqtt.set_keep_alive(Duration::from_secs(10)).set_clean_session(false).set_last_will(LastWill::new(
             &availability,
@@ -116,6 +126,9 @@ impl MqttSink {
             let mut configs = discovery_config(&options.prefix, &node, &sink.about);
             for zone in &sink.zones.zones {
                 configs.extend(zones::discovery_config(&options.prefix, &node, &sink.about, &zone.name));
+            }
+            if sink.snapshots.is_some() {
+                configs.push(snapshot_discovery(&options.prefix, &node, &sink.about));
             }
             greeting.extend(configs.into_iter().map(|(t, c)| (t, c.into_bytes(), true)));
         }
@@ -151,10 +164,23 @@ fn full_topic(prefix: &str, topic: Topic) -> String {
     format!("{prefix}/{}", topic.name())
 }
 
+/// Home Assistant's device entry: one device per camera, holding its entities.
+fn device(prefix: &str, node: &str, about: &str) -> serde_json::Value {
+    serde_json::json!({ "identifiers": [format!("facecam_{node}")], "name": format!("facecam {prefix}"),
+        "model": about, "manufacturer": "facecam" })
+}
+
+/// Home Assistant's `image` entity for `PREFIX/snapshot`: (topic, retained config JSON).
+fn snapshot_discovery(prefix: &str, node: &str, about: &str) -> (String, String) {
+    let image = serde_json::json!({ "name": "Last face", "unique_id": format!("facecam_{node}_snapshot"),
+        "image_topic": full_topic(prefix, Topic::Snapshot), "content_type": "image/jpeg",
+        "availability_topic": full_topic(prefix, Topic::Availability), "device": device(prefix, node, about) });
+    (format!("homeassistant/image/facecam_{node}/snapshot/config"), image.to_string())
+}
+
 /// Home Assistant discovery messages: (topic, retained config JSON).
 fn discovery_config(prefix: &str, node: &str, about: &str) -> Vec<(String, String)> {
-    let device = serde_json::json!({ "identifiers": [format!("facecam_{node}")], "name": format!("facecam {prefix}"),
-        "model": about, "manufacturer": "facecam" });
+    let device = device(prefix, node, about);
     let availability = full_topic(prefix, Topic::Availability);
     let count = serde_json::json!({ "name": "Faces", "unique_id": format!("facecam_{node}_faces"),
         "state_topic": full_topic(prefix, Topic::Count), "availability_topic": availability, "unit_of_measurement": "faces",
@@ -177,9 +203,17 @@ impl Sink for MqttSink {
     fn events(&mut self, events: &[FaceEvent]) -> Result<()> {
         for e in events {
             self.publish(Topic::Events, serde_json::to_string(e)?);
-            if let FaceEvent::Count { faces, .. } = e {
-                self.publish(Topic::Count, faces.to_string());
-                self.publish(Topic::Present, if *faces > 0 { "ON" } else { "OFF" });
+            match e {
+                FaceEvent::Count { faces, .. } => {
+                    self.publish(Topic::Count, faces.to_string());
+                    self.publish(Topic::Present, if *faces > 0 { "ON" } else { "OFF" });
+                }
+                FaceEvent::FaceSnapshot { snapshot, .. } => {
+                    if let Some(jpeg) = &snapshot.jpeg {
+                        self.publish(Topic::Snapshot, jpeg.to_vec());
+                    }
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -227,12 +261,20 @@ mod tests {
         let present: serde_json::Value = serde_json::from_str(&config[1].1).unwrap();
         assert_eq!(present["payload_on"], "ON");
         assert!(config[1].0.starts_with("homeassistant/binary_sensor/"));
+        let (topic, image) = snapshot_discovery("facecam/door", "facecam_door", "slim 320x240");
+        assert_eq!(topic, "homeassistant/image/facecam_facecam_door/snapshot/config");
+        let image: serde_json::Value = serde_json::from_str(&image).unwrap();
+        assert_eq!(
+            (image["image_topic"].as_str(), image["content_type"].as_str()),
+            (Some("facecam/door/snapshot"), Some("image/jpeg"))
+        );
+        assert_eq!(image["device"], count["device"], "the same device");
     }
 
     #[test]
     fn events_are_not_retained_states_are() {
         assert!(!Topic::Events.retained());
-        assert!([Topic::Count, Topic::Present, Topic::Availability].iter().all(|t| t.retained()));
+        assert!([Topic::Count, Topic::Present, Topic::Availability, Topic::Snapshot].iter().all(|t| t.retained()));
         assert_eq!(full_topic("fc/door", Topic::Availability), "fc/door/availability");
     }
 }

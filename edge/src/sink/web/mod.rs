@@ -11,6 +11,8 @@
 //! | `/stream.mjpg` | `multipart/x-mixed-replace` JPEGs (`?fps=`, `?width=` lower them; `?zones=1` draws the zones and masks) |
 //! | `/snapshot.jpg` | the latest composed frame (`?width=`, `?zones=1` as above) |
 //! | `/events` | Server-Sent Events: every frame's JSON and every face event, as the `json` sink writes them |
+//! | `/events.json` | the saved `face_snapshot` events (`--snapshots`), newest first (`?limit=`, default 50) |
+//! | `/events/ID.jpg`, `/events/ID-face.jpg` | an event's frame and face ([`crate::snapshots`]) |
 //! | `/healthz` | `ok`, with no token needed |
 //!
 //! Frames are JPEG-encoded only when a viewer asks, once per frame and width however
@@ -20,6 +22,7 @@
 //! only, bounded viewers, open sockets (idle ones closed after a few seconds), header
 //! sizes and header counts.
 
+mod archive;
 mod rate;
 mod server;
 mod stream;
@@ -54,6 +57,8 @@ pub struct WebOptions {
     pub about: String,
     /// Zones and masks, drawn on the picture for `?zones=1`.
     pub zones: Arc<crate::zones::Zones>,
+    /// The snapshot folder (`--snapshots`), served at `/events.json` and `/events/ID.jpg`.
+    pub snapshots: Option<std::path::PathBuf>,
 }
 
 impl Default for WebOptions {
@@ -65,6 +70,7 @@ impl Default for WebOptions {
             stall_timeout: Duration::from_secs(5),
             about: String::new(),
             zones: Arc::default(),
+            snapshots: None,
         }
     }
 }

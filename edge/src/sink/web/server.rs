@@ -11,6 +11,7 @@
 //! idles between keep-alive requests), so idle clients cannot starve `/healthz` or the
 //! viewers for long.
 
+use super::archive;
 use super::stream::{self, ChannelBody};
 use super::Shared;
 use anyhow::{Context, Result};
@@ -220,6 +221,11 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
             r
         }
         "/status.json" => status(shared),
+        "/events.json" => match number(&q, "limit", 1.0..=500.0) {
+            Ok(limit) => archive::list(shared.options.snapshots.as_deref(), limit.map_or(50, |l| l as usize)),
+            Err(e) => return bad_request(e),
+        },
+        p if p.starts_with("/events/") => archive::picture(shared.options.snapshots.as_deref(), p),
         "/snapshot.jpg" => match shared.frames.borrow().clone() {
             None => text(StatusCode::SERVICE_UNAVAILABLE, "no frame yet\n"),
             Some(shown) => {
@@ -251,7 +257,7 @@ fn route(req: Request<Incoming>, shared: &Arc<Shared>, kill: Arc<Notify>) -> Res
         }
         _ => text(
             StatusCode::NOT_FOUND,
-            "no such page: /, /stream.mjpg, /snapshot.jpg, /events, /status.json, /healthz\n",
+            "no such page: /, /stream.mjpg, /snapshot.jpg, /events, /events.json, /events/ID.jpg, /status.json, /healthz\n",
         ),
     };
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
