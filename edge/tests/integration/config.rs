@@ -117,6 +117,11 @@ fn config_check_says_ok_or_names_a_missing_file() {
     let (code, out) = facecam(&["config", "--check", &path]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("requires.toml: ") && out.contains("--classifier"), "{out}");
+    // A folder the run writes into (made when it starts) need not exist yet.
+    let path = config(dir.path(), "snaps.toml", "snapshots = \"snaps\"\nsnapshot_max_events = 20\n");
+    let (code, out) = facecam(&["config", "--check", &path]);
+    assert_eq!((code, out.trim()), (0, format!("{path}: OK: 2 settings, 0 zones, 0 masks").as_str()));
+    assert!(!dir.path().join("snaps").exists(), "--check makes nothing");
 }
 
 #[test]
