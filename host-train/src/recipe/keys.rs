@@ -110,3 +110,19 @@ pub fn place(text: &str, message: &str) -> anyhow::Error {
         None => anyhow::anyhow!(" {renamed}"),
     }
 }
+
+/// For an unknown top-level key that is a key of some table (a recipe from before the
+/// tables): where it belongs now.
+pub fn table_hint(message: &str) -> String {
+    let top = message.contains("expected one of `data`, `net`");
+    let name = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next());
+    let key =
+        name.and_then(|n| KEYS.iter().find(|k| k.key == n || k.field == n || (n == "height" && k.key == "input_size")));
+    match (top, key) {
+        (true, Some(k)) => format!(
+            "; it belongs in [{}] as `{}` (recipes are written in tables: `facecam-train config --print`)",
+            k.table, k.key
+        ),
+        _ => String::new(),
+    }
+}

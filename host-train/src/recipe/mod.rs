@@ -66,7 +66,8 @@ pub fn parse(text: &str, base: &Path) -> Result<Recipe> {
     edge::input::nesting::check_toml(text).map_err(|e| anyhow::anyhow!(" {e}"))?;
     let file: RecipeFile = toml::from_str(text).map_err(|e| {
         let at = e.span().map(|s| keys::line_col(text, s.start)).map_or(" ".to_string(), |(l, c)| format!("{l}:{c}: "));
-        anyhow::anyhow!("{at}{}", e.message().trim().replace('\n', "; "))
+        let msg = e.message().trim().replace('\n', "; ");
+        anyhow::anyhow!("{at}{msg}{}", keys::table_hint(&msg))
     })?;
     let recipe = convert(&file, base).map_err(|e| anyhow::anyhow!(" {e:#}"))?;
     recipe.train.validate().map_err(|e| keys::place(text, &format!("{e:#}")))?;

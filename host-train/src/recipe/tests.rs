@@ -62,7 +62,14 @@ fn unknown_keys_and_bad_values_are_refused_at_their_line_and_column() {
         "{}",
         err("[net]\narch = \"big\"\n")
     );
-    assert!(err("epochs = 3\n").starts_with("1:1: unknown field `epochs`"), "flat recipes are refused");
+    let flat = err("net_width = 0.5\n");
+    assert!(flat.starts_with("1:1: unknown field `net_width`"), "flat recipes are refused: {flat}");
+    assert!(
+        flat.ends_with(
+            "; it belongs in [net] as `width` (recipes are written in tables: `facecam-train config --print`)"
+        ),
+        "{flat}"
+    );
     assert_eq!(err("[optim]\nbatch_size = 8\n  lr = -1.0\n"), "3:3: `optim.lr` = -1: must be above 0 and at most 10");
     assert_eq!(err("[target]\nnear_iof = 2.0\n"), "2:1: `target.near_iof` = 2: must be in [0, 1] (0: off)");
     assert_eq!(err("[augment]\ncrop = 1.5\n"), "2:1: `augment.crop` = 1.5: must be a probability in [0, 1]");
@@ -152,4 +159,19 @@ fn every_committed_detector_recipe_reads_and_its_init_exists() {
         }
     }
     assert!(read >= 18, "only {read} recipes found");
+}
+
+/// recipes/facecam.toml builds the network of models/facecam.ckpt (the shipped one) and
+/// teaches by its rule, from its 320x240 input.
+#[test]
+fn the_one_recipe_builds_the_shipped_network() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shipped = crate::checkpoint::read_meta(&root.join("models/facecam.ckpt")).unwrap();
+    assert_eq!(shipped.spec.name, "slim-1.00+s4+up+up8");
+    let was = shipped.config.unwrap();
+    let r = load(&root.join("recipes/facecam.toml")).unwrap();
+    assert_eq!(net_diff(&was, &r.train), Vec::<String>::new());
+    assert_eq!((r.train.match_rule(), r.train.iou_loss), (was.match_rule(), was.iou_loss));
+    assert_eq!((r.train.width, r.train.height), (shipped.width, shipped.height));
+    assert!(r.train.init.is_none(), "from random weights");
 }
