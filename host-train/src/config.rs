@@ -195,6 +195,9 @@ pub struct TrainConfig {
     /// Start from this checkpoint folder's weights (fine-tuning: a fresh optimiser and
     /// schedule); its network must be this one, its input size may differ.
     pub init: Option<PathBuf>,
+    /// The recipe file these settings were read from (named in the exported card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe_file: Option<PathBuf>,
     /// Stop after this epoch, as if interrupted (the schedule still spans `epochs`);
     /// continue later with `resume`.
     #[serde(skip)]
@@ -238,6 +241,7 @@ impl Default for TrainConfig {
             augment: AugmentConfig::default(),
             phases: Vec::new(),
             init: None,
+            recipe_file: None,
             stop_after: None,
         }
     }

@@ -26,8 +26,15 @@ fn a_recipe_trains_and_its_checkpoint_fine_tunes_with_its_own_network() {
                   [[phase]]\nname = \"crops\"\nepochs = 1\n[[phase]]\nepochs = 1\n[phase.augment]\ncrop = 0.0\n";
     std::fs::write(dir.join("r/tiny.toml"), recipe).unwrap();
     // Run from another folder: the data path is the recipe's folder's.
-    let out = train(&["--config", "r/tiny.toml", "--out", "ck"], &dir);
+    let out = train(&["--config", "r/tiny.toml", "--out", "ck", "--export", "tiny.onnx"], &dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The card names the recipe, and its settings read back as one.
+    let card: serde_json::Value =
+        serde_json::from_str(&run(Command::new(bin("facecam")).arg("card").arg(dir.join("tiny.onnx")))).unwrap();
+    let recipe = card["provenance"]["recipe"].as_str().unwrap();
+    assert!(recipe.starts_with("# recipe: r/tiny.toml\n"), "{recipe}");
+    let again = host_train::recipe::parse(recipe, &dir).unwrap();
+    assert_eq!((again.train.phases.len(), again.train.net_width, again.train.stride8_context), (2, 0.25, true));
     let meta = read_meta(&dir.join("ck")).unwrap();
     let cfg = meta.config.as_ref().unwrap();
     assert_eq!((meta.epochs, cfg.phases.len(), cfg.phases[1].augment.crop), (2, 2, 0.0));
@@ -62,7 +69,7 @@ fn config_print_reads_back_as_the_defaults_and_check_names_the_place() {
     let text = run(Command::new(bin("facecam-train")).args(["config", "--print"]));
     std::fs::write(dir.join("defaults.toml"), &text).unwrap();
     let recipe = host_train::recipe::load(&dir.join("defaults.toml")).unwrap();
-    assert_eq!(recipe.train, TrainConfig::default());
+    assert_eq!(recipe.train, TrainConfig { recipe_file: Some(dir.join("defaults.toml")), ..TrainConfig::default() });
     run(Command::new(bin("facecam-train")).args(["config", "--check"]).arg(dir.join("defaults.toml")));
     std::fs::write(dir.join("bad.toml"), "[optim]\nepochs = 3\nlearning_rate = 1\n").unwrap();
     let out =

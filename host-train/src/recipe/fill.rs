@@ -2,7 +2,7 @@
 //! network and target rule a fine-tuning run takes from its checkpoint, and what differs
 //! between the two when they cannot both hold.
 
-use super::tables::{AugmentTable, RecipeFile};
+use super::tables::{AugmentTable, NetTable, OptimTable, PhaseTable, RecipeFile, RunTable, TargetTable};
 use crate::augment::AugmentConfig;
 use crate::config::TrainConfig;
 
@@ -95,4 +95,63 @@ pub fn net_diff(ckpt: &TrainConfig, run: &TrainConfig) -> Vec<String> {
     diff!(arch => "arch", net_width => "width", prior_sizes => "prior_sizes", stride4_context => "stride4_context",
         stride8_context => "stride8_context");
     out
+}
+
+/// `cfg` as a recipe's tables (every setting; no `[data]`, which a `TrainConfig` does
+/// not hold): what an exported card records, readable again with `--config`.
+pub fn to_tables(cfg: &TrainConfig) -> RecipeFile {
+    let aug = |a: &AugmentConfig| AugmentTable {
+        crop: Some(a.crop),
+        min_overlaps: Some(a.min_overlaps.clone()),
+        min_crop_scale: Some(a.min_crop_scale),
+        expand: Some(a.expand),
+        max_expand: Some(a.max_expand),
+        flip: Some(a.flip),
+        photometric: Some(a.photometric),
+    };
+    let c = cfg.clone();
+    RecipeFile {
+        data: Default::default(),
+        net: NetTable {
+            arch: Some(c.arch),
+            width: Some(c.net_width),
+            prior_sizes: c.prior_sizes,
+            stride4_context: Some(c.stride4_context),
+            stride8_context: Some(c.stride8_context),
+            input_size: Some([c.width, c.height]),
+            init: c.init.map(|p| p.display().to_string()),
+        },
+        target: TargetTable {
+            match_iou: Some(c.match_iou),
+            min_face_px: Some(c.min_face_px),
+            near_iof: Some(c.near_iof),
+            neg_ratio: Some(c.neg_ratio),
+            face_prior: Some(c.face_prior),
+            iou_loss: Some(c.iou_loss),
+        },
+        optim: OptimTable {
+            epochs: Some(c.epochs),
+            batch_size: Some(c.batch_size),
+            optimizer: Some(c.optimizer),
+            lr: Some(c.lr),
+            weight_decay: Some(c.weight_decay),
+            schedule: Some(c.schedule),
+            warmup_steps: c.warmup_steps,
+            step_at: Some(c.step_at),
+            step_gamma: Some(c.step_gamma),
+            precision: Some(c.precision),
+            channels_last: Some(c.channels_last),
+        },
+        run: RunTable {
+            seed: Some(c.seed),
+            device: Some(c.device),
+            prefetch: c.prefetch,
+            cache_images: Some(c.cache_images),
+            eval_every: Some(c.eval_every),
+        },
+        augment: aug(&c.augment),
+        phase: (c.phases.iter())
+            .map(|p| PhaseTable { epochs: Some(p.epochs), name: Some(p.name.clone()), augment: aug(&p.augment) })
+            .collect(),
+    }
 }

@@ -18,7 +18,7 @@ mod paths;
 pub mod print;
 pub mod tables;
 
-pub use fill::{inherit, net_diff};
+pub use fill::{inherit, net_diff, to_tables};
 use tables::RecipeFile;
 
 /// A recipe read and checked.
@@ -57,7 +57,9 @@ pub struct DataRecipe {
 pub fn load(path: &Path) -> Result<Recipe> {
     let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    parse(&text, base).map_err(|e| anyhow::anyhow!("{}:{e:#}", path.display()))
+    let mut recipe = parse(&text, base).map_err(|e| anyhow::anyhow!("{}:{e:#}", path.display()))?;
+    recipe.train.recipe_file = Some(path.to_path_buf());
+    Ok(recipe)
 }
 
 /// Parse a recipe's text, its relative paths taken from `base`. Errors start with

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct RecipeFile {
     /// What is trained on, validated on, left out, and the proxy AP's images.
+    #[serde(skip_serializing_if = "DataTable::is_empty")]
     pub data: DataTable,
     /// The network, and the checkpoint it starts from.
     pub net: NetTable,
@@ -23,6 +24,7 @@ pub struct RecipeFile {
     /// Training-time augmentation (the phases may change it).
     pub augment: AugmentTable,
     /// The schedule in phases, in order; each overrides `[augment]` keys for its epochs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub phase: Vec<PhaseTable>,
 }
 
@@ -55,6 +57,13 @@ pub struct DataTable {
     pub proxy_stride: Option<u32>,
     /// Measure the proxy every this many epochs.
     pub proxy_every: Option<u32>,
+}
+
+impl DataTable {
+    /// Whether no key is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// `[net]`.
