@@ -1,4 +1,5 @@
-//! Everything that decides a training run ([`TrainConfig`], readable from TOML) and the
+//! Everything that decides a training run ([`TrainConfig`], read from a recipe file by
+//! `crate::recipe`) and the
 //! learning-rate schedule it implies.
 
 use crate::augment::AugmentConfig;
@@ -7,7 +8,7 @@ use crate::proxy::ProxyConfig;
 use crate::target::MatchRule;
 use anyhow::{bail, Context, Result};
 use edge::model::PriorConfig;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tch::Device;
 
 mod phase;
@@ -248,17 +249,6 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Read a recipe file (tables, see [`crate::recipe`]) for its training settings;
-    /// errors name the file, line and column. Its `[data]` is read by [`crate::recipe::load`].
-    pub fn from_toml_file(path: &Path) -> Result<Self> {
-        Ok(crate::recipe::load(path)?.train)
-    }
-
-    /// Parse and check a recipe's text (paths relative to the current folder).
-    pub fn from_toml_str(text: &str) -> Result<Self> {
-        Ok(crate::recipe::parse(text, Path::new("."))?.train)
-    }
-
     /// The augmentation of epoch `epoch` (numbered from 1): its phase's, else `augment`.
     pub fn augment_at(&self, epoch: u32) -> &AugmentConfig {
         phase_at(&self.phases, epoch).map_or(&self.augment, |p| &p.augment)

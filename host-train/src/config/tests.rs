@@ -1,5 +1,5 @@
 //! The training settings: out-of-range values are refused, and the rate schedules (recipe
-//! files: `crate::recipe`'s tests).
+//! files: the recipe module's tests).
 
 use super::*;
 
