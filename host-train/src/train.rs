@@ -191,15 +191,7 @@ impl Model {
                 layers.into_iter().collect::<Vec<_>>().join(", ")
             );
         } else {
-            let diff = meta.config.as_ref().map(|c| crate::recipe::net_diff(c, cfg)).unwrap_or_default();
-            let fix = match diff.is_empty() {
-                true => "; pass the recipe it was trained with (--config)".to_string(),
-                false => format!(
-                    " ({}): drop these keys from the recipe (the checkpoint's are then used) or pass the \
-                     checkpoint's recipe with --config",
-                    diff.join("; ")
-                ),
-            };
+            let fix = crate::recipe::mismatch_fix(meta.config.as_ref(), cfg);
             bail!("{}: `init` holds {}, not this run's {}{fix}", init.display(), meta.spec.name, spec.name);
         }
         Ok(())

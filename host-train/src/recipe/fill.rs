@@ -97,6 +97,21 @@ pub fn net_diff(ckpt: &TrainConfig, run: &TrainConfig) -> Vec<String> {
     out
 }
 
+/// What to tell a run whose network the checkpoint's weights do not fit: the `[net]`
+/// keys that differ from the checkpoint's settings `ckpt` (when it recorded them) and
+/// how to fix it, as the end of one line.
+pub fn mismatch_fix(ckpt: Option<&TrainConfig>, run: &TrainConfig) -> String {
+    let diff = ckpt.map(|c| net_diff(c, run)).unwrap_or_default();
+    if diff.is_empty() {
+        return "; pass the recipe it was trained with (--config)".into();
+    }
+    format!(
+        " ({}): drop these keys from the recipe (the checkpoint's are then used) or pass the checkpoint's recipe \
+         with --config",
+        diff.join("; ")
+    )
+}
+
 /// `cfg` as a recipe's tables (every setting; no `[data]`, which a `TrainConfig` does
 /// not hold): what an exported card records, readable again with `--config`.
 pub fn to_tables(cfg: &TrainConfig) -> RecipeFile {

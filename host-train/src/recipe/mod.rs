@@ -18,7 +18,7 @@ mod paths;
 pub mod print;
 pub mod tables;
 
-pub use fill::{inherit, net_diff, to_tables};
+pub use fill::{inherit, mismatch_fix, net_diff, to_tables};
 use tables::RecipeFile;
 
 /// A recipe read and checked.
