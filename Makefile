@@ -31,7 +31,7 @@ help: ## this list
 	@echo "make TARGET (options as VAR=value, described above each target in Makefile, packaging/*.mk, boards/*.mk):"
 	@sed -n 's/^\([a-z][a-zA-Z0-9-]*\):.*## \(.*\)$$/  \1\t\2/p' $(MAKEFILE_LIST) | expand -t 20
 
-.PHONY: help system-packages setup build quantize demo demo-synthetic bench train-default train-finetune train-stage3 train-stage4 train-stage5 train-stage6 train-stage7 train-stage8 train-stage9 train-stage10 train-stage11 train-facemask facemask-names facemask-eval wider-eval test fuzz check clean
+.PHONY: help system-packages setup build quantize demo demo-synthetic bench train train-facemask facemask-names facemask-eval wider-eval test fuzz check clean
 
 # Python tools the tests use as real peers beside onnxruntime: globox (a published
 # converter between annotation formats) writes the COCO and YOLO files the importers read.
@@ -109,77 +109,17 @@ quantize: build ## the int8 models beside the fp32 ones
 	$(BIN)/facecam-train quantize --model models/facemask.onnx --data voc:../shared/data/face-mask@train \
 	    --count 300 --calibration percentile --out models/facemask-int8.onnx
 
-# Stage 1 of the shipped model's eleven chained stages (recipes/default.toml; about an
-# hour on one CPU core of this machine); each later stage starts from the previous one's
-# committed checkpoint. RUN is the checkpoint folder; add RESUME=1 to continue an
-# interrupted run. The proxy AP needs the WIDER val images (WIDER_VAL, below).
-RUN ?= $(HOME)/.cache/facecam/runs/default
-RECIPE ?= recipes/default.toml
-train-default: build ## stage 1 of the shipped detector (RESUME=1 continues)
+# The shipped detector's recipe from random weights (recipes/facecam.toml: its data,
+# network, target rule and phased schedule are all in the file; about 4 to 6 hours on
+# one CPU core). RUN is the checkpoint folder; add RESUME=1 to continue an interrupted
+# run. RECIPE picks another recipe, e.g. one of recipes/history/ (the eleven stages the
+# shipped model was first trained in, recipes/history/README.md). The proxy AP reads the
+# WIDER val images (WIDER_VAL, below).
+RUN ?= $(HOME)/.cache/facecam/runs/facecam
+RECIPE ?= recipes/facecam.toml
+train: build ## the shipped detector from scratch, recipes/facecam.toml (RECIPE=, RUN=, RESUME=1)
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(BIN)/facecam-train train --config $(RECIPE) \
-	    --data wider:../shared/data/widerface-subset@train --data voc:../shared/data/face-mask \
-	    --exclude recipes/holdout.txt --val wider:../shared/data/widerface-subset@val \
-	    --proxy-images $(WIDER_VAL) --proxy-every 2 --device cpu --out $(RUN) $(if $(RESUME),--resume) \
-	    --export out/model.onnx $(EXTRA_DATA)
-
-# Stage 2 of the shipped model: recipes/finetune.toml, starting from stage 1's committed
-# checkpoint (runs/default-2026-12-01); about an hour on one core.
-train-finetune:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/finetune.toml RUN=$(HOME)/.cache/facecam/runs/finetune
-
-# Stage 3: recipes/stage3.toml from stage 2's committed checkpoint
-# (runs/finetune-2026-12-02); about 25 minutes on one core.
-train-stage3:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage3.toml RUN=$(HOME)/.cache/facecam/runs/stage3
-
-# Stage 4: recipes/stage4.toml from stage 3's committed checkpoint (runs/stage3-2026-12-02).
-train-stage4:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage4.toml RUN=$(HOME)/.cache/facecam/runs/stage4
-
-# Stage 5: recipes/stage5.toml (smaller level-0 priors) from stage 4's committed
-# checkpoint (runs/stage4-2026-12-02); about 50 CPU minutes.
-train-stage5:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/stage5.toml RUN=$(HOME)/.cache/facecam/runs/stage5
-
-# Stage 6: whole images at the evaluation's scale, with a DIoU term
-# (recipes/exp-fixres-b.toml) from stage 5's committed checkpoint; about 16 CPU minutes.
-train-stage6:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-fixres-b.toml RUN=$(HOME)/.cache/facecam/runs/stage6
-
-# Stage 7: the WIDER subset drawn twice as often (recipes/exp-wider2x.toml) from stage
-# 6's committed checkpoint (runs/exp-fixres-b-2026-12-03); about 29 CPU minutes.
-train-stage7:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-wider2x.toml RUN=$(HOME)/.cache/facecam/runs/stage7 \
-	    EXTRA_DATA="--data wider:../shared/data/widerface-subset@train"
-
-# Stages 8 to 10 draw the WIDER subset three times as often as the face-mask photos.
-WIDER_3X := --data wider:../shared/data/widerface-subset@train --data wider:../shared/data/widerface-subset@train
-
-# Stage 8: recipes/exp-wider3x.toml from stage 7's committed checkpoint
-# (runs/exp-wider2x-2026-12-03); about 26 CPU minutes.
-train-stage8:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-wider3x.toml RUN=$(HOME)/.cache/facecam/runs/stage8 \
-	    EXTRA_DATA="$(WIDER_3X)"
-
-# Stage 9: a stride-4 level (recipes/exp-stride4-from-wider3x.toml) from stage 8's
-# committed checkpoint (runs/exp-wider3x-2026-12-03); about 30 CPU minutes.
-train-stage9:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-stride4-from-wider3x.toml \
-	    RUN=$(HOME)/.cache/facecam/runs/stage9 EXTRA_DATA="$(WIDER_3X)"
-
-# Stage 10: the stride-8 features upsampled into the stride-4 head
-# (recipes/exp-s4up.toml) from stage 9's committed checkpoint
-# (runs/exp-stride4-2026-12-03); about 44 CPU minutes.
-train-stage10:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s4up.toml RUN=$(HOME)/.cache/facecam/runs/stage10 \
-	    EXTRA_DATA="$(WIDER_3X)"
-
-# Stage 11, the shipped model (models/facecam.onnx, runs/exp-s8up-2026-12-04): a second
-# lateral, the stride-16 features upsampled into the stride-8 head (recipes/exp-s8up.toml),
-# from stage 10's checkpoint.
-train-stage11:
-	$(MAKE) --no-print-directory train-default RECIPE=recipes/exp-s8up.toml RUN=$(HOME)/.cache/facecam/runs/stage11 \
-	    EXTRA_DATA="$(WIDER_3X)"
+	    --proxy-images $(WIDER_VAL) --device cpu --out $(RUN) $(if $(RESUME),--resume) --export out/model.onnx
 
 # The shipped face-mask classifier (models/facemask.onnx): recipes/facemask.toml on the
 # face-mask set's train split (the sample photos left out), about 8 CPU minutes; then its

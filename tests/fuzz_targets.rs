@@ -58,7 +58,7 @@ pub fn board(b: &[u8]) {
 }
 /// A training config (TOML).
 pub fn train_toml(b: &[u8]) {
-    let _ = host_train::config::TrainConfig::from_toml_str(&text(b));
+    let _ = host_train::recipe::parse(&text(b), std::path::Path::new("."));
 }
 /// An MJPEG stream, every frame until the end or a fatal error.
 pub fn mjpeg(b: &[u8]) {

@@ -1,4 +1,5 @@
-//! Everything that decides a training run ([`TrainConfig`], readable from TOML) and the
+//! Everything that decides a training run ([`TrainConfig`], read from a recipe file by
+//! `crate::recipe`) and the
 //! learning-rate schedule it implies.
 
 use crate::augment::AugmentConfig;
@@ -7,8 +8,11 @@ use crate::proxy::ProxyConfig;
 use crate::target::MatchRule;
 use anyhow::{bail, Context, Result};
 use edge::model::PriorConfig;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tch::Device;
+
+mod phase;
+pub use phase::{phase_at, Phase};
 
 /// The most epochs a run may have (a recipe's `epochs`, a checkpoint's count).
 pub const MAX_EPOCHS: u32 = 100_000;
@@ -183,11 +187,18 @@ pub struct TrainConfig {
     pub face_prior: f64,
     /// Proxy AP on a fixed WIDER val slice, measured through the exported model.
     pub proxy: Option<ProxyConfig>,
-    /// Training-time augmentation.
+    /// Training-time augmentation (of the epochs outside `phases`, when there are none).
     pub augment: AugmentConfig,
+    /// The schedule in phases (a recipe's `[[phase]]` tables): each epoch trains with the
+    /// augmentation of its phase; empty: `augment` throughout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
     /// Start from this checkpoint folder's weights (fine-tuning: a fresh optimiser and
     /// schedule); its network must be this one, its input size may differ.
     pub init: Option<PathBuf>,
+    /// The recipe file these settings were read from (named in the exported card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe_file: Option<PathBuf>,
     /// Stop after this epoch, as if interrupted (the schedule still spans `epochs`);
     /// continue later with `resume`.
     #[serde(skip)]
@@ -229,24 +240,18 @@ impl Default for TrainConfig {
             face_prior: 0.01,
             proxy: None,
             augment: AugmentConfig::default(),
+            phases: Vec::new(),
             init: None,
+            recipe_file: None,
             stop_after: None,
         }
     }
 }
 
 impl TrainConfig {
-    /// Read a TOML training config; errors name the file and the offending key.
-    pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
-        Self::from_toml_str(&text).with_context(|| format!("{}: invalid training config", path.display()))
-    }
-
-    /// Parse and check a TOML training config's text.
-    pub fn from_toml_str(text: &str) -> Result<Self> {
-        let cfg: Self = edge::input::nesting::toml_from_str(text)?;
-        cfg.validate()?;
-        Ok(Self { progress: true, ..cfg })
+    /// The augmentation of epoch `epoch` (numbered from 1): its phase's, else `augment`.
+    pub fn augment_at(&self, epoch: u32) -> &AugmentConfig {
+        phase_at(&self.phases, epoch).map_or(&self.augment, |p| &p.augment)
     }
 
     /// Check every numeric setting against its range; the error names the key (as in
@@ -312,6 +317,12 @@ impl TrainConfig {
         }
         positive("augment.min_crop_scale", a.min_crop_scale as f64, 1.0)?;
         check("augment.max_expand", a.max_expand as f64, 1.0, 8.0, "in [1, 8]")?;
+        for p in &self.phases {
+            check("phase.epochs", p.epochs as f64, 1.0, MAX_EPOCHS as f64, "1..=100000")?;
+            Self { augment: p.augment.clone(), phases: Vec::new(), ..Self::default() }
+                .validate()
+                .with_context(|| format!("phase `{}`", p.name))?;
+        }
         Ok(())
     }
 

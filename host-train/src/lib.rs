@@ -28,7 +28,7 @@
 //!   draws and counts it.
 //! - [`net`]: the network (slim or RFB) as a spec and as tch layers; [`loss`]: the
 //!   multibox loss.
-//! - [`train`]: the loop, set by a [`config`], with [`optim`]isers whose state is saved in
+//! - [`train`]: the loop, set by a [`config`] (read from a [`recipe`] file's tables), with [`optim`]isers whose state is saved in
 //!   [`checkpoint`]s (written atomically, checked as one set), so runs resume exactly;
 //!   [`epochs`]: the epoch runner it shares with the classifier's trainer (resume checks,
 //!   per-epoch RNG, CPU time, progress with the run's ETA); [`validate`]: held-out loss
@@ -62,6 +62,7 @@ pub mod plot;
 pub mod progress;
 pub mod proxy;
 pub mod quantize;
+pub mod recipe;
 pub mod target;
 pub mod teach;
 pub mod train;

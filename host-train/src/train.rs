@@ -60,7 +60,7 @@ pub fn train(
         model.resume(cfg, out, data)?
     } else {
         if let Some(init) = &cfg.init {
-            model.init_from(init)?;
+            model.init_from(init, cfg)?;
         }
         (0, 0.0)
     };
@@ -169,7 +169,7 @@ impl Model {
 
     /// Start from the weights of the checkpoint `init`: all of them when it holds this
     /// network, else the backbone they share (the rest start fresh).
-    fn init_from(&mut self, init: &Path) -> Result<()> {
+    fn init_from(&mut self, init: &Path, cfg: &TrainConfig) -> Result<()> {
         let meta = checkpoint::read_meta(init)?;
         let spec = &self.spec;
         if meta.spec == *spec {
@@ -191,7 +191,8 @@ impl Model {
                 layers.into_iter().collect::<Vec<_>>().join(", ")
             );
         } else {
-            bail!("{}: `init` holds {}, not this run's {}", init.display(), meta.spec.name, spec.name);
+            let fix = crate::recipe::mismatch_fix(meta.config.as_ref(), cfg);
+            bail!("{}: `init` holds {}, not this run's {}{fix}", init.display(), meta.spec.name, spec.name);
         }
         Ok(())
     }
@@ -228,7 +229,7 @@ impl TrainingSet {
 /// The line that opens a run: what is trained, on what, where.
 fn announce(cfg: &TrainConfig, model: &Model, set: &TrainingSet, device: Device) {
     log::info!(
-        "training {} ({} parameters) on {} images ({}; {} for validation) at {}x{}, {} epochs, device {:?}{}",
+        "training {} ({} parameters) on {} images ({}; {} for validation) at {}x{}, {} epochs{}, device {:?}{}",
         model.spec.name,
         model.spec.parameters(),
         set.images.len(),
@@ -240,6 +241,13 @@ fn announce(cfg: &TrainConfig, model: &Model, set: &TrainingSet, device: Device)
         cfg.width,
         cfg.height,
         cfg.epochs,
+        match cfg.phases.is_empty() {
+            true => String::new(),
+            false => format!(
+                " (phases: {})",
+                cfg.phases.iter().map(|p| format!("{} {}", p.name, p.epochs)).collect::<Vec<_>>().join(", ")
+            ),
+        },
         device,
         if model.compute.bf16 { ", bf16" } else { "" }
     );
@@ -304,7 +312,8 @@ impl Trainer<'_> {
             e.step(format_args!("loss {v:.3} (cls {c:.3} box {x:.3})  lr {lr:.2e}  {ips:.1} img/s"));
             Ok(())
         };
-        let make = |chunk: &[usize], rng: &mut StdRng| set.images.batch(&set.maker, chunk, rng, Some(&cfg.augment));
+        let augment = cfg.augment_at(e.number);
+        let make = |chunk: &[usize], rng: &mut StdRng| set.images.batch(&set.maker, chunk, rng, Some(augment));
         let prefetch = cfg.prefetch.unwrap_or(if device.is_cuda() { 2 } else { 0 });
         feed(&order, set.batch, prefetch, rng, make, train_step)?;
         Ok(sums)

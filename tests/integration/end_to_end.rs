@@ -173,7 +173,9 @@ fn prior_sizes_from_the_recipe_reach_the_card() {
     let sizes = "[[5.0, 8.0, 12.0, 18.0], [32.0, 48.0], [64.0, 96.0], [128.0, 192.0, 256.0]]";
     std::fs::write(
         &recipe,
-        format!("epochs = 1\nbatch_size = 2\nwidth = 160\nheight = 120\nnet_width = 0.25\nprior_sizes = {sizes}\n"),
+        format!(
+            "[optim]\nepochs = 1\nbatch_size = 2\n[net]\ninput_size = [160, 120]\nwidth = 0.25\nprior_sizes = {sizes}\n"
+        ),
     )
     .unwrap();
     let model = dir.join("m.onnx");
@@ -194,7 +196,7 @@ fn prior_sizes_from_the_recipe_reach_the_card() {
     let found = detector.detect(&image::RgbImage::new(160, 120)).unwrap();
     assert!(found.len() <= 750);
     // A size out of range is named before anything is written.
-    std::fs::write(&recipe, "epochs = 1\nprior_sizes = [[0.5], [32.0], [64.0], [128.0]]\n").unwrap();
+    std::fs::write(&recipe, "[optim]\nepochs = 1\n[net]\nprior_sizes = [[0.5], [32.0], [64.0], [128.0]]\n").unwrap();
     let out = Command::new(bin("facecam-train"))
         .args(["train", "--device", "cpu", "--config"])
         .arg(&recipe)
@@ -205,6 +207,6 @@ fn prior_sizes_from_the_recipe_reach_the_card() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("`prior_sizes`"), "{stderr}");
+    assert!(!out.status.success() && stderr.contains("`net.prior_sizes`"), "{stderr}");
     assert!(!dir.join("ckpt2").exists());
 }

@@ -17,6 +17,7 @@ mod importers;
 mod overfit;
 mod parity;
 mod quantize;
+mod recipe;
 mod resume;
 mod structure;
 mod wider_protocol;

@@ -48,7 +48,7 @@ fn a_small_real_set_is_learned_well_below_the_constant_floor() {
         device: host_train::config::DeviceChoice::Cpu,
         augment: AugmentConfig::none(),
         progress: false,
-        ..TrainConfig::from_toml_file(&facecam_tests::repo_root().join("recipes/default.toml")).unwrap()
+        ..host_train::recipe::load(&facecam_tests::repo_root().join("recipes/history/default.toml")).unwrap().train
     };
     let ckpt = dir.join("ckpt");
     train(&samples, &[], "overfit", &cfg, &ckpt, false).unwrap();

@@ -15,6 +15,7 @@
 pub mod eval;
 pub mod faces;
 pub mod net;
+pub mod recipe;
 pub mod relabel;
 pub mod train;
 
@@ -91,7 +92,7 @@ impl Default for ClassifyConfig {
 impl ClassifyConfig {
     /// Read a TOML recipe (unknown keys refused), the defaults filling what it omits.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let cfg: Self = edge::input::nesting::toml_from_str(text)?;
+        let cfg = recipe::parse(text)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -140,21 +141,28 @@ mod tests {
 
     #[test]
     fn recipes_read_with_ranges_checked() {
-        let cfg = ClassifyConfig::from_toml_str("epochs = 4\nside = 48\n").unwrap();
+        let cfg = ClassifyConfig::from_toml_str("[optim]\nepochs = 4\n[net]\nside = 48\n").unwrap();
         assert_eq!((cfg.epochs, cfg.side, cfg.batch_size), (4, 48, 64));
-        for (text, key) in
-            [("side = 8", "side"), ("lr = nan", "lr"), ("margin = -0.1", "margin"), ("epochs = 0", "epochs")]
-        {
+        for (text, key) in [
+            ("[net]\nside = 8", "side"),
+            ("[optim]\nlr = nan", "lr"),
+            ("[net]\nmargin = -0.1", "margin"),
+            ("[optim]\nepochs = 0", "epochs"),
+        ] {
             let err = ClassifyConfig::from_toml_str(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
-        assert!(ClassifyConfig::from_toml_str("sides = 3").is_err(), "unknown keys are refused");
-        let named = ClassifyConfig::from_toml_str("epochs = 2\nclass_names = { b = \"bee\" }\n").unwrap();
+        let err = ClassifyConfig::from_toml_str("[net]\nsides = 3").unwrap_err().to_string();
+        assert!(err.starts_with("2:1: unknown field `sides`"), "unknown keys are refused at their place: {err}");
+        let named = ClassifyConfig::from_toml_str("class_names = { b = \"bee\" }\n[optim]\nepochs = 2\n").unwrap();
         let classes = ["a".to_string(), "b".to_string()];
         assert_eq!(named.display_names(&classes).unwrap(), ["a", "bee"]);
         assert!(ClassifyConfig::default().display_names(&classes).unwrap().is_empty());
         // Written back (the card's recipe) and read again.
-        assert_eq!(ClassifyConfig::from_toml_str(&toml::to_string(&named).unwrap()).unwrap(), named);
+        assert_eq!(
+            ClassifyConfig::from_toml_str(&toml::to_string(&recipe::to_tables(&named)).unwrap()).unwrap(),
+            named
+        );
         for (text, why) in [
             ("class_names = { a = \"\" }", "empty"),
             ("class_names = { a = \"x=y\" }", "`=`"),

@@ -289,7 +289,8 @@ pub fn export_checkpoint(dir: &Path, out: &Path) -> Result<ClassifierCard> {
     let mut vs = nn::VarStore::new(Device::Cpu);
     let net = ClassifierNet::new(&vs.root(), meta.spec.clone());
     checkpoint::load_weights(dir, &mut vs)?;
-    let recipe = toml::to_string(&meta.config).context("the classifier config does not serialise")?;
+    let recipe =
+        toml::to_string(&super::recipe::to_tables(&meta.config)).context("the classifier config does not serialise")?;
     let provenance = Provenance {
         data: crate::data::describe_sources(&meta.data),
         architecture: format!("classifier-{:.2}", meta.config.net_width),

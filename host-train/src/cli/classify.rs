@@ -152,6 +152,10 @@ impl TrainArgs {
 fn classify(a: TrainArgs) -> Result<()> {
     let cfg = a.config()?;
     let c = &a.common;
+    if c.data.data.is_empty() {
+        // A classifier's recipe holds no data: --data is needed even with --config.
+        return Err(edge::exit::usage(anyhow::anyhow!("--data: give at least one data source")));
+    }
     let device = c.device.unwrap_or(DeviceChoice::Auto).resolve()?;
     let mut samples = load_any(&c.data.data)?;
     if let Some(list) = &c.exclude {

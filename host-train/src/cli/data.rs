@@ -98,7 +98,7 @@ pub fn import(a: ImportArgs) -> Result<()> {
 pub fn augment(a: AugmentArgs) -> Result<()> {
     let count = a.count as usize;
     let cfg = match &a.config {
-        Some(path) => TrainConfig::from_toml_file(path)?,
+        Some(path) => host_train::recipe::load(path)?.train,
         None => TrainConfig::default(),
     };
     let input = a.input_size.unwrap_or((cfg.width, cfg.height));

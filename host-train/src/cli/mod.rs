@@ -12,6 +12,7 @@ mod bench;
 mod classify;
 mod data;
 mod model;
+mod recipe;
 mod train;
 
 #[derive(Parser)]
@@ -44,6 +45,9 @@ pub enum Command {
     /// Train a detector; a checkpoint is written after every epoch. Settings come from
     /// `--config FILE.toml` (a recipe, e.g. recipes/*.toml), then the flags given here.
     Train(train::TrainArgs),
+    /// Recipes: `--print` the default one (every key, its meaning and range), `--check
+    /// RECIPE` read one without training.
+    Config(recipe::ConfigArgs),
     /// Training images/s of this trainer next to an equivalent PyTorch-Python loop.
     Bench(bench::BenchArgs),
     /// Export a checkpoint to ONNX (BatchNorm folded, model card embedded).
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => data::import(a),
         Command::Augment(a) => data::augment(a),
         Command::Train(a) => train::train(a, progress),
+        Command::Config(a) => recipe::config(a),
         Command::Bench(a) => bench::bench(a),
         Command::Export(a) => model::export(a),
         Command::WiderEval(a) => model::wider_eval(a),

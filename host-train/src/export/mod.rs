@@ -181,12 +181,15 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, score_threshold: Option<
     let (vs, net, meta) = crate::checkpoint::load(checkpoint, tch::Device::Cpu)?;
     // The proxy settings are measurement, not training, and hold this machine's paths;
     // a fine-tuning run's starting checkpoint is named relative to here (the repository).
+    // The card's recipe is in the tables of a recipe file (`--config` reads it back),
+    // headed by the name of the file the run was given, when it was given one.
     let recipe = (meta.config.as_ref())
-        .map(|c| {
-            toml::to_string(&crate::config::TrainConfig {
-                proxy: None,
-                init: c.init.as_deref().map(portable),
-                ..c.clone()
+        .map(|c| -> Result<String> {
+            let cfg = crate::config::TrainConfig { proxy: None, init: c.init.as_deref().map(portable), ..c.clone() };
+            let text = toml::to_string(&crate::recipe::to_tables(&cfg))?;
+            Ok(match &c.recipe_file {
+                Some(file) => format!("# recipe: {}\n{text}", portable(file).display()),
+                None => text,
             })
         })
         .transpose()
