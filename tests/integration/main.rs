@@ -19,4 +19,5 @@ mod parity;
 mod quantize;
 mod resume;
 mod structure;
+mod val;
 mod wider_protocol;
