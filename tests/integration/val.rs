@@ -96,7 +96,35 @@ fn val_refuses_to_write_over_its_model_and_says_when_no_threshold_fits() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("would replace the input"), "{stderr}");
-    // Precision 1 is out of (0, 1): a usage error.
+    // Only the cat, her face "labelled" in a corner: the surest box is a false positive,
+    // so no threshold has under 0.1 per image: --write-threshold fails and writes nothing.
+    std::fs::remove_file(dir.join("photos/astronaut.png")).unwrap();
+    std::fs::remove_file(dir.join("photos/astronaut.json")).unwrap();
+    let doc = edge::labelme::document(
+        "chelsea.png",
+        451,
+        300,
+        &[edge::labelme::Rect { label: "face", corners: [0.0, 0.0, 20.0, 20.0], description: None }],
+    );
+    std::fs::write(dir.join("photos/chelsea.json"), doc.to_string()).unwrap();
+    let (model, out) = (dir.join("m.onnx"), dir.join("none"));
+    std::fs::copy(repo_root().join("models/facecam.onnx"), &model).unwrap();
+    let o = Command::new(bin("facecam-train"))
+        .args(["val", "--write-threshold", "--model"])
+        .arg(&model)
+        .args(["--data", &data, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("m.onnx: no threshold meets the rule") && stderr.contains("the card is unchanged"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written");
+    assert_eq!(std::fs::read(&model).unwrap(), std::fs::read(repo_root().join("models/facecam.onnx")).unwrap());
+    // Precision 1.5 is out of (0, 1): a usage error.
     let o = Command::new(bin("facecam-train"))
         .args(["val", "--data", &data, "--target-precision", "1.5"])
         .output()

@@ -175,7 +175,7 @@ impl Curve {
             Rule::Precision(want) => p.precision >= want,
         };
         // Lower thresholds come later: the last point that satisfies the rule.
-        self.points().into_iter().filter(ok).last()
+        self.points().into_iter().rfind(ok)
     }
 }
 
