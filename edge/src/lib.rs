@@ -17,7 +17,7 @@
 //! let mut style = Style { boxes: true, ..Default::default() };
 //! let mut frame = source.next_frame()?.expect("one picture").image;
 //! let faces = tracker.update(&detector.detect(&frame)?);          // boxes in frame pixels, with ids
-//! assert!(faces.iter().any(|f| f.score > 0.99));                 // her face (the shipped model also boxes her inner face at 0.71)
+//! assert!(faces.len() == 1 && faces[0].score > 0.99);            // her face, once (no box inside a better box)
 //! compose(&mut frame, &faces, &mut style, &HudInfo::default());  // drawn through embedded-graphics
 //! frame.save(std::env::temp_dir().join("annotated.png"))?;     // or any sink: framebuffer, LCD, …
 //! # Ok(()) }

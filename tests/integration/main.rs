@@ -20,4 +20,5 @@ mod quantize;
 mod recipe;
 mod resume;
 mod structure;
+mod val;
 mod wider_protocol;

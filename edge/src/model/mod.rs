@@ -7,7 +7,8 @@
 //!   [`card_kind`] tells the two kinds of file apart, and [`AnyCard`] holds a card of either kind.
 //! - [`PriorConfig::priors`]: the prior (anchor) boxes for any input size.
 //! - [`encode`] / [`decode`]: the centre-size box codec with variances.
-//! - [`intersection`], [`iou`] and [`nms`]: overlap and greedy non-maximum suppression.
+//! - [`intersection`], [`iou`] and [`nms`]: overlap and greedy non-maximum suppression
+//!   (with [`CONTAINMENT`]: no box inside a better box).
 //! - [`detections`]: raw outputs to face boxes (threshold, decode, clip, NMS).
 //!
 //! The ONNX graph itself only computes class scores and box offsets per prior; all
@@ -35,6 +36,6 @@ pub use classifier_card::{
     card_kind, crop_square, wrong_kind, ClassifierCard, CropSpec, CLASSIFIER_KIND, DETECTOR_KIND,
 };
 pub use codec::{decode, encode};
-pub use nms::{nms, nms_vote};
+pub use nms::{contained, nms, nms_vote, CONTAINMENT};
 pub use postprocess::{detections, DetectOptions};
 pub use priors::Prior;

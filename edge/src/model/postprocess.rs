@@ -2,7 +2,7 @@
 //! and suppress overlaps. The device runs it on tract's outputs; the trainer runs it on
 //! tch's, to draw what a checkpoint sees.
 
-use super::{decode, nms, nms_vote, BBox, Detection, Prior};
+use super::{decode, nms, nms_vote, BBox, Detection, Prior, CONTAINMENT};
 
 /// Post-processing knobs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,11 +19,21 @@ pub struct DetectOptions {
     /// Box voting in NMS ([`nms_vote`]): each face's box is the score-weighted mean of
     /// the boxes it suppressed.
     pub vote: bool,
+    /// Drop a box lying inside a better kept one by this share of its own area
+    /// ([`CONTAINMENT`] by default; `None`: IoU alone decides).
+    pub containment: Option<f32>,
 }
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        Self { score_threshold: 0.6, nms_iou: 0.3, top_k: 200, candidates: 1000, vote: true }
+        Self {
+            score_threshold: 0.6,
+            nms_iou: 0.3,
+            top_k: 200,
+            candidates: 1000,
+            vote: true,
+            containment: Some(CONTAINMENT),
+        }
     }
 }
 
@@ -63,9 +73,9 @@ pub fn detections(
         cands.truncate(options.candidates);
     }
     if options.vote {
-        nms_vote(cands, options.nms_iou, options.top_k)
+        nms_vote(cands, options.nms_iou, options.containment, options.top_k)
     } else {
-        nms(cands, options.nms_iou, options.top_k)
+        nms(cands, options.nms_iou, options.containment, options.top_k)
     }
 }
 

@@ -14,6 +14,7 @@ mod data;
 mod model;
 mod recipe;
 mod train;
+mod val;
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +62,9 @@ pub enum Command {
     Classifier(classify::ClassifyCommand),
     /// Recall and false positives per image of an exported model at IoU 0.5.
     Eval(model::EvalArgs),
+    /// AP at IoU 0.5 of an exported model on labelled photos, its PR curve, and the
+    /// threshold the card rule picks (optionally written into the model's card).
+    Val(val::ValArgs),
     #[command(flatten)]
     Doc(DocCommand),
 }
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quantize(a) => model::quantize(a, progress),
         Command::Classifier(c) => classify::run(c),
         Command::Eval(a) => model::eval(a),
+        Command::Val(a) => val::val(a, progress),
         Command::Doc(d) => d.run(Cli::command()),
     }
 }

@@ -19,10 +19,16 @@ pub struct ExportArgs {
     /// The ONNX file to write.
     #[arg(long, default_value = "out/model.onnx")]
     out: PathBuf,
-    /// The face threshold to recommend in the card (e.g. chosen on validation data), in
-    /// (0, 1); the camera uses it unless given --threshold.
+    /// The face threshold to recommend in the card, in (0, 1); the camera uses it unless
+    /// given --threshold. Without it, chosen on --val by the card rule.
     #[arg(long, alias = "score-threshold", value_parser = probability)]
     threshold: Option<f32>,
+    /// Validation data (same forms as --data) to choose the card's threshold on: the
+    /// lowest with under 0.1 false positives per image (or --target-precision).
+    #[arg(long = "val", value_parser = super::data_spec)]
+    val: Vec<String>,
+    #[command(flatten)]
+    rule: super::val::RuleArgs,
 }
 
 /// `wider-eval`'s options.
@@ -61,6 +67,10 @@ pub struct WiderEvalArgs {
     /// score-weighted mean of the boxes it suppressed, as on the camera).
     #[arg(long)]
     no_vote: bool,
+    /// Keep boxes lying inside a better box (by default one with 70% of its own area
+    /// inside a higher-scored kept box is dropped, as on the camera).
+    #[arg(long)]
+    no_containment: bool,
     /// Where to write the PR curves, the predictions and `ap.json`.
     #[arg(long, default_value = "out/wider-eval")]
     out: PathBuf,
@@ -106,9 +116,9 @@ pub struct EvalArgs {
     model: PathBuf,
     #[command(flatten)]
     data: DataArgs,
-    /// Face score threshold, in (0, 1).
-    #[arg(long, default_value_t = 0.6, value_parser = probability)]
-    threshold: f32,
+    /// Face score threshold, in (0, 1) [default: the model card's, else 0.6].
+    #[arg(long, value_parser = probability)]
+    threshold: Option<f32>,
     /// Only the images named in this file (one file name per line), e.g. the held-out
     /// photos of `recipes/holdout.txt`.
     #[arg(long)]
@@ -136,7 +146,10 @@ pub enum KeepFp32 {
 /// `facecam-train export`.
 pub fn export(a: ExportArgs) -> Result<()> {
     edge::atomic::refuse_input(&a.out, &super::files_in(&a.checkpoint))?;
-    let card = exporter::export_checkpoint(&a.checkpoint, &a.out, a.threshold)?;
+    let card = match (a.threshold, a.val.is_empty()) {
+        (None, false) => super::val::export_chosen(&a.checkpoint, &a.out, &load_photos(&a.val)?, a.rule.rule())?,
+        _ => exporter::export_checkpoint(&a.checkpoint, &a.out, a.threshold)?,
+    };
     let p = &card.provenance;
     println!("exported {} ({}, {} epochs) to {}", p.architecture, p.data, p.epochs, a.out.display());
     Ok(())
@@ -151,6 +164,7 @@ pub fn wider_eval(a: WiderEvalArgs) -> Result<()> {
         top_k: a.top_k,
         candidates: a.candidates,
         vote,
+        containment: (!a.no_containment).then_some(edge::model::CONTAINMENT),
     };
     let (result, preds) = run_wider::run(&a.model, &a.gt, &a.images, a.size, a.int8, post, true)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
@@ -164,7 +178,7 @@ pub fn wider_eval(a: WiderEvalArgs) -> Result<()> {
     let summary = serde_json::json!({
         "model": a.model.display().to_string(), "size": size, "images": preds.len(),
         "score_threshold": a.min_score, "nms_iou": a.nms_iou, "top_k": a.top_k, "candidates": a.candidates,
-        "vote": vote, "easy": result.ap[0], "medium": result.ap[1], "hard": result.ap[2],
+        "vote": vote, "containment": post.containment, "easy": result.ap[0], "medium": result.ap[1], "hard": result.ap[2],
     });
     edge::atomic::write(&a.out.join("ap.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     println!(
@@ -230,10 +244,13 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         data::keep_listed(&mut samples, list)?;
     }
     let mut detector = edge::detector::Detector::load(&a.model)?;
-    detector.options.score_threshold = a.threshold;
+    if let Some(t) = a.threshold {
+        detector.options.score_threshold = t;
+    }
     let s = eval::evaluate(&mut detector, &samples)?;
     println!(
-        "{} images, {} faces: recall {:.3} at IoU 0.5, {} false positives ({:.3} per image)",
+        "at threshold {}: {} images, {} faces: recall {:.3} at IoU 0.5, {} false positives ({:.3} per image)",
+        detector.options.score_threshold,
         s.images,
         s.faces,
         s.recall(),

@@ -7,6 +7,7 @@ use edge::cmdline::float_in;
 use edge::preprocess::parse_size;
 use host_train::augment::AugmentConfig;
 use host_train::config::{DeviceChoice, OptimizerKind, Schedule, TrainConfig};
+use host_train::eval::ap::Rule;
 use host_train::net::Arch;
 use host_train::proxy::ProxyConfig;
 use host_train::recipe::{self, DataRecipe};
@@ -239,7 +240,12 @@ pub fn train(a: TrainArgs, progress: bool) -> Result<()> {
         report.checkpoint.display()
     );
     if let Some(path) = &c.export {
-        export::export_checkpoint(&a.out, path, None)?;
+        if val_samples.is_empty() {
+            log::warn!("no --val data: {} has no threshold in its card (the camera uses 0.6)", path.display());
+            export::export_checkpoint(&a.out, path, None)?;
+        } else {
+            super::val::export_chosen(&a.out, path, &val_samples, Rule::default())?;
+        }
         println!("exported {}", path.display());
     }
     Ok(())

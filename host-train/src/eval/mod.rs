@@ -1,15 +1,18 @@
 //! Detection quality of an exported model, measured through the edge detector (the
-//! same code the board runs): recall at IoU 0.5 and false positives per image here, and
-//! the official WIDER FACE protocol in [`wider`] (ground truth read by [`mat`]).
+//! same code the board runs): recall at IoU 0.5 and false positives per image here, AP,
+//! the PR curve and the card's threshold rule in [`ap`] (run on labelled photos by
+//! [`val`]), and the official WIDER FACE protocol in [`wider`] (ground truth read by [`mat`]).
 
+pub mod ap;
 pub mod mat;
 pub mod run_wider;
+pub mod val;
 pub mod wider;
 
 use crate::data::{FaceBox, Sample};
 use anyhow::Result;
 use edge::detector::Detector;
-use edge::model::{iou, BBox, Detection};
+use edge::model::Detection;
 
 /// Counts over a set of images.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -43,25 +46,15 @@ impl Score {
 }
 
 /// Score one image: detections in descending score order each take the best unmatched
-/// face at IoU ≥ `threshold`; one that only hits an ignore region is neither TP nor FP.
+/// face at IoU ≥ `threshold`; one that only hits an ignore region is neither TP nor FP
+/// (the matching of [`ap::outcomes`]).
 pub fn score_image(dets: &[Detection], truth: &[FaceBox], threshold: f32) -> Score {
-    let boxes: Vec<BBox> = truth.iter().map(|b| b.bbox(1.0, 1.0)).collect();
-    let mut taken = vec![false; truth.len()];
-    let mut order: Vec<&Detection> = dets.iter().collect();
-    order.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut s = Score { images: 1, faces: truth.iter().filter(|b| !b.ignore).count(), ..Default::default() };
-    for d in order {
-        let best = (0..truth.len())
-            .filter(|&i| !truth[i].ignore && !taken[i])
-            .map(|i| (iou(&d.bbox, &boxes[i]), i))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        match best {
-            Some((o, i)) if o >= threshold => {
-                taken[i] = true;
-                s.true_pos += 1;
-            }
-            _ if (0..truth.len()).any(|i| truth[i].ignore && iou(&d.bbox, &boxes[i]) >= threshold) => {}
-            _ => s.false_pos += 1,
+    for o in ap::outcomes(dets, truth, threshold) {
+        match o {
+            ap::Outcome::Hit => s.true_pos += 1,
+            ap::Outcome::Miss => s.false_pos += 1,
+            ap::Outcome::Ignored => {}
         }
     }
     s
@@ -81,6 +74,7 @@ pub fn evaluate(detector: &mut Detector, samples: &[Sample]) -> Result<Score> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edge::model::BBox;
 
     fn face(x: f32, ignore: bool) -> FaceBox {
         FaceBox { x0: x, y0: 0.0, x1: x + 10.0, y1: 10.0, ignore }

@@ -18,16 +18,18 @@ pub enum EvalSize {
     Original,
 }
 
-/// Post-processing for AP: the camera's NMS with box voting, and a low threshold and a
-/// wide candidate set so the whole PR curve is seen (docs/BENCHMARKS.md measures each).
+/// Post-processing for AP: the camera's NMS with box voting and containment, and a low
+/// threshold and a wide candidate set so the whole PR curve is seen (docs/BENCHMARKS.md
+/// measures each).
 pub fn eval_options() -> DetectOptions {
-    DetectOptions { score_threshold: 0.02, nms_iou: 0.3, top_k: 1500, candidates: 3000, vote: true }
+    DetectOptions { score_threshold: 0.02, top_k: 1500, candidates: 3000, ..DetectOptions::default() }
 }
 
 /// The proxy AP's post-processing during training: plain NMS at 0.05 / 750, fixed so that
 /// every run's curve in docs/BENCHMARKS.md stays comparable with the ones before it.
 pub fn proxy_options() -> DetectOptions {
-    DetectOptions { score_threshold: 0.05, nms_iou: 0.3, top_k: 750, candidates: 1000, vote: false }
+    let containment = None;
+    DetectOptions { score_threshold: 0.05, nms_iou: 0.3, top_k: 750, candidates: 1000, vote: false, containment }
 }
 
 /// Detect faces in every val image listed in `gt` under `images` (`EVENT/NAME.jpg`),

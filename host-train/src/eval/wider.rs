@@ -8,12 +8,12 @@
 //!   (ignored, neither right nor wrong), a face inside it is recalled;
 //! - 1,000 score thresholds; per threshold, proposals and recalled faces summed over
 //!   images; precision = recalled / proposals, recall = recalled / faces in the setting;
-//! - VOC all-point AP over that curve.
+//! - VOC all-point AP over that curve ([`voc_ap`], shared with [`super::ap`]).
 //!
 //! Ground truth comes from the official `wider_face_val.mat` and
 //! `wider_{easy,medium,hard}_val.mat` files.
 
-use super::mat;
+use super::{ap::voc_ap, mat};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -208,22 +208,6 @@ fn image_pr(preds: &[[f64; 5]], gt: &[[f64; 4]], counts: &[bool], pr: &mut [[f64
             slot[1] += recalled_after[above - 1] as f64;
         }
     }
-}
-
-/// VOC all-point AP: area under the precision envelope over recall.
-pub fn voc_ap(curve: &[(f64, f64)]) -> f64 {
-    let mut rec = vec![0.0];
-    let mut pre = vec![0.0];
-    for &(r, p) in curve {
-        rec.push(r);
-        pre.push(p);
-    }
-    rec.push(1.0);
-    pre.push(0.0);
-    for i in (1..pre.len()).rev() {
-        pre[i - 1] = pre[i - 1].max(pre[i]);
-    }
-    (1..rec.len()).filter(|&i| rec[i] != rec[i - 1]).map(|i| (rec[i] - rec[i - 1]) * pre[i]).sum()
 }
 
 /// Evaluate predictions against the ground truth in all three settings. Images with no
