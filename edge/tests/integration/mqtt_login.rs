@@ -157,7 +157,7 @@ fn a_login_over_tls_carries_discovery_and_events_and_ends_offline_once() {
         "online once, offline once, in that order"
     );
     let events = events_of(&got, "fc/tls/events");
-    assert!(events.iter().any(|e| e["event"] == "face_appeared"), "{events:?}");
+    assert!(events.iter().any(|e| e["type"] == "face_appeared"), "{events:?}");
     let config = payloads(&got, "homeassistant/sensor/facecam_fc_tls/faces/config");
     assert!(config.len() == 1 && config[0].contains("\"state_topic\":\"fc/tls/count\""), "{config:?}");
     // What a subscriber arriving later is told: the camera is offline.
