@@ -19,7 +19,7 @@ fn valid_lines(text: &str) -> Vec<Value> {
         text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     for line in &lines {
         let errors: Vec<String> =
-            validator.iter_errors(line).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+            validator.iter_errors(line).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{line}\nis not valid: {errors:?}");
     }
     lines
