@@ -115,7 +115,15 @@ pub fn http(b: &[u8]) {
         };
         let mut sink = edge::sink::web::WebSink::start(options).expect("the web view starts");
         let frame = image::RgbImage::from_pixel(64, 48, image::Rgb([90, 120, 200]));
-        let report = edge::sink::FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces: vec![], events: vec![] };
+        let report = edge::sink::FrameReport {
+            seq: 0,
+            time: 0.0,
+            width: 64,
+            height: 48,
+            latency_ms: 0.0,
+            faces: vec![],
+            events: vec![],
+        };
         edge::sink::Sink::show(&mut sink, &frame, &report).unwrap();
         let addr = sink.local_addr();
         std::mem::forget(sink); // serves until the test process ends

@@ -62,6 +62,11 @@ pub struct Common {
     /// `images:FILE_OR_DIR`, `pattern[:WxH]`. Default: the board's, else `v4l2:/dev/video0`.
     #[arg(long, value_parser = source_spec)]
     pub source: Option<String>,
+    /// Frames per second of a file source (`mjpeg:FILE`, `images:`), 0.01..=1000: frame n
+    /// happens at n / FPS for events, counts and `capture --every` (default: 30 for MJPEG
+    /// files, 1 for images). Live sources run on the wall clock and take no --fps.
+    #[arg(long, value_parser = edge::cmdline::float_in(0.01..=1000.0, "frames per second"))]
+    pub fps: Option<f64>,
     /// A board profile (boards/NAME.toml) giving the default source, display and input size.
     #[arg(long)]
     pub board: Option<String>,
@@ -101,18 +106,22 @@ impl Common {
     }
 
     /// Open the source, with the board's pixel cap (if any) in force for every picture
-    /// decoded from now on; the flag says whether it is a file (process every frame).
+    /// decoded from now on; the flag says whether it is a file (process every frame). A
+    /// file's frames are timed on its own timeline (`--fps`, [`edge::source::clock`]);
+    /// `--fps` with a live source is a usage error.
     pub fn open_source(&self) -> Result<(Box<dyn FrameSource>, bool)> {
         if let Some(max) = self.board()?.and_then(|b| b.max_frame_pixels) {
             edge::source::decode::set_max_pixels(max);
         }
-        let spec: SourceSpec = self.source_spec()?.parse()?;
-        let is_file = match &spec {
-            SourceSpec::Images(_) => true,
-            SourceSpec::Mjpeg(p) => p.is_file(),
-            _ => false,
-        };
-        Ok((spec.open()?, is_file))
+        let text = self.source_spec()?;
+        let spec: SourceSpec = text.parse()?;
+        match (edge::source::clock::file_rate(&spec, self.fps), self.fps) {
+            (Some(fps), _) => Ok((Box::new(edge::source::clock::OwnTimeline::new(spec.open()?, fps)), true)),
+            (None, Some(fps)) => Err(edge::exit::usage(anyhow::anyhow!(
+                "--fps {fps}: source `{text}` is live and runs on the wall clock; --fps times mjpeg:FILE and images:"
+            ))),
+            (None, None) => Ok((spec.open()?, false)),
+        }
     }
 
     /// Set tract's threads, then load the model with the threshold override applied.

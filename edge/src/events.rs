@@ -7,12 +7,11 @@
 //! subscriber that joins late (or missed a message) soon knows the state.
 //!
 //! Sinks receive the events with their frame (`FrameReport::events` in the sink module); the
-//! `json` sink, the web view's `/events` and MQTT all carry the same JSON.
+//! `json` sink, the web view's `/events` and MQTT all carry the same JSON (docs/JSON.md).
 //!
 //! With `--snapshots DIR`, [`crate::snapshots`] adds a `face_snapshot` event per face once
 //! its picture is on disk: the frame where it scored best in its first seconds.
 
-use crate::model::BBox;
 use crate::track::Track;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -32,61 +31,35 @@ impl Default for EventConfig {
     }
 }
 
-/// One event. Serialised with an `event` field naming the kind.
+/// One event. Serialised with a `type` field naming the kind, and the face as the same
+/// object a frame line carries (docs/JSON.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum FaceEvent {
     /// A face has been in view for the minimum duration.
     FaceAppeared {
-        /// The track id (stable while the face stays in view).
-        id: u64,
-        /// Its box when announced, frame pixels.
-        #[serde(rename = "box")]
-        bbox: BBox,
-        /// The face probability of that detection, 0 to 1.
-        score: f32,
-        /// The classifier's label so far (with `--classifier`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<crate::track::Label>,
-        /// The named zones it is in (config file `[[zone]]`; omitted when none).
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        zones: Vec<String>,
-        /// Wall-clock time, seconds since the Unix epoch.
+        /// The face when announced: its track id, box (frame pixels), score and label.
+        face: Track,
+        /// Its time on the frame's clock, seconds since the Unix epoch ([`crate::source::clock`]).
         time: f64,
     },
     /// An announced face is gone.
     FaceLeft {
-        /// The track id announced in [`FaceEvent::FaceAppeared`].
-        id: u64,
-        /// Its last box.
-        #[serde(rename = "box")]
-        bbox: BBox,
+        /// The face as last seen.
+        face: Track,
         /// Seconds from first sight to last sight.
         duration_s: f64,
         /// The best detection score it had.
         best_score: f32,
-        /// Its last label (with `--classifier`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<crate::track::Label>,
-        /// The named zones it was last in (omitted when none).
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        zones: Vec<String>,
-        /// Wall-clock time it was found gone, seconds since the Unix epoch.
+        /// The time it was found gone, seconds since the Unix epoch.
         time: f64,
     },
     /// The pictures of an announced face are saved ([`crate::snapshots`]): sent once per
     /// face, when its best frame is final and both files are in place.
     FaceSnapshot {
-        /// The track id announced in [`FaceEvent::FaceAppeared`].
-        id: u64,
-        /// Its box on the saved frame, frame pixels.
-        #[serde(rename = "box")]
-        bbox: BBox,
-        /// The detection score on that frame (the best of its first seconds).
-        score: f32,
-        /// Its label then (with `--classifier`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<crate::track::Label>,
+        /// The face on the saved frame (the best of its first seconds): the track id
+        /// announced in [`FaceEvent::FaceAppeared`], its box there, score and label.
+        face: Track,
         /// Where the pictures are.
         snapshot: SnapshotRef,
         /// Wall-clock time of the saved frame, seconds since the Unix epoch.
@@ -96,7 +69,7 @@ pub enum FaceEvent {
     Count {
         /// Announced faces in view now.
         faces: usize,
-        /// Wall-clock time, seconds since the Unix epoch.
+        /// Seconds since the Unix epoch.
         time: f64,
     },
 }
@@ -120,9 +93,8 @@ struct Seen {
     first: f64,
     last: f64,
     best: f32,
-    bbox: BBox,
-    label: Option<crate::track::Label>,
-    zones: Vec<String>,
+    /// The face as last seen, with the last label it had.
+    face: Track,
     announced: bool,
 }
 
@@ -144,7 +116,7 @@ impl FaceEvents {
         self.seen.values().filter(|s| s.announced).count()
     }
 
-    /// Feed the tracks shown on one frame at wall-clock `time`; returns its events.
+    /// Feed the tracks shown on one frame at `time` (the frame's clock); returns its events.
     pub fn update(&mut self, tracks: &[Track], time: f64) -> Vec<FaceEvent> {
         let mut events = Vec::new();
         for t in tracks {
@@ -152,20 +124,14 @@ impl FaceEvents {
                 first: time,
                 last: time,
                 best: t.score,
-                bbox: t.bbox,
-                label: None,
-                zones: vec![],
+                face: t.clone(),
                 announced: false,
             });
-            (s.last, s.bbox, s.best) = (time, t.bbox, s.best.max(t.score));
-            s.zones.clone_from(&t.zones);
-            if t.label.is_some() {
-                s.label = t.label.clone();
-            }
+            let label = t.label.clone().or(s.face.label.take());
+            (s.last, s.best, s.face) = (time, s.best.max(t.score), Track { label, ..t.clone() });
             if !s.announced && time - s.first >= self.config.min_duration {
                 s.announced = true;
-                let (label, zones) = (t.label.clone(), t.zones.clone());
-                events.push(FaceEvent::FaceAppeared { id: t.id, bbox: t.bbox, score: t.score, label, zones, time });
+                events.push(FaceEvent::FaceAppeared { face: t.clone(), time });
             }
         }
         let mut gone: Vec<u64> = self.seen.keys().filter(|id| !tracks.iter().any(|t| t.id == **id)).copied().collect();
@@ -173,8 +139,8 @@ impl FaceEvents {
         for id in gone {
             let s = self.seen.remove(&id).expect("listed above");
             if s.announced {
-                let (bbox, duration_s, best_score, label, zones) = (s.bbox, s.last - s.first, s.best, s.label, s.zones);
-                events.push(FaceEvent::FaceLeft { id, bbox, duration_s, best_score, label, zones, time });
+                let (face, duration_s, best_score) = (s.face, s.last - s.first, s.best);
+                events.push(FaceEvent::FaceLeft { face, duration_s, best_score, time });
             }
         }
         let faces = self.faces();
@@ -198,13 +164,14 @@ impl FaceEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::BBox;
 
     fn track(id: u64, score: f32) -> Track {
         Track { id, bbox: BBox::new(10.0, 10.0, 50.0, 60.0), score, label: None, zones: vec![] }
     }
 
     fn kinds(events: &[FaceEvent]) -> Vec<String> {
-        events.iter().map(|e| serde_json::to_value(e).unwrap()["event"].as_str().unwrap().to_string()).collect()
+        events.iter().map(|e| serde_json::to_value(e).unwrap()["type"].as_str().unwrap().to_string()).collect()
     }
 
     #[test]
@@ -217,8 +184,8 @@ mod tests {
         assert_eq!(appeared[1], FaceEvent::Count { faces: 1, time: 0.6 });
         let left = ev.update(&[], 2.0);
         match &left[0] {
-            FaceEvent::FaceLeft { id, duration_s, best_score, .. } => {
-                assert_eq!((*id, *duration_s, *best_score), (1, 0.6, 0.9));
+            FaceEvent::FaceLeft { face, duration_s, best_score, .. } => {
+                assert_eq!((face.id, *duration_s, *best_score), (1, 0.6, 0.9));
             }
             other => panic!("expected face_left, got {other:?}"),
         }
@@ -240,9 +207,9 @@ mod tests {
         assert!(ev.update(&[track(2, 0.9)], 5.0).is_empty());
         assert_eq!(kinds(&ev.update(&[track(2, 0.9)], 10.5)), ["count"]);
         let json = serde_json::to_value(&ev.finish(11.0)[0]).unwrap();
-        assert_eq!(json["event"], "face_left");
-        assert_eq!(json["id"], 2);
-        assert_eq!(json["box"]["x1"], 50.0);
+        assert_eq!(json["type"], "face_left");
+        assert_eq!(json["face"]["id"], 2);
+        assert_eq!(json["face"]["box"]["x1"], 50.0);
         assert_eq!(json["duration_s"], 10.5, "first to last sight");
     }
 }

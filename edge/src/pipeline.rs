@@ -12,14 +12,14 @@ use crate::events::{EventConfig, FaceEvents};
 use crate::labels::TrackLabeler;
 use crate::overlay::{compose, hud::HudInfo, Style};
 use crate::sink::{FrameReport, Sink};
-use crate::source::{Frame, FrameSource, SourceError};
+use crate::source::{clock::Clock, Frame, FrameSource, SourceError};
 use crate::track::{Track, Tracker};
 use crate::zones::Zones;
 use anyhow::Result;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long the end of a run waits for the capture thread to let go of its source (a
 /// source's read timeout is 5 s: a quiet pipe notices the stop flag within it).
@@ -245,7 +245,8 @@ pub fn run(
     // Compose + display, here.
     let started = Instant::now();
     let mut events = FaceEvents::new(options.events);
-    let (mut stats, mut display_result) = display_stage(&shared, &mut events, style, sink, options);
+    let mut clock = Clock::new();
+    let (mut stats, mut display_result) = display_stage(&shared, &mut events, &mut clock, style, sink, options);
 
     // Wind down: tell the other stages, let the detector finish its frame, restore the screen.
     shared.stop.store(true, Ordering::Relaxed);
@@ -254,7 +255,7 @@ pub fn run(
     let detect_result = detect_thread.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the detector thread panicked")));
     // The faces still in view leave with the run (when the sink still works).
     if display_result.is_ok() {
-        display_result = sink.events(&events.finish(now_s()));
+        display_result = sink.events(&events.finish(clock.end_time()));
     }
     let close_result = sink.close();
     // Let the capture thread drop its source: a camera pipe's child process would
@@ -278,11 +279,6 @@ pub fn run(
     detect_result?;
     close_result?;
     Ok(stats)
-}
-
-/// Wall-clock time, seconds since the Unix epoch.
-fn now_s() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// The capture stage: frames from the source into the `frames` slot until the source
@@ -359,12 +355,13 @@ fn detect_stage(
 }
 
 /// The display stage, on the calling thread: compose each detected frame, turn its
-/// tracks into events and show it, until the detector's slot closes, the sink fails,
+/// tracks into events (timed by the frames' clock) and show it, until the detector's slot closes, the sink fails,
 /// `max_frames` are shown or the run stops. Returns the display's half of the stats and
 /// the sink's result.
 fn display_stage(
     shared: &Shared,
     events: &mut FaceEvents,
+    clock: &mut Clock,
     style: &mut Style,
     sink: &mut dyn Sink,
     options: &RunOptions,
@@ -388,10 +385,13 @@ fn display_stage(
         compose(&mut frame.image, &faces, style, &hud);
         let t1 = Instant::now();
         stats.compose.add(t1 - t0);
-        let time = now_s();
+        let time = clock.time_of(&frame);
+        let (width, height) = frame.image.dimensions();
         let report = FrameReport {
             seq: frame.seq,
             time,
+            width,
+            height,
             latency_ms: latency.as_secs_f64() * 1e3,
             events: events.update(&faces, time),
             faces,

@@ -5,7 +5,7 @@
 use crate::atomic;
 use crate::classifier::Classifier;
 use crate::detector::Detector;
-use crate::model::Detection;
+use crate::model::{BBox, Detection};
 use crate::overlay::{draw_labelled_box, ImageTarget};
 use crate::source::files::collect_images;
 use crate::track::Label;
@@ -15,8 +15,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// One JSON line of `detections.jsonl`.
+/// One JSON line of `detections.jsonl`, `"type": "picture"` (docs/JSON.md).
 #[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename = "picture")]
 pub struct ImageResult {
     /// The input file as given.
     pub file: String,
@@ -29,14 +30,37 @@ pub struct ImageResult {
 }
 
 /// One face of [`ImageResult`]: the detection, and its label with `--classifier`.
+/// Serialised as the face object every JSON line of facecam carries (`box`, `score`,
+/// `label`; a picture's faces have no track `id`).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(into = "FaceJson", from = "FaceJson")]
 pub struct Face {
-    /// Its box (image pixels) and face probability, serialised as flat fields.
-    #[serde(flatten)]
+    /// Its box (image pixels) and face probability.
     pub detection: Detection,
     /// The classifier's label (with `--classifier`); `None` without one, or when the box had no crop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<Label>,
+}
+
+/// [`Face`] as written: the box as one object, as on frame lines.
+#[derive(Serialize, serde::Deserialize)]
+struct FaceJson {
+    #[serde(rename = "box")]
+    bbox: BBox,
+    score: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<Label>,
+}
+
+impl From<Face> for FaceJson {
+    fn from(f: Face) -> Self {
+        Self { bbox: f.detection.bbox, score: f.detection.score, label: f.label }
+    }
+}
+
+impl From<FaceJson> for Face {
+    fn from(f: FaceJson) -> Self {
+        Self { detection: Detection { bbox: f.bbox, score: f.score }, label: f.label }
+    }
 }
 
 impl Face {

@@ -269,7 +269,8 @@ fn time_serially(
         }));
         compose(&mut frame, &faces, style, &HudInfo::default());
         mark(5, &mut times);
-        let report = FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces, events: Vec::new() };
+        let (width, height) = frame.dimensions();
+        let report = FrameReport { seq: 0, time: 0.0, width, height, latency_ms: 0.0, faces, events: Vec::new() };
         screen.show(&frame, &report)?;
         mark(6, &mut times);
     }

@@ -204,6 +204,8 @@ fn each_fired_frame(
     count: Option<usize>,
     mut on_fire: impl FnMut(&RgbImage, &mut CaptureSummary) -> Result<()>,
 ) -> Result<()> {
+    // A file's frames fire the trigger on the file's timeline, a camera's on the wall clock.
+    let clock = crate::source::clock::Clock::new();
     while !stop.load(Ordering::Relaxed) && count.is_none_or(|c| summary.saved.len() < c) {
         let frame = match source.next_frame() {
             Ok(Some(f)) => f,
@@ -215,7 +217,7 @@ fn each_fired_frame(
             Err(SourceError::Timeout(_)) => continue,
             Err(SourceError::Fatal(e)) => return Err(e.context(format!("capture from {}", source.describe()))),
         };
-        if trigger.fired(Instant::now())? {
+        if trigger.fired(clock.instant_of(&frame))? {
             let saved = summary.saved.len();
             on_fire(&frame.image, summary)
                 .with_context(|| format!("capture stopped after {saved} file(s) saved in this run"))?;

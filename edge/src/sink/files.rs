@@ -35,7 +35,7 @@ impl Sink for PngSink {
     }
 }
 
-/// One JSON object per frame (`FrameReport`) on a writer, stdout by default: for
+/// One JSON object per frame (`FrameReport`), and one per face event, on a writer, stdout by default: for
 /// piping detections into other programs.
 pub struct JsonLines<W: Write + Send> {
     out: W,
@@ -84,7 +84,7 @@ mod tests {
 
     fn report(seq: u64) -> FrameReport {
         let face = Track { id: 7, bbox: BBox::new(1.0, 2.0, 30.0, 40.0), score: 0.9, label: None, zones: vec![] };
-        FrameReport { seq, time: 1.5, latency_ms: 12.0, faces: vec![face], events: Vec::new() }
+        FrameReport { seq, time: 1.5, width: 64, height: 48, latency_ms: 12.0, faces: vec![face], events: Vec::new() }
     }
 
     #[test]
@@ -96,6 +96,10 @@ mod tests {
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1]["seq"], 4);
+        assert_eq!(
+            (&lines[1]["type"], &lines[1]["width"], &lines[1]["height"]),
+            (&"frame".into(), &64.into(), &48.into())
+        );
         assert_eq!(lines[0]["faces"][0]["id"], 7);
         assert_eq!(lines[0]["faces"][0]["box"]["x1"], 30.0);
         assert!((lines[0]["faces"][0]["score"].as_f64().unwrap() - 0.9).abs() < 1e-6);

@@ -30,13 +30,20 @@ use anyhow::Result;
 use image::RgbImage;
 use serde::Serialize;
 
-/// What was found on one frame, as reported to sinks (and printed by `json`).
+/// What was found on one frame, as reported to sinks (and printed by `json` as a line of
+/// `"type": "frame"`, docs/JSON.md).
 #[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename = "frame")]
 pub struct FrameReport {
     /// Frame number in the source's stream.
     pub seq: u64,
-    /// Wall-clock capture time, seconds since the Unix epoch.
+    /// Capture time on the frame's clock, seconds since the Unix epoch: the wall clock for
+    /// live sources, the stream's own timeline for files ([`crate::source::clock`]).
     pub time: f64,
+    /// Frame width, pixels (the faces' boxes are in this frame's pixels).
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
     /// Capture-to-display latency so far, milliseconds.
     pub latency_ms: f64,
     /// The tracked faces on this frame.

@@ -67,11 +67,11 @@ impl SnapshotTap {
     fn note(&mut self, events: &[FaceEvent]) {
         for e in events {
             match e {
-                FaceEvent::FaceAppeared { id, .. } => {
-                    self.announced.insert(*id);
+                FaceEvent::FaceAppeared { face, .. } => {
+                    self.announced.insert(face.id);
                 }
-                FaceEvent::FaceLeft { id, .. } => {
-                    self.announced.remove(id);
+                FaceEvent::FaceLeft { face, .. } => {
+                    self.announced.remove(&face.id);
                 }
                 _ => {}
             }
@@ -130,7 +130,7 @@ mod tests {
         }
 
         fn events(&mut self, events: &[FaceEvent]) -> Result<()> {
-            let kinds = events.iter().map(|e| serde_json::to_value(e).unwrap()["event"].as_str().unwrap().to_string());
+            let kinds = events.iter().map(|e| serde_json::to_value(e).unwrap()["type"].as_str().unwrap().to_string());
             self.0.lock().unwrap().extend(kinds);
             Ok(())
         }
@@ -145,13 +145,20 @@ mod tests {
         let mut events =
             crate::events::FaceEvents::new(crate::events::EventConfig { min_duration: 0.2, count_every: None });
         let frame = RgbImage::new(64, 48);
-        let face = |id| Track { id, bbox: BBox::new(8.0, 8.0, 30.0, 40.0), score: 0.9, label: None };
+        let face = |id| Track { id, bbox: BBox::new(8.0, 8.0, 30.0, 40.0), score: 0.9, label: None, zones: vec![] };
         // Face 1 stays; face 2 flickers for one frame.
         for (i, faces) in [vec![face(1), face(2)], vec![face(1)], vec![face(1)], vec![face(1)]].into_iter().enumerate()
         {
             let time = 1000.0 + i as f64 * 0.3;
-            let report =
-                FrameReport { seq: i as u64, time, latency_ms: 0.0, events: events.update(&faces, time), faces };
+            let report = FrameReport {
+                seq: i as u64,
+                time,
+                width: 64,
+                height: 48,
+                latency_ms: 0.0,
+                events: events.update(&faces, time),
+                faces,
+            };
             tap.show(&frame, &report).unwrap();
         }
         tap.events(&events.finish(1002.0)).unwrap();

@@ -3,8 +3,7 @@
 //! (`face_appeared`) and its window has passed, or when it leaves; a track that leaves
 //! before it is announced (a flicker) gets none.
 
-use crate::model::BBox;
-use crate::track::{Label, Track};
+use crate::track::Track;
 use image::RgbImage;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,16 +11,10 @@ use std::sync::Arc;
 /// The frame chosen for one face.
 #[derive(Debug, Clone)]
 pub struct Pick {
-    /// The track id.
-    pub track: u64,
+    /// The face on that frame: track id, box, score, label and zones then.
+    pub face: Track,
     /// The frame as shown, shared with later picks of the same frame.
     pub frame: Arc<RgbImage>,
-    /// The face's box on it.
-    pub bbox: BBox,
-    /// Its score there.
-    pub score: f32,
-    /// Its label then.
-    pub label: Option<Label>,
     /// Wall-clock time of the frame.
     pub time: f64,
 }
@@ -52,12 +45,12 @@ impl Picker {
         let mut shared: Option<Arc<RgbImage>> = None;
         for t in faces.iter().filter(|t| !self.done.contains(&t.id)) {
             let better =
-                self.pending.get(&t.id).is_none_or(|c| time - c.first <= self.window && t.score > c.best.score);
+                self.pending.get(&t.id).is_none_or(|c| time - c.first <= self.window && t.score > c.best.face.score);
             if !better {
                 continue;
             }
             let frame = shared.get_or_insert_with(|| Arc::new(frame.clone())).clone();
-            let pick = Pick { track: t.id, frame, bbox: t.bbox, score: t.score, label: t.label.clone(), time };
+            let pick = Pick { face: t.clone(), frame, time };
             self.pending
                 .entry(t.id)
                 .and_modify(|c| c.best = pick.clone())
@@ -82,7 +75,7 @@ impl Picker {
                 self.done.insert(id);
             }
         }
-        picks.sort_by_key(|p| p.track);
+        picks.sort_by_key(|p| p.face.id);
         picks
     }
 
@@ -91,7 +84,7 @@ impl Picker {
         let mut picks: Vec<Pick> =
             self.pending.drain().filter(|(id, _)| announced.contains(id)).map(|(_, c)| c.best).collect();
         self.done.clear();
-        picks.sort_by_key(|p| p.track);
+        picks.sort_by_key(|p| p.face.id);
         picks
     }
 }
@@ -99,9 +92,10 @@ impl Picker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::BBox;
 
     fn track(id: u64, score: f32) -> Track {
-        Track { id, bbox: BBox::new(10.0, 10.0, 50.0, 60.0), score, label: None }
+        Track { id, bbox: BBox::new(10.0, 10.0, 50.0, 60.0), score, label: None, zones: vec![] }
     }
 
     /// A 1x1 frame whose red value tells the frames apart.
@@ -123,7 +117,7 @@ mod tests {
         // Better, but after the window: not taken.
         let picks = p.update(&frame(3), &[track(1, 0.99)], 2.5, &yes);
         assert_eq!(picks.len(), 1);
-        assert_eq!((picks[0].track, picks[0].score, picks[0].time), (1, 0.9, 0.5));
+        assert_eq!((picks[0].face.id, picks[0].face.score, picks[0].time), (1, 0.9, 0.5));
         assert_eq!(picks[0].frame.get_pixel(0, 0)[0], 1, "the frame of the best score");
         assert!(p.update(&frame(4), &[track(1, 0.99)], 5.0, &yes).is_empty(), "one snapshot per face");
         assert!(p.update(&frame(5), &[], 6.0, &ids(&[])).is_empty(), "and none when it leaves");
@@ -135,7 +129,7 @@ mod tests {
         p.update(&frame(0), &[track(1, 0.8), track(2, 0.9)], 0.0, &ids(&[1]));
         let picks = p.update(&frame(1), &[], 0.5, &ids(&[1]));
         assert_eq!(picks.len(), 1, "track 2 was never announced");
-        assert_eq!(picks[0].track, 1);
+        assert_eq!(picks[0].face.id, 1);
     }
 
     #[test]
@@ -144,7 +138,7 @@ mod tests {
         assert!(p.update(&frame(0), &[track(7, 0.8)], 0.0, &ids(&[])).is_empty());
         assert!(p.update(&frame(1), &[track(7, 0.9)], 0.3, &ids(&[])).is_empty());
         let picks = p.update(&frame(2), &[track(7, 0.9)], 0.6, &ids(&[7]));
-        assert_eq!((picks.len(), picks[0].score, picks[0].time), (1, 0.8, 0.0));
+        assert_eq!((picks.len(), picks[0].face.score, picks[0].time), (1, 0.8, 0.0));
     }
 
     #[test]
@@ -154,7 +148,7 @@ mod tests {
         p.update(&frame(1), &[track(1, 0.95), track(2, 0.6)], 0.2, &ids(&[1]));
         let picks = p.finish(&ids(&[1]));
         assert_eq!(picks.len(), 1);
-        assert_eq!((picks[0].track, picks[0].score), (1, 0.95));
+        assert_eq!((picks[0].face.id, picks[0].face.score), (1, 0.95));
         assert!(p.finish(&ids(&[1])).is_empty(), "nothing twice");
     }
 }

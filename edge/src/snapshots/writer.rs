@@ -46,7 +46,7 @@ impl Writer {
                             return;
                         }
                     }
-                    Err(e) => log::warn!("snapshot of face {} not saved: {e:#}", pick.track),
+                    Err(e) => log::warn!("snapshot of face {} not saved: {e:#}", pick.face.id),
                 }
             }
         })?;
@@ -90,21 +90,14 @@ impl Writer {
 
 /// Draw, crop, encode and save one pick; its `face_snapshot` event.
 fn save(store: &mut Store, pick: &Pick) -> anyhow::Result<FaceEvent> {
-    let id = store.next_id(pick.time, pick.track);
-    let face = jpeg(&crop(&pick.frame, pick.bbox));
+    let id = store.next_id(pick.time, pick.face.id);
+    let face = jpeg(&crop(&pick.frame, pick.face.bbox));
     let mut framed = (*pick.frame).clone();
-    draw_box(&mut framed, pick.bbox);
+    draw_box(&mut framed, pick.face.bbox);
     let frame: Arc<[u8]> = jpeg(&framed).into();
     let url = |part: Part| format!("/events/{}", part.file_name(id));
     let snapshot = SnapshotRef { id: id.to_string(), frame: url(Part::Frame), face: url(Part::Face), jpeg: None };
-    let mut event = FaceEvent::FaceSnapshot {
-        id: pick.track,
-        bbox: pick.bbox,
-        score: pick.score,
-        label: pick.label.clone(),
-        snapshot,
-        time: pick.time,
-    };
+    let mut event = FaceEvent::FaceSnapshot { face: pick.face.clone(), snapshot, time: pick.time };
     store.save(id, &frame, &face, &serde_json::to_vec(&event)?)?;
     if let FaceEvent::FaceSnapshot { snapshot, .. } = &mut event {
         snapshot.jpeg = Some(frame);
@@ -154,6 +147,7 @@ fn draw_box(frame: &mut RgbImage, b: BBox) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::track::Track;
 
     #[test]
     fn the_crop_has_its_margin_and_stays_inside_the_frame() {
@@ -179,9 +173,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = Writer::start(Store::open(dir.path(), Default::default()).unwrap()).unwrap();
         let frame = Arc::new(RgbImage::from_pixel(64, 48, Rgb([90, 90, 90])));
-        w.submit(Pick { track: 3, frame, bbox: BBox::new(10.0, 10.0, 30.0, 40.0), score: 0.9, label: None, time: 5.0 });
+        let face = Track { id: 3, bbox: BBox::new(10.0, 10.0, 30.0, 40.0), score: 0.9, label: None, zones: vec![] };
+        w.submit(Pick { face, frame, time: 5.0 });
         let events = w.finish(Duration::from_secs(20));
-        let FaceEvent::FaceSnapshot { id, snapshot, .. } = &events[0] else { panic!("{events:?}") };
+        let FaceEvent::FaceSnapshot { face: Track { id, .. }, snapshot, .. } = &events[0] else { panic!("{events:?}") };
         assert_eq!((*id, snapshot.id.as_str(), snapshot.face.as_str()), (3, "5000-3", "/events/5000-3-face.jpg"));
         let jpeg = snapshot.jpeg.as_ref().expect("the frame's bytes travel with the event");
         assert_eq!(image::load_from_memory(jpeg).unwrap().width(), 64);
@@ -190,6 +185,6 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("5000-3.json")).unwrap()).unwrap();
         assert_eq!(json["snapshot"]["frame"], "/events/5000-3.jpg");
-        assert_eq!(json["event"], "face_snapshot");
+        assert_eq!(json["type"], "face_snapshot");
     }
 }

@@ -103,7 +103,7 @@ impl FrameSource for ImageFiles {
         }
         self.shown += 1;
         let image = self.current.clone().expect("loaded above");
-        let frame = Frame { image, seq: self.seq, captured: Instant::now(), cut: self.shown == 1 };
+        let frame = Frame { image, seq: self.seq, captured: Instant::now(), cut: self.shown == 1, at: None };
         self.seq += 1;
         Ok(Some(frame))
     }

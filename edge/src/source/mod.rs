@@ -12,6 +12,7 @@
 //! | `images:PATH` | an image file or a folder of them |
 //! | `pattern[:WxH]` | a moving test pattern |
 
+pub mod clock;
 pub mod decode;
 pub mod files;
 #[cfg(feature = "http-source")]
@@ -39,6 +40,10 @@ pub struct Frame {
     /// The picture is unrelated to the previous frame (the next file of a folder):
     /// faces tracked so far do not carry over to it.
     pub cut: bool,
+    /// Where the frame lies on the stream's own timeline, from its first frame: set for
+    /// file sources ([`clock::OwnTimeline`]: frame n at n / fps), `None` for live ones,
+    /// whose frames are timed by the wall clock.
+    pub at: Option<Duration>,
 }
 
 /// Why a source gave no frame this time.

@@ -53,7 +53,7 @@ impl FrameSource for Pattern {
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
         let image = self.render(self.seq);
-        let frame = Frame { image, seq: self.seq, captured: Instant::now(), cut: false };
+        let frame = Frame { image, seq: self.seq, captured: Instant::now(), cut: false, at: None };
         self.seq += 1;
         Ok(Some(frame))
     }

@@ -27,11 +27,11 @@ fn run_from_an_mjpeg_file_to_a_framebuffer_file_tracks_the_face() {
         "--keep-screen",
     ]);
     assert!(ok, "{stderr}");
-    // Frame lines; face events are lines of their own (with an `event` field).
+    // Frame lines; face events are lines of their own (of another `type`).
     let frames: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v.get("event").is_none())
+        .filter(|v| v["type"] == "frame")
         .collect();
     assert_eq!(frames.len(), 30, "a file source loses no frame");
     // The astronaut is in every frame: one face, one track id all along.
@@ -340,7 +340,7 @@ fn detect_turns_a_sideways_phone_photo_upright() {
     assert!(!expected.is_empty() && found.len() == expected.len(), "{phone}\n{reference}");
     for (a, b) in found.iter().zip(&expected) {
         for k in ["x0", "y0", "x1", "y1"] {
-            let (a, b) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+            let (a, b) = (a["box"][k].as_f64().unwrap(), b["box"][k].as_f64().unwrap());
             assert!((a - b).abs() < 12.0, "{k}: {a} vs {b}\n{phone}\n{reference}");
         }
     }

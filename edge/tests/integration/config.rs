@@ -56,10 +56,10 @@ fn a_mask_over_the_face_drops_it_and_a_zone_names_it() {
     let frame = lines.iter().find(|l| l.get("seq").is_some()).unwrap();
     let faces = frame["faces"].as_array().unwrap();
     assert!(!faces.is_empty() && faces.iter().all(|f| f["zones"] == serde_json::json!(["door"])), "{out}");
-    let appeared = lines.iter().find(|l| l["event"] == "face_appeared").unwrap_or_else(|| panic!("{out}"));
-    assert_eq!(appeared["zones"], serde_json::json!(["door"]));
-    let left = lines.iter().find(|l| l["event"] == "face_left").unwrap_or_else(|| panic!("{out}"));
-    assert_eq!(left["zones"], serde_json::json!(["door"]));
+    let appeared = lines.iter().find(|l| l["type"] == "face_appeared").unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(appeared["face"]["zones"], serde_json::json!(["door"]));
+    let left = lines.iter().find(|l| l["type"] == "face_left").unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(left["face"]["zones"], serde_json::json!(["door"]));
 }
 
 #[test]

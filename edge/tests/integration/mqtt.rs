@@ -153,7 +153,7 @@ fn events_count_and_availability_survive_a_broker_restart() {
     let lines = std::thread::spawn(move || stdout.lines().map_while(Result::ok).collect::<Vec<_>>());
     // A first face, then the broker goes away for a few seconds and comes back.
     wait_until("a face_appeared over MQTT", 60, || {
-        events_of(&got, "fc/restart/events").iter().any(|e| e["event"] == "face_appeared")
+        events_of(&got, "fc/restart/events").iter().any(|e| e["type"] == "face_appeared")
     });
     b.stop();
     std::thread::sleep(Duration::from_secs(3));
@@ -167,7 +167,7 @@ fn events_count_and_availability_survive_a_broker_restart() {
         .unwrap()
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("event").is_some())
+        .filter(|v| v["type"] != "frame")
         .collect();
     let dropped: usize = log
         .lines()
@@ -178,7 +178,7 @@ fn events_count_and_availability_survive_a_broker_restart() {
     wait_for(20, || events_of(&got, "fc/restart/events").len() + dropped >= made.len());
     let received = events_of(&got, "fc/restart/events");
     eprintln!("{} events made, {} received, {dropped} counted as dropped", made.len(), received.len());
-    let kinds = |v: &[serde_json::Value], k: &str| v.iter().filter(|e| e["event"] == k).count();
+    let kinds = |v: &[serde_json::Value], k: &str| v.iter().filter(|e| e["type"] == k).count();
     assert!(kinds(&made, "face_appeared") >= 2 && kinds(&made, "face_left") >= 2, "faces came and went: {made:?}");
     for e in &made {
         assert!(received.contains(e) || dropped > 0, "lost without being counted: {e}\n{log}");

@@ -157,7 +157,7 @@ fn a_login_over_tls_carries_discovery_and_events_and_ends_offline_once() {
         "online once, offline once, in that order"
     );
     let events = events_of(&got, "fc/tls/events");
-    assert!(events.iter().any(|e| e["event"] == "face_appeared"), "{events:?}");
+    assert!(events.iter().any(|e| e["type"] == "face_appeared"), "{events:?}");
     let config = payloads(&got, "homeassistant/sensor/facecam_fc_tls/faces/config");
     assert!(config.len() == 1 && config[0].contains("\"state_topic\":\"fc/tls/count\""), "{config:?}");
     // What a subscriber arriving later is told: the camera is offline.
@@ -178,7 +178,7 @@ fn a_wrong_password_is_a_warning_and_the_run_goes_on() {
     let run = Run::start("pattern", &sink, &["--frames", "100"], Some("not the password"));
     let (ok, out, log) = run.finish(90);
     assert!(ok, "the camera runs without its broker: {log}");
-    let frames = out.lines().filter(|l| l.starts_with("{\"seq\"")).count();
+    let frames = out.lines().filter(|l| l.starts_with("{\"type\":\"frame\"")).count();
     assert_eq!(frames, 100, "every frame reached the other sinks\n{log}");
     let warning = format!("mqtt 127.0.0.1:{port}: the broker refused the login (");
     assert!(log.contains(&warning) && log.contains("; retrying in 1 s"), "{log}");

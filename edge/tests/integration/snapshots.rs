@@ -47,12 +47,12 @@ fn a_run_saves_each_event_as_a_frame_and_a_face_and_a_restart_keeps_them() {
     let announced: Vec<&str> = stdout.lines().filter(|l| l.contains("\"face_snapshot\"")).collect();
     assert_eq!(announced.len(), first.len(), "one face_snapshot line per saved event");
     for (id, event) in &first {
-        assert_eq!(event["event"], "face_snapshot");
+        assert_eq!(event["type"], "face_snapshot");
         assert_eq!(event["snapshot"]["frame"], format!("/events/{id}.jpg"));
         let frame = image::open(snaps.join(format!("{id}.jpg"))).expect("the frame decodes");
         assert_eq!((frame.width(), frame.height()), (640, 480), "the whole frame");
         let face = image::open(snaps.join(format!("{id}-face.jpg"))).expect("the face decodes");
-        let b = &event["box"];
+        let b = &event["face"]["box"];
         let (w, h) = (
             b["x1"].as_f64().unwrap() - b["x0"].as_f64().unwrap(),
             b["y1"].as_f64().unwrap() - b["y0"].as_f64().unwrap(),

@@ -248,7 +248,7 @@ fn facecam_run_draws_each_overlay_on_the_x_server() {
         let last: serde_json::Value = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .rfind(|v| v.get("event").is_none())
+            .rfind(|v| v["type"] == "frame")
             .unwrap();
         let face = &last["faces"][0]["box"];
         let shown = server.grab().unwrap();

@@ -3,7 +3,7 @@
 //!
 //! | topic | payload |
 //! |---|---|
-//! | `PREFIX/events` | every face event's JSON ([`crate::events`]), QoS 1 |
+//! | `PREFIX/events` | every face event's JSON line ([`crate::events`], docs/JSON.md: the `json` sink's), QoS 1 |
 //! | `PREFIX/count` | the number of faces in view, retained |
 //! | `PREFIX/present` | `ON` / `OFF`, retained |
 //! | `PREFIX/availability` | `online`, retained; `offline` by the broker's last will or at exit |

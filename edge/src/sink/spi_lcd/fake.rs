@@ -171,5 +171,5 @@ pub(super) fn gradient(w: u32, h: u32) -> RgbImage {
 }
 
 pub(super) fn report() -> FrameReport {
-    FrameReport { seq: 0, time: 0.0, latency_ms: 0.0, faces: Vec::new(), events: Vec::new() }
+    FrameReport { seq: 0, time: 0.0, width: 0, height: 0, latency_ms: 0.0, faces: Vec::new(), events: Vec::new() }
 }

@@ -185,7 +185,7 @@ impl Sink for WebSink {
     fn events(&mut self, events: &[FaceEvent]) -> Result<()> {
         for e in events {
             let json = serde_json::to_value(e)?;
-            let kind = json["event"].as_str().unwrap_or("event").to_string();
+            let kind = json["type"].as_str().unwrap_or("event").to_string();
             self.publish(&kind, json.to_string());
         }
         Ok(())

@@ -207,7 +207,7 @@ impl FrameSource for MjpegSource {
                     return match decoded {
                         Ok(image) => {
                             self.stats.frames += 1;
-                            Ok(Some(Frame { image, seq, captured: Instant::now(), cut: false }))
+                            Ok(Some(Frame { image, seq, captured: Instant::now(), cut: false, at: None }))
                         }
                         Err(SourceError::Corrupt(msg)) => Err(self.corrupt(msg)),
                         Err(e) => Err(e),

@@ -228,7 +228,7 @@ impl FrameSource for V4l2Source {
         match result {
             Ok(image) => {
                 self.stats.frames += 1;
-                Ok(Some(Frame { image, seq, captured, cut: false }))
+                Ok(Some(Frame { image, seq, captured, cut: false, at: None }))
             }
             Err(SourceError::Corrupt(msg)) => Err(self.corrupt(msg)),
             Err(e) => Err(e),
