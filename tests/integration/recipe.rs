@@ -3,7 +3,7 @@
 //! no recipe (the network read from the checkpoint), the message when a recipe asks for
 //! another network, and `config --print` reading back as the defaults.
 
-use facecam_tests::{bin, run, scratch};
+use facecam_tests::{bin, repo_root, run, scratch};
 use host_train::checkpoint::read_meta;
 use host_train::config::TrainConfig;
 use std::path::Path;
@@ -79,5 +79,9 @@ fn config_print_reads_back_as_the_defaults_and_check_names_the_place() {
     assert!(
         stderr.starts_with(&format!("error: {}:3:1: unknown field `learning_rate`", dir.join("bad.toml").display())),
         "{stderr}"
-    );
+    ); // The classifier's recipe checks too: its tables are its own.
+    let out = run(Command::new(bin("facecam-train"))
+        .args(["config", "--check"])
+        .arg(repo_root().join("recipes/facemask.toml")));
+    assert!(out.contains("a valid classifier recipe") && out.contains("3 class display name(s)"), "{out}");
 }

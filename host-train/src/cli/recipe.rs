@@ -1,4 +1,5 @@
-//! `config`: the recipe format's defaults, and a recipe checked without training.
+//! `config`: the recipe format's defaults, and a recipe (a detector's or a classifier's)
+//! checked without training.
 
 use anyhow::Result;
 use clap::Args;
@@ -21,7 +22,11 @@ pub struct ConfigArgs {
 /// `facecam-train config`.
 pub fn config(a: ConfigArgs) -> Result<()> {
     if let Some(path) = &a.check {
-        let r = recipe::load(path)?;
+        let r = match recipe::load(path) {
+            Ok(r) => r,
+            // A classifier's recipe (recipes/facemask.toml) has tables of its own.
+            Err(e) => return check_classifier(path).map_err(|_| e),
+        };
         let t = &r.train;
         println!(
             "{}: a valid recipe: {} epochs{}, {} training source(s), {} validation source(s){}",
@@ -39,5 +44,19 @@ pub fn config(a: ConfigArgs) -> Result<()> {
     if a.print {
         print!("{}", recipe::print::defaults());
     }
+    Ok(())
+}
+
+/// `--check` of a file that is no detector recipe: valid as a classifier's? (`Err`: no,
+/// and the caller reports the detector recipe's error.)
+fn check_classifier(path: &std::path::Path) -> Result<()> {
+    let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
+    let c = host_train::classify::ClassifyConfig::from_toml_str(&text)?;
+    println!(
+        "{}: a valid classifier recipe (facecam-train classify --config): {} epochs, {} class display name(s)",
+        path.display(),
+        c.epochs,
+        c.class_names.len()
+    );
     Ok(())
 }
