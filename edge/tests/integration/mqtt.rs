@@ -86,16 +86,27 @@ fn subscribe(port: u16, id: &str, filter: &str) -> Messages {
 
 /// [`subscribe`] with these options (a login, TLS).
 pub(crate) fn subscribe_with(mut opts: MqttOptions, filter: &str) -> Messages {
-    opts.set_clean_session(false).set_keep_alive(Duration::from_secs(5));
+    opts.set_clean_session(false);
+    subscribe_as(opts, filter, |payload| String::from_utf8_lossy(payload).into())
+}
+
+/// A subscriber to `filter` with these options, subscribing again at every (re)connect;
+/// records (topic, `payload` of the bytes, retained).
+pub(crate) fn subscribe_as<T: Send + 'static>(
+    mut opts: MqttOptions,
+    filter: &str,
+    payload: fn(&[u8]) -> T,
+) -> Arc<Mutex<Vec<(String, T, bool)>>> {
+    opts.set_keep_alive(Duration::from_secs(5));
     let (client, mut connection) = Client::new(opts, 64);
-    let got: Messages = Arc::default();
+    let got = Arc::new(Mutex::new(Vec::new()));
     let (seen, filter) = (got.clone(), filter.to_string());
     std::thread::spawn(move || {
         for n in connection.iter() {
             match n {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => client.subscribe(&filter, QoS::AtLeastOnce).unwrap(),
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    seen.lock().unwrap().push((p.topic.clone(), String::from_utf8_lossy(&p.payload).into(), p.retain))
+                    seen.lock().unwrap().push((p.topic.clone(), payload(&p.payload), p.retain))
                 }
                 Ok(_) => {}
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),

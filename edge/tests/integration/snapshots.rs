@@ -2,14 +2,13 @@
 //! a run on an MJPEG file leaves, the web view serving them to raw HTTP and to a real
 //! browser (the page's event strip), and a real mosquitto receiving the JPEG.
 
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use rumqttc::MqttOptions;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crate::common::{facecam, mjpeg_file, root, scratch};
-use crate::mqtt::{free_port, skipped_unless, wait_for, wait_until, Broker};
+use crate::mqtt::{free_port, skipped_unless, subscribe_as, wait_for, wait_until, Broker};
 use crate::web::{camera, chromium, get, header, wait_for_frames};
 
 const TOKEN: &str = "snapshot-test-token";
@@ -176,23 +175,8 @@ type Payloads = Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>;
 /// messages as big as facecam sends.
 fn subscribe_bytes(port: u16, filter: &str) -> Payloads {
     let mut opts = MqttOptions::new("test-sub-snapshot", "127.0.0.1", port);
-    opts.set_max_packet_size(16 << 20, 16 << 20).set_keep_alive(Duration::from_secs(5));
-    let (client, mut connection) = Client::new(opts, 64);
-    let got: Payloads = Arc::default();
-    let (seen, filter) = (got.clone(), filter.to_string());
-    std::thread::spawn(move || {
-        for n in connection.iter() {
-            match n {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => client.subscribe(&filter, QoS::AtLeastOnce).unwrap(),
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    seen.lock().unwrap().push((p.topic.clone(), p.payload.to_vec(), p.retain))
-                }
-                Ok(_) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-    });
-    got
+    opts.set_max_packet_size(16 << 20, 16 << 20);
+    subscribe_as(opts, filter, <[u8]>::to_vec)
 }
 
 #[test]

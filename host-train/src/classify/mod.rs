@@ -19,7 +19,7 @@ pub mod recipe;
 pub mod relabel;
 pub mod train;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -95,6 +95,12 @@ impl ClassifyConfig {
         let cfg = recipe::parse(text)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Read and check the recipe file at `path`; errors name the file.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
+        Self::from_toml_str(&text).with_context(|| format!("{}: bad recipe", path.display()))
     }
 
     /// Check every setting against its range; the error names the setting.

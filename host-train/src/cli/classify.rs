@@ -130,10 +130,7 @@ impl TrainArgs {
     fn config(&self) -> Result<ClassifyConfig> {
         let c = &self.common;
         let mut cfg = match &c.config {
-            Some(path) => {
-                let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
-                ClassifyConfig::from_toml_str(&text).with_context(|| format!("{}: bad recipe", path.display()))?
-            }
+            Some(path) => ClassifyConfig::load(path)?,
             None => ClassifyConfig::default(),
         };
         cfg.epochs = c.epochs.unwrap_or(cfg.epochs);

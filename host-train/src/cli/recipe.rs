@@ -50,8 +50,7 @@ pub fn config(a: ConfigArgs) -> Result<()> {
 /// `--check` of a file that is no detector recipe: valid as a classifier's? (`Err`: no,
 /// and the caller reports the detector recipe's error.)
 fn check_classifier(path: &std::path::Path) -> Result<()> {
-    let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
-    let c = host_train::classify::ClassifyConfig::from_toml_str(&text)?;
+    let c = host_train::classify::ClassifyConfig::load(path)?;
     println!(
         "{}: a valid classifier recipe (facecam-train classify --config): {} epochs, {} class display name(s)",
         path.display(),
