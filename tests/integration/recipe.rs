@@ -75,7 +75,7 @@ fn config_print_reads_back_as_the_defaults_and_check_names_the_place() {
     let out =
         Command::new(bin("facecam-train")).args(["config", "--check"]).arg(dir.join("bad.toml")).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a recipe's mistake is a usage error: {stderr}");
     assert!(
         stderr.starts_with(&format!("error: {}:3:1: unknown field `learning_rate`", dir.join("bad.toml").display())),
         "{stderr}"

@@ -180,6 +180,10 @@ impl Reader<'_> {
             let path = self.rebase(rest);
             word = format!("{kind}:{}", path.display()).into();
             to.paths.push(path);
+        } else if let Some((prefix, file)) = named_file(arg.get_id().as_str(), &text) {
+            let path = self.rebase(file);
+            word = format!("{prefix}{}", path.display()).into();
+            to.paths.push(path);
         }
         if let Err(e) = check_value(arg, &word) {
             return Err(self.error(value.span().start, format!("key `{key}`: {}", clap_message(&e))));
@@ -207,6 +211,21 @@ fn check_value(arg: &Arg, word: &OsString) -> Result<(), clap::Error> {
 fn file_source(spec: &str) -> Option<(&str, &str)> {
     let (kind, rest) = spec.split_once(':')?;
     (["images", "mjpeg"].contains(&kind) && rest != "-" && !rest.is_empty()).then_some((kind, rest))
+}
+
+/// A `board` or `sticker` value that names a file rather than a built-in (a board
+/// profile `*.toml`, a sticker `*.png`, or anything with a `/`), split into the part kept
+/// as written (a sticker's `CLASS=`) and the file.
+fn named_file<'t>(id: &str, value: &'t str) -> Option<(&'t str, &'t str)> {
+    let (prefix, file, suffix) = match id {
+        "board" => ("", value, ".toml"),
+        "sticker" => match value.split_once('=') {
+            Some((class, file)) => (&value[..class.len() + 1], file, ".png"),
+            None => ("", value, ".png"),
+        },
+        _ => return None,
+    };
+    (file.ends_with(suffix) || file.contains('/')).then_some((prefix, file))
 }
 
 /// A clap error as one line, without its `error: `, usage and help lines.

@@ -10,6 +10,8 @@ fn run() -> Command {
         .arg(Arg::new("no_hud").long("no-hud").action(ArgAction::SetTrue))
         .arg(Arg::new("model").long("model").value_parser(value_parser!(PathBuf)))
         .arg(Arg::new("source").long("source"))
+        .arg(Arg::new("board").long("board"))
+        .arg(Arg::new("sticker").long("sticker").action(ArgAction::Append))
 }
 
 fn parse(text: &str) -> Result<ConfigFile> {
@@ -59,7 +61,7 @@ fn an_unknown_key_gets_a_suggestion_or_the_list() {
     // The map is read in key order: `min_face_second` comes first.
     assert!(e.contains("f.toml:2:1: unknown key `min_face_second`; did you mean `min_face_seconds`?"), "{e}");
     let e = error("zzzzzzzz = 1\n");
-    assert!(e.contains("known keys: min_face_seconds, sink, no_hud, model, source, zone, mask"), "{e}");
+    assert!(e.contains("known keys: min_face_seconds, sink, no_hud, model, source, board, sticker, zone, mask"), "{e}");
     // The config file itself and help are not keys.
     assert!(error("config = \"x\"\n").contains("unknown key `config`"));
 }
@@ -107,4 +109,29 @@ fn the_default_file_lists_every_key_and_reads_back() {
         .join("\n");
     assert!(parse(&uncommented).is_ok(), "{uncommented}");
     assert!(parse(&text).unwrap().settings.is_empty());
+}
+
+/// A board profile or sticker given as a file is found beside the config file; a name
+/// (`rpi4`, `sunglasses`) is left for the search path.
+#[test]
+fn board_and_sticker_files_are_relative_to_the_file() {
+    let words = |text: &str| -> Vec<String> {
+        parse(text).unwrap().words_unless(|_| false).iter().map(|w| w.to_string_lossy().into()).collect()
+    };
+    assert_eq!(words("board = \"my-board.toml\"\n"), ["--board", "/etc/facecam/my-board.toml"]);
+    assert_eq!(words("board = \"rpi4\"\n"), ["--board", "rpi4"]);
+    let stickers = words("sticker = [\"hat.png\", \"no mask=art/x.png\", \"mask=sunglasses\", \"/abs/s.png\"]\n");
+    assert_eq!(
+        stickers,
+        [
+            "--sticker",
+            "/etc/facecam/hat.png",
+            "--sticker",
+            "no mask=/etc/facecam/art/x.png",
+            "--sticker",
+            "mask=sunglasses",
+            "--sticker",
+            "/abs/s.png"
+        ]
+    );
 }

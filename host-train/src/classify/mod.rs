@@ -99,8 +99,9 @@ impl ClassifyConfig {
 
     /// Read and check the recipe file at `path`; errors name the file.
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
-        Self::from_toml_str(&text).with_context(|| format!("{}: bad recipe", path.display()))
+        let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)
+            .map_err(edge::exit::usage)?;
+        Self::from_toml_str(&text).with_context(|| format!("{}: bad recipe", path.display())).map_err(edge::exit::usage)
     }
 
     /// Check every setting against its range; the error names the setting.

@@ -188,9 +188,19 @@ pub fn train(
         meta.history.push([loss, val_loss, val_bacc, e.cpu_seconds()]);
         checkpoint::save_with(out, &vs, pass.opt, &meta)?;
         plot_history(out, &meta.history)?;
-        Ok(format!("loss {loss:.4}, validation loss {val_loss:.4}, balanced accuracy {val_bacc:.3}"))
+        Ok(epoch_line(loss, val_loss, val_bacc))
     })?;
     Ok(meta)
+}
+
+/// One epoch's progress line; without a validation set (NaN) it says so instead of
+/// printing NaN.
+fn epoch_line(loss: f64, val_loss: f64, val_bacc: f64) -> String {
+    if val_loss.is_nan() {
+        format!("loss {loss:.4} (no validation set)")
+    } else {
+        format!("loss {loss:.4}, validation loss {val_loss:.4}, balanced accuracy {val_bacc:.3}")
+    }
 }
 
 /// `fresh` (this run's metadata before any epoch) continued from the checkpoint in
@@ -321,6 +331,12 @@ mod tests {
         let confusion = vec![vec![90, 10], vec![9, 1]];
         assert!((balanced_accuracy(&confusion) - 0.5).abs() < 1e-12);
         assert_eq!(balanced_accuracy(&[vec![0, 0], vec![0, 4]]), 1.0, "a class without faces is left out");
+    }
+
+    #[test]
+    fn an_epoch_without_validation_says_so() {
+        assert_eq!(epoch_line(0.25, f64::NAN, f64::NAN), "loss 0.2500 (no validation set)");
+        assert_eq!(epoch_line(0.25, 0.5, 0.75), "loss 0.2500, validation loss 0.5000, balanced accuracy 0.750");
     }
 
     /// A run without validation data records NaN, which JSON writes as `null`: it reads

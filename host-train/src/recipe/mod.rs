@@ -53,11 +53,12 @@ pub struct DataRecipe {
 }
 
 /// Read the recipe at `path`; every error names the file (and line:column where the
-/// key is in it).
+/// key is in it) and is a usage error (exit 2), as the camera's config file's are.
 pub fn load(path: &Path) -> Result<Recipe> {
-    let text = edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES)?;
+    let text =
+        edge::input::read_text(path, "a training recipe", edge::input::MAX_TEXT_BYTES).map_err(edge::exit::usage)?;
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut recipe = parse(&text, base).map_err(|e| anyhow::anyhow!("{}:{e:#}", path.display()))?;
+    let mut recipe = parse(&text, base).map_err(|e| edge::exit::usage(anyhow::anyhow!("{}:{e:#}", path.display())))?;
     recipe.train.recipe_file = Some(path.to_path_buf());
     Ok(recipe)
 }

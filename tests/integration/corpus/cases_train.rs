@@ -12,7 +12,7 @@ pub const CASES: &[Case] = &[
     c("path: missing", "import --data labelme:{d}/nope", 1, "nope"),
     c("path: FIFO", "import --data labelme:{d}/labfifo", 1, "a.json"),
     c("path: FIFO", "import --data coco:{d}/fifo.json", 1, "fifo.json"),
-    c("path: FIFO", "train --data labelme:{d}/lab --config {d}/fifo.toml --epochs 1 --out {d}/t1", 1, "fifo.toml")
+    c("path: FIFO", "train --data labelme:{d}/lab --config {d}/fifo.toml --epochs 1 --out {d}/t1", 2, "fifo.toml")
         .leaving(&["t1"]),
     c("path: FIFO", "quantize --model {d}/fifo.onnx --data labelme:{d}/lab --out {d}/q1.onnx", 1, "fifo.onnx"),
     c("path: FIFO", "eval --model {d}/fifo.onnx --data labelme:{d}/lab", 1, "fifo.onnx"),
@@ -31,7 +31,7 @@ pub const CASES: &[Case] = &[
     c(
         "file: TOML nested 100,000 deep",
         "train --data labelme:{d}/lab --config {d}/deep.toml --out {d}/t3",
-        1,
+        2,
         "deep.toml",
     )
     .leaving(&["t3"]),
