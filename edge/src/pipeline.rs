@@ -18,60 +18,15 @@ use crate::zones::Zones;
 use anyhow::Result;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the end of a run waits for the capture thread to let go of its source (a
 /// source's read timeout is 5 s: a quiet pipe notices the stop flag within it).
 pub const CAPTURE_GRACE: Duration = Duration::from_secs(6);
 
-/// A hand-over point between two stages holding at most one item.
-pub struct Slot<T> {
-    state: Mutex<(Option<T>, bool)>,
-    changed: Condvar,
-}
-
-impl<T> Default for Slot<T> {
-    fn default() -> Self {
-        Self { state: Mutex::new((None, false)), changed: Condvar::new() }
-    }
-}
-
-impl<T> Slot<T> {
-    /// Offer an item. With `wait`, block until the slot is free (lossless); without,
-    /// replace what is waiting and return `true` if something was dropped.
-    pub fn put(&self, item: T, wait: bool) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        while wait && s.0.is_some() && !s.1 {
-            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
-        }
-        let dropped = s.0.replace(item).is_some();
-        self.changed.notify_all();
-        dropped
-    }
-
-    /// Take the waiting item, blocking until there is one; `None` once the slot is
-    /// closed and empty.
-    pub fn take(&self) -> Option<T> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(item) = s.0.take() {
-                self.changed.notify_all();
-                return Some(item);
-            }
-            if s.1 {
-                return None;
-            }
-            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// No more items will come; wakes every waiter.
-    pub fn close(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
-        self.changed.notify_all();
-    }
-}
+mod slot;
+pub use slot::Slot;
 
 /// Run-loop settings.
 #[derive(Debug, Clone)]
@@ -435,36 +390,4 @@ fn update_hud(hud: &mut HudInfo, shown_at: &mut Vec<Instant>, now: Instant, late
         hud.fps = (shown_at.len() - 1) as f32 / (now - shown_at[0]).as_secs_f32().max(1e-3);
     }
     hud.latency_ms = hud.latency_ms * 0.9 + latency_ms as f32 * 0.1;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_slot_keeps_only_the_newest_unless_asked_to_wait() {
-        let slot = Slot::default();
-        assert!(!slot.put(1, false));
-        assert!(slot.put(2, false), "1 was dropped");
-        assert_eq!(slot.take(), Some(2));
-        slot.close();
-        assert_eq!(slot.take(), None);
-    }
-
-    #[test]
-    fn a_waiting_put_blocks_until_taken() {
-        let slot: Arc<Slot<u32>> = Arc::default();
-        let producer = {
-            let slot = slot.clone();
-            std::thread::spawn(move || {
-                for i in 0..100 {
-                    assert!(!slot.put(i, true), "nothing is ever dropped");
-                }
-                slot.close();
-            })
-        };
-        let got: Vec<u32> = std::iter::from_fn(|| slot.take()).collect();
-        producer.join().unwrap();
-        assert_eq!(got, (0..100).collect::<Vec<_>>());
-    }
 }
