@@ -69,7 +69,7 @@ impl Board {
     /// file `name` itself when it is a path (`my-board.toml`, `./b/x.toml`). An unknown
     /// name is a usage error (exit 2).
     pub fn find(name: &str, dirs: &[PathBuf]) -> Result<Self> {
-        if name.ends_with(".toml") || name.contains('/') {
+        if Self::names_a_file(name) {
             return Self::load(Path::new(name));
         }
         match dirs.iter().map(|d| d.join(format!("{name}.toml"))).find(|p| p.is_file()) {
@@ -79,6 +79,13 @@ impl Board {
                 known(dirs).join(", ")
             ))),
         }
+    }
+
+    /// Whether `name` is a profile's path (`*.toml`, or anything with a `/`) rather than
+    /// the name of a built-in profile. [`Board::find`] and the camera config (which
+    /// rebases such paths on its own folder) share this one rule.
+    pub fn names_a_file(name: &str) -> bool {
+        name.ends_with(".toml") || name.contains('/')
     }
 
     /// Load and check one profile file.

@@ -217,15 +217,15 @@ fn file_source(spec: &str) -> Option<(&str, &str)> {
 /// profile `*.toml`, a sticker `*.png`, or anything with a `/`), split into the part kept
 /// as written (a sticker's `CLASS=`) and the file.
 fn named_file<'t>(id: &str, value: &'t str) -> Option<(&'t str, &'t str)> {
-    let (prefix, file, suffix) = match id {
-        "board" => ("", value, ".toml"),
+    let (prefix, file) = match id {
+        "board" => return crate::board::Board::names_a_file(value).then_some(("", value)),
         "sticker" => match value.split_once('=') {
-            Some((class, file)) => (&value[..class.len() + 1], file, ".png"),
-            None => ("", value, ".png"),
+            Some((class, file)) => (&value[..class.len() + 1], file),
+            None => ("", value),
         },
         _ => return None,
     };
-    (file.ends_with(suffix) || file.contains('/')).then_some((prefix, file))
+    (file.ends_with(".png") || file.contains('/')).then_some((prefix, file))
 }
 
 /// A clap error as one line, without its `error: `, usage and help lines.
