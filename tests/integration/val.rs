@@ -166,5 +166,14 @@ fn the_shipped_model_on_the_face_mask_test_split() {
     // Measured 2026-12-07 (README): well above chance, and the rule finds a threshold.
     let ap = json["ap"].as_f64().unwrap();
     assert!(ap > 0.5, "{json}");
+    let chosen = json["chosen"]["threshold"].as_f64().unwrap();
     assert!(json["chosen"]["fp_per_image"].as_f64().unwrap() < 0.1, "{json}");
+    // The camera at that threshold (`eval`, the camera's own post-processing) meets the
+    // rule too, not only the curve.
+    let said = run(Command::new(bin("facecam-train"))
+        .args(["-q", "eval", "--model"])
+        .arg(repo_root().join("models/facecam.onnx"))
+        .args(["--data", &data, "--threshold", &chosen.to_string()]));
+    let per_image: f64 = said.rsplit_once('(').and_then(|(_, r)| r.split_whitespace().next()?.parse().ok()).unwrap();
+    assert!(per_image < 0.1, "{said}");
 }

@@ -52,6 +52,11 @@ fn point_json(p: &Operating) -> serde_json::Value {
     })
 }
 
+/// One operating point in words.
+fn point_text(p: &Operating) -> String {
+    format!("recall {:.3}, precision {:.3}, {:.3} false positives per image", p.recall, p.precision, p.fp_per_image)
+}
+
 /// `facecam-train val`.
 pub fn val(a: ValArgs, progress: bool) -> Result<()> {
     let (png, json) = (a.out.join("pr-curve.png"), a.out.join("val.json"));
@@ -60,23 +65,17 @@ pub fn val(a: ValArgs, progress: bool) -> Result<()> {
     let (curve, card) = val::measure(&a.model, &samples, progress)?;
     let (rule, ap) = (a.rule.rule(), curve.ap());
     let card_t = card.score_threshold.unwrap_or(edge::detector::DetectOptions::default().score_threshold);
-    let at = curve.at(card_t);
-    let chosen = curve.choose(rule);
     println!("{} images, {} faces: AP {ap:.4} at IoU 0.5", curve.images, curve.faces);
+    let at = val::camera_points(&a.model, &samples, &[card_t], progress)?[0];
     let says = if card.score_threshold.is_some() { "the card's" } else { "no card threshold; the default" };
-    println!(
-        "at {card_t} ({says}): recall {:.3}, precision {:.3}, {:.3} false positives per image",
-        at.recall, at.precision, at.fp_per_image
-    );
-    match &chosen {
-        Some(p) => println!(
-            "{rule}: {:.4} (recall {:.3}, precision {:.3}, {:.3} false positives per image)",
-            val::card_threshold(p),
-            p.recall,
-            p.precision,
-            p.fp_per_image
-        ),
-        None => println!("{rule}: none on this data"),
+    println!("at {card_t} ({says}), as the camera runs: {}", point_text(&at));
+    let chosen = val::choose_for_camera(&a.model, &samples, &curve, rule, progress)?;
+    match (&chosen, curve.choose(rule)) {
+        (Some(p), _) => println!("{rule}, as the camera runs: {:.4} ({})", val::card_threshold(p), point_text(p)),
+        (None, Some(p)) => {
+            println!("{rule}: none as the camera runs (the curve alone says {:.4})", val::card_threshold(&p))
+        }
+        (None, None) => println!("{rule}: none on this data"),
     }
     // Nothing is written when the threshold asked for cannot be stored.
     if a.write_threshold && chosen.is_none() {

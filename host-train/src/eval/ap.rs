@@ -81,6 +81,16 @@ impl Default for Rule {
     }
 }
 
+impl Rule {
+    /// Whether the operating point `p` meets the rule.
+    pub fn accepts(&self, p: &Operating) -> bool {
+        match *self {
+            Rule::MaxFpPerImage(n) => p.fp_per_image < n,
+            Rule::Precision(want) => p.precision >= want,
+        }
+    }
+}
+
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
@@ -170,12 +180,8 @@ impl Curve {
 
     /// The operating point `rule` picks; `None` when no threshold satisfies it.
     pub fn choose(&self, rule: Rule) -> Option<Operating> {
-        let ok = |p: &Operating| match rule {
-            Rule::MaxFpPerImage(n) => p.fp_per_image < n,
-            Rule::Precision(want) => p.precision >= want,
-        };
         // Lower thresholds come later: the last point that satisfies the rule.
-        self.points().into_iter().rfind(ok)
+        self.points().into_iter().rfind(|p| rule.accepts(p))
     }
 }
 
