@@ -7,7 +7,10 @@ val AP (hard, plain NMS) at each stage's end is drawn as a marker beside the pro
     python3 bench/curves.py --out docs/proxy-ap-vs-cpu-hours.png \
         stage1=docs/default-model-metrics.csv stage2=docs/finetune-metrics.csv ...
 
-An argument `LABEL=CSV@HARD` also marks the stage's full-val hard AP. Needs matplotlib.
+An argument `LABEL=CSV@HARD` also marks the stage's full-val hard AP. `--scratch
+LABEL=CSV@HARD` (repeatable) adds a run from random weights, drawn dashed from zero
+rather than chained after the stages; its HARD is drawn as measured (the caller says
+with which post-processing in the plot's caption). Needs matplotlib.
 """
 
 import argparse
@@ -37,10 +40,34 @@ def read(path):
     return rows, span
 
 
+def draw_scratch(ax, spec, colours):
+    """One run from random weights: its proxy curves dashed from x = 0, its full-val hard
+    AP as a blue star at its end."""
+    label, _, rest = spec.partition("=")
+    path, _, hard = rest.partition("@")
+    if not path:
+        sys.exit(f"{spec}: expected LABEL=CSV[@HARD]")
+    rows, span = read(path)
+    if not rows:
+        sys.exit(f"{path}: no rows with a proxy AP")
+    xs = [r[0] / 3600 for r in rows]
+    for k, name in enumerate(["easy", "medium", "hard"]):
+        ax.plot(xs, [r[k + 1] for r in rows], color=colours[name], linestyle="--", linewidth=1,
+                label=f"{label}: proxy {name}")
+    if hard:
+        try:
+            value = float(hard)
+        except ValueError:
+            sys.exit(f"{spec}: HARD must be a number")
+        ax.plot([span / 3600], [value], "b*", markersize=10, label=f"{label}: full val hard")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--floor", type=float, default=0.33, help="the hard AP floor to draw")
+    ap.add_argument("--scratch", action="append", default=[],
+                    help="LABEL=CSV[@HARD]: a run from random weights, drawn from zero")
     ap.add_argument("stages", nargs="+", help="LABEL=CSV or LABEL=CSV@HARD, in training order")
     args = ap.parse_args()
     import matplotlib
@@ -69,10 +96,12 @@ def main():
         ax.axvline((offset + span) / 3600, color="0.85", linewidth=0.8)
         ax.text((offset + span / 2) / 3600, 0.73, label, ha="center", fontsize=8, color="0.3", rotation=90 if span < 2400 else 0, va="top")
         offset += span
+    for spec in args.scratch:
+        draw_scratch(ax, spec, colours)
     ax.axhline(args.floor, color="tab:red", linestyle="--", linewidth=0.8, label=f"hard floor {args.floor}")
     ax.set_xlabel("CPU hours (one core, cumulative)")
     ax.set_ylabel("AP")
-    ax.set_ylim(0.15, 0.75)
+    ax.set_ylim(0.0 if args.scratch else 0.15, 0.75)
     ax.set_title("facecam default detector: proxy AP (every 10th WIDER val image) vs CPU time")
     ax.grid(alpha=0.3)
     ax.legend(loc="center right", fontsize=8)
