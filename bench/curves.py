@@ -40,9 +40,8 @@ def read(path):
     return rows, span
 
 
-def draw_scratch(ax, spec, colours):
-    """One run from random weights: its proxy curves dashed from x = 0, its full-val hard
-    AP as a blue star at its end."""
+def run_spec(spec):
+    """`LABEL=CSV[@HARD]` read: (label, rows, span, hard AP or None)."""
     label, _, rest = spec.partition("=")
     path, _, hard = rest.partition("@")
     if not path:
@@ -50,16 +49,22 @@ def draw_scratch(ax, spec, colours):
     rows, span = read(path)
     if not rows:
         sys.exit(f"{path}: no rows with a proxy AP")
+    try:
+        return label, rows, span, float(hard) if hard else None
+    except ValueError:
+        sys.exit(f"{spec}: HARD must be a number")
+
+
+def draw_scratch(ax, spec, colours):
+    """One run from random weights: its proxy curves dashed from x = 0, its full-val hard
+    AP as a blue star at its end."""
+    label, rows, span, hard = run_spec(spec)
     xs = [r[0] / 3600 for r in rows]
     for k, name in enumerate(["easy", "medium", "hard"]):
         ax.plot(xs, [r[k + 1] for r in rows], color=colours[name], linestyle="--", linewidth=1,
                 label=f"{label}: proxy {name}")
-    if hard:
-        try:
-            value = float(hard)
-        except ValueError:
-            sys.exit(f"{spec}: HARD must be a number")
-        ax.plot([span / 3600], [value], "b*", markersize=10, label=f"{label}: full val hard")
+    if hard is not None:
+        ax.plot([span / 3600], [hard], "b*", markersize=10, label=f"{label}: full val hard")
 
 
 def main():
@@ -78,19 +83,13 @@ def main():
     offset, starred = 0.0, False
     colours = {"easy": "tab:green", "medium": "tab:orange", "hard": "tab:red"}
     for i, spec in enumerate(args.stages):
-        label, _, rest = spec.partition("=")
-        path, _, hard = rest.partition("@")
-        if not path:
-            sys.exit(f"{spec}: expected LABEL=CSV[@HARD]")
-        rows, span = read(path)
-        if not rows:
-            sys.exit(f"{path}: no rows with a proxy AP")
+        label, rows, span, hard = run_spec(spec)
         xs = [(offset + r[0]) / 3600 for r in rows]
         for k, name in enumerate(["easy", "medium", "hard"]):
             ax.plot(xs, [r[k + 1] for r in rows], color=colours[name], marker=".",
                     label=f"proxy {name}" if i == 0 else None)
-        if hard:
-            ax.plot([(offset + span) / 3600], [float(hard)], "k*", markersize=9,
+        if hard is not None:
+            ax.plot([(offset + span) / 3600], [hard], "k*", markersize=9,
                     label=None if starred else "full val hard (stage end)")
             starred = True
         ax.axvline((offset + span) / 3600, color="0.85", linewidth=0.8)
