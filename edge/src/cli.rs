@@ -170,11 +170,12 @@ fn sticker_dirs() -> Vec<PathBuf> {
     edge::paths::search_path(edge::paths::Kind::Stickers)
 }
 
-/// A sticker path: an existing file as given, else `NAME.png` in the sticker folders.
+/// A sticker path: the file itself when `name` names one
+/// ([`edge::overlay::sticker::names_a_file`]; loading it says when it is missing), else
+/// `NAME.png` in the sticker folders.
 pub fn find_sticker(name: &str) -> Result<PathBuf> {
-    let given = Path::new(name);
-    if given.is_file() {
-        return Ok(given.to_path_buf());
+    if edge::overlay::sticker::names_a_file(name) {
+        return Ok(PathBuf::from(name));
     }
     let dirs = sticker_dirs();
     if let Some(found) = dirs.iter().map(|d| d.join(format!("{name}.png"))).find(|p| p.is_file()) {
@@ -189,7 +190,7 @@ pub fn find_sticker(name: &str) -> Result<PathBuf> {
     known.sort();
     known.dedup();
     bail!(
-        "sticker `{name}`: not a file, and no {name}.png in {}; known stickers: {}",
+        "sticker `{name}`: no {name}.png in {}; known stickers: {} (or give a picture's path, NAME.png)",
         dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
         if known.is_empty() { "none".into() } else { known.join(", ") }
     )

@@ -213,9 +213,9 @@ fn file_source(spec: &str) -> Option<(&str, &str)> {
     (["images", "mjpeg"].contains(&kind) && rest != "-" && !rest.is_empty()).then_some((kind, rest))
 }
 
-/// A `board` or `sticker` value that names a file rather than a built-in (a board
-/// profile `*.toml`, a sticker `*.png`, or anything with a `/`), split into the part kept
-/// as written (a sticker's `CLASS=`) and the file.
+/// A `board` or `sticker` value that names a file rather than a built-in
+/// ([`crate::board::Board::names_a_file`], [`crate::overlay::sticker::names_a_file`]),
+/// split into the part kept as written (a sticker's `CLASS=`) and the file.
 fn named_file<'t>(id: &str, value: &'t str) -> Option<(&'t str, &'t str)> {
     let (prefix, file) = match id {
         "board" => return crate::board::Board::names_a_file(value).then_some(("", value)),
@@ -225,7 +225,7 @@ fn named_file<'t>(id: &str, value: &'t str) -> Option<(&'t str, &'t str)> {
         },
         _ => return None,
     };
-    (file.ends_with(".png") || file.contains('/')).then_some((prefix, file))
+    crate::overlay::sticker::names_a_file(file).then_some((prefix, file))
 }
 
 /// A clap error as one line, without its `error: `, usage and help lines.

@@ -11,6 +11,14 @@ use image::{imageops, RgbImage, RgbaImage};
 use serde::Deserialize;
 use std::path::Path;
 
+/// Whether a `--sticker` value names a picture file (it has a `/` or an extension:
+/// `hat.png`, `art/x`) rather than a built-in sticker (a bare name: `sunglasses`). The
+/// camera's `--sticker` and its config file (which rebases such paths on its own folder)
+/// share this one rule.
+pub fn names_a_file(value: &str) -> bool {
+    value.contains('/') || Path::new(value).extension().is_some()
+}
+
 /// Where a sticker goes relative to a face box.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +170,16 @@ mod tests {
             Sticker::new("glasses", RgbaImage::new(100, 40), Placement { scale: 1.0, center_x: 0.5, center_y: 0.4 });
         assert_eq!(s.rect_for(&BBox::new(100.0, 100.0, 200.0, 220.0)), (100, 128, 100, 40));
         assert_eq!(s.rect_for(&BBox::new(0.0, 0.0, 50.0, 60.0)), (0, 14, 50, 20));
+    }
+
+    #[test]
+    fn paths_and_names_are_told_apart() {
+        for file in ["hat.png", "hat.webp", "art/x", "./x", "/abs/s.png", "my.hat.png"] {
+            assert!(names_a_file(file), "{file}");
+        }
+        for name in ["sunglasses", "party-hat", ""] {
+            assert!(!names_a_file(name), "{name}");
+        }
     }
 
     #[test]
