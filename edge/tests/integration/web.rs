@@ -84,11 +84,11 @@ fn count_frames(stdout: ChildStdout, frames: Arc<AtomicU64>) {
     });
 }
 
-/// A raw HTTP/1.1 exchange: the status, the headers (lower-case names) and the body
-/// read up to `Content-Length` or the end of the connection.
 /// The most of a body without a length that [`request`] reads.
 const BODY_LIMIT: u64 = 8 << 20;
 
+/// A raw HTTP/1.1 exchange: the status, the headers (lower-case names) and the body
+/// read up to `Content-Length` or the end of the connection.
 fn request(addr: SocketAddr, raw: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

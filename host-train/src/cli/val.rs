@@ -66,15 +66,17 @@ pub fn val(a: ValArgs, progress: bool) -> Result<()> {
     let (rule, ap) = (a.rule.rule(), curve.ap());
     let card_t = card.score_threshold.unwrap_or(edge::detector::DetectOptions::default().score_threshold);
     println!("{} images, {} faces: AP {ap:.4} at IoU 0.5", curve.images, curve.faces);
-    let at = val::camera_points(&a.model, &samples, &[card_t], progress)?[0];
+    // One pass of the camera over the photos: the rule's candidates, then the card's threshold.
+    let candidates = val::camera_candidates(&curve, rule);
+    let thresholds: Vec<f32> = candidates.iter().copied().chain([card_t]).collect();
+    let mut points = val::camera_points(&a.model, &samples, &thresholds, progress)?;
+    let at = points.pop().context("the camera measured no threshold")?;
     let says = if card.score_threshold.is_some() { "the card's" } else { "no card threshold; the default" };
     println!("at {card_t} ({says}), as the camera runs: {}", point_text(&at));
-    let chosen = val::choose_for_camera(&a.model, &samples, &curve, rule, progress)?;
-    match (&chosen, curve.choose(rule)) {
+    let chosen = points.into_iter().find(|p| rule.accepts(p));
+    match (&chosen, candidates.first()) {
         (Some(p), _) => println!("{rule}, as the camera runs: {:.4} ({})", val::card_threshold(p), point_text(p)),
-        (None, Some(p)) => {
-            println!("{rule}: none as the camera runs (the curve alone says {:.4})", val::card_threshold(&p))
-        }
+        (None, Some(&t)) => println!("{rule}: none as the camera runs (the curve alone says {t:.4})"),
         (None, None) => println!("{rule}: none on this data"),
     }
     // Nothing is written when the threshold asked for cannot be stored.

@@ -56,10 +56,18 @@ pub fn camera_points(model: &Path, samples: &[Sample], thresholds: &[f32], progr
     Ok(thresholds.iter().zip(&curves).map(|(&t, c)| c.at(t)).collect())
 }
 
-/// The threshold `rule` picks for the camera: the curve's pick, checked as the camera
-/// runs ([`camera_points`]) together with every step of 0.01 above it; the lowest that
-/// meets the rule there. `None` when the curve has no pick, or the camera meets the rule
-/// at none of them.
+/// The thresholds the camera is checked at for `rule`, lowest first: the curve's pick and
+/// every step of 0.01 above it; none when the curve has no pick.
+pub fn camera_candidates(curve: &Curve, rule: Rule) -> Vec<f32> {
+    let Some(first) = curve.choose(rule) else { return Vec::new() };
+    let above = (first.threshold * 100.0).floor() as i32 + 1;
+    let steps = (above..100).map(|k| k as f32 / 100.0).filter(|&t| t > first.threshold);
+    std::iter::once(first.threshold).chain(steps).collect()
+}
+
+/// The threshold `rule` picks for the camera: the lowest of [`camera_candidates`] at
+/// which the camera ([`camera_points`]) meets the rule. `None` when the curve has no
+/// pick, or the camera meets the rule at none of them.
 pub fn choose_for_camera(
     model: &Path,
     samples: &[Sample],
@@ -67,11 +75,7 @@ pub fn choose_for_camera(
     rule: Rule,
     progress: bool,
 ) -> Result<Option<Operating>> {
-    let Some(first) = curve.choose(rule) else { return Ok(None) };
-    let above = (first.threshold * 100.0).floor() as i32 + 1;
-    let steps = (above..100).map(|k| k as f32 / 100.0).filter(|&t| t > first.threshold);
-    let candidates: Vec<f32> = std::iter::once(first.threshold).chain(steps).collect();
-    let points = camera_points(model, samples, &candidates, progress)?;
+    let points = camera_points(model, samples, &camera_candidates(curve, rule), progress)?;
     Ok(points.into_iter().find(|p| rule.accepts(p)))
 }
 
