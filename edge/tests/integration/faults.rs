@@ -5,8 +5,11 @@
 
 use crate::common::{facecam, mjpeg_file as stream, scratch};
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A camera command that dies is started again, and the run goes on: a command that sends
@@ -185,17 +188,55 @@ fn a_display_file_on_a_full_disk_comes_back_when_there_is_room() {
     let fb = mnt.join("fb0");
     File::create(&fb).unwrap().set_len(SCREEN_LEN as u64).unwrap();
     let mut child = run_on_display(&fb);
-    std::thread::sleep(Duration::from_millis(1500));
+    let (lines, all) = follow_stderr(&mut child);
+    // The disk is full once facecam says so (a fixed wait lost that race on a busy machine).
+    let full = wait_for_line(&lines, "No space left on device");
     let alive = child.try_wait().unwrap().is_none();
     let remounted = Command::new("mount").args(["-o", "remount,size=2m"]).arg(&mnt).status().unwrap().success();
     let start = Instant::now();
-    let recovery = alive.then(|| wait_for_picture(&fb, &mut child));
-    let stderr = stop(child);
+    // Back once facecam says so: what it wrote before the disk filled can already look
+    // like a picture, so the file alone cannot tell.
+    let recovery = (alive && wait_for_line(&lines, "is back after")).then(|| start.elapsed());
+    if alive {
+        wait_for_picture(&fb, &mut child);
+    }
+    stop(child);
+    let stderr = all.join().unwrap();
     let _ = Command::new("umount").arg(&mnt).status();
-    assert!(alive && remounted, "{stderr}");
+    assert!(full && alive && remounted, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("No space left on device") && stderr.contains("is back after"), "{stderr}");
     eprintln!("recovery after the disk had room again: {:.3} s", start.elapsed().as_secs_f64());
     assert!(recovery.is_some_and(|r| r < Duration::from_secs(5)), "{recovery:?}");
+}
+
+/// The child's stderr line by line as it comes, and all of it once the child has ended.
+fn follow_stderr(child: &mut Child) -> (Receiver<String>, JoinHandle<String>) {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    let all = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+            let _ = tx.send(line);
+        }
+        text
+    });
+    (rx, all)
+}
+
+/// Wait (60 s at most) for a line holding `what`; whether one came.
+fn wait_for_line(lines: &Receiver<String>, what: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(what) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// `mkfifo` a FIFO at `path` (nothing ever writes to it).
